@@ -1,0 +1,3 @@
+from . import hooks
+
+__all__ = ['hooks']

@@ -1,0 +1,3 @@
+from .setup_env import adopt_default_scope, register_all_modules
+
+__all__ = ['register_all_modules', 'adopt_default_scope']

@@ -1,0 +1,54 @@
+"""Registering detlab's modules and choosing the default registry scope."""
+import datetime
+import logging
+import warnings
+
+from mmengine import DefaultScope
+from mmengine.logging import print_log
+
+#: MMDetection configs say ``default_scope = 'mmdet'``; detlab answers for it.
+MMDET_SCOPE = 'mmdet'
+DETLAB_SCOPE = 'detlab'
+
+
+def register_all_modules(init_default_scope: bool = True) -> None:
+    """Import every detlab module that registers something.
+
+    Args:
+        init_default_scope (bool): Also make ``'detlab'`` the current default
+            scope, so ``MODELS.build(...)`` from mmengine's root registries
+            finds detlab's parts. Defaults to True.
+    """
+    import detlab.datasets  # noqa: F401
+    import detlab.engine  # noqa: F401
+    import detlab.evaluation  # noqa: F401
+    import detlab.models  # noqa: F401
+    import detlab.visualization  # noqa: F401
+
+    if not init_default_scope:
+        return
+    current = DefaultScope.get_current_instance()
+    if current is None or current.scope_name != DETLAB_SCOPE:
+        if current is not None:
+            warnings.warn(f'The current default scope "{current.scope_name}" is not '
+                          f'"{DETLAB_SCOPE}"; detlab switches to a new "{DETLAB_SCOPE}" scope.')
+        name = f'detlab-{datetime.datetime.now()}'
+        DefaultScope.get_instance(name, scope_name=DETLAB_SCOPE)
+
+
+def adopt_default_scope(cfg) -> None:
+    """Serve an MMDetection config's ``'mmdet'`` scope with detlab's registries.
+
+    detlab keeps MMDetection's type names, config keys and state_dict keys for
+    the models it supports, so a config written for MMDetection builds here.
+    The config is changed in place, once, at the boundary (the tools).
+    """
+    scope = cfg.get('default_scope', DETLAB_SCOPE)
+    if scope == MMDET_SCOPE:
+        cfg.default_scope = DETLAB_SCOPE
+        print_log(
+            "default_scope='mmdet': detlab serves this MMDetection config with its own "
+            'MMDetection-compatible modules (same type names, config keys and state_dict keys).',
+            logger='current', level=logging.INFO)
+    elif scope is None:
+        cfg.default_scope = DETLAB_SCOPE
