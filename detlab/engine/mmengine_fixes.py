@@ -1,0 +1,172 @@
+"""What mmengine 0.10.7 gets wrong on current PyTorch, fixed in one place.
+
+1. Loading checkpoints. Since torch 2.6 ``torch.load`` defaults to
+   ``weights_only=True`` and mmengine's own checkpoints (MessageHub's
+   ``HistoryBuffer``, numpy scalars and arrays in ``meta``) no longer load, so
+   ``--resume`` fails. detlab loads every local checkpoint with
+   ``weights_only=True`` and allow-lists exactly the types mmengine writes;
+   nothing is ever unpickled beyond that list.
+2. No downloads. mmengine fetches ``http(s)://``, ``torchvision://`` and
+   ``open-mmlab://`` checkpoints at run time; detlab runs offline and says how
+   to give a local file instead.
+3. Atomic checkpoints. mmengine writes a checkpoint in place, so a run killed
+   mid-write leaves a truncated file that ``--resume`` then picks up. detlab
+   writes to a temporary file beside it and renames.
+4. Distributed training on CPU. mmengine's ``pytorch`` launcher calls
+   ``torch.cuda.set_device`` and wraps the model in DDP with
+   ``device_ids=[LOCAL_RANK]``; both fail without CUDA. :func:`init_distributed`
+   starts a gloo process group instead, and :func:`ddp_wrapper_cfg` gives the
+   DDP config without device ids.
+
+:func:`apply_mmengine_fixes` installs 1-3; importing ``detlab.engine`` calls it.
+"""
+import collections
+import contextlib
+import io
+import os
+import os.path as osp
+import tempfile
+from typing import Any, Optional
+
+import numpy as np
+import torch
+from mmengine.logging import HistoryBuffer
+from mmengine.runner import checkpoint as mmengine_checkpoint
+from mmengine.runner import runner as mmengine_runner
+from mmengine.runner.checkpoint import CheckpointLoader
+
+#: URL-like checkpoint prefixes that mmengine would download.
+REMOTE_PREFIXES = ('http://', 'https://', 'torchvision://', 'modelzoo://', 'open-mmlab://',
+                   'openmmlab://', 'mmcls://', 'pavi://', 's3://')
+
+
+def _numpy_safe_globals() -> list:
+    """The numpy objects a pickled array, scalar or dtype is rebuilt from."""
+    multiarray = getattr(np, '_core', None) or np.core
+    found = [np.ndarray, np.dtype, multiarray.multiarray._reconstruct,
+             multiarray.multiarray.scalar]
+    # numpy >= 1.25 pickles each dtype as its own class (np.dtypes.Float64DType, ...).
+    dtypes = getattr(np, 'dtypes', None)
+    if dtypes is not None:
+        found += [getattr(dtypes, name) for name in dir(dtypes) if name.endswith('DType')]
+    return found
+
+
+#: Every non-tensor type an mmengine checkpoint holds (meta, message hub, schedulers).
+CHECKPOINT_SAFE_GLOBALS = [HistoryBuffer, collections.OrderedDict, collections.defaultdict,
+                           *_numpy_safe_globals()]
+
+
+def load_checkpoint_file(filename: str, map_location: Any = None) -> Any:
+    """Load a local checkpoint with ``weights_only=True`` and detlab's allow-list.
+
+    Args:
+        filename (str): Path of a file written by ``torch.save``.
+        map_location: As for :func:`torch.load`.
+
+    Raises:
+        FileNotFoundError: The file does not exist (the path is named).
+        RuntimeError: The file is a remote address, or holds types outside the
+            allow-list (they are named; nothing is unpickled).
+    """
+    if filename.startswith(REMOTE_PREFIXES):
+        raise RuntimeError(refuse_download_message(filename))
+    filename = osp.expanduser(filename)
+    if not osp.isfile(filename):
+        raise FileNotFoundError(f'Checkpoint file not found: {filename}')
+    try:
+        with _allow_listed():
+            return torch.load(filename, map_location=map_location, weights_only=True)
+    except Exception as error:
+        if 'weights_only' not in str(error) and 'Unsupported global' not in str(error):
+            raise
+        raise RuntimeError(
+            f'{filename} holds Python objects that detlab does not load (checkpoints are read '
+            'with weights_only=True; only tensors, containers, numpy arrays/scalars and '
+            f'mmengine log buffers are allowed). torch said: {error}') from None
+
+
+def _allow_listed():
+    """A context in which torch.load(weights_only=True) accepts the allow-list."""
+    serialization = torch.serialization
+    if hasattr(serialization, 'safe_globals'):  # torch >= 2.5
+        return serialization.safe_globals(CHECKPOINT_SAFE_GLOBALS)
+    if hasattr(serialization, 'add_safe_globals'):  # torch 2.4
+        serialization.add_safe_globals(CHECKPOINT_SAFE_GLOBALS)
+    return contextlib.nullcontext()  # torch < 2.4: plain tensors and containers only
+
+
+def refuse_download_message(address: str) -> str:
+    return (f'detlab never downloads checkpoints at run time, and "{address}" is a remote '
+            'address. Download the file yourself and give its local path instead (for example '
+            "load_from='checkpoints/retinanet.pth', or init_cfg=dict(type='Pretrained', "
+            "checkpoint='checkpoints/resnet50.pth') for a backbone).")
+
+
+def _refuse_download(filename: str, map_location: Any = None) -> Any:
+    raise RuntimeError(refuse_download_message(filename))
+
+
+def save_checkpoint_atomically(checkpoint: dict, filename: str, file_client_args=None,
+                               backend_args=None) -> None:
+    """mmengine's ``save_checkpoint`` for local paths, written via a renamed temp file."""
+    if filename.startswith(REMOTE_PREFIXES) or backend_args or file_client_args:
+        return _mmengine_save_checkpoint(checkpoint, filename, file_client_args=file_client_args,
+                                         backend_args=backend_args)
+    directory = osp.dirname(osp.abspath(filename))
+    os.makedirs(directory, exist_ok=True)
+    buffer = io.BytesIO()
+    torch.save(checkpoint, buffer)
+    handle, tmp_path = tempfile.mkstemp(prefix='.tmp_', suffix='.pth', dir=directory)
+    try:
+        with os.fdopen(handle, 'wb') as tmp_file:
+            tmp_file.write(buffer.getbuffer())
+            tmp_file.flush()
+            os.fsync(tmp_file.fileno())
+        os.replace(tmp_path, filename)
+    except BaseException:
+        if osp.exists(tmp_path):
+            os.remove(tmp_path)
+        raise
+
+
+_mmengine_save_checkpoint = mmengine_checkpoint.save_checkpoint
+_applied = False
+
+
+def apply_mmengine_fixes() -> None:
+    """Install the checkpoint fixes (idempotent)."""
+    global _applied
+    if _applied:
+        return
+    CheckpointLoader.register_scheme(prefixes='', loader=load_checkpoint_file, force=True)
+    CheckpointLoader.register_scheme(prefixes=REMOTE_PREFIXES, loader=_refuse_download,
+                                     force=True)
+    mmengine_runner.save_checkpoint = save_checkpoint_atomically
+    _applied = True
+
+
+def init_distributed(launcher: str, backend: Optional[str] = None) -> str:
+    """Start the process group for ``--launcher pytorch`` when mmengine can't.
+
+    With CUDA, mmengine's own launcher is right (one GPU per process, NCCL) and
+    this does nothing. Without CUDA it starts a gloo group from torchrun's
+    environment, so mmengine sees an initialised group and skips its launcher.
+
+    Returns:
+        str: The device kind the run will use, ``'cuda'`` or ``'cpu'``.
+    """
+    if launcher == 'none' or torch.cuda.is_available():
+        return 'cuda' if torch.cuda.is_available() else 'cpu'
+    if launcher != 'pytorch':
+        raise RuntimeError(f"--launcher {launcher} needs CUDA GPUs; on a CPU-only machine use "
+                           "--launcher pytorch under torchrun (gloo) or --launcher none.")
+    if not torch.distributed.is_initialized():
+        torch.distributed.init_process_group(backend=backend or 'gloo')
+    return 'cpu'
+
+
+def ddp_wrapper_cfg(find_unused_parameters: bool = False) -> dict:
+    """DDP for CPU processes: no ``device_ids`` (mmengine passes ``[LOCAL_RANK]``)."""
+    return dict(type='MMDistributedDataParallel', device_ids=None, broadcast_buffers=False,
+                find_unused_parameters=find_unused_parameters)

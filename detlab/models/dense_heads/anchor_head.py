@@ -1,0 +1,302 @@
+"""AnchorHead: the training targets, losses and post-processing of anchor-based dense heads.
+
+Subclasses own their layers (``_init_layers``) and ``forward_single``; this
+class turns head outputs into losses (with targets from the assigner, sampler
+and box coder in ``task_modules``) or into per-image detections.
+"""
+from dataclasses import dataclass
+from typing import List, Optional, Sequence, Tuple
+
+import torch
+from mmengine.model import BaseModule
+from mmengine.structures import InstanceData
+from torch import Tensor
+from torchvision.ops import batched_nms
+
+from detlab.registry import MODELS, TASK_UTILS
+from detlab.structures import SampleList
+
+
+@dataclass
+class AnchorTargets:
+    """Training targets for every anchor of every image in a batch.
+
+    Attributes:
+        labels (Tensor): (B, N) class index per anchor; ``num_classes`` = background.
+        label_weights (Tensor): (B, N) 1 for anchors that count in the class loss.
+        bbox_targets (Tensor): (B, N, 4) encoded regression targets (or boxes
+            when the head regresses decoded boxes).
+        bbox_weights (Tensor): (B, N, 4) 1 for positive anchors.
+        avg_factor (float): what the losses are normalised by (number of positives).
+    """
+    labels: Tensor
+    label_weights: Tensor
+    bbox_targets: Tensor
+    bbox_weights: Tensor
+    avg_factor: float
+
+
+@MODELS.register_module()
+class AnchorHead(BaseModule):
+    """Anchor-based dense head with MMDetection's config keys.
+
+    Args:
+        num_classes (int): Number of foreground classes.
+        in_channels (int): Channels of each input feature map.
+        feat_channels (int): Channels of the hidden convs.
+        anchor_generator (dict): TASK_UTILS config of the prior generator.
+        bbox_coder (dict): TASK_UTILS config of the box coder.
+        reg_decoded_bbox (bool): Compute the box loss on decoded boxes (for IoU losses).
+        loss_cls (dict): Classification loss (sigmoid classifiers only).
+        loss_bbox (dict): Regression loss.
+        train_cfg (dict): ``assigner``, ``sampler``, ``allowed_border``, ``pos_weight``.
+        test_cfg (dict): ``nms_pre``, ``score_thr``, ``nms``, ``max_per_img``, ``min_bbox_size``.
+        init_cfg (dict): mmengine initialisation config.
+    """
+
+    def __init__(self,
+                 num_classes: int,
+                 in_channels: int,
+                 feat_channels: int = 256,
+                 anchor_generator: dict = dict(
+                     type='AnchorGenerator', scales=[8, 16, 32], ratios=[0.5, 1.0, 2.0],
+                     strides=[4, 8, 16, 32, 64]),
+                 bbox_coder: dict = dict(
+                     type='DeltaXYWHBBoxCoder', clip_border=True,
+                     target_means=(.0, .0, .0, .0), target_stds=(1.0, 1.0, 1.0, 1.0)),
+                 reg_decoded_bbox: bool = False,
+                 loss_cls: dict = dict(
+                     type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25, loss_weight=1.0),
+                 loss_bbox: dict = dict(type='SmoothL1Loss', beta=1.0 / 9.0, loss_weight=1.0),
+                 train_cfg: Optional[dict] = None,
+                 test_cfg: Optional[dict] = None,
+                 init_cfg: Optional[dict] = dict(type='Normal', layer='Conv2d', std=0.01)) -> None:
+        super().__init__(init_cfg=init_cfg)
+        if not loss_cls.get('use_sigmoid', False):
+            raise ValueError(f'{type(self).__name__} supports sigmoid classifiers only; set '
+                             f'loss_cls.use_sigmoid=True (got loss_cls={dict(loss_cls)}).')
+        self.num_classes = num_classes
+        self.in_channels = in_channels
+        self.feat_channels = feat_channels
+        self.cls_out_channels = num_classes
+        self.reg_decoded_bbox = reg_decoded_bbox
+        self.prior_generator = TASK_UTILS.build(anchor_generator)
+        self.num_base_priors = self.prior_generator.num_base_priors[0]
+        self.bbox_coder = TASK_UTILS.build(bbox_coder)
+        self.loss_cls = MODELS.build(loss_cls)
+        self.loss_bbox = MODELS.build(loss_bbox)
+        self.train_cfg = train_cfg
+        self.test_cfg = test_cfg
+        if train_cfg:
+            self.assigner = TASK_UTILS.build(train_cfg['assigner'])
+            self.sampler = TASK_UTILS.build(train_cfg.get('sampler', dict(type='PseudoSampler')))
+        self._init_layers()
+
+    def _init_layers(self) -> None:
+        self.conv_cls = torch.nn.Conv2d(self.in_channels,
+                                        self.num_base_priors * self.cls_out_channels, 1)
+        self.conv_reg = torch.nn.Conv2d(self.in_channels, self.num_base_priors * 4, 1)
+
+    def forward_single(self, x: Tensor) -> Tuple[Tensor, Tensor]:
+        return self.conv_cls(x), self.conv_reg(x)
+
+    def forward(self, feats: Sequence[Tensor]) -> Tuple[List[Tensor], List[Tensor]]:
+        """Run the head on every level.
+
+        Returns:
+            tuple: ``cls_scores`` (list of (B, A*C, H, W)) and ``bbox_preds``
+            (list of (B, A*4, H, W)), one entry per level.
+        """
+        outs = [self.forward_single(x) for x in feats]
+        return [cls for cls, _ in outs], [reg for _, reg in outs]
+
+    # ---- training -------------------------------------------------------
+    def loss(self, feats: Sequence[Tensor], batch_data_samples: SampleList) -> dict:
+        cls_scores, bbox_preds = self(feats)
+        return self.loss_by_feat(
+            cls_scores, bbox_preds,
+            [s.gt_instances for s in batch_data_samples],
+            [s.metainfo for s in batch_data_samples],
+            [s.get('ignored_instances') for s in batch_data_samples])
+
+    def loss_by_feat(self, cls_scores: List[Tensor], bbox_preds: List[Tensor],
+                     batch_gt_instances: List[InstanceData], batch_img_metas: List[dict],
+                     batch_gt_instances_ignore: Optional[List[InstanceData]] = None) -> dict:
+        """Losses of a batch, all levels at once.
+
+        Returns:
+            dict: ``loss_cls`` and ``loss_bbox``, scalar tensors.
+        """
+        featmap_sizes = [score.shape[-2:] for score in cls_scores]
+        anchors = torch.cat(self.prior_generator.grid_priors(
+            featmap_sizes, dtype=cls_scores[0].dtype, device=cls_scores[0].device))
+        targets = self.get_targets(anchors, featmap_sizes, batch_gt_instances, batch_img_metas,
+                                   batch_gt_instances_ignore)
+        cls_flat = levels_to_anchor_rows(cls_scores, self.cls_out_channels)
+        reg_flat = levels_to_anchor_rows(bbox_preds, 4)
+        loss_cls = self.loss_cls(cls_flat.reshape(-1, self.cls_out_channels),
+                                 targets.labels.reshape(-1), targets.label_weights.reshape(-1),
+                                 avg_factor=targets.avg_factor)
+        if self.reg_decoded_bbox:
+            reg_flat = self.bbox_coder.decode(anchors.expand_as(reg_flat), reg_flat)
+        loss_bbox = self.loss_bbox(reg_flat.reshape(-1, 4), targets.bbox_targets.reshape(-1, 4),
+                                   targets.bbox_weights.reshape(-1, 4),
+                                   avg_factor=targets.avg_factor)
+        return dict(loss_cls=loss_cls, loss_bbox=loss_bbox)
+
+    @torch.no_grad()
+    def get_targets(self, anchors: Tensor, featmap_sizes: List[torch.Size],
+                    batch_gt_instances: List[InstanceData], batch_img_metas: List[dict],
+                    batch_gt_instances_ignore: Optional[List[InstanceData]] = None
+                    ) -> AnchorTargets:
+        """Assign every anchor of every image to a gt box or to the background.
+
+        Args:
+            anchors (Tensor): (N, 4) anchors of all levels, concatenated.
+            featmap_sizes (list): (h, w) of each level.
+            batch_gt_instances (list[InstanceData]): ``bboxes`` (K, 4), ``labels`` (K,).
+            batch_img_metas (list[dict]): ``pad_shape`` and ``img_shape`` per image.
+            batch_gt_instances_ignore (list, optional): boxes to ignore, per image.
+        """
+        if batch_gt_instances_ignore is None:
+            batch_gt_instances_ignore = [None] * len(batch_img_metas)
+        per_image = [
+            self._get_targets_single(anchors, featmap_sizes, gt, meta, ignore)
+            for gt, meta, ignore in zip(batch_gt_instances, batch_img_metas,
+                                        batch_gt_instances_ignore)
+        ]
+        num_pos = sum(num for *_, num in per_image)
+        return AnchorTargets(
+            labels=torch.stack([t[0] for t in per_image]),
+            label_weights=torch.stack([t[1] for t in per_image]),
+            bbox_targets=torch.stack([t[2] for t in per_image]),
+            bbox_weights=torch.stack([t[3] for t in per_image]),
+            avg_factor=float(num_pos))
+
+    def _get_targets_single(self, anchors: Tensor, featmap_sizes: List[torch.Size],
+                            gt_instances: InstanceData, img_meta: dict,
+                            gt_instances_ignore: Optional[InstanceData]) -> tuple:
+        num_anchors = anchors.shape[0]
+        inside = self._inside_flags(anchors, featmap_sizes, img_meta)
+        candidates = InstanceData(priors=anchors[inside])
+        if gt_instances_ignore is not None and len(gt_instances_ignore) == 0:
+            gt_instances_ignore = None
+        assign_result = self.assigner.assign(candidates, gt_instances, gt_instances_ignore)
+        sampling = self.sampler.sample(assign_result, candidates, gt_instances)
+
+        labels = anchors.new_full((num_anchors,), self.num_classes, dtype=torch.long)
+        label_weights = anchors.new_zeros(num_anchors)
+        bbox_targets = anchors.new_zeros(num_anchors, 4)
+        bbox_weights = anchors.new_zeros(num_anchors, 4)
+        inside_index = inside.nonzero(as_tuple=True)[0]
+        pos_index = inside_index[sampling.pos_inds]
+        neg_index = inside_index[sampling.neg_inds]
+        if len(pos_index) > 0:
+            if self.reg_decoded_bbox:
+                bbox_targets[pos_index] = sampling.pos_gt_bboxes
+            else:
+                bbox_targets[pos_index] = self.bbox_coder.encode(sampling.pos_priors,
+                                                                 sampling.pos_gt_bboxes)
+            bbox_weights[pos_index] = 1.0
+            labels[pos_index] = sampling.pos_gt_labels
+            pos_weight = self.train_cfg.get('pos_weight', -1)
+            label_weights[pos_index] = 1.0 if pos_weight <= 0 else pos_weight
+        label_weights[neg_index] = 1.0
+        return labels, label_weights, bbox_targets, bbox_weights, len(pos_index)
+
+    def _inside_flags(self, anchors: Tensor, featmap_sizes: List[torch.Size],
+                      img_meta: dict) -> Tensor:
+        """Anchors that may take part in training: on the image's own padded
+        feature map and, unless ``allowed_border`` is negative, inside the image."""
+        pad_shape = img_meta.get('pad_shape', img_meta['img_shape'])
+        valid = torch.cat(self.prior_generator.valid_flags(featmap_sizes, pad_shape[:2],
+                                                           device=anchors.device))
+        allowed_border = self.train_cfg.get('allowed_border', -1)
+        if allowed_border < 0:
+            return valid
+        img_h, img_w = img_meta['img_shape'][:2]
+        return (valid & (anchors[:, 0] >= -allowed_border) & (anchors[:, 1] >= -allowed_border)
+                & (anchors[:, 2] < img_w + allowed_border)
+                & (anchors[:, 3] < img_h + allowed_border))
+
+    # ---- inference ------------------------------------------------------
+    def predict(self, feats: Sequence[Tensor], batch_data_samples: SampleList,
+                rescale: bool = False) -> List[InstanceData]:
+        cls_scores, bbox_preds = self(feats)
+        return self.predict_by_feat(cls_scores, bbox_preds,
+                                    [s.metainfo for s in batch_data_samples], rescale=rescale)
+
+    def predict_by_feat(self, cls_scores: List[Tensor], bbox_preds: List[Tensor],
+                        batch_img_metas: List[dict], cfg: Optional[dict] = None,
+                        rescale: bool = False) -> List[InstanceData]:
+        """Detections per image: ``bboxes`` (M, 4), ``scores`` (M,), ``labels`` (M,).
+
+        Boxes are in the network input's pixels, or the original image's with
+        ``rescale=True``.
+        """
+        cfg = cfg or self.test_cfg
+        featmap_sizes = [score.shape[-2:] for score in cls_scores]
+        anchors = self.prior_generator.grid_priors(
+            featmap_sizes, dtype=cls_scores[0].dtype, device=cls_scores[0].device)
+        results = []
+        for i, img_meta in enumerate(batch_img_metas):
+            results.append(self._predict_single(
+                [score[i] for score in cls_scores], [pred[i] for pred in bbox_preds],
+                anchors, img_meta, cfg, rescale))
+        return results
+
+    def _predict_single(self, cls_scores: List[Tensor], bbox_preds: List[Tensor],
+                        anchors: List[Tensor], img_meta: dict, cfg: dict,
+                        rescale: bool) -> InstanceData:
+        nms_pre = cfg.get('nms_pre', -1)
+        score_thr = cfg.get('score_thr', 0.0)
+        kept_priors, kept_deltas, kept_scores, kept_labels = [], [], [], []
+        for cls_score, bbox_pred, level_anchors in zip(cls_scores, bbox_preds, anchors):
+            scores = cls_score.permute(1, 2, 0).reshape(-1, self.cls_out_channels).sigmoid()
+            deltas = bbox_pred.permute(1, 2, 0).reshape(-1, 4)
+            scores, labels, anchor_index = top_scores(scores, score_thr, nms_pre)
+            kept_priors.append(level_anchors[anchor_index])
+            kept_deltas.append(deltas[anchor_index])
+            kept_scores.append(scores)
+            kept_labels.append(labels)
+        bboxes = self.bbox_coder.decode(torch.cat(kept_priors), torch.cat(kept_deltas),
+                                        max_shape=img_meta['img_shape'][:2])
+        scores, labels = torch.cat(kept_scores), torch.cat(kept_labels)
+        if rescale:
+            scale_w, scale_h = img_meta['scale_factor'][:2]
+            bboxes = bboxes / bboxes.new_tensor([scale_w, scale_h, scale_w, scale_h])
+        min_size = cfg.get('min_bbox_size', -1)
+        if min_size >= 0:
+            wide = (bboxes[:, 2] - bboxes[:, 0] > min_size) & (bboxes[:, 3] - bboxes[:, 1] > min_size)
+            bboxes, scores, labels = bboxes[wide], scores[wide], labels[wide]
+        if bboxes.numel() > 0 and cfg.get('nms') is not None:
+            keep = batched_nms(bboxes, scores, labels, cfg['nms'].get('iou_threshold', 0.5))
+            keep = keep[:cfg.get('max_per_img', len(keep))]
+            bboxes, scores, labels = bboxes[keep], scores[keep], labels[keep]
+        return InstanceData(bboxes=bboxes, scores=scores, labels=labels)
+
+
+def levels_to_anchor_rows(level_outputs: List[Tensor], channels_per_anchor: int) -> Tensor:
+    """(B, A*K, H, W) per level -> (B, sum of H*W*A, K), rows in the anchors' order."""
+    batch = level_outputs[0].shape[0]
+    return torch.cat([out.permute(0, 2, 3, 1).reshape(batch, -1, channels_per_anchor)
+                      for out in level_outputs], dim=1)
+
+
+def top_scores(scores: Tensor, score_thr: float, topk: int) -> Tuple[Tensor, Tensor, Tensor]:
+    """Keep (anchor, class) pairs scoring above ``score_thr``, at most ``topk`` of them.
+
+    Args:
+        scores (Tensor): (N, C) per-anchor class probabilities.
+
+    Returns:
+        tuple: ``scores`` (M,), ``labels`` (M,), ``anchor_index`` (M,).
+    """
+    num_classes = scores.shape[1]
+    flat = scores.reshape(-1)
+    candidates = (flat > score_thr).nonzero(as_tuple=True)[0]
+    flat = flat[candidates]
+    if 0 < topk < flat.numel():
+        flat, order = flat.topk(topk)
+        candidates = candidates[order]
+    return flat, candidates % num_classes, torch.div(candidates, num_classes, rounding_mode='floor')

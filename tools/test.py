@@ -1,0 +1,79 @@
+"""Evaluate a checkpoint: ``python tools/test.py CONFIG CHECKPOINT [options]``.
+
+Prints the test metrics; ``--show-dir DIR`` draws the predictions on every
+test image; ``--out FILE`` (.pkl or .json) saves the raw predictions.
+"""
+import argparse
+import os
+import os.path as osp
+
+from mmengine.config import Config, DictAction
+from mmengine.runner import Runner
+
+from detlab.engine.mmengine_fixes import ddp_wrapper_cfg, init_distributed
+from detlab.evaluation.metrics import DumpDetResults
+from detlab.utils import adopt_default_scope, register_all_modules
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Test (and evaluate) a detector')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file (a local path)')
+    parser.add_argument('--work-dir', help='the dir to save the evaluation metrics')
+    parser.add_argument('--out', type=str,
+                        help='file (.pkl or .json) to save the predictions to')
+    parser.add_argument('--show', action='store_true', help='show predictions in a window')
+    parser.add_argument('--show-dir',
+                        help='folder (under the work dir\'s timestamp folder) to save '
+                        'images with the predictions drawn')
+    parser.add_argument('--wait-time', type=float, default=2, help='seconds between --show images')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, as in tools/train.py')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def build_cfg(args: argparse.Namespace) -> Config:
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    adopt_default_scope(cfg)
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg.load_from = args.checkpoint
+    if args.show or args.show_dir:
+        hooks = cfg.default_hooks
+        if 'visualization' not in hooks:
+            raise RuntimeError('--show/--show-dir need default_hooks.visualization '
+                               "(dict(type='DetVisualizationHook')) in the config.")
+        hooks.visualization.draw = True
+        hooks.visualization.show = args.show
+        hooks.visualization.wait_time = args.wait_time
+        hooks.visualization.test_out_dir = args.show_dir
+    return cfg
+
+
+def main() -> None:
+    args = parse_args()
+    if args.out is not None and not args.out.endswith(('.pkl', '.pickle', '.json')):
+        raise ValueError(f'--out must end with .pkl, .pickle or .json, got {args.out}')
+    register_all_modules(init_default_scope=False)
+    cfg = build_cfg(args)
+    if init_distributed(args.launcher) == 'cpu' and args.launcher != 'none':
+        cfg.env_cfg.setdefault('dist_cfg', {})['backend'] = 'gloo'
+        cfg.model_wrapper_cfg = ddp_wrapper_cfg()
+    runner = Runner.from_cfg(cfg)
+    if args.out is not None:
+        runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=args.out))
+    runner.test()
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,97 @@
+"""Train a detector: ``python tools/train.py CONFIG [options]``.
+
+Reads the config, applies the command-line overrides and hands it to
+mmengine's Runner. Multi-process: ``tools/dist_train.sh CONFIG N`` (torchrun,
+``--launcher pytorch``): NCCL on GPUs, gloo on a CPU-only machine.
+"""
+import argparse
+import os
+import os.path as osp
+
+from mmengine.config import Config, DictAction
+from mmengine.runner import Runner
+
+from detlab.engine.mmengine_fixes import ddp_wrapper_cfg, init_distributed
+from detlab.utils import adopt_default_scope, register_all_modules
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Train a detector')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument('--work-dir', help='the dir to save logs and models')
+    parser.add_argument('--amp', action='store_true',
+                        help='enable automatic mixed precision training (CUDA)')
+    parser.add_argument('--auto-scale-lr', action='store_true',
+                        help='scale the lr by the actual total batch size')
+    parser.add_argument(
+        '--resume', nargs='?', type=str, const='auto',
+        help='resume from the given checkpoint; without a path, from the latest '
+        'checkpoint in the work dir')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override config settings, e.g. train_cfg.max_iters=100 '
+        "model.bbox_head.num_classes=3 (lists as 'key=[a,b]')")
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def build_cfg(args: argparse.Namespace) -> Config:
+    """The config the Runner gets: file, then CLI overrides, then detlab's additions."""
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    adopt_default_scope(cfg)
+
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+
+    if args.amp:
+        optim_wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
+        if optim_wrapper == 'AmpOptimWrapper':
+            print('AMP training is already enabled in the config.')
+        else:
+            if optim_wrapper != 'OptimWrapper':
+                raise ValueError(f'--amp needs optim_wrapper.type OptimWrapper, got {optim_wrapper}')
+            cfg.optim_wrapper.type = 'AmpOptimWrapper'
+            cfg.optim_wrapper.loss_scale = 'dynamic'
+
+    if args.auto_scale_lr:
+        if 'auto_scale_lr' not in cfg or 'base_batch_size' not in cfg.auto_scale_lr:
+            raise RuntimeError('--auto-scale-lr needs `auto_scale_lr = dict(enable=..., '
+                               'base_batch_size=...)` in the config.')
+        cfg.auto_scale_lr.enable = True
+
+    if args.resume == 'auto':
+        cfg.resume = True
+        cfg.load_from = None
+    elif args.resume is not None:
+        cfg.resume = True
+        cfg.load_from = args.resume
+
+    custom_hooks = list(cfg.get('custom_hooks', []))
+    if not any(hook.get('type') == 'NumClassCheckHook' for hook in custom_hooks):
+        custom_hooks.append(dict(type='NumClassCheckHook'))
+    cfg.custom_hooks = custom_hooks
+    return cfg
+
+
+def main() -> None:
+    args = parse_args()
+    register_all_modules(init_default_scope=False)
+    cfg = build_cfg(args)
+    if init_distributed(args.launcher) == 'cpu' and args.launcher != 'none':
+        cfg.env_cfg.setdefault('dist_cfg', {})['backend'] = 'gloo'
+        cfg.model_wrapper_cfg = ddp_wrapper_cfg(cfg.get('find_unused_parameters', False))
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+
+
+if __name__ == '__main__':
+    main()
