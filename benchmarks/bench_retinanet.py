@@ -1,0 +1,145 @@
+"""detlab's RetinaNet R50-FPN against torchvision's ``retinanet_resnet50_fpn``.
+
+Same input for both: 2 images of 512x512 (random pixels, 3 random boxes each),
+CPU, fp32, random initialisation, 80 classes, every backbone stage trainable
+with BatchNorm in training mode (what torchvision builds without weights).
+Train step = forward + loss + backward + SGD step; inference = forward +
+post-processing. The two models alternate within every round, so drifts in
+machine load hit both alike; the script prints median times and the ratios
+(torchvision / detlab: above 1 means detlab is faster).
+
+    python benchmarks/bench_retinanet.py [--rounds 10] [--threads N]
+"""
+import argparse
+import statistics
+import time
+
+import torch
+import torchvision
+from mmengine.config import Config
+from mmengine.structures import InstanceData
+
+from detlab.registry import MODELS
+from detlab.structures import DetDataSample
+from detlab.utils import register_all_modules
+
+IMAGE_SIZE = 512
+NUM_IMAGES = 2
+NUM_CLASSES = 80
+BOXES_PER_IMAGE = 3
+
+
+def make_inputs(seed: int = 0):
+    generator = torch.Generator().manual_seed(seed)
+    images = torch.randint(0, 256, (NUM_IMAGES, 3, IMAGE_SIZE, IMAGE_SIZE), generator=generator,
+                           dtype=torch.uint8)
+    xy = torch.rand(NUM_IMAGES, BOXES_PER_IMAGE, 2, generator=generator) * IMAGE_SIZE * 0.6
+    wh = 32 + torch.rand(NUM_IMAGES, BOXES_PER_IMAGE, 2, generator=generator) * IMAGE_SIZE * 0.3
+    boxes = torch.cat([xy, xy + wh], dim=-1)
+    labels = torch.randint(0, NUM_CLASSES, (NUM_IMAGES, BOXES_PER_IMAGE), generator=generator)
+    return images, boxes, labels
+
+
+def build_detlab(images, boxes, labels):
+    cfg = Config.fromfile('configs/retinanet/retinanet_r50_fpn_1x_coco.py')
+    model_cfg = cfg.model
+    model_cfg.backbone.init_cfg = None
+    model_cfg.backbone.frozen_stages = -1
+    model_cfg.backbone.norm_eval = False
+    model = MODELS.build(model_cfg)
+    model.init_weights()
+
+    def batch():
+        samples = []
+        for i in range(NUM_IMAGES):
+            sample = DetDataSample(metainfo=dict(
+                img_shape=(IMAGE_SIZE, IMAGE_SIZE), ori_shape=(IMAGE_SIZE, IMAGE_SIZE),
+                scale_factor=(1.0, 1.0)))
+            sample.gt_instances = InstanceData(bboxes=boxes[i].clone(), labels=labels[i].clone())
+            samples.append(sample)
+        return dict(inputs=list(images), data_samples=samples)
+
+    def train_step(optimizer):
+        data = model.data_preprocessor(batch(), training=True)
+        losses = model(**data, mode='loss')
+        loss = sum(value for value in losses.values())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    def inference():
+        with torch.no_grad():
+            data = model.data_preprocessor(batch(), training=False)
+            model(**data, mode='predict')
+
+    return model, train_step, inference
+
+
+def build_torchvision(images, boxes, labels):
+    model = torchvision.models.detection.retinanet_resnet50_fpn(
+        weights=None, weights_backbone=None, num_classes=NUM_CLASSES,
+        min_size=IMAGE_SIZE, max_size=IMAGE_SIZE)
+    float_images = [image.float() / 255.0 for image in images]
+    targets = [dict(boxes=boxes[i], labels=labels[i]) for i in range(NUM_IMAGES)]
+
+    def train_step(optimizer):
+        losses = model(float_images, targets)
+        loss = sum(value for value in losses.values())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    def inference():
+        with torch.no_grad():
+            model(float_images)
+
+    return model, train_step, inference
+
+
+def timed(fn, *args) -> float:
+    start = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--rounds', type=int, default=10)
+    parser.add_argument('--warmup', type=int, default=2)
+    parser.add_argument('--threads', type=int, default=None)
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    register_all_modules()
+    torch.manual_seed(0)
+    images, boxes, labels = make_inputs()
+
+    models = dict(detlab=build_detlab(images, boxes, labels),
+                  torchvision=build_torchvision(images, boxes, labels))
+    params = {name: sum(p.numel() for p in model.parameters())
+              for name, (model, _, _) in models.items()}
+    optimizers = {name: torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
+                  for name, (model, _, _) in models.items()}
+    times = {(name, kind): [] for name in models for kind in ('train', 'infer')}
+    for round_index in range(args.warmup + args.rounds):
+        for name, (model, train_step, inference) in models.items():
+            model.train()
+            train_time = timed(train_step, optimizers[name])
+            model.eval()
+            infer_time = timed(inference)
+            if round_index >= args.warmup:
+                times[(name, 'train')].append(train_time)
+                times[(name, 'infer')].append(infer_time)
+
+    print(f'RetinaNet R50-FPN, {NUM_IMAGES} images {IMAGE_SIZE}x{IMAGE_SIZE}, CPU fp32, '
+          f'{torch.get_num_threads()} threads, {args.rounds} rounds (median seconds)')
+    print(f'parameters: detlab {params["detlab"]:,}  torchvision {params["torchvision"]:,}')
+    for kind in ('train', 'infer'):
+        detlab_time = statistics.median(times[('detlab', kind)])
+        tv_time = statistics.median(times[('torchvision', kind)])
+        print(f'{kind:5s}: detlab {detlab_time:.3f}s  torchvision {tv_time:.3f}s  '
+              f'speed-up torchvision/detlab = {tv_time / detlab_time:.2f}x')
+
+
+if __name__ == '__main__':
+    main()
