@@ -25,6 +25,7 @@ import contextlib
 import io
 import os
 import os.path as osp
+import pickle
 import tempfile
 from typing import Any, Optional
 
@@ -52,8 +53,24 @@ def _numpy_safe_globals() -> list:
     return found
 
 
+#: HistoryBuffer statistics that mmengine pickles as ``getattr(HistoryBuffer, name)``.
+HISTORY_BUFFER_STATISTICS = ('min', 'max', 'current', 'mean')
+
+
+def _history_buffer_getattr(owner: Any, name: str) -> Any:
+    """Stands in for ``builtins.getattr`` while unpickling: answers only for
+    HistoryBuffer's statistics methods, so the allow-list stays closed."""
+    allowed = set(HISTORY_BUFFER_STATISTICS) | set(HistoryBuffer._statistics_methods)
+    if owner is HistoryBuffer and name in allowed:
+        return getattr(owner, name)
+    raise pickle.UnpicklingError(
+        f'weights_only=True: the checkpoint asks for getattr({owner!r}, {name!r}); only '
+        f'HistoryBuffer statistics {sorted(allowed)} may be looked up.')
+
+
 #: Every non-tensor type an mmengine checkpoint holds (meta, message hub, schedulers).
 CHECKPOINT_SAFE_GLOBALS = [HistoryBuffer, collections.OrderedDict, collections.defaultdict,
+                           (_history_buffer_getattr, 'builtins.getattr'),
                            *_numpy_safe_globals()]
 
 

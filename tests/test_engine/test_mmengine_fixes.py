@@ -1,0 +1,90 @@
+import os
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from mmengine.logging import HistoryBuffer, MessageHub
+from mmengine.runner import load_checkpoint
+from mmengine.runner.checkpoint import CheckpointLoader
+
+from detlab.engine.mmengine_fixes import (ddp_wrapper_cfg, load_checkpoint_file,
+                                          save_checkpoint_atomically)
+
+
+def mmengine_like_checkpoint() -> dict:
+    hub = MessageHub.get_instance('detlab-test-fixes')
+    hub.update_scalar('train/loss', np.float64(0.5))
+    hub.update_info('iter', 7)
+    return dict(meta=dict(epoch=1, iter=7, seed=np.int64(3), message_hub=hub.state_dict(),
+                          mean=np.array([1.0, 2.0])),
+                state_dict={'w': torch.ones(2)},
+                optimizer=dict(state={}, param_groups=[dict(lr=0.1, params=[0])]))
+
+
+def test_mmengine_checkpoint_loads_with_weights_only(tmp_path):
+    path = tmp_path / 'iter_7.pth'
+    torch.save(mmengine_like_checkpoint(), path)
+    # The trap this fixes: torch >= 2.6 refuses mmengine's own checkpoints.
+    with pytest.raises(pickle.UnpicklingError):
+        torch.load(path, weights_only=True)
+    loaded = load_checkpoint_file(str(path))
+    assert loaded['meta']['iter'] == 7
+    buffer = loaded['meta']['message_hub']['log_scalars']['train/loss']
+    assert isinstance(buffer, HistoryBuffer) and buffer.current() == 0.5
+    assert np.array_equal(loaded['meta']['mean'], [1.0, 2.0])
+    # mmengine's own entry point goes through detlab's loader.
+    assert CheckpointLoader.load_checkpoint(str(path))['meta']['epoch'] == 1
+
+
+class NotAllowed:
+    def __reduce__(self):
+        return (os.getcwd, ())
+
+
+def test_objects_outside_the_allow_list_are_refused(tmp_path):
+    path = tmp_path / 'evil.pth'
+    torch.save({'state_dict': {}, 'payload': NotAllowed()}, path)
+    with pytest.raises(RuntimeError, match='weights_only=True'):
+        load_checkpoint_file(str(path))
+
+
+@pytest.mark.parametrize('address', ['torchvision://resnet50', 'https://x.org/m.pth',
+                                     'open-mmlab://resnet50_caffe'])
+def test_remote_checkpoints_are_refused_with_a_local_file_hint(address):
+    model = torch.nn.Linear(2, 2)
+    with pytest.raises(RuntimeError, match='never downloads') as error:
+        load_checkpoint(model, address)
+    assert address in str(error.value) and 'local path' in str(error.value)
+
+
+def test_missing_checkpoint_names_the_path(tmp_path):
+    with pytest.raises(FileNotFoundError, match='nope.pth'):
+        load_checkpoint_file(str(tmp_path / 'nope.pth'))
+
+
+def test_checkpoints_are_written_atomically(tmp_path):
+    path = tmp_path / 'epoch_1.pth'
+    save_checkpoint_atomically({'state_dict': {'w': torch.zeros(1)}}, str(path))
+    assert torch.load(path, weights_only=True)['state_dict']['w'].item() == 0
+    with pytest.raises(Exception):
+        save_checkpoint_atomically({'bad': lambda: None}, str(path))  # cannot be pickled
+    assert torch.load(path, weights_only=True)['state_dict']['w'].item() == 0  # old file intact
+    assert sorted(os.listdir(tmp_path)) == ['epoch_1.pth']  # no temp file left behind
+
+
+def test_cpu_ddp_wrapper_has_no_device_ids():
+    cfg = ddp_wrapper_cfg()
+    assert cfg['type'] == 'MMDistributedDataParallel' and cfg['device_ids'] is None
+
+
+class ReachesIntoHistoryBuffer:
+    def __reduce__(self):
+        return (getattr, (HistoryBuffer, '__init__'))
+
+
+def test_getattr_is_only_allowed_for_history_buffer_statistics(tmp_path):
+    path = tmp_path / 'sneaky.pth'
+    torch.save({'x': ReachesIntoHistoryBuffer()}, path)
+    with pytest.raises(Exception, match='HistoryBuffer statistics'):
+        load_checkpoint_file(str(path))
