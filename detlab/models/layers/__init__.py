@@ -1,0 +1,5 @@
+"""Building blocks shared by backbones, necks and heads."""
+from .pretrained_init import PretrainedInit, load_local_state_dict
+from .res_layer import ResLayer
+
+__all__ = ['PretrainedInit', 'ResLayer', 'load_local_state_dict']

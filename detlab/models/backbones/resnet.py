@@ -1,0 +1,263 @@
+"""ResNet backbone with MMDetection 3.x's config keys and state_dict keys."""
+import warnings
+from typing import Optional, Sequence, Tuple, Union
+
+from mmcv.cnn import build_conv_layer, build_norm_layer
+from mmengine.model import BaseModule
+from torch import Tensor, nn
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from detlab.registry import MODELS
+from ..layers import ResLayer
+from .resnet_blocks import RESNET_STYLES, BasicBlock, Bottleneck
+
+#: Stage widths double at every stage: planes = base_channels * 2 ** stage.
+STAGE_WIDTH_GROWTH = 2
+#: Stem: a 7x7 stride-2 conv (or three 3x3 convs) then a 3x3 stride-2 max pool.
+STEM_KERNEL, STEM_STRIDE, STEM_PADDING = 7, 2, 3
+POOL_KERNEL, POOL_STRIDE, POOL_PADDING = 3, 2, 1
+MAX_STAGES = 4
+#: ``frozen_stages=-1`` freezes nothing; 0 freezes the stem; k also layer1..layer{k}.
+NOT_FROZEN = -1
+
+
+@MODELS.register_module()
+class ResNet(BaseModule):
+    """ResNet (v1b: stride on the 3x3 conv) as a detection backbone.
+
+    Module names follow MMDetection (``conv1``, ``bn1``, ``layer1``..``layer4``,
+    blocks ``conv{i}``/``bn{i}``, shortcut ``downsample.0``/``.1``), which for
+    depth 50 are torchvision's ``resnet50`` keys without ``fc``.
+
+    Args:
+        depth (int): 18 or 34 (BasicBlock), 50, 101 or 152 (Bottleneck).
+        in_channels (int): Image channels. Defaults to 3.
+        stem_channels (int, optional): Stem width. Defaults to ``base_channels``.
+        base_channels (int): Width of stage 0; stage i has
+            ``base_channels * 2**i * expansion`` output channels. Defaults to 64.
+        num_stages (int): Residual stages to build, 1..4. Defaults to 4.
+        strides (Sequence[int]): Stride of the first block of each stage.
+        dilations (Sequence[int]): Dilation of each stage.
+        out_indices (Sequence[int]): Stages whose outputs ``forward`` returns.
+        style (str): 'pytorch' (stride on the 3x3 conv) or 'caffe' (stride on
+            the first 1x1 conv). Defaults to 'pytorch'.
+        deep_stem (bool): Three 3x3 convs (``stem.*``) instead of the 7x7 conv.
+        avg_down (bool): Average-pool the shortcut instead of a strided conv.
+        frozen_stages (int): -1 freezes nothing, 0 the stem, k the stem and
+            layer1..layer{k} (no gradients, eval mode). Defaults to -1.
+        conv_cfg (dict, optional): mmcv conv config. Defaults to None.
+        norm_cfg (dict): mmcv norm config. Defaults to
+            ``dict(type='BN', requires_grad=True)``.
+        norm_eval (bool): Keep every BatchNorm in eval mode (frozen running
+            statistics) during ``train()``. Defaults to True.
+        with_cp (bool): Activation checkpointing in the blocks. Defaults to False.
+        zero_init_residual (bool): Zero the last norm of each block so that it
+            starts as the identity (default init only). Defaults to True.
+        pretrained (str, optional): Deprecated; use ``init_cfg=dict(type=
+            'Pretrained', checkpoint=PATH)``.
+        init_cfg (dict | list[dict], optional): Initialization config. None
+            means kaiming convs and constant (1, 0) norms.
+
+    Example:
+        >>> feats = ResNet(depth=18).eval()(torch.rand(1, 3, 64, 64))
+        >>> [tuple(f.shape) for f in feats]
+        [(1, 64, 16, 16), (1, 128, 8, 8), (1, 256, 4, 4), (1, 512, 2, 2)]
+    """
+
+    arch_settings = {
+        18: (BasicBlock, (2, 2, 2, 2)),
+        34: (BasicBlock, (3, 4, 6, 3)),
+        50: (Bottleneck, (3, 4, 6, 3)),
+        101: (Bottleneck, (3, 4, 23, 3)),
+        152: (Bottleneck, (3, 8, 36, 3)),
+    }
+
+    def __init__(self,
+                 depth: int,
+                 in_channels: int = 3,
+                 stem_channels: Optional[int] = None,
+                 base_channels: int = 64,
+                 num_stages: int = 4,
+                 strides: Sequence[int] = (1, 2, 2, 2),
+                 dilations: Sequence[int] = (1, 1, 1, 1),
+                 out_indices: Sequence[int] = (0, 1, 2, 3),
+                 style: str = 'pytorch',
+                 deep_stem: bool = False,
+                 avg_down: bool = False,
+                 frozen_stages: int = NOT_FROZEN,
+                 conv_cfg: Optional[dict] = None,
+                 norm_cfg: dict = dict(type='BN', requires_grad=True),
+                 norm_eval: bool = True,
+                 with_cp: bool = False,
+                 zero_init_residual: bool = True,
+                 pretrained: Optional[str] = None,
+                 init_cfg: Union[dict, list, None] = None) -> None:
+        super().__init__(init_cfg)
+        if depth not in self.arch_settings:
+            raise KeyError(f'ResNet: invalid depth {depth!r}; valid depths are '
+                           f'{sorted(self.arch_settings)}')
+        self._check_args(num_stages, strides, dilations, out_indices, style, frozen_stages)
+        self.block, stage_blocks = self.arch_settings[depth]
+        self.depth = depth
+        self.stem_channels = base_channels if stem_channels is None else stem_channels
+        self.base_channels = base_channels
+        self.num_stages = num_stages
+        self.strides = tuple(strides)
+        self.dilations = tuple(dilations)
+        self.out_indices = tuple(out_indices)
+        self.style = style
+        self.deep_stem = deep_stem
+        self.avg_down = avg_down
+        self.frozen_stages = frozen_stages
+        self.conv_cfg = conv_cfg
+        self.norm_cfg = norm_cfg
+        self.norm_eval = norm_eval
+        self.with_cp = with_cp
+        self.zero_init_residual = zero_init_residual
+        self.stage_blocks = stage_blocks[:num_stages]
+        block_init_cfg = self._resolve_init_cfg(init_cfg, pretrained)
+
+        self._make_stem_layer(in_channels, self.stem_channels)
+        self.res_layers = []
+        inplanes = self.stem_channels
+        for i, num_blocks in enumerate(self.stage_blocks):
+            planes = base_channels * STAGE_WIDTH_GROWTH**i
+            res_layer = ResLayer(
+                block=self.block, inplanes=inplanes, planes=planes, num_blocks=num_blocks,
+                stride=self.strides[i], dilation=self.dilations[i], style=style,
+                avg_down=avg_down, with_cp=with_cp, conv_cfg=conv_cfg, norm_cfg=norm_cfg,
+                init_cfg=block_init_cfg)
+            inplanes = planes * self.block.expansion
+            self.add_module(f'layer{i + 1}', res_layer)
+            self.res_layers.append(f'layer{i + 1}')
+        self._freeze_stages()
+        #: Channels of the last stage's output.
+        self.feat_dim = inplanes
+
+    @property
+    def out_channels(self) -> Tuple[int, ...]:
+        """Channels of each map that ``forward`` returns (stage order)."""
+        return tuple(self.base_channels * STAGE_WIDTH_GROWTH**i * self.block.expansion
+                     for i in range(self.num_stages) if i in self.out_indices)
+
+    def _check_args(self, num_stages: int, strides: Sequence[int], dilations: Sequence[int],
+                    out_indices: Sequence[int], style: str, frozen_stages: int) -> None:
+        if not 1 <= num_stages <= MAX_STAGES:
+            raise ValueError(f'ResNet: num_stages must be in 1..{MAX_STAGES}, got {num_stages}')
+        if len(strides) != num_stages or len(dilations) != num_stages:
+            raise ValueError(f'ResNet: strides {tuple(strides)} and dilations '
+                             f'{tuple(dilations)} need one entry per stage (num_stages='
+                             f'{num_stages})')
+        if not out_indices or any(not 0 <= i < num_stages for i in out_indices):
+            raise ValueError(f'ResNet: out_indices {tuple(out_indices)} must be a non-empty '
+                             f'subset of stage indices 0..{num_stages - 1}')
+        if style not in RESNET_STYLES:
+            raise ValueError(f'ResNet: style must be one of {RESNET_STYLES}, got {style!r}')
+        if not NOT_FROZEN <= frozen_stages <= num_stages:
+            raise ValueError(f'ResNet: frozen_stages must be in {NOT_FROZEN}..{num_stages}, '
+                             f'got {frozen_stages}')
+
+    def _resolve_init_cfg(self, init_cfg: Union[dict, list, None],
+                          pretrained: Optional[str]) -> Optional[dict]:
+        """Set ``self.init_cfg``; return the init config of every residual block."""
+        if pretrained is not None:
+            if init_cfg:
+                raise ValueError('ResNet: give init_cfg or the deprecated pretrained, not both')
+            if not isinstance(pretrained, str):
+                raise TypeError(f'ResNet: pretrained must be a str or None, got {pretrained!r}')
+            warnings.warn("ResNet: 'pretrained' is deprecated, use init_cfg=dict(type="
+                          "'Pretrained', checkpoint=...)", DeprecationWarning)
+            self.init_cfg = dict(type='Pretrained', checkpoint=pretrained)
+            return None
+        if init_cfg is not None:
+            return None
+        self.init_cfg = [
+            dict(type='Kaiming', layer='Conv2d'),
+            dict(type='Constant', val=1, layer=['_BatchNorm', 'GroupNorm']),
+        ]
+        if not self.zero_init_residual:
+            return None
+        last_norm = 'norm2' if self.block is BasicBlock else 'norm3'
+        return dict(type='Constant', val=0, override=dict(name=last_norm))
+
+    def _make_stem_layer(self, in_channels: int, stem_channels: int) -> None:
+        if self.deep_stem:
+            half = stem_channels // 2
+            widths = [(in_channels, half, STEM_STRIDE), (half, half, 1), (half, stem_channels, 1)]
+            layers = []
+            for cin, cout, stride in widths:
+                layers += [
+                    build_conv_layer(self.conv_cfg, cin, cout, kernel_size=3, stride=stride,
+                                     padding=1, bias=False),
+                    build_norm_layer(self.norm_cfg, cout)[1],
+                    nn.ReLU(inplace=True),
+                ]
+            self.stem = nn.Sequential(*layers)
+        else:
+            self.conv1 = build_conv_layer(self.conv_cfg, in_channels, stem_channels,
+                                          kernel_size=STEM_KERNEL, stride=STEM_STRIDE,
+                                          padding=STEM_PADDING, bias=False)
+            self.norm1_name, norm1 = build_norm_layer(self.norm_cfg, stem_channels, postfix=1)
+            self.add_module(self.norm1_name, norm1)
+            self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(kernel_size=POOL_KERNEL, stride=POOL_STRIDE,
+                                    padding=POOL_PADDING)
+
+    @property
+    def norm1(self) -> nn.Module:
+        """The stem's norm layer (``bn1`` for BN); absent with ``deep_stem``."""
+        return getattr(self, self.norm1_name)
+
+    def _frozen_modules(self) -> list:
+        if self.frozen_stages == NOT_FROZEN:
+            return []
+        stem = [self.stem] if self.deep_stem else [self.conv1, self.norm1]
+        return stem + [getattr(self, f'layer{i}') for i in range(1, self.frozen_stages + 1)]
+
+    def _freeze_stages(self) -> None:
+        for module in self._frozen_modules():
+            module.eval()
+            for param in module.parameters():
+                param.requires_grad = False
+
+    def forward(self, x: Tensor) -> Tuple[Tensor, ...]:
+        """Run the stem and the stages.
+
+        Args:
+            x (Tensor): (B, in_channels, H, W) images.
+
+        Returns:
+            tuple[Tensor]: One (B, C_i, H / s_i, W / s_i) map per stage i in
+            ``out_indices``, in stage order (whatever the order of
+            ``out_indices``), with ``C_i = base_channels * 2**i * expansion``
+            and ``s_i = 4 * prod(strides[:i + 1])`` (4, 8, 16, 32 by default).
+        """
+        if self.deep_stem:
+            x = self.stem(x)
+        else:
+            x = self.relu(self.norm1(self.conv1(x)))
+        x = self.maxpool(x)
+        outs = []
+        for i, layer_name in enumerate(self.res_layers):
+            x = getattr(self, layer_name)(x)
+            if i in self.out_indices:
+                outs.append(x)
+        return tuple(outs)
+
+    def train(self, mode: bool = True) -> 'ResNet':
+        """Set train mode, keeping frozen stages and (with ``norm_eval``) BN in eval."""
+        super().train(mode)
+        self._freeze_stages()
+        if mode and self.norm_eval:
+            for module in self.modules():
+                if isinstance(module, _BatchNorm):
+                    module.eval()
+        return self
+
+
+@MODELS.register_module()
+class ResNetV1d(ResNet):
+    """ResNet-D ("Bag of Tricks"): deep 3x3 stem and average-pooled shortcuts."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(deep_stem=True, avg_down=True, **kwargs)

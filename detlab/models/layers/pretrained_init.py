@@ -1,0 +1,145 @@
+"""The ``Pretrained`` weight initializer: local files only, never a download.
+
+mmengine's own ``Pretrained`` fetches ``torchvision://``, ``open-mmlab://`` and
+``http(s)://`` checkpoints and unpickles them in full. detlab registers an
+initializer of the same name in its own WEIGHT_INITIALIZERS; mmengine's
+``initialize`` builds initializers through the registry of the current default
+scope, so under ``default_scope='detlab'`` every ``init_cfg=dict(type='Pretrained',
+...)`` (and every MMDetection config adopted by detlab) lands here.
+"""
+import os.path as osp
+import pickle
+import re
+from typing import Dict, Optional
+
+import torch
+from mmengine.logging import print_log
+from mmengine.model.weight_init import update_init_info
+from mmengine.runner.checkpoint import load_state_dict
+from torch import nn
+
+from detlab.registry import WEIGHT_INITIALIZERS
+
+#: ``scheme://...``: a URL or a model-zoo name (torchvision://, open-mmlab://,
+#: modelzoo://, http(s)://, s3://, ...). Two letters at least, so that a
+#: Windows drive (``C:\\``) is never taken for a scheme.
+REMOTE_CHECKPOINT = re.compile(r'^[A-Za-z][A-Za-z0-9+.-]+://')
+#: Key under which mmengine/MMDetection checkpoints keep the model weights.
+STATE_DICT_KEY = 'state_dict'
+#: Prefix that DataParallel/DistributedDataParallel put in front of every key.
+DATA_PARALLEL_PREFIX = 'module.'
+
+
+def _offline_error(checkpoint: str) -> RuntimeError:
+    hint = ''
+    if checkpoint.startswith(('torchvision://', 'modelzoo://')):
+        arch = checkpoint.split('://', 1)[1]
+        hint = (f' For {checkpoint!r}, on a machine with internet run once: python -c '
+                f'"import torch, torchvision; torch.save(torchvision.models.{arch}('
+                f"weights='IMAGENET1K_V1').state_dict(), '{arch}.pth')\".")
+    return RuntimeError(
+        f'init_cfg.checkpoint={checkpoint!r} is a URL or model-zoo name, and detlab never '
+        'downloads weights (the machine may be offline). Download the file yourself and set '
+        "init_cfg=dict(type='Pretrained', checkpoint='/local/path/to/file.pth')." + hint)
+
+
+def load_local_state_dict(checkpoint: str, map_location: str = 'cpu') -> Dict[str, torch.Tensor]:
+    """Read the weights of a local checkpoint file without unpickling code.
+
+    Args:
+        checkpoint (str): Path of a file written by ``torch.save``: a plain
+            state dict, or a checkpoint dict holding it under ``'state_dict'``.
+        map_location (str): Where to map the tensors. Defaults to ``'cpu'``.
+
+    Returns:
+        dict[str, Tensor]: Parameter/buffer name -> tensor, with any
+        ``module.`` prefix from (Distributed)DataParallel removed.
+
+    Raises:
+        RuntimeError: ``checkpoint`` is a URL or model-zoo name.
+        FileNotFoundError: The local file does not exist.
+        TypeError: The file does not hold a dict of weights.
+    """
+    if not isinstance(checkpoint, str) or not checkpoint:
+        raise TypeError(f'init_cfg.checkpoint must be a path string, got {checkpoint!r}')
+    if REMOTE_CHECKPOINT.match(checkpoint):
+        raise _offline_error(checkpoint)
+    path = osp.expanduser(checkpoint)
+    if not osp.isfile(path):
+        raise FileNotFoundError(
+            f'init_cfg.checkpoint: no such file {path!r}. Set init_cfg=dict(type='
+            "'Pretrained', checkpoint=...) to the path of a local .pth file.")
+    try:
+        loaded = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise RuntimeError(
+            f'init_cfg.checkpoint={path!r} holds objects other than tensors and plain '
+            'containers, which detlab refuses to unpickle (torch.load weights_only=True). '
+            "Save only its weights, e.g. torch.save(ckpt['state_dict'], 'weights.pth'), "
+            f'on a machine where the file is trusted. Details: {err}') from err
+    if isinstance(loaded, dict) and isinstance(loaded.get(STATE_DICT_KEY), dict):
+        loaded = loaded[STATE_DICT_KEY]
+    if not isinstance(loaded, dict) or not all(
+            isinstance(value, torch.Tensor) for value in loaded.values()):
+        raise TypeError(f'init_cfg.checkpoint={path!r} does not hold a state dict (name -> '
+                        f"tensor), nor a dict with one under '{STATE_DICT_KEY}'.")
+    return {
+        (key[len(DATA_PARALLEL_PREFIX):] if key.startswith(DATA_PARALLEL_PREFIX) else key): value
+        for key, value in loaded.items()
+    }
+
+
+def select_prefix(state_dict: Dict[str, torch.Tensor], prefix: str,
+                  checkpoint: str) -> Dict[str, torch.Tensor]:
+    """Keep the entries under ``prefix`` (e.g. ``'backbone.'``), prefix removed.
+
+    Raises:
+        KeyError: No key starts with ``prefix``; the message lists the
+            top-level names that the checkpoint does have.
+    """
+    if not prefix.endswith('.'):
+        prefix += '.'
+    selected = {key[len(prefix):]: value for key, value in state_dict.items()
+                if key.startswith(prefix)}
+    if not selected:
+        top_level = sorted({key.split('.', 1)[0] + '.' for key in state_dict})
+        raise KeyError(f'init_cfg.prefix={prefix!r}: no key of {checkpoint!r} starts with it; '
+                       f'its top-level prefixes are {top_level}.')
+    return selected
+
+
+@WEIGHT_INITIALIZERS.register_module(name='Pretrained')
+class PretrainedInit:
+    """Initialise a module from a local checkpoint file (offline).
+
+    Args:
+        checkpoint (str): Local path of the checkpoint. URLs and model-zoo
+            names raise an error: download the file and give its path.
+        prefix (str, optional): Load only the sub-dict under this prefix, e.g.
+            ``'backbone.'`` to initialise a backbone from a whole detector.
+            Defaults to None (the whole state dict).
+        map_location (str): Where to map the tensors. Defaults to ``'cpu'``.
+    """
+
+    def __init__(self, checkpoint: str, prefix: Optional[str] = None,
+                 map_location: str = 'cpu') -> None:
+        self.checkpoint = checkpoint
+        self.prefix = prefix
+        self.map_location = map_location
+
+    def __call__(self, module: nn.Module) -> None:
+        """Load the weights into ``module`` with ``strict=False``.
+
+        Missing, unexpected and shape-mismatched keys are logged, not raised,
+        so a backbone can take ImageNet weights that carry a classifier.
+        """
+        state_dict = load_local_state_dict(self.checkpoint, self.map_location)
+        what = 'weights'
+        if self.prefix is not None:
+            state_dict = select_prefix(state_dict, self.prefix, self.checkpoint)
+            what = f'{self.prefix!r} weights'
+        print_log(f'load {what} from local file {self.checkpoint}', logger='current')
+        load_state_dict(module, state_dict, strict=False, logger='current')
+        if hasattr(module, '_params_init_info'):
+            update_init_info(module, init_info=f'{type(self).__name__}: load from '
+                             f'{self.checkpoint}')
