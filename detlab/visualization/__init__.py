@@ -1,0 +1,4 @@
+from .local_visualizer import DetLocalVisualizer
+from .palette import adaptive_text_scales, get_palette
+
+__all__ = ['DetLocalVisualizer', 'get_palette', 'adaptive_text_scales']

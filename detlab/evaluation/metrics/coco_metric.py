@@ -1,0 +1,234 @@
+"""CocoMetric: COCO box AP as an mmengine metric, named and configured as in mmdet 3.x.
+
+The metric math lives in ``detlab.evaluation.functional``; this class only
+collects per-image predictions, maps labels to COCO category ids and logs.
+"""
+from collections import OrderedDict
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+from mmengine.evaluator import BaseMetric
+from mmengine.fileio import get_local_path
+from mmengine.logging import print_log
+from mmengine.structures import BaseDataElement
+from pycocotools.coco import COCO
+
+from detlab.registry import METRICS
+from ..functional import (COCO_IOU_THRS, DECIMALS, check_metric_items, coco_from_dict,
+                          dump_atomic, evaluate_bbox, gt_to_coco_dict, load_coco,
+                          load_detections, per_class_ap, per_class_table, results_to_coco_json,
+                          stats_to_dict)
+
+#: The metrics this CocoMetric computes (mmdet also knows segm and proposals).
+SUPPORTED_METRICS = ('bbox', )
+
+
+def _to_numpy(value) -> np.ndarray:
+    """A tensor (or mmdet-style box object with ``.tensor``) as a cpu numpy array."""
+    value = getattr(value, 'tensor', value)
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
+@METRICS.register_module()
+class CocoMetric(BaseMetric):
+    """COCO box AP (``coco/bbox_mAP``, ``coco/bbox_mAP_50``, ...).
+
+    Args:
+        ann_file (str, optional): COCO json with the ground truth. When None
+            the ground truth is built from the samples' ``instances`` (raw
+            annotations, original-image pixels) or ``gt_instances`` (rescaled
+            to the original image by ``scale_factor`` (w, h)).
+        metric (str | list[str]): Only ``'bbox'`` is supported.
+        classwise (bool): Also log a per-class AP table and report
+            ``<class>_precision`` keys. Defaults to False.
+        proposal_nums (Sequence[int]): The three max-detections settings of
+            COCOeval. Defaults to (100, 300, 1000).
+        iou_thrs (Sequence[float], optional): IoU thresholds; 0.50:0.05:0.95
+            when None.
+        metric_items (Sequence[str], optional): Which COCO stats to report
+            (names in ``COCO_STAT_NAMES``); the six APs when None.
+        format_only (bool): Only write ``{outfile_prefix}.bbox.json``, no
+            evaluation (e.g. for the COCO test server). Needs ``outfile_prefix``.
+        outfile_prefix (str, optional): Where to write the results json.
+        file_client_args: Deprecated in mmdet 3.x; must be None.
+        backend_args (dict, optional): mmengine file backend for ``ann_file``.
+        collect_device (str): Device to gather results across ranks.
+        prefix (str, optional): Key prefix; ``'coco'`` when None.
+        sort_categories (bool): Sort the ann file's categories by id (needed
+            for Objects365, whose files list them inconsistently).
+    """
+    default_prefix: Optional[str] = 'coco'
+
+    def __init__(self,
+                 ann_file: Optional[str] = None,
+                 metric: Union[str, List[str]] = 'bbox',
+                 classwise: bool = False,
+                 proposal_nums: Sequence[int] = (100, 300, 1000),
+                 iou_thrs: Optional[Union[float, Sequence[float]]] = None,
+                 metric_items: Optional[Sequence[str]] = None,
+                 format_only: bool = False,
+                 outfile_prefix: Optional[str] = None,
+                 file_client_args: Optional[dict] = None,
+                 backend_args: Optional[dict] = None,
+                 collect_device: str = 'cpu',
+                 prefix: Optional[str] = None,
+                 sort_categories: bool = False) -> None:
+        super().__init__(collect_device=collect_device, prefix=prefix)
+        self.metrics = [metric] if isinstance(metric, str) else list(metric)
+        unsupported = [m for m in self.metrics if m not in SUPPORTED_METRICS]
+        if unsupported or not self.metrics:
+            raise KeyError(f'CocoMetric metric={metric!r} is not supported; valid metrics: '
+                           f'{list(SUPPORTED_METRICS)}.')
+        if file_client_args is not None:
+            raise RuntimeError('CocoMetric: `file_client_args` is deprecated, '
+                               'use `backend_args` instead.')
+        if format_only and outfile_prefix is None:
+            raise ValueError('CocoMetric: format_only=True needs outfile_prefix, otherwise '
+                             'the results json would be written nowhere.')
+        if metric_items is not None:
+            check_metric_items(metric_items)
+        self.classwise = classwise
+        self.proposal_nums = list(proposal_nums)
+        self.iou_thrs = COCO_IOU_THRS if iou_thrs is None else np.asarray(
+            iou_thrs, dtype=np.float64).reshape(-1)
+        self.metric_items = metric_items
+        self.format_only = format_only
+        self.outfile_prefix = outfile_prefix
+        self.backend_args = backend_args
+        self.ann_file = ann_file
+        self._coco_api: Optional[COCO] = None
+        if ann_file is not None:
+            self._coco_api = self._load_ann_file(ann_file, sort_categories)
+
+    def _load_ann_file(self, ann_file: str, sort_categories: bool) -> COCO:
+        try:
+            with get_local_path(ann_file, backend_args=self.backend_args) as local_path:
+                coco = load_coco(local_path)
+        except FileNotFoundError as err:
+            raise FileNotFoundError(f'CocoMetric ann_file not found: {ann_file!r}') from err
+        if sort_categories:
+            coco.dataset['categories'] = sorted(coco.dataset['categories'], key=lambda c: c['id'])
+            coco.cats = {cat['id']: cat for cat in coco.dataset['categories']}
+        return coco
+
+    def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
+        """Keep each sample's predictions (and, without ann_file, its ground truth).
+
+        Args:
+            data_batch (dict): The batch from the dataloader (unused).
+            data_samples (Sequence[dict]): ``DetDataSample.to_dict()``s with
+                ``img_id``, ``ori_shape`` (h, w) and ``pred_instances``
+                (``bboxes`` (N, 4) in original-image pixels, ``scores``,
+                ``labels``).
+        """
+        for sample in data_samples:
+            if isinstance(sample, BaseDataElement):
+                sample = sample.to_dict()
+            pred = sample['pred_instances']
+            result = dict(img_id=sample['img_id'],
+                          bboxes=_to_numpy(pred['bboxes']).reshape(-1, 4),
+                          scores=_to_numpy(pred['scores']).reshape(-1),
+                          labels=_to_numpy(pred['labels']).reshape(-1))
+            gt = dict(img_id=sample['img_id'], height=sample['ori_shape'][0],
+                      width=sample['ori_shape'][1])
+            if self._coco_api is None:
+                gt.update(self._gt_from_sample(sample))
+            self.results.append((gt, result))
+
+    @staticmethod
+    def _gt_from_sample(sample: dict) -> Dict[str, np.ndarray]:
+        """Ground-truth boxes of one sample in original-image pixels.
+
+        Returns:
+            dict: ``bboxes`` (N, 4), ``labels`` (N,), ``ignore_flags`` (N,).
+        """
+        if 'instances' in sample:  # raw annotations, already in original pixels
+            instances = sample['instances']
+            return dict(
+                bboxes=np.asarray([ins['bbox'] for ins in instances],
+                                  dtype=np.float64).reshape(-1, 4),
+                labels=np.asarray([ins['bbox_label'] for ins in instances], dtype=np.int64),
+                ignore_flags=np.asarray([ins.get('ignore_flag', 0) for ins in instances],
+                                        dtype=np.int64))
+        if 'gt_instances' not in sample:
+            raise KeyError(f'CocoMetric with ann_file=None needs ground truth in each sample '
+                           f'("instances" or "gt_instances"); image {sample["img_id"]} has '
+                           f'neither (keys: {sorted(sample)}).')
+        scale_w, scale_h = sample.get('scale_factor', (1.0, 1.0))
+        to_original = np.array([scale_w, scale_h, scale_w, scale_h], dtype=np.float64)
+        parts = [(sample['gt_instances'], 0)]
+        if 'ignored_instances' in sample and 'bboxes' in sample['ignored_instances']:
+            parts.append((sample['ignored_instances'], 1))
+        boxes = [_to_numpy(ins['bboxes']).reshape(-1, 4) / to_original for ins, _ in parts]
+        labels = [_to_numpy(ins['labels']).reshape(-1) for ins, _ in parts]
+        flags = [np.full(len(lab), flag, dtype=np.int64) for lab, (_, flag) in zip(labels, parts)]
+        return dict(bboxes=np.concatenate(boxes), labels=np.concatenate(labels).astype(np.int64),
+                    ignore_flags=np.concatenate(flags))
+
+    def _class_names(self) -> Optional[List[str]]:
+        meta = self.dataset_meta or {}
+        classes = meta.get('classes')
+        return None if classes is None else list(classes)
+
+    def _gt_and_cat_ids(self, gts: Sequence[dict]) -> Tuple[COCO, List[int], List[str]]:
+        """The ground-truth COCO, the category id of each label, and the class names."""
+        classes = self._class_names()
+        if self._coco_api is None:
+            if classes is None:
+                raise ValueError("CocoMetric with ann_file=None needs dataset_meta['classes'] "
+                                 '(set by the runner from the dataset) to name categories.')
+            coco = coco_from_dict(gt_to_coco_dict(gts, classes))
+            return coco, list(range(len(classes))), classes
+        coco = self._coco_api
+        cats = coco.dataset['categories']
+        if classes is None:  # no dataset metainfo: every category, in file order
+            return coco, [c['id'] for c in cats], [c['name'] for c in cats]
+        ids_by_name: Dict[str, List[int]] = {}
+        for cat in cats:
+            ids_by_name.setdefault(cat['name'], []).append(cat['id'])
+        missing = [name for name in classes if name not in ids_by_name]
+        ambiguous = [name for name in classes if len(ids_by_name.get(name, ())) > 1]
+        if missing or ambiguous:
+            raise ValueError(
+                f'CocoMetric: dataset classes {missing or ambiguous} are '
+                f'{"missing from" if missing else "repeated in"} the categories of '
+                f'{self.ann_file!r}; its category names are {list(ids_by_name)}.')
+        return coco, [ids_by_name[name][0] for name in classes], classes
+
+    def compute_metrics(self, results: list) -> Dict[str, float]:
+        """COCO box AP over every processed image.
+
+        Args:
+            results (list): ``(gt, prediction)`` pairs from ``process``.
+
+        Returns:
+            dict[str, float]: ``bbox_mAP``, ``bbox_mAP_50``, ... (the
+            evaluator adds the ``coco/`` prefix); empty when format_only.
+        """
+        gts, preds = zip(*results) if results else ((), ())
+        coco_gt, cat_ids, class_names = self._gt_and_cat_ids(gts)
+        json_results = results_to_coco_json(preds, cat_ids)
+        if self.outfile_prefix is not None:
+            out_file = f'{self.outfile_prefix}.bbox.json'
+            dump_atomic(json_results, out_file)
+            print_log(f'CocoMetric: results are saved to {out_file}', logger='current')
+        eval_results: Dict[str, float] = OrderedDict()
+        if self.format_only:
+            return eval_results
+
+        coco_eval, summary = evaluate_bbox(
+            coco_gt, load_detections(coco_gt, json_results), cat_ids,
+            iou_thrs=self.iou_thrs, max_dets=self.proposal_nums)
+        print_log('Evaluating bbox...\n' + summary.rstrip(), logger='current')
+        if self.classwise:
+            class_ap = per_class_ap(coco_eval.eval['precision'], self.iou_thrs)
+            print_log('\n' + per_class_table(class_names, class_ap), logger='current')
+            for name, ap in zip(class_names, class_ap[:, 0]):
+                eval_results[f'{name}_precision'] = round(float(ap), DECIMALS)
+        eval_results.update(stats_to_dict(coco_eval.stats, self.metric_items, prefix='bbox_'))
+        print_log('bbox_mAP_copypaste: ' + ' '.join(f'{ap:.3f}' for ap in coco_eval.stats[:6]),
+                  logger='current')
+        return eval_results
