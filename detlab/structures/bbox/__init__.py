@@ -1,0 +1,9 @@
+"""Box helpers: overlaps, format conversions and geometric transforms."""
+from .bbox_overlaps import OVERLAP_MODES, bbox_overlaps
+from .transforms import (FLIP_DIRECTIONS, bbox2roi, bbox_cxcywh_to_xyxy, bbox_flip,
+                         bbox_xyxy_to_cxcywh, get_box_wh, scale_boxes)
+
+__all__ = [
+    'OVERLAP_MODES', 'FLIP_DIRECTIONS', 'bbox_overlaps', 'bbox_xyxy_to_cxcywh',
+    'bbox_cxcywh_to_xyxy', 'bbox_flip', 'scale_boxes', 'bbox2roi', 'get_box_wh'
+]

@@ -1,0 +1,118 @@
+"""Box format conversions and geometric box transforms.
+
+Boxes are float tensors (..., 4): x1, y1, x2, y2 in pixels unless a name says
+otherwise (``cxcywh``: centre x, centre y, width, height).
+"""
+from typing import List, Sequence, Tuple
+
+import torch
+from torch import Tensor
+
+#: Directions ``bbox_flip`` understands.
+FLIP_DIRECTIONS = ('horizontal', 'vertical', 'diagonal')
+
+
+def bbox_xyxy_to_cxcywh(bbox: Tensor) -> Tensor:
+    """Convert boxes from (x1, y1, x2, y2) to (cx, cy, w, h).
+
+    Args:
+        bbox (Tensor): (..., 4) x1, y1, x2, y2.
+
+    Returns:
+        Tensor: (..., 4) cx, cy, w, h.
+    """
+    x1, y1, x2, y2 = bbox.unbind(-1)
+    return torch.stack([(x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1], dim=-1)
+
+
+def bbox_cxcywh_to_xyxy(bbox: Tensor) -> Tensor:
+    """Convert boxes from (cx, cy, w, h) to (x1, y1, x2, y2).
+
+    Args:
+        bbox (Tensor): (..., 4) cx, cy, w, h.
+
+    Returns:
+        Tensor: (..., 4) x1, y1, x2, y2.
+    """
+    cx, cy, w, h = bbox.unbind(-1)
+    return torch.stack([cx - 0.5 * w, cy - 0.5 * h, cx + 0.5 * w, cy + 0.5 * h], dim=-1)
+
+
+def bbox_flip(bboxes: Tensor, img_shape: Tuple[int, int], direction: str = 'horizontal') -> Tensor:
+    """Flip boxes inside an image of the given shape.
+
+    Args:
+        bboxes (Tensor): (..., 4 * k) x1, y1, x2, y2 repeated k times (class-
+            specific boxes keep their layout).
+        img_shape (tuple[int, int]): (h, w) of the image the boxes live in.
+        direction (str): ``'horizontal'``, ``'vertical'`` or ``'diagonal'``
+            (both). Defaults to ``'horizontal'``.
+
+    Returns:
+        Tensor: Flipped boxes, same shape; still x1 <= x2 and y1 <= y2.
+    """
+    if bboxes.size(-1) % 4 != 0:
+        raise ValueError(f'bbox_flip: last dim of bboxes must be a multiple of 4, '
+                         f'got shape {tuple(bboxes.shape)}')
+    if direction not in FLIP_DIRECTIONS:
+        raise ValueError(f'bbox_flip: direction={direction!r} is not one of {FLIP_DIRECTIONS}')
+    height, width = img_shape[:2]
+    flipped = bboxes.clone()
+    if direction in ('horizontal', 'diagonal'):
+        # The new x1 is the mirror of the old x2 (and vice versa) so the order survives.
+        flipped[..., 0::4] = width - bboxes[..., 2::4]
+        flipped[..., 2::4] = width - bboxes[..., 0::4]
+    if direction in ('vertical', 'diagonal'):
+        flipped[..., 1::4] = height - bboxes[..., 3::4]
+        flipped[..., 3::4] = height - bboxes[..., 1::4]
+    return flipped
+
+
+def scale_boxes(bboxes: Tensor, scale_factor: Sequence[float]) -> Tensor:
+    """Scale boxes by a (w, h) factor, e.g. back to the original image.
+
+    Args:
+        bboxes (Tensor): (..., 4) x1, y1, x2, y2.
+        scale_factor (Sequence[float]): (w_scale, h_scale), as in the
+            ``scale_factor`` metainfo key.
+
+    Returns:
+        Tensor: (..., 4) scaled boxes (a new tensor).
+    """
+    if len(scale_factor) != 2:
+        raise ValueError(f'scale_boxes: scale_factor must be (w_scale, h_scale), '
+                         f'got {scale_factor!r}')
+    factors = bboxes.new_tensor(scale_factor).repeat(2)
+    return bboxes * factors
+
+
+def bbox2roi(bbox_list: List[Tensor]) -> Tensor:
+    """Stack per-image boxes into RoIs that carry their batch index.
+
+    Args:
+        bbox_list (list[Tensor]): One (n_i, 4+) tensor per image; only the
+            first 4 columns are used.
+
+    Returns:
+        Tensor: (sum n_i, 5) rows ``[batch_ind, x1, y1, x2, y2]``, the format
+        ``torchvision.ops.roi_align`` takes.
+    """
+    if len(bbox_list) == 0:
+        return torch.zeros((0, 5))
+    rois = [
+        torch.cat([boxes.new_full((boxes.size(0), 1), img_id), boxes[:, :4]], dim=-1)
+        for img_id, boxes in enumerate(bbox_list)
+    ]
+    return torch.cat(rois, dim=0)
+
+
+def get_box_wh(bboxes: Tensor) -> Tuple[Tensor, Tensor]:
+    """Widths and heights of boxes.
+
+    Args:
+        bboxes (Tensor): (..., 4) x1, y1, x2, y2.
+
+    Returns:
+        tuple[Tensor, Tensor]: (...,) widths and (...,) heights.
+    """
+    return bboxes[..., 2] - bboxes[..., 0], bboxes[..., 3] - bboxes[..., 1]
