@@ -1,3 +1,11 @@
+"""Task modules: prior generators, assigners, samplers and box coders used by heads."""
 from . import assigners, coders, prior_generators, samplers
+from .assigners import AssignResult, BboxOverlaps2D, MaxIoUAssigner
+from .coders import DeltaXYWHBBoxCoder
+from .prior_generators import AnchorGenerator
+from .samplers import PseudoSampler, SamplingResult
 
-__all__ = ['assigners', 'coders', 'prior_generators', 'samplers']
+__all__ = [
+    'assigners', 'coders', 'prior_generators', 'samplers', 'AnchorGenerator', 'AssignResult',
+    'BboxOverlaps2D', 'MaxIoUAssigner', 'DeltaXYWHBBoxCoder', 'PseudoSampler', 'SamplingResult'
+]

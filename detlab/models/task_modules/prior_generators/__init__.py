@@ -1,0 +1,4 @@
+"""Prior generators: anchors (or points) tiled over feature maps."""
+from .anchor_generator import AnchorGenerator
+
+__all__ = ['AnchorGenerator']

@@ -1,0 +1,5 @@
+"""Samplers: which assigned priors a head trains on."""
+from .pseudo_sampler import PseudoSampler
+from .sampling_result import SamplingResult
+
+__all__ = ['PseudoSampler', 'SamplingResult']

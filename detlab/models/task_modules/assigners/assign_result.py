@@ -1,0 +1,97 @@
+"""The result of assigning ground-truth boxes to priors.
+
+Convention for ``AssignResult.gt_inds`` (stated here once, pinned by a test):
+
+* ``NEGATIVE_GT_IND`` (0): the prior is a negative (background) sample;
+* ``IGNORED_GT_IND`` (-1): the prior is ignored, neither positive nor negative;
+* ``k >= 1``: the prior is positive, matched to ground truth ``k - 1``.
+
+``AssignResult.labels`` holds the matched gt's class where a prior is positive
+and ``NO_LABEL`` (-1) everywhere else.
+"""
+from typing import Dict
+
+import torch
+from torch import Tensor
+
+NEGATIVE_GT_IND = 0
+IGNORED_GT_IND = -1
+NO_LABEL = -1
+
+
+class AssignResult:
+    """Which ground truth each prior is matched to.
+
+    Args:
+        num_gts (int): Number of ground-truth boxes K.
+        gt_inds (Tensor): (N,) long, see the module docstring for the values.
+        max_overlaps (Tensor): (N,) the best overlap of each prior with any gt
+            (0 where there are no gts).
+        labels (Tensor): (N,) long class of the matched gt, ``NO_LABEL`` where
+            the prior is not positive.
+    """
+
+    def __init__(self, num_gts: int, gt_inds: Tensor, max_overlaps: Tensor,
+                 labels: Tensor) -> None:
+        self.num_gts = num_gts
+        self.gt_inds = gt_inds
+        self.max_overlaps = max_overlaps
+        self.labels = labels
+        self._extra_properties: Dict[str, object] = {}
+
+    @property
+    def num_preds(self) -> int:
+        """int: Number of priors N that were assigned."""
+        return len(self.gt_inds)
+
+    @property
+    def pos_mask(self) -> Tensor:
+        """Tensor: (N,) bool, True where the prior is positive."""
+        return self.gt_inds > NEGATIVE_GT_IND
+
+    @property
+    def neg_mask(self) -> Tensor:
+        """Tensor: (N,) bool, True where the prior is a negative."""
+        return self.gt_inds == NEGATIVE_GT_IND
+
+    def set_extra_property(self, key: str, value: object) -> None:
+        """Attach extra per-assignment data (e.g. a centerness target)."""
+        if key in self.info:
+            raise KeyError(f'AssignResult already has a property named {key!r}')
+        self._extra_properties[key] = value
+
+    def get_extra_property(self, key: str) -> object:
+        """Return an extra property, or None when it was never set."""
+        return self._extra_properties.get(key, None)
+
+    @property
+    def info(self) -> dict:
+        """dict: Every field of the result, extra properties included."""
+        basic = {
+            'num_gts': self.num_gts,
+            'num_preds': self.num_preds,
+            'gt_inds': self.gt_inds,
+            'max_overlaps': self.max_overlaps,
+            'labels': self.labels,
+        }
+        basic.update(self._extra_properties)
+        return basic
+
+    def add_gt_(self, gt_labels: Tensor) -> None:
+        """Prepend the ground truths themselves as positive priors, in place.
+
+        Two-stage samplers add the gt boxes to the proposals; each then matches
+        its own gt with overlap 1.
+
+        Args:
+            gt_labels (Tensor): (K,) long labels of the K gts.
+        """
+        self_inds = torch.arange(1, len(gt_labels) + 1, dtype=torch.long, device=gt_labels.device)
+        self.gt_inds = torch.cat([self_inds, self.gt_inds])
+        self.max_overlaps = torch.cat(
+            [self.max_overlaps.new_ones(len(gt_labels)), self.max_overlaps])
+        self.labels = torch.cat([gt_labels.long(), self.labels])
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(num_gts={self.num_gts}, num_preds={self.num_preds}, '
+                f'num_pos={int(self.pos_mask.sum())}, num_neg={int(self.neg_mask.sum())})')

@@ -1,0 +1,182 @@
+"""Assign each prior to the ground truth it overlaps most (RetinaNet, RPN, R-CNN)."""
+from numbers import Number
+from typing import Optional, Tuple, Union
+
+import torch
+from mmengine.structures import InstanceData
+from torch import Tensor
+
+from detlab.registry import TASK_UTILS
+from .assign_result import IGNORED_GT_IND, NEGATIVE_GT_IND, NO_LABEL, AssignResult
+
+#: Overlap written for priors inside an ignore region, below any real IoU, so
+#: they fall out of both the negative and the positive tests.
+IGNORED_OVERLAP = -1.
+
+
+@TASK_UTILS.register_module()
+class MaxIoUAssigner:
+    """Label priors positive, negative or ignored from their IoU with the gts.
+
+    See ``assign_result`` for the meaning of ``gt_inds``. The steps, in order
+    (later steps overwrite earlier ones), as in MMDetection:
+
+    1. every prior starts ignored;
+    2. priors whose best IoU is in the negative range become negatives;
+    3. priors whose best IoU >= ``pos_iou_thr`` match that best gt;
+    4. with ``match_low_quality``, each gt also takes its best prior(s) when
+       that IoU >= ``min_pos_iou`` (all tied priors if ``gt_max_assign_all``).
+       When two gts claim the same prior the later gt wins. Like MMDetection,
+       a gt whose best IoU is 0 and ``min_pos_iou=0`` claims every prior it
+       has IoU 0 with; keep gts inside the image (or raise ``min_pos_iou``).
+
+    Args:
+        pos_iou_thr (float): IoU at or above which a prior is positive.
+        neg_iou_thr (float | tuple[float, float]): IoU below which a prior is
+            negative, or a ``[lo, hi)`` range of negative IoUs.
+        min_pos_iou (float): Lowest IoU for a low-quality match (step 4).
+            Defaults to 0.
+        gt_max_assign_all (bool): In step 4, give a gt every prior that ties
+            for its best IoU, not just the first. Defaults to True.
+        ignore_iof_thr (float): Priors whose IoF with an ignore box exceeds
+            this are ignored; negative disables it. Defaults to -1.
+        ignore_wrt_candidates (bool): IoF over the prior's area (True) or over
+            the ignore box's area (False). Defaults to True.
+        match_low_quality (bool): Run step 4. Defaults to True.
+        gpu_assign_thr (int): With more gts than this, assign on the CPU to
+            save GPU memory; negative never does. Defaults to -1.
+        iou_calculator (dict): Config of the overlap calculator.
+            Defaults to ``dict(type='BboxOverlaps2D')``.
+    """
+
+    def __init__(self,
+                 pos_iou_thr: float,
+                 neg_iou_thr: Union[float, Tuple[float, float]],
+                 min_pos_iou: float = .0,
+                 gt_max_assign_all: bool = True,
+                 ignore_iof_thr: float = -1,
+                 ignore_wrt_candidates: bool = True,
+                 match_low_quality: bool = True,
+                 gpu_assign_thr: float = -1,
+                 iou_calculator: dict = dict(type='BboxOverlaps2D')) -> None:
+        self.pos_iou_thr = pos_iou_thr
+        self.neg_iou_thr = self._check_neg_iou_thr(neg_iou_thr)
+        self.min_pos_iou = min_pos_iou
+        self.gt_max_assign_all = gt_max_assign_all
+        self.ignore_iof_thr = ignore_iof_thr
+        self.ignore_wrt_candidates = ignore_wrt_candidates
+        self.match_low_quality = match_low_quality
+        self.gpu_assign_thr = gpu_assign_thr
+        self.iou_calculator = TASK_UTILS.build(iou_calculator)
+
+    @staticmethod
+    def _check_neg_iou_thr(neg_iou_thr) -> Union[float, Tuple[float, float]]:
+        if isinstance(neg_iou_thr, Number):
+            return float(neg_iou_thr)
+        if isinstance(neg_iou_thr, (tuple, list)) and len(neg_iou_thr) == 2:
+            return (float(neg_iou_thr[0]), float(neg_iou_thr[1]))
+        raise ValueError('MaxIoUAssigner: neg_iou_thr must be a number or a (lo, hi) pair, '
+                         f'got {neg_iou_thr!r}')
+
+    @torch.no_grad()
+    def assign(self,
+               pred_instances: InstanceData,
+               gt_instances: InstanceData,
+               gt_instances_ignore: Optional[InstanceData] = None,
+               **kwargs) -> AssignResult:
+        """Assign gts to priors.
+
+        Args:
+            pred_instances (InstanceData): ``priors`` (N, 4) anchors or
+                proposals, x1, y1, x2, y2.
+            gt_instances (InstanceData): ``bboxes`` (K, 4) and ``labels`` (K,).
+            gt_instances_ignore (InstanceData, optional): ``bboxes`` (I, 4)
+                regions to ignore. Defaults to None.
+
+        Returns:
+            AssignResult: ``gt_inds``, ``max_overlaps`` and ``labels``, each
+            (N,).
+        """
+        priors = pred_instances.priors
+        gt_bboxes = gt_instances.bboxes
+        gt_labels = gt_instances.labels
+        ignore_bboxes = None if gt_instances_ignore is None else gt_instances_ignore.bboxes
+
+        device = priors.device
+        on_cpu = 0 < self.gpu_assign_thr < gt_bboxes.shape[0]
+        if on_cpu:
+            priors, gt_bboxes, gt_labels = priors.cpu(), gt_bboxes.cpu(), gt_labels.cpu()
+            if ignore_bboxes is not None:
+                ignore_bboxes = ignore_bboxes.cpu()
+
+        overlaps = self.iou_calculator(gt_bboxes, priors)
+        if (self.ignore_iof_thr > 0 and ignore_bboxes is not None and ignore_bboxes.numel() > 0
+                and priors.numel() > 0):
+            if self.ignore_wrt_candidates:
+                ignore_iofs = self.iou_calculator(priors, ignore_bboxes, mode='iof').max(dim=1)[0]
+            else:
+                ignore_iofs = self.iou_calculator(ignore_bboxes, priors, mode='iof').max(dim=0)[0]
+            overlaps[:, ignore_iofs > self.ignore_iof_thr] = IGNORED_OVERLAP
+
+        result = self.assign_wrt_overlaps(overlaps, gt_labels)
+        if on_cpu:
+            result.gt_inds = result.gt_inds.to(device)
+            result.max_overlaps = result.max_overlaps.to(device)
+            result.labels = result.labels.to(device)
+        return result
+
+    def assign_wrt_overlaps(self, overlaps: Tensor, gt_labels: Tensor) -> AssignResult:
+        """Assign from a precomputed overlap matrix.
+
+        Args:
+            overlaps (Tensor): (K, N) overlaps of K gts with N priors.
+            gt_labels (Tensor): (K,) labels of the gts.
+
+        Returns:
+            AssignResult: The assignment of the N priors.
+        """
+        num_gts, num_priors = overlaps.shape
+        gt_inds = overlaps.new_full((num_priors, ), IGNORED_GT_IND, dtype=torch.long)
+        labels = overlaps.new_full((num_priors, ), NO_LABEL, dtype=torch.long)
+        if num_gts == 0 or num_priors == 0:
+            if num_gts == 0:
+                gt_inds[:] = NEGATIVE_GT_IND
+            return AssignResult(num_gts, gt_inds, overlaps.new_zeros((num_priors, )), labels)
+
+        max_overlaps, argmax_overlaps = overlaps.max(dim=0)  # best gt of each prior
+        gt_max_overlaps, gt_argmax_overlaps = overlaps.max(dim=1)  # best prior of each gt
+
+        if isinstance(self.neg_iou_thr, tuple):
+            neg_lo, neg_hi = self.neg_iou_thr
+        else:
+            # Lower bound 0 keeps priors in ignore regions (overlap -1) ignored.
+            neg_lo, neg_hi = 0., self.neg_iou_thr
+        gt_inds[(max_overlaps >= neg_lo) & (max_overlaps < neg_hi)] = NEGATIVE_GT_IND
+
+        pos = max_overlaps >= self.pos_iou_thr
+        gt_inds[pos] = argmax_overlaps[pos] + 1
+
+        if self.match_low_quality:
+            low_quality = self._low_quality_matches(overlaps, gt_max_overlaps, gt_argmax_overlaps)
+            gt_inds = torch.where(low_quality > 0, low_quality, gt_inds)
+
+        pos = gt_inds > NEGATIVE_GT_IND
+        labels[pos] = gt_labels[gt_inds[pos] - 1].long()
+        return AssignResult(num_gts, gt_inds, max_overlaps, labels)
+
+    def _low_quality_matches(self, overlaps: Tensor, gt_max_overlaps: Tensor,
+                             gt_argmax_overlaps: Tensor) -> Tensor:
+        """The 1-based gt each prior gets from step 4, 0 where none claims it.
+
+        A prior claimed by several gts goes to the one with the highest index,
+        which is what a loop over the gts in order would leave behind.
+        """
+        num_gts, num_priors = overlaps.shape
+        one_based = torch.arange(1, num_gts + 1, device=overlaps.device)
+        eligible = gt_max_overlaps >= self.min_pos_iou  # (K,)
+        if self.gt_max_assign_all:
+            claims = (overlaps == gt_max_overlaps[:, None]) & eligible[:, None]  # (K, N)
+            return (claims.long() * one_based[:, None]).max(dim=0)[0]
+        claimed = overlaps.new_zeros((num_priors, ), dtype=torch.long)
+        return claimed.scatter_reduce(
+            0, gt_argmax_overlaps[eligible], one_based[eligible], reduce='amax')

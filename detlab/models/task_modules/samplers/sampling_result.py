@@ -1,0 +1,79 @@
+"""Which priors a head trains on, and the gt each positive one regresses to."""
+import torch
+from torch import Tensor
+
+from ..assigners import AssignResult
+
+#: ``num_pos`` and ``num_neg`` never drop below this, so a loss divided by
+#: them stays finite on an image without positives (as in MMDetection).
+MIN_SAMPLE_COUNT = 1
+
+
+class SamplingResult:
+    """Indices of sampled priors plus their targets.
+
+    Args:
+        pos_inds (Tensor): (P,) long indices of positive priors.
+        neg_inds (Tensor): (Q,) long indices of negative priors.
+        priors (Tensor): (N, 4) all priors.
+        gt_bboxes (Tensor): (K, 4) ground-truth boxes; K may be 0.
+        assign_result (AssignResult): The assignment the samples come from.
+        gt_flags (Tensor): (N,) uint8, 1 where a prior is a gt box that a
+            sampler added to the proposals.
+        avg_factor_with_neg (bool): ``avg_factor`` counts negatives too
+            (True) or positives only (False). Defaults to True.
+
+    Attributes:
+        pos_priors (Tensor): (P, 4). neg_priors (Tensor): (Q, 4).
+        pos_assigned_gt_inds (Tensor): (P,) 0-based index of each positive's gt.
+        pos_gt_bboxes (Tensor): (P, 4) the gt box of each positive.
+        pos_gt_labels (Tensor): (P,) the gt label of each positive.
+        pos_is_gt (Tensor): (P,) uint8 ``gt_flags`` of the positives.
+        num_gts (int): K. num_pos, num_neg (int): P and Q, at least 1.
+        avg_factor (int): ``num_pos`` (+ ``num_neg`` with
+            ``avg_factor_with_neg``), what a loss normalises by.
+    """
+
+    def __init__(self,
+                 pos_inds: Tensor,
+                 neg_inds: Tensor,
+                 priors: Tensor,
+                 gt_bboxes: Tensor,
+                 assign_result: AssignResult,
+                 gt_flags: Tensor,
+                 avg_factor_with_neg: bool = True) -> None:
+        self.pos_inds = pos_inds
+        self.neg_inds = neg_inds
+        self.num_pos = max(pos_inds.numel(), MIN_SAMPLE_COUNT)
+        self.num_neg = max(neg_inds.numel(), MIN_SAMPLE_COUNT)
+        self.avg_factor_with_neg = avg_factor_with_neg
+        self.avg_factor = self.num_pos + self.num_neg if avg_factor_with_neg else self.num_pos
+        self.pos_priors = priors[pos_inds]
+        self.neg_priors = priors[neg_inds]
+        self.pos_is_gt = gt_flags[pos_inds]
+        self.num_gts = gt_bboxes.shape[0]
+        self.pos_assigned_gt_inds = assign_result.gt_inds[pos_inds] - 1
+        self.pos_gt_labels = assign_result.labels[pos_inds]
+        gt_bboxes = gt_bboxes.reshape(-1, 4)
+        if gt_bboxes.numel() == 0:
+            # No gt means no positive; indexing an empty tensor would raise.
+            self.pos_gt_bboxes = gt_bboxes.new_zeros((pos_inds.numel(), 4))
+        else:
+            self.pos_gt_bboxes = gt_bboxes[self.pos_assigned_gt_inds.long()]
+
+    @property
+    def priors(self) -> Tensor:
+        """Tensor: (P + Q, 4) positive then negative priors."""
+        return torch.cat([self.pos_priors, self.neg_priors])
+
+    def to(self, device) -> 'SamplingResult':
+        """Move every tensor to ``device`` in place and return self."""
+        for key, value in vars(self).items():
+            if isinstance(value, Tensor):
+                setattr(self, key, value.to(device))
+        return self
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(num_gts={self.num_gts}, '
+                f'pos={self.pos_inds.numel()}, neg={self.neg_inds.numel()}, '
+                f'avg_factor={self.avg_factor})')
