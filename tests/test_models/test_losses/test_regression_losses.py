@@ -1,0 +1,70 @@
+import pytest
+import torch
+
+from detlab.models.losses import reduce_loss, weight_reduce_loss
+from detlab.registry import MODELS
+
+PRED = torch.tensor([[0.0, 2.0, 3.0, 0.2]])
+TARGET = torch.tensor([[1.0, 1.0, 1.0, 0.0]])
+
+
+def test_l1_loss_values():
+    l1 = MODELS.build(dict(type='L1Loss'))
+    assert torch.isclose(l1(PRED, TARGET), torch.tensor((1 + 1 + 2 + 0.2) / 4))
+    assert torch.isclose(l1(PRED, TARGET, reduction_override='sum'), torch.tensor(4.2))
+    weight = torch.tensor([[1., 0., 1., 1.]])
+    assert torch.isclose(l1(PRED, TARGET, weight=weight, avg_factor=2.), torch.tensor(3.2 / 2))
+    scaled = MODELS.build(dict(type='L1Loss', loss_weight=2.0, reduction='none'))
+    assert torch.allclose(scaled(PRED, TARGET), 2 * torch.tensor([[1., 1., 2., 0.2]]))
+
+
+def test_smooth_l1_loss_values():
+    smooth = MODELS.build(dict(type='SmoothL1Loss', beta=1.0, reduction='none'))
+    # |d| = 1, 1, 2, 0.2 -> d >= beta: d - 0.5; below: 0.5 d^2 / beta.
+    assert torch.allclose(smooth(PRED, TARGET), torch.tensor([[0.5, 0.5, 1.5, 0.02]]))
+    half = MODELS.build(dict(type='SmoothL1Loss', beta=0.5, reduction='sum'))
+    # beta 0.5: 0.75, 0.75, 1.75, 0.5 * 0.04 / 0.5 = 0.04.
+    assert torch.isclose(half(PRED, TARGET), torch.tensor(3.29))
+
+
+def test_per_sample_weight_broadcasts_over_coordinates():
+    l1 = MODELS.build(dict(type='L1Loss', reduction='sum'))
+    pred, target = torch.ones(2, 4), torch.zeros(2, 4)
+    assert l1(pred, target, weight=torch.tensor([1., 0.])).item() == 4.
+
+
+@pytest.mark.parametrize('loss_type', ['L1Loss', 'SmoothL1Loss'])
+def test_empty_and_zero_weight_inputs_keep_grad(loss_type):
+    loss_fn = MODELS.build(dict(type=loss_type))
+    empty = torch.zeros(0, 4, requires_grad=True)
+    loss = loss_fn(empty, torch.zeros(0, 4), avg_factor=0.)
+    assert loss.item() == 0 and loss.grad_fn is not None
+    loss.backward()
+    pred = torch.ones(2, 4, requires_grad=True)
+    loss = loss_fn(pred, torch.zeros(2, 4), weight=torch.zeros(2, 4))
+    assert loss.item() == 0
+    loss.backward()
+    assert torch.equal(pred.grad, torch.zeros(2, 4))
+
+
+def test_weight_reduce_loss_semantics():
+    loss = torch.tensor([1., 2., 3.])
+    weight = torch.tensor([1., 0., 2.])
+    assert weight_reduce_loss(loss, weight, 'sum').item() == 7.
+    assert torch.isclose(weight_reduce_loss(loss, weight, 'mean'), torch.tensor(7 / 3))
+    assert torch.isclose(weight_reduce_loss(loss, weight, 'mean', avg_factor=2.), torch.tensor(3.5))
+    assert torch.equal(weight_reduce_loss(loss, None, 'none', avg_factor=2.), loss)
+    assert weight_reduce_loss(loss, None, 'mean', avg_factor=0.).isfinite()
+    with pytest.raises(ValueError, match='avg_factor'):
+        weight_reduce_loss(loss, None, 'sum', avg_factor=2.)
+    with pytest.raises(ValueError, match='reduction'):
+        reduce_loss(loss, 'max')
+
+
+def test_bad_arguments_raise():
+    with pytest.raises(ValueError, match='beta'):
+        MODELS.build(dict(type='SmoothL1Loss', beta=0.))
+    with pytest.raises(ValueError, match='reduction'):
+        MODELS.build(dict(type='L1Loss', reduction='avg'))
+    with pytest.raises(ValueError, match='same shape'):
+        MODELS.build(dict(type='L1Loss'))(torch.zeros(2, 4), torch.zeros(3, 4))
