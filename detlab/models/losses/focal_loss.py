@@ -93,7 +93,7 @@ class FocalLoss(nn.Module):
         super().__init__()
         if not use_sigmoid:
             raise ValueError('FocalLoss: only the sigmoid focal loss is implemented; set '
-                             'use_sigmoid=True (use CrossEntropyLoss for softmax classifiers)')
+                             'use_sigmoid=True (the softmax variant is not supported)')
         check_reduction('FocalLoss', reduction)
         self.use_sigmoid = use_sigmoid
         self.gamma = gamma
