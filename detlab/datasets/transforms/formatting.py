@@ -1,0 +1,72 @@
+"""Packing a pipeline's results into the model's (inputs, data_samples) form."""
+from typing import Sequence
+
+import numpy as np
+import torch
+from mmcv.transforms import BaseTransform, to_tensor
+from mmengine.structures import InstanceData
+
+from detlab.registry import TRANSFORMS
+from detlab.structures import DetDataSample
+
+#: Results keys that become InstanceData fields.
+GT_FIELDS = {'gt_bboxes': 'bboxes', 'gt_bboxes_labels': 'labels'}
+DEFAULT_META_KEYS = ('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor', 'flip',
+                     'flip_direction')
+
+
+@TRANSFORMS.register_module()
+class PackDetInputs(BaseTransform):
+    """Pack the image and annotations for the detector.
+
+    Returns ``dict(inputs, data_samples)``: ``inputs`` the image as a
+    contiguous (C, H, W) tensor of the image's dtype (uint8 for a loaded
+    image, 3 channels for colour); ``data_samples`` a :class:`DetDataSample`
+    whose ``gt_instances`` hold the boxes with ``gt_ignore_flags`` False
+    (``bboxes`` float32 (N, 4), ``labels`` int64 (N,)) and whose
+    ``ignored_instances`` hold the rest; metainfo from ``meta_keys`` present
+    in the results.
+
+    Args:
+        meta_keys (Sequence[str]): Results keys copied to the metainfo.
+    """
+
+    def __init__(self, meta_keys: Sequence[str] = DEFAULT_META_KEYS) -> None:
+        self.meta_keys = tuple(meta_keys)
+
+    def transform(self, results: dict) -> dict:
+        packed = {}
+        if 'img' in results:
+            packed['inputs'] = self._image_to_tensor(results['img'])
+
+        data_sample = DetDataSample()
+        gt, ignored = InstanceData(), InstanceData()
+        ignore_flags = results.get('gt_ignore_flags')
+        for key, field in GT_FIELDS.items():
+            if key not in results:
+                continue
+            values = np.asarray(results[key])
+            if ignore_flags is None:
+                gt[field] = to_tensor(values)
+            else:
+                keep = ~np.asarray(ignore_flags, dtype=bool)
+                gt[field] = to_tensor(values[keep])
+                ignored[field] = to_tensor(values[~keep])
+        data_sample.gt_instances = gt
+        data_sample.ignored_instances = ignored
+        data_sample.set_metainfo({key: results[key] for key in self.meta_keys if key in results})
+        packed['data_samples'] = data_sample
+        return packed
+
+    @staticmethod
+    def _image_to_tensor(img: np.ndarray) -> torch.Tensor:
+        """(H, W, C) or (H, W) array -> contiguous (C, H, W) tensor."""
+        if img.ndim < 3:
+            img = img[..., None]
+        if not img.flags.c_contiguous:
+            # One numpy copy in the target layout beats permuting a strided tensor.
+            return to_tensor(np.ascontiguousarray(img.transpose(2, 0, 1)))
+        return to_tensor(img).permute(2, 0, 1).contiguous()
+
+    def __repr__(self) -> str:
+        return f'{type(self).__name__}(meta_keys={self.meta_keys})'

@@ -1,0 +1,115 @@
+"""DetDataPreprocessor: from a collated batch to the detector's input tensor."""
+import math
+from numbers import Number
+from typing import List, Optional, Sequence, Tuple
+
+import torch
+from mmengine.model import ImgDataPreprocessor
+from mmengine.utils import is_seq_of
+from torch import nn
+
+from detlab.registry import MODELS
+from detlab.structures import SampleList
+
+#: InstanceData fields of a data sample that may carry boxes.
+_BOX_CARRIERS = ('gt_instances', 'ignored_instances', 'pred_instances', 'proposals')
+
+
+def _padded_size(size: int, divisor: int) -> int:
+    return int(math.ceil(size / divisor)) * divisor
+
+
+@MODELS.register_module()
+class DetDataPreprocessor(ImgDataPreprocessor):
+    """Move a batch to the model's device, normalise it, pad and stack it.
+
+    Per image: optional BGR<->RGB swap, conversion to float, ``(x - mean) /
+    std``; then every image is padded bottom/right with ``pad_value`` to the
+    batch's largest height/width rounded up to ``pad_size_divisor``, and the
+    images are stacked. Each data sample gets metainfo ``batch_input_shape``
+    (h, w) of the stacked tensor and ``pad_shape`` (h, w): its own size rounded
+    up to the divisor. Training-time ``batch_augments`` (MODELS configs
+    called as ``aug(inputs, data_samples)``) run last.
+
+    Args:
+        mean, std (Sequence[Number], optional): Per-channel statistics, in
+            the channel order after any swap; None skips normalisation.
+        pad_size_divisor (int): Padded sides are multiples of this.
+        pad_value (Number): Value of padded pixels (after normalisation).
+        bgr_to_rgb, rgb_to_bgr (bool): Swap channels 0 and 2.
+        boxtype2tensor (bool): Replace box objects (anything with a
+            ``.tensor``) in the samples' instances by their tensor, as
+            MMDetection does for its box types; detlab boxes already are tensors.
+        non_blocking (bool): Non-blocking host-to-device copies.
+        batch_augments (list[dict], optional): Batch augmentation configs.
+
+    ``forward(data, training)``: ``data = dict(inputs=[(3, H_i, W_i) tensor]
+    or (B, 3, H, W) tensor, data_samples=[DetDataSample])`` -> ``dict(inputs=
+    (B, 3, H, W) float tensor, data_samples=list)``.
+    """
+
+    def __init__(self,
+                 mean: Optional[Sequence[Number]] = None,
+                 std: Optional[Sequence[Number]] = None,
+                 pad_size_divisor: int = 1,
+                 pad_value: Number = 0,
+                 bgr_to_rgb: bool = False,
+                 rgb_to_bgr: bool = False,
+                 boxtype2tensor: bool = True,
+                 non_blocking: Optional[bool] = False,
+                 batch_augments: Optional[List[dict]] = None) -> None:
+        if not isinstance(pad_size_divisor, int) or pad_size_divisor < 1:
+            raise ValueError(f'DetDataPreprocessor: pad_size_divisor must be a positive int, '
+                             f'got {pad_size_divisor!r}.')
+        if (mean is None) != (std is None):
+            raise ValueError('DetDataPreprocessor: give both mean and std, or neither '
+                             f'(got mean={mean}, std={std}).')
+        if bgr_to_rgb and rgb_to_bgr:
+            raise ValueError('DetDataPreprocessor: bgr_to_rgb and rgb_to_bgr cannot both be True.')
+        super().__init__(mean=mean, std=std, pad_size_divisor=pad_size_divisor,
+                         pad_value=pad_value, bgr_to_rgb=bgr_to_rgb, rgb_to_bgr=rgb_to_bgr,
+                         non_blocking=non_blocking)
+        self.boxtype2tensor = boxtype2tensor
+        self.batch_augments = (nn.ModuleList([MODELS.build(aug) for aug in batch_augments])
+                               if batch_augments else None)
+
+    def forward(self, data: dict, training: bool = False) -> dict:
+        """Preprocess a collated batch; see the class docstring for shapes."""
+        pad_shapes = self._pad_shapes(data['inputs'])
+        data = super().forward(data=data, training=training)
+        inputs, data_samples = data['inputs'], data['data_samples']
+        if data_samples is not None:
+            batch_input_shape = tuple(inputs.shape[-2:])
+            for data_sample, pad_shape in zip(data_samples, pad_shapes):
+                data_sample.set_metainfo(
+                    dict(batch_input_shape=batch_input_shape, pad_shape=pad_shape))
+            if self.boxtype2tensor:
+                _boxes_to_tensors(data_samples)
+        if training and self.batch_augments is not None:
+            for batch_aug in self.batch_augments:
+                inputs, data_samples = batch_aug(inputs, data_samples)
+        return dict(inputs=inputs, data_samples=data_samples)
+
+    def _pad_shapes(self, inputs) -> List[Tuple[int, int]]:
+        """(h, w) of each image rounded up to ``pad_size_divisor``."""
+        divisor = self.pad_size_divisor
+        if is_seq_of(inputs, torch.Tensor):
+            return [(_padded_size(img.shape[-2], divisor), _padded_size(img.shape[-1], divisor))
+                    for img in inputs]
+        if isinstance(inputs, torch.Tensor) and inputs.dim() == 4:
+            shape = (_padded_size(inputs.shape[2], divisor), _padded_size(inputs.shape[3], divisor))
+            return [shape] * inputs.shape[0]
+        raise TypeError('DetDataPreprocessor: data["inputs"] must be a list of (C, H, W) '
+                        'tensors or a (B, C, H, W) tensor, got '
+                        f'{getattr(inputs, "shape", type(inputs).__name__)}.')
+
+
+def _boxes_to_tensors(data_samples: SampleList) -> None:
+    """Unwrap box objects (with a ``.tensor``) in the samples' instances, in place."""
+    for data_sample in data_samples:
+        for carrier in _BOX_CARRIERS:
+            instances = data_sample.get(carrier)
+            bboxes = None if instances is None else instances.get('bboxes')
+            if bboxes is not None and not isinstance(bboxes, torch.Tensor) and hasattr(
+                    bboxes, 'tensor'):
+                instances.bboxes = bboxes.tensor
