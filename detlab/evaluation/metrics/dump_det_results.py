@@ -1,14 +1,11 @@
 """DumpDetResults: save raw predictions to a file (``tools/test.py --out``)."""
-import os
-import os.path as osp
-import tempfile
 from typing import Sequence
 
 from mmengine.evaluator import BaseMetric
-from mmengine.fileio import dump
 from mmengine.logging import print_log
 
 from detlab.registry import METRICS
+from ..functional.coco_format import dump_atomic
 
 
 @METRICS.register_module()
@@ -44,17 +41,7 @@ class DumpDetResults(BaseMetric):
         return self.out_file_path.endswith('.json')
 
     def compute_metrics(self, results: list) -> dict:
-        directory = osp.dirname(osp.abspath(self.out_file_path))
-        os.makedirs(directory, exist_ok=True)
-        suffix = osp.splitext(self.out_file_path)[1]
-        handle, tmp_path = tempfile.mkstemp(prefix='.tmp_', suffix=suffix, dir=directory)
-        os.close(handle)
-        try:
-            dump(results, tmp_path)
-            os.replace(tmp_path, self.out_file_path)
-        finally:
-            if osp.exists(tmp_path):
-                os.remove(tmp_path)
+        dump_atomic(results, self.out_file_path)
         print_log(f'Predictions of {len(results)} images saved to {self.out_file_path}',
                   logger='current')
         return {}

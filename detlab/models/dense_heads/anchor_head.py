@@ -27,7 +27,8 @@ class AnchorTargets:
         bbox_targets (Tensor): (B, N, 4) encoded regression targets (or boxes
             when the head regresses decoded boxes).
         bbox_weights (Tensor): (B, N, 4) 1 for positive anchors.
-        avg_factor (float): what the losses are normalised by (number of positives).
+        avg_factor (float): what the losses are normalised by: the sum over
+            images of each image's positives, at least 1 per image (as MMDetection).
     """
     labels: Tensor
     label_weights: Tensor
@@ -165,13 +166,12 @@ class AnchorHead(BaseModule):
             for gt, meta, ignore in zip(batch_gt_instances, batch_img_metas,
                                         batch_gt_instances_ignore)
         ]
-        num_pos = sum(num for *_, num in per_image)
         return AnchorTargets(
             labels=torch.stack([t[0] for t in per_image]),
             label_weights=torch.stack([t[1] for t in per_image]),
             bbox_targets=torch.stack([t[2] for t in per_image]),
             bbox_weights=torch.stack([t[3] for t in per_image]),
-            avg_factor=float(num_pos))
+            avg_factor=float(sum(t[4] for t in per_image)))
 
     def _get_targets_single(self, anchors: Tensor, featmap_sizes: List[torch.Size],
                             gt_instances: InstanceData, img_meta: dict,
@@ -202,7 +202,7 @@ class AnchorHead(BaseModule):
             pos_weight = self.train_cfg.get('pos_weight', -1)
             label_weights[pos_index] = 1.0 if pos_weight <= 0 else pos_weight
         label_weights[neg_index] = 1.0
-        return labels, label_weights, bbox_targets, bbox_weights, len(pos_index)
+        return labels, label_weights, bbox_targets, bbox_weights, sampling.avg_factor
 
     def _inside_flags(self, anchors: Tensor, featmap_sizes: List[torch.Size],
                       img_meta: dict) -> Tensor:

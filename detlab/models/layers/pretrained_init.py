@@ -18,6 +18,7 @@ from mmengine.model.weight_init import update_init_info
 from mmengine.runner.checkpoint import load_state_dict
 from torch import nn
 
+from detlab.engine.mmengine_fixes import load_checkpoint_file
 from detlab.registry import WEIGHT_INITIALIZERS
 
 #: ``scheme://...``: a URL or a model-zoo name (torchvision://, open-mmlab://,
@@ -69,14 +70,7 @@ def load_local_state_dict(checkpoint: str, map_location: str = 'cpu') -> Dict[st
         raise FileNotFoundError(
             f'init_cfg.checkpoint: no such file {path!r}. Set init_cfg=dict(type='
             "'Pretrained', checkpoint=...) to the path of a local .pth file.")
-    try:
-        loaded = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as err:
-        raise RuntimeError(
-            f'init_cfg.checkpoint={path!r} holds objects other than tensors and plain '
-            'containers, which detlab refuses to unpickle (torch.load weights_only=True). '
-            "Save only its weights, e.g. torch.save(ckpt['state_dict'], 'weights.pth'), "
-            f'on a machine where the file is trusted. Details: {err}') from err
+    loaded = load_checkpoint_file(path, map_location=map_location)
     if isinstance(loaded, dict) and isinstance(loaded.get(STATE_DICT_KEY), dict):
         loaded = loaded[STATE_DICT_KEY]
     if not isinstance(loaded, dict) or not all(
