@@ -8,6 +8,7 @@ import argparse
 import os
 import os.path as osp
 
+import torch
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
@@ -53,6 +54,9 @@ def build_cfg(args: argparse.Namespace) -> Config:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
 
     if args.amp:
+        if not torch.cuda.is_available():
+            raise SystemExit('--amp (mixed precision) needs a CUDA GPU and this machine has '
+                             'none; leave out --amp to train in fp32 on the CPU.')
         optim_wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
         if optim_wrapper == 'AmpOptimWrapper':
             print('AMP training is already enabled in the config.')

@@ -130,11 +130,12 @@ class AnchorHead(BaseModule):
         """
         featmap_sizes = [score.shape[-2:] for score in cls_scores]
         anchors = torch.cat(self.prior_generator.grid_priors(
-            featmap_sizes, dtype=cls_scores[0].dtype, device=cls_scores[0].device))
+            featmap_sizes, dtype=torch.float32, device=cls_scores[0].device))
         targets = self.get_targets(anchors, featmap_sizes, batch_gt_instances, batch_img_metas,
                                    batch_gt_instances_ignore)
-        cls_flat = levels_to_anchor_rows(cls_scores, self.cls_out_channels)
-        reg_flat = levels_to_anchor_rows(bbox_preds, 4)
+        # Losses in fp32 also under mixed precision (targets and priors are fp32).
+        cls_flat = levels_to_anchor_rows(cls_scores, self.cls_out_channels).float()
+        reg_flat = levels_to_anchor_rows(bbox_preds, 4).float()
         loss_cls = self.loss_cls(cls_flat.reshape(-1, self.cls_out_channels),
                                  targets.labels.reshape(-1), targets.label_weights.reshape(-1),
                                  avg_factor=targets.avg_factor)
@@ -237,7 +238,7 @@ class AnchorHead(BaseModule):
         cfg = cfg or self.test_cfg
         featmap_sizes = [score.shape[-2:] for score in cls_scores]
         anchors = self.prior_generator.grid_priors(
-            featmap_sizes, dtype=cls_scores[0].dtype, device=cls_scores[0].device)
+            featmap_sizes, dtype=torch.float32, device=cls_scores[0].device)
         results = []
         for i, img_meta in enumerate(batch_img_metas):
             results.append(self._predict_single(
@@ -252,8 +253,8 @@ class AnchorHead(BaseModule):
         score_thr = cfg.get('score_thr', 0.0)
         kept_priors, kept_deltas, kept_scores, kept_labels = [], [], [], []
         for cls_score, bbox_pred, level_anchors in zip(cls_scores, bbox_preds, anchors):
-            scores = cls_score.permute(1, 2, 0).reshape(-1, self.cls_out_channels).sigmoid()
-            deltas = bbox_pred.permute(1, 2, 0).reshape(-1, 4)
+            scores = cls_score.permute(1, 2, 0).reshape(-1, self.cls_out_channels).float().sigmoid()
+            deltas = bbox_pred.permute(1, 2, 0).reshape(-1, 4).float()
             scores, labels, anchor_index = top_scores(scores, score_thr, nms_pre)
             kept_priors.append(level_anchors[anchor_index])
             kept_deltas.append(deltas[anchor_index])

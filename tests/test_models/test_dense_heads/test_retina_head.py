@@ -121,3 +121,18 @@ def test_predict_with_no_score_above_threshold_is_empty():
 def test_softmax_classifier_is_refused_clearly():
     with pytest.raises(ValueError, match='use_sigmoid'):
         small_head(loss_cls=dict(type='FocalLoss', use_sigmoid=False))
+
+
+def test_half_precision_head_outputs_give_fp32_losses_and_boxes():
+    """What --amp feeds the head: low-precision outputs, fp32 priors and targets."""
+    head = small_head()
+    cls_scores, bbox_preds = head(feats())
+    cls_scores = [c.to(torch.bfloat16) for c in cls_scores]
+    bbox_preds = [b.to(torch.bfloat16) for b in bbox_preds]
+    gt = InstanceData(bboxes=torch.tensor([[8., 8., 24., 24.]]), labels=torch.tensor([1]))
+    losses = head.loss_by_feat(cls_scores, bbox_preds, [gt], [meta()])
+    assert all(v.dtype == torch.float32 and torch.isfinite(v) for v in losses.values())
+    with torch.no_grad():
+        result = head.predict_by_feat([torch.full_like(c, 3.0) for c in cls_scores], bbox_preds,
+                                      [meta()])[0]
+    assert result.bboxes.dtype == torch.float32 and len(result) > 0
