@@ -26,7 +26,6 @@ import io
 import os
 import os.path as osp
 import pickle
-import tempfile
 from typing import Any, Optional
 
 import numpy as np
@@ -35,6 +34,8 @@ from mmengine.logging import HistoryBuffer
 from mmengine.runner import checkpoint as mmengine_checkpoint
 from mmengine.runner import runner as mmengine_runner
 from mmengine.runner.checkpoint import CheckpointLoader
+
+from detlab.utils.atomic import atomic_write
 
 #: URL-like checkpoint prefixes that mmengine would download.
 REMOTE_PREFIXES = ('http://', 'https://', 'torchvision://', 'modelzoo://', 'open-mmlab://',
@@ -130,21 +131,16 @@ def save_checkpoint_atomically(checkpoint: dict, filename: str, file_client_args
     if filename.startswith(REMOTE_PREFIXES) or backend_args or file_client_args:
         return _mmengine_save_checkpoint(checkpoint, filename, file_client_args=file_client_args,
                                          backend_args=backend_args)
-    directory = osp.dirname(osp.abspath(filename))
-    os.makedirs(directory, exist_ok=True)
     buffer = io.BytesIO()
     torch.save(checkpoint, buffer)
-    handle, tmp_path = tempfile.mkstemp(prefix='.tmp_', suffix='.pth', dir=directory)
-    try:
-        with os.fdopen(handle, 'wb') as tmp_file:
+
+    def write(tmp_path: str) -> None:
+        with open(tmp_path, 'wb') as tmp_file:
             tmp_file.write(buffer.getbuffer())
             tmp_file.flush()
             os.fsync(tmp_file.fileno())
-        os.replace(tmp_path, filename)
-    except BaseException:
-        if osp.exists(tmp_path):
-            os.remove(tmp_path)
-        raise
+
+    atomic_write(filename, write)
 
 
 _mmengine_save_checkpoint = mmengine_checkpoint.save_checkpoint

@@ -1,3 +1,4 @@
+from .atomic import atomic_write
 from .setup_env import adopt_default_scope, register_all_modules
 
-__all__ = ['register_all_modules', 'adopt_default_scope']
+__all__ = ['register_all_modules', 'adopt_default_scope', 'atomic_write']

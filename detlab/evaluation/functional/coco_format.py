@@ -6,14 +6,14 @@ ann files skip ids 12, 26, ...); detlab labels are contiguous ``0..K-1``.
 """
 import contextlib
 import io
-import os
 import os.path as osp
-import tempfile
 from typing import Any, Dict, List, Sequence
 
 import numpy as np
 from mmengine.fileio import dump
 from pycocotools.coco import COCO
+
+from detlab.utils.atomic import atomic_write
 
 
 def xyxy_to_xywh(bboxes: np.ndarray) -> np.ndarray:
@@ -148,13 +148,4 @@ def dump_atomic(obj: Any, path: str) -> None:
     ``mmengine.fileio.dump``; the file is written beside ``path`` and moved
     into place, so a crash never leaves half a file for a reader.
     """
-    out_dir = osp.dirname(osp.abspath(path))
-    os.makedirs(out_dir, exist_ok=True)
-    fd, tmp_path = tempfile.mkstemp(dir=out_dir, prefix='.tmp_', suffix=osp.splitext(path)[1])
-    os.close(fd)
-    try:
-        dump(obj, tmp_path)
-        os.replace(tmp_path, path)
-    finally:
-        if osp.exists(tmp_path):
-            os.remove(tmp_path)
+    atomic_write(path, lambda tmp_path: dump(obj, tmp_path))

@@ -19,7 +19,8 @@ from detlab.structures import SampleList
 
 @dataclass
 class AnchorTargets:
-    """Training targets for every anchor of every image in a batch.
+    """Training targets for every anchor of every image in a batch (or of one
+    image, without the leading B).
 
     Attributes:
         labels (Tensor): (B, N) class index per anchor; ``num_classes`` = background.
@@ -168,15 +169,16 @@ class AnchorHead(BaseModule):
                                         batch_gt_instances_ignore)
         ]
         return AnchorTargets(
-            labels=torch.stack([t[0] for t in per_image]),
-            label_weights=torch.stack([t[1] for t in per_image]),
-            bbox_targets=torch.stack([t[2] for t in per_image]),
-            bbox_weights=torch.stack([t[3] for t in per_image]),
-            avg_factor=float(sum(t[4] for t in per_image)))
+            labels=torch.stack([t.labels for t in per_image]),
+            label_weights=torch.stack([t.label_weights for t in per_image]),
+            bbox_targets=torch.stack([t.bbox_targets for t in per_image]),
+            bbox_weights=torch.stack([t.bbox_weights for t in per_image]),
+            avg_factor=float(sum(t.avg_factor for t in per_image)))
 
     def _get_targets_single(self, anchors: Tensor, featmap_sizes: List[torch.Size],
                             gt_instances: InstanceData, img_meta: dict,
-                            gt_instances_ignore: Optional[InstanceData]) -> tuple:
+                            gt_instances_ignore: Optional[InstanceData]) -> AnchorTargets:
+        """Targets of one image: the same fields without the batch dimension."""
         num_anchors = anchors.shape[0]
         inside = self._inside_flags(anchors, featmap_sizes, img_meta)
         candidates = InstanceData(priors=anchors[inside])
@@ -203,7 +205,8 @@ class AnchorHead(BaseModule):
             pos_weight = self.train_cfg.get('pos_weight', -1)
             label_weights[pos_index] = 1.0 if pos_weight <= 0 else pos_weight
         label_weights[neg_index] = 1.0
-        return labels, label_weights, bbox_targets, bbox_weights, sampling.avg_factor
+        return AnchorTargets(labels, label_weights, bbox_targets, bbox_weights,
+                             float(sampling.avg_factor))
 
     def _inside_flags(self, anchors: Tensor, featmap_sizes: List[torch.Size],
                       img_meta: dict) -> Tensor:

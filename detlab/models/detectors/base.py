@@ -1,6 +1,6 @@
 """BaseDetector: the ``forward(inputs, data_samples, mode)`` contract of every detector."""
 from abc import ABCMeta, abstractmethod
-from typing import List, Optional, Union
+from typing import List, Union
 
 from mmengine.model import BaseModel
 from mmengine.structures import InstanceData

@@ -8,7 +8,6 @@ scope, so under ``default_scope='detlab'`` every ``init_cfg=dict(type='Pretraine
 ...)`` (and every MMDetection config adopted by detlab) lands here.
 """
 import os.path as osp
-import pickle
 import re
 from typing import Dict, Optional
 
