@@ -3,20 +3,27 @@
 Same input for both: 2 images of 512x512 (random pixels, 3 random boxes each),
 CPU, fp32, random initialisation, 80 classes, every backbone stage trainable
 with BatchNorm in training mode (what torchvision builds without weights).
+
+Two detlab variants are timed: ``detlab`` is MMDetection's RetinaNet config
+as it is (P6 from C5, ``add_extra_convs='on_input'``: one 2048->256 conv more,
+4.1M more parameters than torchvision); ``detlab-same-arch`` takes P6 from P5
+as torchvision does (``'on_output'``), so the two compute the same network.
 Train step = forward + loss + backward + SGD step; inference = forward +
-post-processing. The two models alternate within every round, so drifts in
-machine load hit both alike; the script prints median times and the ratios
+post-processing. The models alternate within every round, in an order
+reversed every other round, so drifts in machine load hit all alike; the script prints median times and the ratios
 (torchvision / detlab: above 1 means detlab is faster).
 
     python benchmarks/bench_retinanet.py [--rounds 10] [--threads N]
 """
 import argparse
+import logging
 import statistics
 import time
 
 import torch
 import torchvision
 from mmengine.config import Config
+from mmengine.logging import MMLogger
 from mmengine.structures import InstanceData
 
 from detlab.registry import MODELS
@@ -40,9 +47,10 @@ def make_inputs(seed: int = 0):
     return images, boxes, labels
 
 
-def build_detlab(images, boxes, labels):
+def build_detlab(images, boxes, labels, extra_convs: str = 'on_input'):
     cfg = Config.fromfile('configs/retinanet/retinanet_r50_fpn_1x_coco.py')
     model_cfg = cfg.model
+    model_cfg.neck.add_extra_convs = extra_convs
     model_cfg.backbone.init_cfg = None
     model_cfg.backbone.frozen_stages = -1
     model_cfg.backbone.norm_eval = False
@@ -111,18 +119,21 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     register_all_modules()
+    MMLogger.get_instance('mmengine').setLevel(logging.WARNING)  # no per-layer init log
     torch.manual_seed(0)
     images, boxes, labels = make_inputs()
 
-    models = dict(detlab=build_detlab(images, boxes, labels),
-                  torchvision=build_torchvision(images, boxes, labels))
+    models = {'detlab': build_detlab(images, boxes, labels),
+              'detlab-same-arch': build_detlab(images, boxes, labels, extra_convs='on_output'),
+              'torchvision': build_torchvision(images, boxes, labels)}
     params = {name: sum(p.numel() for p in model.parameters())
               for name, (model, _, _) in models.items()}
     optimizers = {name: torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
                   for name, (model, _, _) in models.items()}
     times = {(name, kind): [] for name in models for kind in ('train', 'infer')}
     for round_index in range(args.warmup + args.rounds):
-        for name, (model, train_step, inference) in models.items():
+        order = list(models.items())
+        for name, (model, train_step, inference) in order[::(-1) ** round_index]:
             model.train()
             train_time = timed(train_step, optimizers[name])
             model.eval()
@@ -133,12 +144,13 @@ def main() -> None:
 
     print(f'RetinaNet R50-FPN, {NUM_IMAGES} images {IMAGE_SIZE}x{IMAGE_SIZE}, CPU fp32, '
           f'{torch.get_num_threads()} threads, {args.rounds} rounds (median seconds)')
-    print(f'parameters: detlab {params["detlab"]:,}  torchvision {params["torchvision"]:,}')
+    print('parameters: ' + '  '.join(f'{name} {count:,}' for name, count in params.items()))
     for kind in ('train', 'infer'):
-        detlab_time = statistics.median(times[('detlab', kind)])
         tv_time = statistics.median(times[('torchvision', kind)])
-        print(f'{kind:5s}: detlab {detlab_time:.3f}s  torchvision {tv_time:.3f}s  '
-              f'speed-up torchvision/detlab = {tv_time / detlab_time:.2f}x')
+        for name in ('detlab', 'detlab-same-arch'):
+            detlab_time = statistics.median(times[(name, kind)])
+            print(f'{kind:5s}: {name:16s} {detlab_time:.3f}s  torchvision {tv_time:.3f}s  '
+                  f'ratio torchvision/{name} = {tv_time / detlab_time:.2f}x')
 
 
 if __name__ == '__main__':
