@@ -5,14 +5,13 @@ test image; ``--out FILE`` (.pkl or .json) saves the raw predictions.
 """
 import argparse
 import os
-import os.path as osp
 
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
-from detlab.engine.mmengine_fixes import ddp_wrapper_cfg, init_distributed
+from detlab.engine.mmengine_fixes import close_distributed, setup_launcher
 from detlab.evaluation.metrics import DumpDetResults
-from detlab.utils import adopt_default_scope, register_all_modules
+from detlab.utils import load_config, register_all_modules
 
 
 def parse_args() -> argparse.Namespace:
@@ -38,15 +37,7 @@ def parse_args() -> argparse.Namespace:
 
 
 def build_cfg(args: argparse.Namespace) -> Config:
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    adopt_default_scope(cfg)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg = load_config(args.config, args.cfg_options, args.launcher, args.work_dir)
     cfg.load_from = args.checkpoint
     if args.show or args.show_dir:
         hooks = cfg.default_hooks
@@ -66,13 +57,14 @@ def main() -> None:
         raise ValueError(f'--out must end with .pkl, .pickle or .json, got {args.out}')
     register_all_modules(init_default_scope=False)
     cfg = build_cfg(args)
-    if init_distributed(args.launcher) == 'cpu' and args.launcher != 'none':
-        cfg.env_cfg.setdefault('dist_cfg', {})['backend'] = 'gloo'
-        cfg.model_wrapper_cfg = ddp_wrapper_cfg()
+    setup_launcher(cfg)
     runner = Runner.from_cfg(cfg)
     if args.out is not None:
         runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=args.out))
-    runner.test()
+    try:
+        runner.test()
+    finally:
+        close_distributed()
 
 
 if __name__ == '__main__':

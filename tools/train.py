@@ -6,14 +6,13 @@ mmengine's Runner. Multi-process: ``tools/dist_train.sh CONFIG N`` (torchrun,
 """
 import argparse
 import os
-import os.path as osp
 
 import torch
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
-from detlab.engine.mmengine_fixes import ddp_wrapper_cfg, init_distributed
-from detlab.utils import adopt_default_scope, register_all_modules
+from detlab.engine.mmengine_fixes import close_distributed, setup_launcher
+from detlab.utils import load_config, register_all_modules
 
 
 def parse_args() -> argparse.Namespace:
@@ -42,16 +41,7 @@ def parse_args() -> argparse.Namespace:
 
 def build_cfg(args: argparse.Namespace) -> Config:
     """The config the Runner gets: file, then CLI overrides, then detlab's additions."""
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    adopt_default_scope(cfg)
-
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg = load_config(args.config, args.cfg_options, args.launcher, args.work_dir)
 
     if args.amp:
         if not torch.cuda.is_available():
@@ -90,11 +80,11 @@ def main() -> None:
     args = parse_args()
     register_all_modules(init_default_scope=False)
     cfg = build_cfg(args)
-    if init_distributed(args.launcher) == 'cpu' and args.launcher != 'none':
-        cfg.env_cfg.setdefault('dist_cfg', {})['backend'] = 'gloo'
-        cfg.model_wrapper_cfg = ddp_wrapper_cfg(cfg.get('find_unused_parameters', False))
-    runner = Runner.from_cfg(cfg)
-    runner.train()
+    setup_launcher(cfg)
+    try:
+        Runner.from_cfg(cfg).train()
+    finally:
+        close_distributed()
 
 
 if __name__ == '__main__':

@@ -183,3 +183,16 @@ def ddp_wrapper_cfg(find_unused_parameters: bool = False) -> dict:
     """DDP for CPU processes: no ``device_ids`` (mmengine passes ``[LOCAL_RANK]``)."""
     return dict(type='MMDistributedDataParallel', device_ids=None, broadcast_buffers=False,
                 find_unused_parameters=find_unused_parameters)
+
+
+def setup_launcher(cfg) -> None:
+    """Prepare ``cfg`` for its ``launcher``: on CPUs, a gloo group and DDP without devices."""
+    if init_distributed(cfg.launcher) == 'cpu' and cfg.launcher != 'none':
+        cfg.env_cfg.setdefault('dist_cfg', {})['backend'] = 'gloo'
+        cfg.model_wrapper_cfg = ddp_wrapper_cfg(cfg.get('find_unused_parameters', False))
+
+
+def close_distributed() -> None:
+    """Close the process group mmengine leaves open, so every process exits cleanly."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()

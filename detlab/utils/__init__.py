@@ -1,4 +1,5 @@
 from .atomic import atomic_write
+from .config import load_config
 from .setup_env import adopt_default_scope, register_all_modules
 
-__all__ = ['register_all_modules', 'adopt_default_scope', 'atomic_write']
+__all__ = ['register_all_modules', 'adopt_default_scope', 'atomic_write', 'load_config']
