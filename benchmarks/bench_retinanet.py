@@ -47,6 +47,13 @@ def make_inputs(seed: int = 0):
     return images, boxes, labels
 
 
+def optimise(losses: dict, optimizer) -> None:
+    """One SGD step on the sum of a dict of losses (both models return one)."""
+    optimizer.zero_grad()
+    sum(losses.values()).backward()
+    optimizer.step()
+
+
 def build_detlab(images, boxes, labels, extra_convs: str = 'on_input'):
     cfg = Config.fromfile('configs/retinanet/retinanet_r50_fpn_1x_coco.py')
     model_cfg = cfg.model
@@ -69,11 +76,7 @@ def build_detlab(images, boxes, labels, extra_convs: str = 'on_input'):
 
     def train_step(optimizer):
         data = model.data_preprocessor(batch(), training=True)
-        losses = model(**data, mode='loss')
-        loss = sum(value for value in losses.values())
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+        optimise(model(**data, mode='loss'), optimizer)
 
     def inference():
         with torch.no_grad():
@@ -91,11 +94,7 @@ def build_torchvision(images, boxes, labels):
     targets = [dict(boxes=boxes[i], labels=labels[i]) for i in range(NUM_IMAGES)]
 
     def train_step(optimizer):
-        losses = model(float_images, targets)
-        loss = sum(value for value in losses.values())
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+        optimise(model(float_images, targets), optimizer)
 
     def inference():
         with torch.no_grad():
