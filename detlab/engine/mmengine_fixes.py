@@ -45,8 +45,11 @@ REMOTE_PREFIXES = ('http://', 'https://', 'torchvision://', 'modelzoo://', 'open
 def _numpy_safe_globals() -> list:
     """The numpy objects a pickled array, scalar or dtype is rebuilt from."""
     multiarray = getattr(np, '_core', None) or np.core
-    found = [np.ndarray, np.dtype, multiarray.multiarray._reconstruct,
-             multiarray.multiarray.scalar]
+    reconstruct, scalar = multiarray.multiarray._reconstruct, multiarray.multiarray.scalar
+    found = [np.ndarray, np.dtype, reconstruct, scalar,
+             # Checkpoints written under numpy 1.x (most MMDetection ones) name numpy.core.
+             (reconstruct, 'numpy.core.multiarray._reconstruct'),
+             (scalar, 'numpy.core.multiarray.scalar')]
     # numpy >= 1.25 pickles each dtype as its own class (np.dtypes.Float64DType, ...).
     dtypes = getattr(np, 'dtypes', None)
     if dtypes is not None:

@@ -1,3 +1,4 @@
+import io
 import os
 import pickle
 
@@ -88,3 +89,15 @@ def test_getattr_is_only_allowed_for_history_buffer_statistics(tmp_path):
     torch.save({'x': ReachesIntoHistoryBuffer()}, path)
     with pytest.raises(Exception, match='HistoryBuffer statistics'):
         load_checkpoint_file(str(path))
+
+
+def test_checkpoints_written_under_numpy_1_load(tmp_path):
+    """numpy 1.x pickles name numpy.core.multiarray; numpy 2 renamed it numpy._core."""
+    buffer = io.BytesIO()
+    torch.save({'meta': {'loss': np.float64(1.5), 'mean': np.arange(3)}}, buffer,
+               _use_new_zipfile_serialization=False)
+    legacy = buffer.getvalue().replace(b'numpy._core.multiarray', b'numpy.core.multiarray')
+    path = tmp_path / 'numpy1.pth'
+    path.write_bytes(legacy)
+    meta = load_checkpoint_file(str(path))['meta']
+    assert meta['loss'] == 1.5 and meta['mean'].tolist() == [0, 1, 2]
