@@ -2,6 +2,7 @@
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -118,8 +119,11 @@ def test_mmdet_scope_config_trains(tmp_path):
 
 
 def test_torchrun_on_cpu_with_gloo(tmp_path):
+    with socket.socket() as probe:  # a free port, so parallel runs don't collide
+        probe.bind(('127.0.0.1', 0))
+        port = probe.getsockname()[1]
     launcher = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
-                '--master_port=29517']
+                f'--master_port={port}']
     result = run_tool('tools/train.py', QUICKSTART, '--launcher', 'pytorch', '--work-dir',
                       tmp_path / 'work', '--cfg-options',
                       *tiny_run_options(tmp_path / 'shapes', max_iters=2), launcher=launcher)
