@@ -7,8 +7,10 @@
    ``weights_only=True`` and allow-lists exactly the types mmengine writes;
    nothing is ever unpickled beyond that list.
 2. No downloads. mmengine fetches ``http(s)://``, ``torchvision://`` and
-   ``open-mmlab://`` checkpoints at run time; detlab runs offline and says how
-   to give a local file instead.
+   ``open-mmlab://`` checkpoints at run time; detlab runs offline. Such an
+   address resolves to the file torch.hub would have cached it as
+   (``<torch hub dir>/checkpoints/<file name>``) when that file is there, and
+   otherwise the error says which file to put where (:func:`resolve_checkpoint`).
 3. Atomic checkpoints. mmengine writes a checkpoint in place, so a run killed
    mid-write leaves a truncated file that ``--resume`` then picks up. detlab
    writes to a temporary file beside it and renames.
@@ -22,11 +24,13 @@
 """
 import collections
 import contextlib
+import difflib
 import io
 import os
 import os.path as osp
 import pickle
 from typing import Any, Optional
+from urllib.parse import urlparse
 
 import numpy as np
 import torch
@@ -90,9 +94,7 @@ def load_checkpoint_file(filename: str, map_location: Any = None) -> Any:
         RuntimeError: The file is a remote address, or holds types outside the
             allow-list (they are named; nothing is unpickled).
     """
-    if filename.startswith(REMOTE_PREFIXES):
-        raise RuntimeError(refuse_download_message(filename))
-    filename = osp.expanduser(filename)
+    filename = resolve_checkpoint(filename)
     if not osp.isfile(filename):
         raise FileNotFoundError(f'Checkpoint file not found: {filename}')
     try:
@@ -117,15 +119,87 @@ def _allow_listed():
     return contextlib.nullcontext()  # torch < 2.4: plain tensors and containers only
 
 
-def refuse_download_message(address: str) -> str:
-    return (f'detlab never downloads checkpoints at run time, and "{address}" is a remote '
-            'address. Download the file yourself and give its local path instead (for example '
-            "load_from='checkpoints/retinanet.pth', or init_cfg=dict(type='Pretrained', "
-            "checkpoint='checkpoints/resnet50.pth') for a backbone).")
+#: Model-zoo schemes whose names mmengine maps to download URLs.
+TORCHVISION_SCHEMES = ('torchvision://', 'modelzoo://')
+OPENMMLAB_SCHEMES = ('open-mmlab://', 'openmmlab://')
 
 
-def _refuse_download(filename: str, map_location: Any = None) -> Any:
-    raise RuntimeError(refuse_download_message(filename))
+def checkpoint_url(address: str) -> Optional[str]:
+    """The URL mmengine would download ``address`` from, or None if it has none.
+
+    ``torchvision://resnet50`` and ``open-mmlab://name`` are looked up in the
+    tables mmengine ships (no network); ``http(s)://`` addresses are their own URL.
+
+    Raises:
+        KeyError: A model-zoo name that the table lacks (close names are listed).
+    """
+    if address.startswith(('http://', 'https://')):
+        return address
+    if address.startswith(TORCHVISION_SCHEMES):
+        table = mmengine_checkpoint.get_torchvision_models()
+    elif address.startswith(OPENMMLAB_SCHEMES):
+        table = mmengine_checkpoint.get_external_models()
+    else:
+        return None
+    name = address.split('://', 1)[1]
+    if name not in table:
+        close = difflib.get_close_matches(name, list(table), n=5, cutoff=0.5)
+        raise KeyError(f'{address!r}: mmengine knows no checkpoint named {name!r}'
+                       + (f'; close names: {close}.' if close else '.'))
+    url = table[name]
+    return url if url.startswith(('http://', 'https://')) else None
+
+
+def hub_cache_path(url: str) -> str:
+    """Where ``torch.hub`` keeps the file it downloads from ``url``."""
+    return osp.join(torch.hub.get_dir(), 'checkpoints', osp.basename(urlparse(url).path))
+
+
+def resolve_checkpoint(address: str) -> str:
+    """The local file to read for a checkpoint path, URL or model-zoo name.
+
+    A local path is returned as given (``~`` expanded). A URL or model-zoo
+    name (``torchvision://resnet50``, ``open-mmlab://...``, ``https://...``)
+    resolves to the file torch.hub would have cached it as, when that file
+    exists; nothing is downloaded.
+
+    Raises:
+        RuntimeError: A remote address without a cached file; the message
+            names the URL and the exact path to put the file at.
+    """
+    if not address.startswith(REMOTE_PREFIXES):
+        return osp.expanduser(address)
+    try:
+        url = checkpoint_url(address)
+    except KeyError as error:
+        raise RuntimeError(f'{refuse_download_message(address)} {error.args[0]}') from None
+    if url is not None:
+        cached = hub_cache_path(url)
+        if osp.isfile(cached):
+            return cached
+    raise RuntimeError(refuse_download_message(address, url))
+
+
+def refuse_download_message(address: str, url: Optional[str] = None) -> str:
+    """Why ``address`` was not loaded and which file to put where instead."""
+    message = (f'detlab never downloads checkpoints at run time, and {address!r} is a remote '
+               'address. ')
+    give_local = 'Give a local path instead'
+    if url is not None:
+        cached = hub_cache_path(url)
+        message += (f'Put the file {url} at {cached} (on a machine with network: python -c '
+                    f'"import torch; torch.hub.download_url_to_file(\'{url}\', '
+                    f'\'{osp.basename(cached)}\')", then copy it there), or ')
+        give_local = give_local.lower()
+    return message + give_local + (
+        ' (for example '
+        "load_from='checkpoints/retinanet.pth', or init_cfg=dict(type='Pretrained', "
+        "checkpoint='checkpoints/resnet50.pth') for a backbone).")
+
+
+def _load_remote(filename: str, map_location: Any = None) -> Any:
+    """CheckpointLoader's loader for remote schemes: the hub cache or an error."""
+    return load_checkpoint_file(filename, map_location=map_location)
 
 
 def save_checkpoint_atomically(checkpoint: dict, filename: str, file_client_args=None,
@@ -156,7 +230,7 @@ def apply_mmengine_fixes() -> None:
     if _applied:
         return
     CheckpointLoader.register_scheme(prefixes='', loader=load_checkpoint_file, force=True)
-    CheckpointLoader.register_scheme(prefixes=REMOTE_PREFIXES, loader=_refuse_download,
+    CheckpointLoader.register_scheme(prefixes=REMOTE_PREFIXES, loader=_load_remote,
                                      force=True)
     mmengine_runner.save_checkpoint = save_checkpoint_atomically
     _applied = True

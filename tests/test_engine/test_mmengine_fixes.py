@@ -59,6 +59,17 @@ def test_remote_checkpoints_are_refused_with_a_local_file_hint(address):
     assert address in str(error.value) and 'local path' in str(error.value)
 
 
+def test_remote_address_loads_the_torch_hub_cached_file(tmp_path, monkeypatch):
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path))
+    source = torch.nn.Linear(2, 2)
+    cached = tmp_path / 'hub' / 'checkpoints' / 'm.pth'
+    cached.parent.mkdir(parents=True)
+    torch.save({'state_dict': source.state_dict()}, cached)
+    model = torch.nn.Linear(2, 2)
+    load_checkpoint(model, 'https://x.org/models/m.pth?raw=1')
+    assert torch.equal(model.weight, source.weight) and torch.equal(model.bias, source.bias)
+
+
 def test_missing_checkpoint_names_the_path(tmp_path):
     with pytest.raises(FileNotFoundError, match='nope.pth'):
         load_checkpoint_file(str(tmp_path / 'nope.pth'))

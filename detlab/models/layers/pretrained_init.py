@@ -1,4 +1,4 @@
-"""The ``Pretrained`` weight initializer: local files only, never a download.
+"""The ``Pretrained`` weight initializer: local or hub-cached files, never a download.
 
 mmengine's own ``Pretrained`` fetches ``torchvision://``, ``open-mmlab://`` and
 ``http(s)://`` checkpoints and unpickles them in full. detlab registers an
@@ -8,7 +8,6 @@ scope, so under ``default_scope='detlab'`` every ``init_cfg=dict(type='Pretraine
 ...)`` (and every MMDetection config adopted by detlab) lands here.
 """
 import os.path as osp
-import re
 from typing import Dict, Optional
 
 import torch
@@ -17,30 +16,13 @@ from mmengine.model.weight_init import update_init_info
 from mmengine.runner.checkpoint import load_state_dict
 from torch import nn
 
-from detlab.engine.mmengine_fixes import load_checkpoint_file
+from detlab.engine.mmengine_fixes import load_checkpoint_file, resolve_checkpoint
 from detlab.registry import WEIGHT_INITIALIZERS
 
-#: ``scheme://...``: a URL or a model-zoo name (torchvision://, open-mmlab://,
-#: modelzoo://, http(s)://, s3://, ...). Two letters at least, so that a
-#: Windows drive (``C:\\``) is never taken for a scheme.
-REMOTE_CHECKPOINT = re.compile(r'^[A-Za-z][A-Za-z0-9+.-]+://')
 #: Key under which mmengine/MMDetection checkpoints keep the model weights.
 STATE_DICT_KEY = 'state_dict'
 #: Prefix that DataParallel/DistributedDataParallel put in front of every key.
 DATA_PARALLEL_PREFIX = 'module.'
-
-
-def _offline_error(checkpoint: str) -> RuntimeError:
-    hint = ''
-    if checkpoint.startswith(('torchvision://', 'modelzoo://')):
-        arch = checkpoint.split('://', 1)[1]
-        hint = (f' For {checkpoint!r}, on a machine with internet run once: python -c '
-                f'"import torch, torchvision; torch.save(torchvision.models.{arch}('
-                f"weights='IMAGENET1K_V1').state_dict(), '{arch}.pth')\".")
-    return RuntimeError(
-        f'init_cfg.checkpoint={checkpoint!r} is a URL or model-zoo name, and detlab never '
-        'downloads weights (the machine may be offline). Download the file yourself and set '
-        "init_cfg=dict(type='Pretrained', checkpoint='/local/path/to/file.pth')." + hint)
 
 
 def load_local_state_dict(checkpoint: str, map_location: str = 'cpu') -> Dict[str, torch.Tensor]:
@@ -56,15 +38,14 @@ def load_local_state_dict(checkpoint: str, map_location: str = 'cpu') -> Dict[st
         ``module.`` prefix from (Distributed)DataParallel removed.
 
     Raises:
-        RuntimeError: ``checkpoint`` is a URL or model-zoo name.
+        RuntimeError: ``checkpoint`` is a URL or model-zoo name whose file is
+            not in the torch hub cache (the message says which file to put where).
         FileNotFoundError: The local file does not exist.
         TypeError: The file does not hold a dict of weights.
     """
     if not isinstance(checkpoint, str) or not checkpoint:
         raise TypeError(f'init_cfg.checkpoint must be a path string, got {checkpoint!r}')
-    if REMOTE_CHECKPOINT.match(checkpoint):
-        raise _offline_error(checkpoint)
-    path = osp.expanduser(checkpoint)
+    path = resolve_checkpoint(checkpoint)
     if not osp.isfile(path):
         raise FileNotFoundError(
             f'init_cfg.checkpoint: no such file {path!r}. Set init_cfg=dict(type='
@@ -106,8 +87,9 @@ class PretrainedInit:
     """Initialise a module from a local checkpoint file (offline).
 
     Args:
-        checkpoint (str): Local path of the checkpoint. URLs and model-zoo
-            names raise an error: download the file and give its path.
+        checkpoint (str): Local path of the checkpoint, or a URL / model-zoo
+            name (``torchvision://resnet50``) whose file is already in the
+            torch hub cache; nothing is downloaded.
         prefix (str, optional): Load only the sub-dict under this prefix, e.g.
             ``'backbone.'`` to initialise a backbone from a whole detector.
             Defaults to None (the whole state dict).

@@ -28,12 +28,36 @@ def test_detlab_scope_builds_detlab_pretrained():
         assert registry.get('Pretrained') is PretrainedInit
 
 
-def test_torchvision_resnet50_raises_offline_error_with_download_hint():
+def test_torchvision_resnet50_raises_offline_error_naming_file_and_place(tmp_path, monkeypatch):
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path))
     model = ResNet(depth=50, init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet50'))
     with pytest.raises(RuntimeError, match='never downloads') as info:
         model.init_weights()
-    assert "init_cfg=dict(type='Pretrained', checkpoint=" in str(info.value)
-    assert 'torchvision.models.resnet50(' in str(info.value)
+    message = str(info.value)
+    assert 'https://download.pytorch.org/models/resnet50-0676ba61.pth' in message
+    assert str(tmp_path / 'hub' / 'checkpoints' / 'resnet50-0676ba61.pth') in message
+    assert "init_cfg=dict(type='Pretrained', checkpoint=" in message
+
+
+def test_torchvision_name_loads_from_the_torch_hub_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path))
+    source = ResNet(depth=18)
+    source.init_weights()
+    torch.nn.init.normal_(source.layer4[1].bn2.weight)
+    cached = tmp_path / 'hub' / 'checkpoints' / 'resnet18-f37072fd.pth'
+    cached.parent.mkdir(parents=True)
+    torch.save(source.state_dict(), cached)
+    model = ResNet(depth=18, init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet18'))
+    model.init_weights()
+    assert _same_weights(model, source)
+
+
+def test_unknown_model_zoo_name_lists_close_names(tmp_path, monkeypatch):
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path))
+    model = ResNet(**TINY, init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet5O'))
+    with pytest.raises(RuntimeError, match='never downloads') as info:
+        model.init_weights()
+    assert "'resnet5O'" in str(info.value) and 'resnet50' in str(info.value)
 
 
 @pytest.mark.parametrize('checkpoint', [
