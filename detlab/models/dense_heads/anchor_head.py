@@ -11,8 +11,8 @@ import torch
 from mmengine.model import BaseModule
 from mmengine.structures import InstanceData
 from torch import Tensor
-from torchvision.ops import batched_nms
 
+from detlab.models.layers.bbox_nms import batched_nms
 from detlab.registry import MODELS, TASK_UTILS
 from detlab.structures import SampleList
 
@@ -274,9 +274,11 @@ class AnchorHead(BaseModule):
             wide = (bboxes[:, 2] - bboxes[:, 0] > min_size) & (bboxes[:, 3] - bboxes[:, 1] > min_size)
             bboxes, scores, labels = bboxes[wide], scores[wide], labels[wide]
         if bboxes.numel() > 0 and cfg.get('nms') is not None:
-            keep = batched_nms(bboxes, scores, labels, cfg['nms'].get('iou_threshold', 0.5))
-            keep = keep[:cfg.get('max_per_img', len(keep))]
-            bboxes, scores, labels = bboxes[keep], scores[keep], labels[keep]
+            dets, keep = batched_nms(bboxes, scores, labels, cfg['nms'])
+            max_per_img = cfg.get('max_per_img', len(keep))
+            # Soft-NMS decays scores, so they come from the NMS output, not the input.
+            bboxes, scores, labels = (bboxes[keep][:max_per_img], dets[:max_per_img, -1],
+                                      labels[keep][:max_per_img])
         return InstanceData(bboxes=bboxes, scores=scores, labels=labels)
 
 
