@@ -67,8 +67,7 @@ class AnchorHead(BaseModule):
                      type='DeltaXYWHBBoxCoder', clip_border=True,
                      target_means=(.0, .0, .0, .0), target_stds=(1.0, 1.0, 1.0, 1.0)),
                  reg_decoded_bbox: bool = False,
-                 loss_cls: dict = dict(
-                     type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25, loss_weight=1.0),
+                 loss_cls: dict = dict(type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0),
                  loss_bbox: dict = dict(type='SmoothL1Loss', beta=1.0 / 9.0, loss_weight=1.0),
                  train_cfg: Optional[dict] = None,
                  test_cfg: Optional[dict] = None,

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from detlab.registry import MODELS
-from .utils import check_reduction, weight_reduce_loss, zero_loss_like
+from .utils import resolve_reduction, weight_reduce_loss
 
 
 def labels_to_one_hot(labels: Tensor, num_classes: int) -> Tensor:
@@ -22,52 +22,131 @@ def labels_to_one_hot(labels: Tensor, num_classes: int) -> Tensor:
     return F.one_hot(labels.long(), num_classes=num_classes + 1)[:, :num_classes]
 
 
-def sigmoid_focal_loss(pred: Tensor,
-                       target: Tensor,
-                       gamma: float = 2.0,
-                       alpha: float = 0.25,
-                       activated: bool = False) -> Tensor:
-    """Element-wise focal loss of independent per-class sigmoids.
+def _focal_elementwise(pred: Tensor, target: Tensor, gamma: float, alpha: float,
+                       activated: bool) -> Tensor:
+    """``-alpha_t * (1 - p_t) ** gamma * log(p_t)`` for each element.
 
-    ``loss = -alpha_t * (1 - p_t) ** gamma * log(p_t)`` where ``p_t`` is the
-    probability given to the true binary outcome, ``alpha_t`` is ``alpha`` for
-    positives and ``1 - alpha`` for negatives.
-
-    Args:
-        pred (Tensor): (N, C) logits, or probabilities when ``activated``.
-        target (Tensor): (N, C) binary targets.
-        gamma (float): Focusing exponent.
-        alpha (float): Weight of the positive class.
-        activated (bool): ``pred`` already holds probabilities.
-
-    Returns:
-        Tensor: (N, C) loss.
+    Integer or bool targets are binary, and ``torch.where`` selects ``p_t``
+    and ``alpha_t`` with fewer temporaries kept for backward (the main cost
+    of this loss). Float targets may be soft, and are mixed linearly as
+    ``t * positive + (1 - t) * negative``, MMDetection's formula.
     """
-    is_positive = target > 0
+    prob = pred if activated else pred.sigmoid()
+    target_f = target.type_as(pred)
     if activated:
-        prob = pred
-        bce = F.binary_cross_entropy(pred, target.type_as(pred), reduction='none')
+        bce = F.binary_cross_entropy(pred, target_f, reduction='none')
     else:
-        prob = pred.sigmoid()
-        bce = F.binary_cross_entropy_with_logits(pred, target.type_as(pred), reduction='none')
-    # torch.where instead of target-weighted sums: fewer (N, C) temporaries to
-    # keep for backward, which dominates the cost of this loss.
-    one_minus_pt = torch.where(is_positive, 1 - prob, prob)
-    alpha_t = torch.where(is_positive, alpha, 1 - alpha)
+        bce = F.binary_cross_entropy_with_logits(pred, target_f, reduction='none')
+    if target.is_floating_point():
+        one_minus_pt = (1 - prob) * target_f + prob * (1 - target_f)
+        alpha_t = alpha * target_f + (1 - alpha) * (1 - target_f)
+    else:
+        is_positive = target > 0
+        one_minus_pt = torch.where(is_positive, 1 - prob, prob)
+        alpha_t = torch.where(is_positive, alpha, 1 - alpha)
     modulator = one_minus_pt * one_minus_pt if gamma == 2.0 else one_minus_pt.pow(gamma)
-    return bce * alpha_t * modulator
+    return bce * (alpha_t * modulator)
 
 
 def _match_weight(weight: Tensor, loss: Tensor) -> Tensor:
-    """Shape a (N,), (N * C,) or (N, C) weight like the (N, C) loss."""
+    """Shape a per-sample (N,) or element-wise weight like the (N, C, ...) loss."""
     if weight.shape == loss.shape:
         return weight
     if weight.dim() == 1 and weight.size(0) == loss.size(0):
-        return weight.view(-1, 1)
+        return weight.view((-1, ) + (1, ) * (loss.dim() - 1))
     if weight.numel() == loss.numel():
-        return weight.view(loss.size(0), -1)
+        return weight.view_as(loss)
     raise ValueError(f'FocalLoss: weight of shape {tuple(weight.shape)} fits neither (N,) nor '
-                     f'(N, C) for a loss of shape {tuple(loss.shape)}')
+                     f'the loss shape {tuple(loss.shape)}')
+
+
+def _weighted_focal(pred: Tensor, target: Tensor, weight: Optional[Tensor], gamma: float,
+                    alpha: float, reduction: str, avg_factor: Optional[float],
+                    activated: bool) -> Tensor:
+    if target.shape != pred.shape:
+        raise ValueError(f'FocalLoss: target {tuple(target.shape)} must have the shape of pred '
+                         f'{tuple(pred.shape)} (or be (N,) labels for (N, C) pred)')
+    loss = _focal_elementwise(pred, target, gamma, alpha, activated)
+    if weight is not None:
+        weight = _match_weight(weight, loss)
+    return weight_reduce_loss(loss, weight, reduction, avg_factor)
+
+
+def py_sigmoid_focal_loss(pred: Tensor,
+                          target: Tensor,
+                          weight: Optional[Tensor] = None,
+                          gamma: float = 2.0,
+                          alpha: float = 0.25,
+                          reduction: str = 'mean',
+                          avg_factor: Optional[float] = None) -> Tensor:
+    """Focal loss of logits against binary (or soft) targets of the same shape.
+
+    Args:
+        pred (Tensor): (N, C) or dense (N, C, H, W) logits.
+        target (Tensor): Targets, same shape as ``pred``.
+        weight (Tensor, optional): (N,) per-sample or element-wise weight.
+        gamma (float): Focusing exponent.
+        alpha (float): Weight of positives (negatives get 1 - alpha).
+        reduction (str): ``'none'``, ``'mean'`` or ``'sum'``.
+        avg_factor (float, optional): Divisor of the mean.
+
+    Returns:
+        Tensor: The reduced loss, or the element-wise loss for ``'none'``.
+    """
+    return _weighted_focal(pred, target, weight, gamma, alpha, reduction, avg_factor, False)
+
+
+def py_focal_loss_with_prob(pred: Tensor,
+                            target: Tensor,
+                            weight: Optional[Tensor] = None,
+                            gamma: float = 2.0,
+                            alpha: float = 0.25,
+                            reduction: str = 'mean',
+                            avg_factor: Optional[float] = None) -> Tensor:
+    """Focal loss of probabilities (already through a sigmoid).
+
+    Args:
+        pred (Tensor): (N, C) probabilities, or any shape with ``target`` of
+            the same shape.
+        target (Tensor): (N,) labels in [0, C] (C = background) or targets
+            of ``pred``'s shape.
+        weight, gamma, alpha, reduction, avg_factor: As
+            ``py_sigmoid_focal_loss``.
+
+    Returns:
+        Tensor: The reduced loss, or the element-wise loss for ``'none'``.
+    """
+    if pred.dim() != target.dim():
+        target = labels_to_one_hot(target, pred.size(1))
+    return _weighted_focal(pred, target, weight, gamma, alpha, reduction, avg_factor, True)
+
+
+def sigmoid_focal_loss(pred: Tensor,
+                       target: Tensor,
+                       weight: Optional[Tensor] = None,
+                       gamma: float = 2.0,
+                       alpha: float = 0.25,
+                       reduction: str = 'mean',
+                       avg_factor: Optional[float] = None) -> Tensor:
+    """Focal loss of (N, C) logits against (N,) labels, C meaning background.
+
+    MMDetection computes this with mmcv's compiled op on CUDA; here it is
+    the same formula in torch, on any device.
+
+    Args:
+        pred (Tensor): (N, C) logits.
+        target (Tensor): (N,) long labels in [0, C].
+        weight, gamma, alpha, reduction, avg_factor: As
+            ``py_sigmoid_focal_loss``.
+
+    Returns:
+        Tensor: The reduced loss, or the (N, C) loss for ``'none'``.
+    """
+    if pred.dim() != 2 or target.dim() != 1:
+        raise ValueError(f'sigmoid_focal_loss: pred must be (N, C) and target (N,) labels, got '
+                         f'{tuple(pred.shape)} and {tuple(target.shape)}')
+    one_hot = labels_to_one_hot(target, pred.size(1))
+    return _weighted_focal(pred, one_hot, weight, gamma, alpha, reduction, avg_factor, False)
 
 
 @MODELS.register_module()
@@ -76,7 +155,7 @@ class FocalLoss(nn.Module):
 
     Args:
         use_sigmoid (bool): Must be True; the softmax variant is not
-            implemented. Defaults to True.
+            implemented (as in MMDetection). Defaults to True.
         gamma (float): Focusing exponent. Defaults to 2.0.
         alpha (float): Weight of positives (negatives get 1 - alpha).
             Defaults to 0.25.
@@ -98,7 +177,7 @@ class FocalLoss(nn.Module):
         if not use_sigmoid:
             raise ValueError('FocalLoss: only the sigmoid focal loss is implemented; set '
                              'use_sigmoid=True (the softmax variant is not supported)')
-        check_reduction('FocalLoss', reduction)
+        resolve_reduction('FocalLoss', reduction, None, None)
         self.use_sigmoid = use_sigmoid
         self.gamma = gamma
         self.alpha = alpha
@@ -115,31 +194,29 @@ class FocalLoss(nn.Module):
         """Focal loss of a batch of predictions.
 
         Args:
-            pred (Tensor): (N, C) logits (probabilities if ``activated``).
+            pred (Tensor): (N, C) logits (probabilities if ``activated``), or
+                dense (N, C, H, W) logits with ``target`` of the same shape.
             target (Tensor): (N,) long labels in [0, C], C meaning background
-                (all C sigmoids pushed to 0); or (N, C) binary targets.
-            weight (Tensor, optional): (N,) per-sample or (N, C) weight.
+                (all C sigmoids pushed to 0); or binary / soft targets of
+                ``pred``'s shape.
+            weight (Tensor, optional): (N,) per-sample or element-wise weight.
             avg_factor (float, optional): Divisor of the mean, usually the
                 number of positives.
             reduction_override (str, optional): Overrides ``self.reduction``.
 
         Returns:
             Tensor: ``loss_weight`` times the loss; a scalar unless the
-            reduction is ``'none'`` ((N, C) then). With N = 0 and a reducing
-            reduction, a zero connected to ``pred``.
+            reduction is ``'none'`` (``pred``'s shape then). With N = 0 and a
+            reducing reduction, a zero connected to ``pred``.
         """
-        check_reduction('FocalLoss', reduction_override, allow_none=True)
-        reduction = reduction_override if reduction_override else self.reduction
-        if pred.dim() != 2:
-            raise ValueError(f'FocalLoss: pred must be (N, C), got {tuple(pred.shape)}')
-        if target.dim() == 1:
-            target = labels_to_one_hot(target, num_classes=pred.size(1))
-        if target.shape != pred.shape:
-            raise ValueError(f'FocalLoss: target must be (N,) labels or (N, C) like pred '
-                             f'{tuple(pred.shape)}, got {tuple(target.shape)}')
-        if pred.numel() == 0 and reduction != 'none':
-            return zero_loss_like(pred)
-        loss = sigmoid_focal_loss(pred, target, self.gamma, self.alpha, self.activated)
-        if weight is not None:
-            weight = _match_weight(weight, loss)
-        return self.loss_weight * weight_reduce_loss(loss, weight, reduction, avg_factor)
+        reduction = resolve_reduction('FocalLoss', self.reduction, reduction_override,
+                                      avg_factor)
+        if self.activated:
+            loss_func = py_focal_loss_with_prob
+        elif pred.dim() == target.dim():
+            loss_func = py_sigmoid_focal_loss
+        else:
+            loss_func = sigmoid_focal_loss
+        return self.loss_weight * loss_func(pred, target, weight, gamma=self.gamma,
+                                            alpha=self.alpha, reduction=reduction,
+                                            avg_factor=avg_factor)

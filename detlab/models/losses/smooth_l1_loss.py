@@ -6,11 +6,22 @@ import torch.nn as nn
 from torch import Tensor
 
 from detlab.registry import MODELS
-from .utils import check_reduction, weight_reduce_loss, zero_loss_like
+from .utils import resolve_reduction, weighted_loss, zero_weight_loss
 
 
+def check_same_shape(owner: str, pred: Tensor, target: Tensor) -> None:
+    """Fail clearly when an element-wise loss gets tensors of different shapes."""
+    if pred.shape != target.shape:
+        raise ValueError(f'{owner}: pred {tuple(pred.shape)} and target {tuple(target.shape)} '
+                         'must have the same shape')
+
+
+@weighted_loss
 def smooth_l1_loss(pred: Tensor, target: Tensor, beta: float = 1.0) -> Tensor:
     """Element-wise Smooth L1: 0.5 * d^2 / beta where d < beta, else d - 0.5 * beta.
+
+    Wrapped by ``weighted_loss``: also takes ``weight``, ``reduction`` and
+    ``avg_factor``.
 
     Args:
         pred (Tensor): (N, ...) predictions.
@@ -20,25 +31,35 @@ def smooth_l1_loss(pred: Tensor, target: Tensor, beta: float = 1.0) -> Tensor:
     Returns:
         Tensor: Element-wise loss, same shape as ``pred``.
     """
+    if beta <= 0:
+        raise ValueError(f'smooth_l1_loss: beta must be > 0, got {beta}')
+    check_same_shape('smooth_l1_loss', pred, target)
     diff = torch.abs(pred - target)
     return torch.where(diff < beta, 0.5 * diff * diff / beta, diff - 0.5 * beta)
 
 
+@weighted_loss
 def l1_loss(pred: Tensor, target: Tensor) -> Tensor:
-    """Element-wise absolute difference, same shape as ``pred``."""
+    """Element-wise absolute difference, same shape as ``pred``.
+
+    Wrapped by ``weighted_loss``: also takes ``weight``, ``reduction`` and
+    ``avg_factor``.
+    """
+    check_same_shape('l1_loss', pred, target)
     return torch.abs(pred - target)
 
 
-class _RegressionLoss(nn.Module):
-    """The common forward of element-wise regression losses."""
+class _ElementwiseRegressionLoss(nn.Module):
+    """The common forward of L1 and Smooth L1: weights, reduction, avg_factor."""
 
     def __init__(self, reduction: str = 'mean', loss_weight: float = 1.0) -> None:
         super().__init__()
-        check_reduction(type(self).__name__, reduction)
+        resolve_reduction(type(self).__name__, reduction, None, None)
         self.reduction = reduction
         self.loss_weight = loss_weight
 
-    def elementwise_loss(self, pred: Tensor, target: Tensor) -> Tensor:
+    def elementwise_loss(self, pred: Tensor, target: Tensor, weight: Optional[Tensor],
+                         reduction: str, avg_factor: Optional[float]) -> Tensor:
         raise NotImplementedError
 
     def forward(self,
@@ -56,7 +77,7 @@ class _RegressionLoss(nn.Module):
             weight (Tensor, optional): Element-wise weight, same shape as
                 ``pred`` or (N,) per sample.
             avg_factor (float, optional): Divisor of the mean (e.g. number
-                of positives).
+                of positives); refused with reduction ``'sum'``.
             reduction_override (str, optional): Use this reduction instead of
                 ``self.reduction``.
 
@@ -66,24 +87,18 @@ class _RegressionLoss(nn.Module):
             zero that is still connected to ``pred``.
         """
         name = type(self).__name__
-        check_reduction(name, reduction_override, allow_none=True)
-        if pred.shape != target.shape:
-            raise ValueError(f'{name}: pred {tuple(pred.shape)} and target '
-                             f'{tuple(target.shape)} must have the same shape')
-        if target.numel() == 0:
-            return zero_loss_like(pred)
+        reduction = resolve_reduction(name, self.reduction, reduction_override, avg_factor)
+        check_same_shape(name, pred, target)
+        if weight is not None and not torch.any(weight > 0):
+            return zero_weight_loss(pred, weight)
         if weight is not None and pred.dim() == weight.dim() + 1:
             weight = weight.unsqueeze(-1)
-        if weight is not None and not torch.any(weight > 0):
-            return (pred * weight).sum()
-        reduction = reduction_override if reduction_override else self.reduction
-        loss = self.elementwise_loss(pred, target)
-        loss = weight_reduce_loss(loss, weight, reduction, avg_factor)
+        loss = self.elementwise_loss(pred, target, weight, reduction, avg_factor)
         return self.loss_weight * loss
 
 
 @MODELS.register_module()
-class SmoothL1Loss(_RegressionLoss):
+class SmoothL1Loss(_ElementwiseRegressionLoss):
     """Smooth L1 loss.
 
     Args:
@@ -102,12 +117,14 @@ class SmoothL1Loss(_RegressionLoss):
             raise ValueError(f'SmoothL1Loss: beta must be > 0, got {beta}')
         self.beta = beta
 
-    def elementwise_loss(self, pred: Tensor, target: Tensor) -> Tensor:
-        return smooth_l1_loss(pred, target, beta=self.beta)
+    def elementwise_loss(self, pred: Tensor, target: Tensor, weight: Optional[Tensor],
+                         reduction: str, avg_factor: Optional[float]) -> Tensor:
+        return smooth_l1_loss(pred, target, weight, reduction=reduction, avg_factor=avg_factor,
+                              beta=self.beta)
 
 
 @MODELS.register_module()
-class L1Loss(_RegressionLoss):
+class L1Loss(_ElementwiseRegressionLoss):
     """L1 loss.
 
     Args:
@@ -116,5 +133,6 @@ class L1Loss(_RegressionLoss):
         loss_weight (float): Multiplier of the loss. Defaults to 1.0.
     """
 
-    def elementwise_loss(self, pred: Tensor, target: Tensor) -> Tensor:
-        return l1_loss(pred, target)
+    def elementwise_loss(self, pred: Tensor, target: Tensor, weight: Optional[Tensor],
+                         reduction: str, avg_factor: Optional[float]) -> Tensor:
+        return l1_loss(pred, target, weight, reduction=reduction, avg_factor=avg_factor)

@@ -1,5 +1,6 @@
 """Weighting and reduction shared by detlab's losses (MMDetection semantics)."""
-from typing import Optional
+import functools
+from typing import Callable, Optional
 
 import torch
 from torch import Tensor
@@ -24,8 +25,43 @@ def check_reduction(owner: str, reduction: Optional[str], allow_none: bool = Fal
         raise ValueError(f'{owner}: reduction must be one of {REDUCTIONS}, got {reduction!r}')
 
 
+def check_avg_factor(owner: str, reduction: str, avg_factor: Optional[float]) -> None:
+    """Refuse ``avg_factor`` with ``reduction='sum'``, whatever the input.
+
+    ``avg_factor`` only divides a mean; with a sum it would be silently
+    dropped. Losses call this before any shortcut (empty input, all-zero
+    weights), so the refusal does not depend on the batch.
+    """
+    if avg_factor is not None and reduction == 'sum':
+        raise ValueError(f"{owner}: avg_factor can only be used with reduction 'mean' or "
+                         f"'none', got reduction='sum' and avg_factor={avg_factor}")
+
+
+def resolve_reduction(owner: str, reduction: str, reduction_override: Optional[str],
+                      avg_factor: Optional[float]) -> str:
+    """The reduction a loss call uses, checked together with ``avg_factor``.
+
+    Args:
+        owner (str): Name of the loss, for the messages.
+        reduction (str): The loss's configured reduction.
+        reduction_override (str, optional): The call's override.
+        avg_factor (float, optional): The call's average factor.
+
+    Returns:
+        str: ``reduction_override`` if given, else ``reduction``.
+    """
+    check_reduction(owner, reduction)
+    check_reduction(owner, reduction_override, allow_none=True)
+    resolved = reduction_override if reduction_override else reduction
+    check_avg_factor(owner, resolved, avg_factor)
+    return resolved
+
+
 def reduce_loss(loss: Tensor, reduction: str) -> Tensor:
     """Reduce an element-wise loss.
+
+    The mean of an empty loss is a zero still connected to the graph (torch
+    would give NaN), so a batch without samples trains on.
 
     Args:
         loss (Tensor): Element-wise loss, any shape.
@@ -36,7 +72,7 @@ def reduce_loss(loss: Tensor, reduction: str) -> Tensor:
     """
     check_reduction('reduce_loss', reduction)
     if reduction == 'mean':
-        return loss.mean()
+        return loss.mean() if loss.numel() > 0 else zero_loss_like(loss)
     if reduction == 'sum':
         return loss.sum()
     return loss
@@ -66,12 +102,32 @@ def weight_reduce_loss(loss: Tensor,
         loss = loss * weight
     if avg_factor is None:
         return reduce_loss(loss, reduction)
+    check_reduction('weight_reduce_loss', reduction)
+    check_avg_factor('weight_reduce_loss', reduction, avg_factor)
     if reduction == 'mean':
         return loss.sum() / (avg_factor + AVG_FACTOR_EPS)
-    if reduction == 'none':
-        return loss
-    raise ValueError(f'weight_reduce_loss: avg_factor can only be used with reduction '
-                     f"'mean' or 'none', got reduction={reduction!r}")
+    return loss
+
+
+def weighted_loss(loss_func: Callable[..., Tensor]) -> Callable[..., Tensor]:
+    """Give an element-wise loss ``weight``, ``reduction`` and ``avg_factor``.
+
+    ``loss_func(pred, target, **kwargs)`` returns the element-wise loss; the
+    wrapped function is ``loss_func(pred, target, weight=None,
+    reduction='mean', avg_factor=None, **kwargs)``, MMDetection's signature.
+    """
+
+    @functools.wraps(loss_func)
+    def wrapper(pred: Tensor,
+                target: Tensor,
+                weight: Optional[Tensor] = None,
+                reduction: str = 'mean',
+                avg_factor: Optional[float] = None,
+                **kwargs) -> Tensor:
+        loss = loss_func(pred, target, **kwargs)
+        return weight_reduce_loss(loss, weight, reduction, avg_factor)
+
+    return wrapper
 
 
 def zero_loss_like(pred: Tensor) -> Tensor:
@@ -81,3 +137,15 @@ def zero_loss_like(pred: Tensor) -> Tensor:
     training then finds parameters that received no gradient.
     """
     return pred.sum() * 0
+
+
+def zero_weight_loss(pred: Tensor, weight: Tensor) -> Tensor:
+    """The loss of a batch whose weights are all zero: a zero tied to ``pred``.
+
+    Args:
+        pred (Tensor): (N, K) predictions.
+        weight (Tensor): (N, K) or (N,) weights, none of them positive.
+    """
+    if pred.dim() == weight.dim() + 1:
+        weight = weight.unsqueeze(1)
+    return (pred * weight).sum()

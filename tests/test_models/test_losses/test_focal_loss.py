@@ -85,3 +85,56 @@ def test_errors_are_clear():
         focal(LOGITS, torch.tensor([0, 4, 1, 1]))
     with pytest.raises(ValueError, match='reduction'):
         focal(LOGITS, LABELS, reduction_override='max')
+
+
+def test_dense_predictions_with_same_shape_targets():
+    """Regression (issue 5 item 9): (N, C, H, W) predictions are accepted, as MMDetection."""
+    torch.manual_seed(0)
+    logits = torch.randn(2, 3, 4, 5)
+    target = (torch.rand(2, 3, 4, 5) > 0.7).long()
+    focal = MODELS.build(dict(type='FocalLoss', reduction='none'))
+    loss = focal(logits, target)
+    flat_logits = logits.permute(0, 2, 3, 1).reshape(-1, 3)
+    flat_target = target.permute(0, 2, 3, 1).reshape(-1, 3)
+    prob = torch.sigmoid(flat_logits)
+    p_t = torch.where(flat_target == 1, prob, 1 - prob)
+    alpha_t = torch.where(flat_target == 1, ALPHA, 1 - ALPHA)
+    by_hand = -alpha_t * (1 - p_t)**GAMMA * torch.log(p_t)
+    assert loss.shape == logits.shape
+    assert torch.allclose(loss.permute(0, 2, 3, 1).reshape(-1, 3), by_hand, atol=1e-6)
+    weight = torch.tensor([1.0, 0.5])  # per image
+    mean = MODELS.build(dict(type='FocalLoss'))(logits, target, weight, avg_factor=4.0)
+    expected = (loss[0].sum() + 0.5 * loss[1].sum()) / 4.0
+    assert torch.isclose(mean, expected, atol=1e-6)
+
+
+def test_soft_float_targets_follow_the_linear_formula():
+    """Soft targets mix the positive and negative terms linearly (MMDetection's formula)."""
+    logits = torch.tensor([[0.4, -1.0]])
+    soft = torch.tensor([[0.3, 0.8]])
+    loss = MODELS.build(dict(type='FocalLoss', reduction='none'))(logits, soft)
+    p = torch.sigmoid(logits)
+    pt = (1 - p) * soft + p * (1 - soft)
+    weight = (ALPHA * soft + (1 - ALPHA) * (1 - soft)) * pt**GAMMA
+    bce = -(soft * torch.log(p) + (1 - soft) * torch.log(1 - p))
+    assert torch.allclose(loss, bce * weight, atol=1e-6)
+
+
+def test_functional_signatures_match_mmdetection():
+    from detlab.models.losses import sigmoid_focal_loss
+    from detlab.models.losses.focal_loss import py_focal_loss_with_prob, py_sigmoid_focal_loss
+    by_hand = _focal_by_hand(LOGITS, LABELS)
+    weight = torch.tensor([1., 2., 0., 1.])
+    expected = (by_hand * weight[:, None]).sum() / 5.0
+    assert torch.isclose(sigmoid_focal_loss(LOGITS, LABELS, weight, 2.0, 0.25, 'mean', 5.0),
+                         expected, atol=1e-6)
+    one_hot = torch.nn.functional.one_hot(LABELS, 4)[:, :3]
+    assert torch.isclose(py_sigmoid_focal_loss(LOGITS, one_hot, weight, avg_factor=5.0), expected,
+                         atol=1e-6)
+    assert torch.isclose(py_focal_loss_with_prob(torch.sigmoid(LOGITS), LABELS, weight,
+                                                 avg_factor=5.0), expected, atol=1e-5)
+
+
+def test_label_target_with_dense_pred_is_refused_clearly():
+    with pytest.raises(ValueError, match='target'):
+        MODELS.build(dict(type='FocalLoss'))(torch.zeros(2, 3, 4, 4), torch.zeros(2, 4, 4).long())

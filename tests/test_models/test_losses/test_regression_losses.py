@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from detlab.models.losses import reduce_loss, weight_reduce_loss
+from detlab.models.losses import (l1_loss, mse_loss, reduce_loss, smooth_l1_loss,
+                                  weight_reduce_loss)
 from detlab.registry import MODELS
 
 PRED = torch.tensor([[0.0, 2.0, 3.0, 0.2]])
@@ -68,3 +69,41 @@ def test_bad_arguments_raise():
         MODELS.build(dict(type='L1Loss', reduction='avg'))
     with pytest.raises(ValueError, match='same shape'):
         MODELS.build(dict(type='L1Loss'))(torch.zeros(2, 4), torch.zeros(3, 4))
+    with pytest.raises(ValueError, match='beta'):
+        smooth_l1_loss(torch.zeros(1, 4), torch.zeros(1, 4), beta=-1.0)
+
+
+@pytest.mark.parametrize('loss_type', ['L1Loss', 'SmoothL1Loss', 'MSELoss'])
+@pytest.mark.parametrize('num', [0, 3])
+def test_avg_factor_with_sum_is_refused_for_any_input(loss_type, num):
+    """Regression (issue 5 item 9): refused for empty input too, as MMDetection."""
+    loss_fn = MODELS.build(dict(type=loss_type, reduction='sum'))
+    pred, target = torch.rand(num, 4), torch.rand(num, 4)
+    with pytest.raises(ValueError, match='avg_factor'):
+        loss_fn(pred, target, avg_factor=2.0)
+    with pytest.raises(ValueError, match='avg_factor'):
+        loss_fn(pred, target, weight=torch.zeros(num, 4), avg_factor=2.0)
+    with pytest.raises(ValueError, match='avg_factor'):
+        MODELS.build(dict(type=loss_type))(pred, target, avg_factor=2.0, reduction_override='sum')
+
+
+def test_mse_loss_matches_formula_and_torch():
+    pred, target = torch.tensor([[1.0, -2.0], [0.5, 3.0]]), torch.tensor([[0.0, 1.0], [0.5, 1.0]])
+    by_hand = torch.tensor([[1.0, 9.0], [0.0, 4.0]])
+    mse = MODELS.build(dict(type='MSELoss', reduction='none', loss_weight=0.5))
+    assert torch.allclose(mse(pred, target), 0.5 * by_hand)
+    mean = MODELS.build(dict(type='MSELoss'))
+    assert torch.isclose(mean(pred, target), torch.nn.functional.mse_loss(pred, target))
+    weight = torch.tensor([[1.0, 0.0], [2.0, 1.0]])
+    assert torch.isclose(mean(pred, target, weight, avg_factor=2.0), torch.tensor(5.0 / 2.0))
+    assert torch.isclose(mse_loss(pred, target, reduction='sum'), torch.tensor(14.0))
+    empty = torch.zeros(0, 2, requires_grad=True)
+    loss = mean(empty, torch.zeros(0, 2))
+    assert loss.item() == 0 and loss.grad_fn is not None
+
+
+def test_functional_forms_take_weight_reduction_avg_factor():
+    weight = torch.tensor([[1., 0., 1., 1.]])
+    assert torch.isclose(l1_loss(PRED, TARGET, weight, avg_factor=2.), torch.tensor(1.6))
+    assert torch.isclose(smooth_l1_loss(PRED, TARGET, reduction='sum', beta=0.5),
+                         torch.tensor(3.29))
