@@ -8,6 +8,7 @@ from mmengine.structures import InstanceData
 
 from detlab.registry import TRANSFORMS
 from detlab.structures import DetDataSample
+from .loading import GT_IN_ORI_IMAGE
 
 #: Results keys that become InstanceData fields.
 GT_FIELDS = {'gt_bboxes': 'bboxes', 'gt_bboxes_labels': 'labels'}
@@ -52,6 +53,8 @@ class PackDetInputs(BaseTransform):
                 keep = ~np.asarray(ignore_flags, dtype=bool)
                 gt[field] = to_tensor(values[keep])
                 ignored[field] = to_tensor(values[~keep])
+        if GT_IN_ORI_IMAGE in results:
+            gt.set_metainfo({GT_IN_ORI_IMAGE: bool(results[GT_IN_ORI_IMAGE])})
         data_sample.gt_instances = gt
         data_sample.ignored_instances = ignored
         data_sample.set_metainfo({key: results[key] for key in self.meta_keys if key in results})

@@ -11,6 +11,10 @@ from detlab.registry import TRANSFORMS
 
 #: Box types detlab understands: plain (N, 4) x1, y1, x2, y2 arrays.
 SUPPORTED_BOX_TYPES = ('hbox', None)
+#: Results key (and ``gt_instances`` metainfo key) that is True when the gt
+#: boxes were loaded after a ``Resize`` and so are in original-image pixels,
+#: as in MMDetection's COCO test pipelines; metrics then must not unscale them.
+GT_IN_ORI_IMAGE = 'gt_in_ori_image'
 
 
 @TRANSFORMS.register_module()
@@ -82,6 +86,7 @@ class LoadAnnotations(MMCV_LoadAnnotations):
 
     def _load_bboxes(self, results: dict) -> None:
         instances = results.get('instances', [])
+        results[GT_IN_ORI_IMAGE] = 'scale_factor' in results
         results['gt_bboxes'] = np.array([inst['bbox'] for inst in instances],
                                         dtype=np.float32).reshape(-1, 4)
         results['gt_ignore_flags'] = np.array([inst.get('ignore_flag', 0) for inst in instances],

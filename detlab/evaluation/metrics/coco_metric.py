@@ -4,7 +4,7 @@ The metric math lives in ``detlab.evaluation.functional``; this class only
 collects per-image predictions, maps labels to COCO category ids and logs.
 """
 from collections import OrderedDict
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -14,6 +14,7 @@ from mmengine.logging import print_log
 from mmengine.structures import BaseDataElement
 from pycocotools.coco import COCO
 
+from detlab.datasets.transforms.loading import GT_IN_ORI_IMAGE
 from detlab.registry import METRICS
 from ..functional import (COCO_IOU_THRS, DECIMALS, check_metric_items, coco_from_dict,
                           dump_atomic, evaluate_bbox, gt_to_coco_dict, load_coco,
@@ -39,20 +40,25 @@ class CocoMetric(BaseMetric):
     Args:
         ann_file (str, optional): COCO json with the ground truth. When None
             the ground truth is built from the samples' ``instances`` (raw
-            annotations, original-image pixels) or ``gt_instances`` (rescaled
-            to the original image by ``scale_factor`` (w, h)).
+            annotations, original-image pixels) or ``gt_instances``: rescaled
+            to the original image by ``scale_factor`` (w, h), unless
+            ``LoadAnnotations`` ran after ``Resize`` (MMDetection's COCO test
+            pipelines), which leaves the boxes in original pixels and says so.
         metric (str | list[str]): Only ``'bbox'`` is supported.
         classwise (bool): Also log a per-class AP table and report
             ``<class>_precision`` keys. Defaults to False.
         proposal_nums (Sequence[int]): The three max-detections settings of
             COCOeval. Defaults to (100, 300, 1000).
-        iou_thrs (Sequence[float], optional): IoU thresholds; 0.50:0.05:0.95
-            when None.
+        iou_thrs (float | Sequence[float], optional): IoU thresholds;
+            0.50:0.05:0.95 when None. Kept on ``self.iou_thrs`` as given, as
+            in MMDetection.
         metric_items (Sequence[str], optional): Which COCO stats to report
             (names in ``COCO_STAT_NAMES``); the six APs when None.
         format_only (bool): Only write ``{outfile_prefix}.bbox.json``, no
             evaluation (e.g. for the COCO test server). Needs ``outfile_prefix``.
-        outfile_prefix (str, optional): Where to write the results json.
+        outfile_prefix (str, optional): Where to write the results json
+            (``<prefix>.bbox.json``) and, without ``ann_file``, the ground
+            truth built from the samples (``<prefix>.gt.json``).
         file_client_args: Deprecated in mmdet 3.x; must be None.
         backend_args (dict, optional): mmengine file backend for ``ann_file``.
         collect_device (str): Device to gather results across ranks.
@@ -92,8 +98,8 @@ class CocoMetric(BaseMetric):
             check_metric_items(metric_items)
         self.classwise = classwise
         self.proposal_nums = list(proposal_nums)
-        self.iou_thrs = COCO_IOU_THRS if iou_thrs is None else np.asarray(
-            iou_thrs, dtype=np.float64).reshape(-1)
+        self.iou_thrs = COCO_IOU_THRS.copy() if iou_thrs is None else iou_thrs
+        _iou_thr_array(self.iou_thrs)  # fail now on a bad value, not after the test run
         self.metric_items = metric_items
         self.format_only = format_only
         self.outfile_prefix = outfile_prefix
@@ -102,6 +108,9 @@ class CocoMetric(BaseMetric):
         self._coco_api: Optional[COCO] = None
         if ann_file is not None:
             self._coco_api = self._load_ann_file(ann_file, sort_categories)
+        # Set by each compute_metrics, as MMDetection's attributes of the same names.
+        self.cat_ids: Optional[List[int]] = None
+        self.img_ids: Optional[List[int]] = None
 
     def _load_ann_file(self, ann_file: str, sort_categories: bool) -> COCO:
         try:
@@ -158,6 +167,8 @@ class CocoMetric(BaseMetric):
                            f'("instances" or "gt_instances"); image {sample["img_id"]} has '
                            f'neither (keys: {sorted(sample)}).')
         scale_w, scale_h = sample.get('scale_factor', (1.0, 1.0))
+        if sample['gt_instances'].get(GT_IN_ORI_IMAGE, False):
+            scale_w, scale_h = 1.0, 1.0  # loaded after Resize: never scaled
         to_original = np.array([scale_w, scale_h, scale_w, scale_h], dtype=np.float64)
         parts = [(sample['gt_instances'], 0)]
         if 'ignored_instances' in sample and 'bboxes' in sample['ignored_instances']:
@@ -173,30 +184,44 @@ class CocoMetric(BaseMetric):
         classes = meta.get('classes')
         return None if classes is None else list(classes)
 
-    def _gt_and_cat_ids(self, gts: Sequence[dict]) -> Tuple[COCO, List[int], List[str]]:
-        """The ground-truth COCO, the category id of each label, and the class names."""
+    def _ground_truth(self, gts: Sequence[dict]) -> COCO:
+        """The ann file's COCO, or one built from the samples' ground truth.
+
+        The built one is also written to ``<outfile_prefix>.gt.json`` when an
+        ``outfile_prefix`` is set, as MMDetection does.
+        """
+        if self._coco_api is not None:
+            return self._coco_api
         classes = self._class_names()
-        if self._coco_api is None:
-            if classes is None:
-                raise ValueError("CocoMetric with ann_file=None needs dataset_meta['classes'] "
-                                 '(set by the runner from the dataset) to name categories.')
-            coco = coco_from_dict(gt_to_coco_dict(gts, classes))
-            return coco, list(range(len(classes))), classes
-        coco = self._coco_api
-        cats = coco.dataset['categories']
-        if classes is None:  # no dataset metainfo: every category, in file order
-            return coco, [c['id'] for c in cats], [c['name'] for c in cats]
-        ids_by_name: Dict[str, List[int]] = {}
-        for cat in cats:
-            ids_by_name.setdefault(cat['name'], []).append(cat['id'])
-        missing = [name for name in classes if name not in ids_by_name]
-        ambiguous = [name for name in classes if len(ids_by_name.get(name, ())) > 1]
-        if missing or ambiguous:
+        if classes is None:
+            raise ValueError("CocoMetric with ann_file=None needs dataset_meta['classes'] "
+                             '(set by the runner from the dataset) to name categories.')
+        dataset = gt_to_coco_dict(gts, classes)
+        if self.outfile_prefix is not None:
+            gt_file = f'{self.outfile_prefix}.gt.json'
+            dump_atomic(dict(info=dict(description='COCO json converted by detlab CocoMetric'),
+                             licenses=None, **dataset), gt_file)
+            print_log(f'CocoMetric: ground truth converted to {gt_file}', logger='current')
+        return coco_from_dict(dataset)
+
+    def _category_ids(self, coco: COCO) -> List[int]:
+        """The COCO category id of each label, as MMDetection numbers labels.
+
+        Label ``i`` is the ``i``-th category of the file (file order) whose
+        name is in ``dataset_meta['classes']``; without classes, every
+        category in file order.
+        """
+        classes = self._class_names()
+        if classes is None:
+            return coco.getCatIds()
+        cat_ids = coco.getCatIds(catNms=classes)
+        if not cat_ids:
+            source = self.ann_file or 'the ground truth built from the samples'
             raise ValueError(
-                f'CocoMetric: dataset classes {missing or ambiguous} are '
-                f'{"missing from" if missing else "repeated in"} the categories of '
-                f'{self.ann_file!r}; its category names are {list(ids_by_name)}.')
-        return coco, [ids_by_name[name][0] for name in classes], classes
+                f'CocoMetric: none of the dataset classes {classes[:10]} is a category of '
+                f'{source!r}; its category names are '
+                f'{[c["name"] for c in coco.dataset["categories"]][:20]}.')
+        return cat_ids
 
     def compute_metrics(self, results: list) -> Dict[str, float]:
         """COCO box AP over every processed image.
@@ -209,8 +234,10 @@ class CocoMetric(BaseMetric):
             evaluator adds the ``coco/`` prefix); empty when format_only.
         """
         gts, preds = zip(*results) if results else ((), ())
-        coco_gt, cat_ids, class_names = self._gt_and_cat_ids(gts)
-        json_results = results_to_coco_json(preds, cat_ids)
+        coco_gt = self._ground_truth(gts)
+        self.cat_ids = self._category_ids(coco_gt)
+        self.img_ids = coco_gt.getImgIds()
+        json_results = results_to_coco_json(preds, self.cat_ids)
         if self.outfile_prefix is not None:
             out_file = f'{self.outfile_prefix}.bbox.json'
             dump_atomic(json_results, out_file)
@@ -219,16 +246,42 @@ class CocoMetric(BaseMetric):
         if self.format_only:
             return eval_results
 
+        iou_thrs = _iou_thr_array(self.iou_thrs)
         coco_eval, summary = evaluate_bbox(
-            coco_gt, load_detections(coco_gt, json_results), cat_ids,
-            iou_thrs=self.iou_thrs, max_dets=self.proposal_nums)
+            coco_gt, load_detections(coco_gt, json_results), self.cat_ids,
+            img_ids=self.img_ids, iou_thrs=iou_thrs, max_dets=self.proposal_nums)
         print_log('Evaluating bbox...\n' + summary.rstrip(), logger='current')
         if self.classwise:
-            class_ap = per_class_ap(coco_eval.eval['precision'], self.iou_thrs)
-            print_log('\n' + per_class_table(class_names, class_ap), logger='current')
-            for name, ap in zip(class_names, class_ap[:, 0]):
-                eval_results[f'{name}_precision'] = round(float(ap), DECIMALS)
+            eval_results.update(self._classwise(coco_gt, coco_eval.eval['precision'], iou_thrs))
         eval_results.update(stats_to_dict(coco_eval.stats, self.metric_items, prefix='bbox_'))
         print_log('bbox_mAP_copypaste: ' + ' '.join(f'{ap:.3f}' for ap in coco_eval.stats[:6]),
                   logger='current')
         return eval_results
+
+    def _classwise(self, coco_gt: COCO, precision: np.ndarray,
+                   iou_thrs: np.ndarray) -> Dict[str, float]:
+        """Log the per-class AP table; return ``<name>_precision`` per class.
+
+        COCOeval orders its category axis by sorted id, whatever the label
+        order, so each label's row is looked up by its category id and named
+        by that category's own name.
+        """
+        class_ap = per_class_ap(precision, iou_thrs)
+        row_of_cat = {cat_id: row for row, cat_id in enumerate(sorted(set(self.cat_ids)))}
+        names = [coco_gt.cats[cat_id]['name'] for cat_id in self.cat_ids]
+        rows = class_ap[[row_of_cat[cat_id] for cat_id in self.cat_ids]]
+        print_log('\n' + per_class_table(names, rows), logger='current')
+        return {f'{name}_precision': round(float(ap), DECIMALS)
+                for name, ap in zip(names, rows[:, 0])}
+
+
+def _iou_thr_array(iou_thrs: Union[float, Sequence[float]]) -> np.ndarray:
+    """``iou_thrs`` (a float or a sequence) as a (T,) float64 array in [0, 1].
+
+    Raises:
+        ValueError: naming the value when it is empty or outside [0, 1].
+    """
+    array = np.asarray(iou_thrs, dtype=np.float64).reshape(-1)
+    if array.size == 0 or ((array < 0) | (array > 1)).any():
+        raise ValueError(f'CocoMetric iou_thrs must be IoU values in [0, 1], got {iou_thrs!r}.')
+    return array
