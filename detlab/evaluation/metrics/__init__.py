@@ -1,4 +1,4 @@
 from .coco_metric import CocoMetric
-from .dump_det_results import DumpDetResults
+from .dump_det_results import DumpDetResults, load_det_results
 
-__all__ = ['CocoMetric', 'DumpDetResults']
+__all__ = ['CocoMetric', 'DumpDetResults', 'load_det_results']
