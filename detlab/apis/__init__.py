@@ -1,0 +1,6 @@
+"""Using a trained detector from Python: ``init_detector``, ``inference_detector``
+and ``DetInferencer`` (MMDetection 3.x's ``mmdet.apis``)."""
+from .det_inferencer import DetInferencer
+from .inference import inference_detector, init_detector, list_models
+
+__all__ = ['DetInferencer', 'init_detector', 'inference_detector', 'list_models']

@@ -1,51 +1,13 @@
 """End to end through the tools, as a user runs them: train, test, resume, torchrun on CPU."""
 import json
-import os
 import re
 import socket
-import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from conftest import REPO_ROOT
+from conftest import NUM_VAL, QUICKSTART, assert_ok, run_tool, tiny_run_options
 from detlab.engine.mmengine_fixes import load_checkpoint_file
-
-QUICKSTART = 'configs/quickstart/retinanet_r18_fpn_shapes.py'
-NUM_VAL = 8
-
-
-def tiny_run_options(data_root: Path, max_iters: int) -> list:
-    """--cfg-options that shrink the quickstart to a few iterations on tiny data."""
-    ann_val = f'{data_root}/annotations/instances_val.json'
-    options = [
-        f'train_cfg.max_iters={max_iters}', f'train_cfg.val_interval={max_iters}',
-        'default_hooks.checkpoint.interval=2', 'default_hooks.logger.interval=1',
-        'train_dataloader.batch_size=4', f'val_evaluator.ann_file={ann_val}',
-        f'test_evaluator.ann_file={ann_val}',
-    ]
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        options += [f'{loader}.num_workers=0', f'{loader}.persistent_workers=False',
-                    f'{loader}.dataset.data_root={data_root}/']
-    options += ['train_dataloader.dataset.num_images=16',
-                f'val_dataloader.dataset.num_images={NUM_VAL}',
-                f'test_dataloader.dataset.num_images={NUM_VAL}']
-    return options
-
-
-def run_tool(*args, launcher=None, timeout=600) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
-    command = launcher or [sys.executable]
-    result = subprocess.run([*command, *map(str, args)], cwd=REPO_ROOT, env=env,
-                            capture_output=True, text=True, timeout=timeout)
-    return result
-
-
-def assert_ok(result: subprocess.CompletedProcess) -> str:
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output[-4000:]
-    return output
 
 
 def last_metric(output: str, key: str = 'coco/bbox_mAP') -> float:

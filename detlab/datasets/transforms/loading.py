@@ -96,3 +96,26 @@ class LoadAnnotations(MMCV_LoadAnnotations):
         instances = results.get('instances', [])
         results['gt_bboxes_labels'] = np.array([inst['bbox_label'] for inst in instances],
                                                dtype=np.int64)
+
+
+@TRANSFORMS.register_module()
+class LoadImageFromNDArray(LoadImageFromFile):
+    """Take ``results['img']``, an (H, W, 3) BGR array already in memory.
+
+    The same outputs as :class:`LoadImageFromFile` (``img``, ``img_shape``,
+    ``ori_shape``; ``img_path`` None), for running a detector on arrays
+    (``inference_detector``, ``DetInferencer``, ``demo/video_demo.py``).
+    """
+
+    def transform(self, results: dict) -> dict:
+        img = results.get('img')
+        if not isinstance(img, np.ndarray) or img.ndim not in (2, 3):
+            raise TypeError('LoadImageFromNDArray: results["img"] must be an (H, W) or '
+                            f'(H, W, C) numpy array, got {type(img).__name__}.')
+        if self.to_float32:
+            img = img.astype(np.float32)
+        results['img'] = img
+        results['img_path'] = None
+        results['img_shape'] = img.shape[:2]
+        results['ori_shape'] = img.shape[:2]
+        return results

@@ -54,3 +54,14 @@ def test_load_annotations_rejects_masks():
         LoadAnnotations(with_mask=True)
     with pytest.raises(ValueError, match='rbox'):
         LoadAnnotations(box_type='rbox')
+
+
+def test_load_image_from_ndarray_keeps_the_array_and_sets_shapes():
+    from detlab.datasets.transforms import LoadImageFromNDArray
+    image = np.arange(5 * 7 * 3, dtype=np.uint8).reshape(5, 7, 3)
+    results = LoadImageFromNDArray(to_float32=True)(dict(img=image))
+    assert results['img'].dtype == np.float32 and np.array_equal(results['img'], image)
+    assert results['img_shape'] == results['ori_shape'] == (5, 7)
+    assert results['img_path'] is None
+    with pytest.raises(TypeError, match='numpy array'):
+        LoadImageFromNDArray()(dict(img='a.jpg'))
