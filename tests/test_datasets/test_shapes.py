@@ -114,7 +114,7 @@ def test_regenerates_only_on_parameter_change(tmp_path):
     generate_shapes(str(tmp_path), 'train', 4, seed=0, max_objects=2)
     content = load_json(ann_file)
     assert content['info']['generator']['max_objects'] == 2
-    assert len(content['images']) == 4 and len(list((tmp_path / 'train').iterdir())) == 4
+    assert len(content['images']) == 4 and len(list((tmp_path / 'train').glob('*.jpg'))) == 4
     per_image = np.bincount([a['image_id'] for a in content['annotations']])
     assert per_image.max() <= 2
 
@@ -192,3 +192,37 @@ def test_cli_writes_both_splits(tmp_path, capsys):
     assert len(load_json(tmp_path / 'annotations/instances_train.json')['images']) == 3
     assert len(load_json(tmp_path / 'annotations/instances_val.json')['images']) == 2
     assert 'val: 2 images' in capsys.readouterr().out
+
+
+def user_coco_data(root):
+    """A user's own COCO data where the shapes generator would write."""
+    (root / 'train').mkdir(parents=True)
+    (root / 'annotations').mkdir()
+    (root / 'train' / 'photo.jpg').write_bytes(b'user image bytes')
+    ann = dict(images=[dict(id=1, file_name='photo.jpg', width=4, height=4)],
+               annotations=[], categories=[dict(id=1, name='dog')])
+    (root / 'annotations' / 'instances_train.json').write_text(json.dumps(ann))
+    return {path: path.read_bytes() for path in root.rglob('*') if path.is_file()}
+
+
+def test_shapes_dataset_never_touches_files_it_did_not_write(tmp_path):
+    before = user_coco_data(tmp_path)
+    with pytest.raises(FileExistsError, match=r"instances_train.json.*not written.*\['dog'\]"):
+        DATASETS.build(dict(type='ShapesDataset', data_root=str(tmp_path), split='train',
+                            num_images=2))
+    after = {path: path.read_bytes() for path in tmp_path.rglob('*') if path.is_file()
+             if not path.name.endswith('.lock')}
+    assert after == before
+
+
+def test_generator_refuses_a_foreign_image_folder(tmp_path):
+    (tmp_path / 'val').mkdir()
+    (tmp_path / 'val' / 'mine.png').write_bytes(b'keep me')
+    with pytest.raises(FileExistsError, match='did not write'):
+        generate_shapes(str(tmp_path), 'val', 2, seed=1)
+    assert (tmp_path / 'val' / 'mine.png').read_bytes() == b'keep me'
+    assert not (tmp_path / 'annotations' / 'instances_val.json').exists()
+    # its own earlier output is regenerated as before
+    generate_shapes(str(tmp_path / 'own'), 'val', 2, seed=1)
+    generate_shapes(str(tmp_path / 'own'), 'val', 3, seed=1)
+    assert len(list((tmp_path / 'own' / 'val').glob('*.jpg'))) == 3

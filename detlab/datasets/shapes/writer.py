@@ -11,6 +11,7 @@ import glob
 import json
 import os
 import os.path as osp
+import re
 import shutil
 import uuid
 from dataclasses import asdict
@@ -20,6 +21,7 @@ import cv2
 import numpy as np
 from mmengine.logging import print_log
 
+from detlab.utils.atomic import atomic_write
 from .generator import SHAPE_CLASSES, ShapesParams, render_shapes_image
 
 try:
@@ -33,6 +35,11 @@ IMAGE_FORMATS = ('jpg', 'png')
 JPEG_QUALITY = 95
 #: Default size and seed of the splits ShapesDataset knows by name.
 SPLIT_DEFAULTS = {'train': dict(num_images=2000, seed=0), 'val': dict(num_images=200, seed=1)}
+#: Written into every image folder the generator makes: only such folders
+#: (or those beside a shapes annotation file) are ever replaced.
+OWNER_MARKER = '.detlab-shapes'
+#: Names of the generator's own temporary folders, ``.{split}.tmp-<32 hex>``.
+_TMP_SUFFIX = re.compile(r'\.tmp-[0-9a-f]{32}$')
 
 
 def shapes_ann_file(out_dir: str, split: str) -> str:
@@ -56,7 +63,68 @@ def _is_current(out_dir: str, split: str, record: dict) -> bool:
     if recorded != record:
         return False
     img_dir = osp.join(out_dir, split)
-    return osp.isdir(img_dir) and len(os.listdir(img_dir)) == record['num_images']
+    if not osp.isdir(img_dir):
+        return False
+    images = [name for name in os.listdir(img_dir) if name != OWNER_MARKER]
+    return len(images) == record['num_images']
+
+
+def _generator_record_of(ann_file: str) -> Optional[dict]:
+    """The generator record of a shapes annotation file, None if it has none."""
+    try:
+        with open(ann_file) as f:
+            content = json.load(f)
+    except (OSError, ValueError):
+        return None
+    info = content.get('info') if isinstance(content, dict) else None
+    record = info.get('generator') if isinstance(info, dict) else None
+    return record if isinstance(record, dict) else None
+
+
+def _foreign_categories(ann_file: str) -> str:
+    """A note on the categories of a file that is not ours, for error messages."""
+    try:
+        with open(ann_file) as f:
+            names = [cat['name'] for cat in json.load(f)['categories']]
+    except (OSError, ValueError, KeyError, TypeError):
+        return ''
+    return f' Its categories are {names}; the shapes classes are {list(SHAPE_CLASSES)}.'
+
+
+def _check_ownership(out_dir: str, split: str) -> None:
+    """Refuse to touch a split whose files the generator did not write.
+
+    The annotation file is ours when it carries the generator record; the
+    image folder is ours when it holds :data:`OWNER_MARKER`, is empty, or sits
+    beside our annotation file of the same split (data written before the
+    marker existed).
+
+    Raises:
+        FileExistsError: Naming the file or folder that is someone else's.
+    """
+    ann_file = shapes_ann_file(out_dir, split)
+    ann_is_ours = False
+    if osp.exists(ann_file):
+        record = _generator_record_of(ann_file)
+        if record is None:
+            raise FileExistsError(
+                f"Shapes data: '{ann_file}' exists and was not written by detlab's shapes "
+                f'generator (it has no info.generator record), so it is left untouched.'
+                f'{_foreign_categories(ann_file)} To train on your own COCO-format data use '
+                f"type='CocoDataset' with metainfo=dict(classes=...); to generate shapes, "
+                f'point data_root at a folder without this file.')
+        ann_is_ours = record.get('split') == split
+    img_dir = osp.join(out_dir, split)
+    if osp.lexists(img_dir):
+        if not osp.isdir(img_dir) or osp.islink(img_dir):
+            raise FileExistsError(f"Shapes data: '{img_dir}' exists and is not a folder the "
+                                  'shapes generator made; it is left untouched.')
+        contents = os.listdir(img_dir)
+        if contents and OWNER_MARKER not in contents and not ann_is_ours:
+            raise FileExistsError(
+                f"Shapes data: folder '{img_dir}' holds {len(contents)} files the shapes "
+                f'generator did not write (no {OWNER_MARKER} marker); they are left untouched. '
+                f"Use type='CocoDataset' for your own images, or point data_root elsewhere.")
 
 
 @contextlib.contextmanager
@@ -90,6 +158,8 @@ def _write_images(img_dir: str, split: str, num_images: int, seed: int, img_form
                                     category_id=obj.label + 1, bbox=list(obj.bbox_xywh),
                                     area=obj.area, iscrowd=0))
     categories = [dict(id=label + 1, name=name) for label, name in enumerate(SHAPE_CLASSES)]
+    with open(osp.join(img_dir, OWNER_MARKER), 'w') as marker:
+        marker.write('Written by detlab.datasets.shapes; replaced when regenerated.\n')
     return dict(images=images, annotations=annotations, categories=categories)
 
 
@@ -145,22 +215,26 @@ def generate_shapes(out_dir: str,
     with _split_lock(out_dir, split):
         if not force and _is_current(out_dir, split, record):
             return ann_file
+        _check_ownership(out_dir, split)
         print_log(f"Generating {num_images} '{split}' shapes images in '{out_dir}'.",
                   logger='current')
         # Invalidate first: a crash below must never leave an old JSON over new images.
         with contextlib.suppress(FileNotFoundError):
             os.remove(ann_file)
         for leftover in glob.glob(osp.join(out_dir, f'.{split}.tmp-*')):
-            shutil.rmtree(leftover, ignore_errors=True)
+            if _TMP_SUFFIX.search(leftover) and osp.isdir(leftover):
+                shutil.rmtree(leftover, ignore_errors=True)
         tmp_dir = osp.join(out_dir, f'.{split}.tmp-{uuid.uuid4().hex}')
         os.makedirs(tmp_dir)
         content = _write_images(tmp_dir, split, num_images, int(seed), img_format, params)
         _replace_dir(tmp_dir, osp.join(out_dir, split))
         content['info'] = dict(description='detlab built-in shapes data set', generator=record)
-        tmp_ann = f'{ann_file}.tmp-{uuid.uuid4().hex}'
-        with open(tmp_ann, 'w') as f:
-            json.dump(content, f)
-        os.replace(tmp_ann, ann_file)
+
+        def write_json(path: str) -> None:
+            with open(path, 'w') as f:
+                json.dump(content, f)
+
+        atomic_write(ann_file, write_json)
     return ann_file
 
 
