@@ -2,8 +2,10 @@
 import json
 
 import numpy as np
+import pytest
 import torch
 
+from detlab.datasets import ClassOrderWarning
 from detlab.registry import DATASETS
 
 ANN_FILE = 'annotations/instances_train2017.json'
@@ -50,9 +52,12 @@ def test_filter_drops_images_without_boxes(coco128):
 
 
 def test_subset_of_classes(coco128):
-    dataset = build(coco128, metainfo=dict(classes=('dog', 'person')),
-                    filter_cfg=dict(filter_empty_gt=True))
-    assert dataset.cat_ids == [18, 1]
+    # MMDetection labels in the file's category order: person (id 1) before dog (id 18)
+    with pytest.warns(ClassOrderWarning, match="'person', 'dog'"):
+        dataset = build(coco128, metainfo=dict(classes=('dog', 'person')),
+                        filter_cfg=dict(filter_empty_gt=True))
+    assert dataset.cat_ids == [1, 18]
+    assert dataset.metainfo['classes'] == ('person', 'dog')
     assert len(dataset) > 0
     for i in range(len(dataset)):
         assert set(dataset.get_cat_ids(i)) <= {0, 1}

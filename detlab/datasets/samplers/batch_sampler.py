@@ -16,8 +16,8 @@ class AspectRatioBatchSampler(BatchSampler):
     Each index goes to its orientation's bucket (from the dataset's
     ``get_data_info(idx)['width'/'height']``); a bucket is yielded when it holds
     ``batch_size`` indices. At the end of an epoch the leftovers of both
-    buckets are batched together (mixed), the last short batch dropped if
-    ``drop_last``.
+    buckets are batched together (mixed); with ``drop_last`` the last of
+    those batches is dropped even when it is full, as MMDetection does.
 
     Args:
         sampler (Sampler): Index sampler with a ``dataset`` attribute (e.g.
@@ -50,10 +50,13 @@ class AspectRatioBatchSampler(BatchSampler):
                 yield bucket[:]
                 bucket.clear()
         leftover = buckets[PORTRAIT] + buckets[LANDSCAPE]
-        for start in range(0, len(leftover), self.batch_size):
-            batch = leftover[start:start + self.batch_size]
-            if len(batch) == self.batch_size or not self.drop_last:
-                yield batch
+        # As MMDetection: full batches from the mixed leftovers, then the last
+        # chunk (even a full one) only without drop_last.
+        while len(leftover) > self.batch_size:
+            yield leftover[:self.batch_size]
+            leftover = leftover[self.batch_size:]
+        if leftover and not self.drop_last:
+            yield leftover
 
     def __len__(self) -> int:
         if self.drop_last:

@@ -57,3 +57,17 @@ def test_bad_arguments():
         build(0)
     with pytest.raises(TypeError, match='Sampler'):
         DATA_SAMPLERS.build(dict(type='AspectRatioBatchSampler', sampler=[0, 1], batch_size=2))
+
+
+def test_drop_last_drops_the_mixed_leftover_batch_as_mmdetection():
+    """Issue 5.7: MMDetection drops the last leftover chunk under drop_last, even a full one."""
+    one_of_each = [(10, 20), (30, 20)]  # a portrait and a landscape image
+    assert list(build(2, sizes=one_of_each)) == [[0, 1]]
+    assert list(build(2, drop_last=True, sizes=one_of_each)) == []
+    # P = 0, 2, 4; L = 1, 3, 5: leftovers [4] + [5] make the full last batch, dropped
+    mixed = [(10, 20), (30, 20), (10, 20), (30, 20), (10, 20), (30, 20)]
+    assert list(build(4, sizes=mixed)) == [[0, 2, 4, 1], [3, 5]]
+    assert list(build(2, drop_last=True, sizes=mixed)) == [[0, 2], [1, 3]]
+    # leftovers [7, 8] + [1, 3, 5]: a full mixed batch is kept, the short last one dropped
+    assert list(build(4, drop_last=True, sizes=mixed + [(10, 20)] * 3)) == [
+        [0, 2, 4, 6], [7, 8, 1, 3]]
