@@ -8,6 +8,9 @@ import pytest
 from detlab.datasets import BadSampleWarning, ClassOrderWarning, CocoDataset
 from detlab.registry import DATASETS
 
+#: The shared fixture holds sub-pixel and clipped boxes on purpose.
+pytestmark = pytest.mark.filterwarnings("ignore::detlab.datasets.BadSampleWarning")
+
 CATEGORIES = [dict(id=1, name='person'), dict(id=3, name='car'), dict(id=90, name='toothbrush')]
 IMAGES = [
     dict(id=1, file_name='a.jpg', width=100, height=80),
