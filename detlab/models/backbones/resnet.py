@@ -1,6 +1,6 @@
 """ResNet backbone with MMDetection 3.x's config keys and state_dict keys."""
 import warnings
-from typing import Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 from mmcv.cnn import build_conv_layer, build_norm_layer
 from mmengine.model import BaseModule
@@ -9,7 +9,9 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from detlab.registry import MODELS
 from ..layers import ResLayer
-from .resnet_blocks import RESNET_STYLES, BasicBlock, Bottleneck
+from ..layers.activation import build_activation
+from ..layers.plugins import check_plugins, make_stage_plugins
+from .resnet_blocks import RESNET_STYLES, BasicBlock, Bottleneck, refuse_dcn
 
 #: Stage widths double at every stage: planes = base_channels * 2 ** stage.
 STAGE_WIDTH_GROWTH = 2
@@ -19,6 +21,9 @@ POOL_KERNEL, POOL_STRIDE, POOL_PADDING = 3, 2, 1
 MAX_STAGES = 4
 #: ``frozen_stages=-1`` freezes nothing; 0 freezes the stem; k also layer1..layer{k}.
 NOT_FROZEN = -1
+#: Conv types that need mmcv's compiled ops (deformable convolutions).
+DEFORMABLE_CONV_TYPES = ('DCN', 'DCNv2', 'DCNv3', 'DeformConv2d', 'ModulatedDeformConv2d',
+                         'DeformConv', 'ModulatedDeformConv')
 
 
 @MODELS.register_module()
@@ -50,6 +55,14 @@ class ResNet(BaseModule):
             ``dict(type='BN', requires_grad=True)``.
         norm_eval (bool): Keep every BatchNorm in eval mode (frozen running
             statistics) during ``train()``. Defaults to True.
+        dcn (dict, optional): Must be None: deformable convolution is not
+            supported, and a config that sets it gets an error naming the key.
+        stage_with_dcn (Sequence[bool]): Only meaningful with ``dcn``.
+        plugins (list[dict], optional): Layers inserted in the blocks, in
+            MMDetection's form ``dict(cfg=dict(type=...), position=
+            'after_conv1' | 'after_conv2' | 'after_conv3', stages=(bool,) *
+            num_stages)``; see ``detlab.models.layers.plugins``. detlab's
+            attention plug-ins are ``SEBlock`` and ``CBAM``.
         with_cp (bool): Activation checkpointing in the blocks. Defaults to False.
         zero_init_residual (bool): Zero the last norm of each block so that it
             starts as the identity (default init only). Defaults to True.
@@ -57,6 +70,10 @@ class ResNet(BaseModule):
             'Pretrained', checkpoint=PATH)``.
         init_cfg (dict | list[dict], optional): Initialization config. None
             means kaiming convs and constant (1, 0) norms.
+        act_cfg (dict): Activation of the stem and the blocks (ReLU,
+            LeakyReLU, PReLU, ELU, SiLU, GELU, ...), built as mmcv's
+            ConvModule builds it; not in MMDetection, whose ResNet is ReLU
+            only. Defaults to ``dict(type='ReLU')``.
 
     Example:
         >>> feats = ResNet(depth=18).eval()(torch.rand(1, 3, 64, 64))
@@ -88,15 +105,25 @@ class ResNet(BaseModule):
                  conv_cfg: Optional[dict] = None,
                  norm_cfg: dict = dict(type='BN', requires_grad=True),
                  norm_eval: bool = True,
+                 dcn: Optional[dict] = None,
+                 stage_with_dcn: Sequence[bool] = (False, False, False, False),
+                 plugins: Optional[List[dict]] = None,
                  with_cp: bool = False,
                  zero_init_residual: bool = True,
                  pretrained: Optional[str] = None,
-                 init_cfg: Union[dict, list, None] = None) -> None:
+                 init_cfg: Union[dict, list, None] = None,
+                 act_cfg: dict = dict(type='ReLU')) -> None:
         super().__init__(init_cfg)
         if depth not in self.arch_settings:
             raise KeyError(f'ResNet: invalid depth {depth!r}; valid depths are '
                            f'{sorted(self.arch_settings)}')
+        refuse_dcn(type(self).__name__, dcn)
+        if conv_cfg is not None and conv_cfg.get('type') in DEFORMABLE_CONV_TYPES:
+            raise ValueError(f'{type(self).__name__}: conv_cfg={conv_cfg!r} asks for deformable '
+                             "convolution, which detlab does not support (it needs mmcv's "
+                             "compiled ops); remove 'conv_cfg' or use dict(type='Conv2d')")
         self._check_args(num_stages, strides, dilations, out_indices, style, frozen_stages)
+        check_plugins(plugins, num_stages)
         self.block, stage_blocks = self.arch_settings[depth]
         self.depth = depth
         self.stem_channels = base_channels if stem_channels is None else stem_channels
@@ -112,6 +139,10 @@ class ResNet(BaseModule):
         self.conv_cfg = conv_cfg
         self.norm_cfg = norm_cfg
         self.norm_eval = norm_eval
+        self.dcn = dcn
+        self.stage_with_dcn = stage_with_dcn
+        self.plugins = plugins
+        self.act_cfg = act_cfg
         self.with_cp = with_cp
         self.zero_init_residual = zero_init_residual
         self.stage_blocks = stage_blocks[:num_stages]
@@ -122,17 +153,22 @@ class ResNet(BaseModule):
         inplanes = self.stem_channels
         for i, num_blocks in enumerate(self.stage_blocks):
             planes = base_channels * STAGE_WIDTH_GROWTH**i
-            res_layer = ResLayer(
+            res_layer = self.make_res_layer(
                 block=self.block, inplanes=inplanes, planes=planes, num_blocks=num_blocks,
                 stride=self.strides[i], dilation=self.dilations[i], style=style,
                 avg_down=avg_down, with_cp=with_cp, conv_cfg=conv_cfg, norm_cfg=norm_cfg,
-                init_cfg=block_init_cfg)
+                plugins=make_stage_plugins(plugins, i), init_cfg=block_init_cfg,
+                act_cfg=act_cfg)
             inplanes = planes * self.block.expansion
             self.add_module(f'layer{i + 1}', res_layer)
             self.res_layers.append(f'layer{i + 1}')
         self._freeze_stages()
         #: Channels of the last stage's output.
         self.feat_dim = inplanes
+
+    def make_res_layer(self, **kwargs) -> ResLayer:
+        """Build one stage; subclasses with other stages override this."""
+        return ResLayer(**kwargs)
 
     @property
     def out_channels(self) -> Tuple[int, ...]:
@@ -190,7 +226,7 @@ class ResNet(BaseModule):
                     build_conv_layer(self.conv_cfg, cin, cout, kernel_size=3, stride=stride,
                                      padding=1, bias=False),
                     build_norm_layer(self.norm_cfg, cout)[1],
-                    nn.ReLU(inplace=True),
+                    build_activation(self.act_cfg),
                 ]
             self.stem = nn.Sequential(*layers)
         else:
@@ -199,7 +235,7 @@ class ResNet(BaseModule):
                                           padding=STEM_PADDING, bias=False)
             self.norm1_name, norm1 = build_norm_layer(self.norm_cfg, stem_channels, postfix=1)
             self.add_module(self.norm1_name, norm1)
-            self.relu = nn.ReLU(inplace=True)
+            self.relu = build_activation(self.act_cfg)
         self.maxpool = nn.MaxPool2d(kernel_size=POOL_KERNEL, stride=POOL_STRIDE,
                                     padding=POOL_PADDING)
 

@@ -1,12 +1,23 @@
 """ResNet's residual blocks, with MMDetection's (and torchvision's) key names."""
-from typing import Optional
+from typing import List, Optional
 
 import torch.utils.checkpoint as checkpoint
 from mmcv.cnn import build_conv_layer, build_norm_layer
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
+from ..layers.activation import build_activation
+from ..layers.plugins import add_block_plugins, forward_plugins
+
 RESNET_STYLES = ('pytorch', 'caffe')
+
+
+def refuse_dcn(owner: str, dcn: Optional[dict]) -> None:
+    """Deformable convolution needs mmcv's compiled ops, which detlab does not use."""
+    if dcn is not None:
+        raise ValueError(f'{owner}: dcn={dcn!r} asks for deformable convolution, which detlab '
+                         "does not support (it needs mmcv's compiled ops); remove the 'dcn' key "
+                         "(and 'stage_with_dcn') from the backbone config")
 
 
 class _ResidualBlock(BaseModule):
@@ -19,12 +30,35 @@ class _ResidualBlock(BaseModule):
 
     expansion = 1
 
-    def __init__(self, downsample: Optional[nn.Module], with_cp: bool,
-                 init_cfg: Optional[dict]) -> None:
+    #: Plugin positions this block has (BasicBlock has no conv3).
+    plugin_positions = ('after_conv1', 'after_conv2')
+
+    def __init__(self, downsample: Optional[nn.Module], with_cp: bool, init_cfg: Optional[dict],
+                 act_cfg: dict, dcn: Optional[dict], plugins: Optional[List[dict]]) -> None:
         super().__init__(init_cfg)
+        refuse_dcn(type(self).__name__, dcn)
+        for plugin in plugins or ():
+            if plugin['position'] not in self.plugin_positions:
+                raise ValueError(f"{type(self).__name__}: plugin position {plugin['position']!r} "
+                                 f'does not exist in this block; use one of '
+                                 f'{self.plugin_positions}')
         self.downsample = downsample
         self.with_cp = with_cp
-        self.relu = nn.ReLU(inplace=True)
+        self.plugins = plugins
+        self.with_plugins = plugins is not None
+        # One activation module, as MMDetection's ``relu``; a PReLU's slope is
+        # thus shared by the activations of the block.
+        self.relu = build_activation(act_cfg)
+
+    def _add_plugins(self, plugins: Optional[List[dict]], *channels: int) -> None:
+        """Build the plugins of each position, given the channels there."""
+        self.plugin_names = {
+            position: add_block_plugins(self, plugins, position, width)
+            for position, width in zip(self.plugin_positions, channels)
+        }
+
+    def _plugins(self, x: Tensor, position: str) -> Tensor:
+        return forward_plugins(self, x, self.plugin_names[position])
 
     def _add_norm(self, norm_cfg: dict, channels: int, index: int) -> str:
         # build_norm_layer names it bn1/gn1/... after the norm type, as mmdet does.
@@ -80,7 +114,13 @@ class BasicBlock(_ResidualBlock):
         with_cp (bool): Activation checkpointing. Defaults to False.
         conv_cfg (dict, optional): mmcv conv config. Defaults to None.
         norm_cfg (dict): mmcv norm config. Defaults to ``dict(type='BN')``.
+        dcn (dict, optional): Must be None (deformable conv is unsupported).
+        plugins (list[dict], optional): ``dict(cfg, position)`` entries (see
+            ``detlab.models.layers.plugins``); positions ``after_conv1`` and
+            ``after_conv2`` (MMDetection's BasicBlock takes none).
         init_cfg (dict, optional): Initialization config. Defaults to None.
+        act_cfg (dict): Activation, built as ConvModule builds it. Defaults
+            to ``dict(type='ReLU')``.
     """
 
     expansion = 1
@@ -95,17 +135,21 @@ class BasicBlock(_ResidualBlock):
                  with_cp: bool = False,
                  conv_cfg: Optional[dict] = None,
                  norm_cfg: dict = dict(type='BN'),
-                 init_cfg: Optional[dict] = None) -> None:
-        super().__init__(downsample, with_cp, init_cfg)
+                 dcn: Optional[dict] = None,
+                 plugins: Optional[List[dict]] = None,
+                 init_cfg: Optional[dict] = None,
+                 act_cfg: dict = dict(type='ReLU')) -> None:
+        super().__init__(downsample, with_cp, init_cfg, act_cfg, dcn, plugins)
         self.conv1 = build_conv_layer(conv_cfg, inplanes, planes, 3, stride=stride,
                                       padding=dilation, dilation=dilation, bias=False)
         self.norm1_name = self._add_norm(norm_cfg, planes, 1)
         self.conv2 = build_conv_layer(conv_cfg, planes, planes, 3, padding=1, bias=False)
         self.norm2_name = self._add_norm(norm_cfg, planes, 2)
+        self._add_plugins(plugins, planes, planes)
 
     def _residual(self, x: Tensor) -> Tensor:
-        out = self.relu(self.norm1(self.conv1(x)))
-        return self.norm2(self.conv2(out))
+        out = self._plugins(self.relu(self.norm1(self.conv1(x))), 'after_conv1')
+        return self._plugins(self.norm2(self.conv2(out)), 'after_conv2')
 
 
 class Bottleneck(_ResidualBlock):
@@ -113,10 +157,11 @@ class Bottleneck(_ResidualBlock):
 
     ``style='pytorch'`` puts the stride on the 3x3 conv, ``'caffe'`` on the
     first 1x1 conv. Arguments as :class:`BasicBlock`; the output has
-    ``planes * 4`` channels.
+    ``planes * 4`` channels, and plugins may also sit ``after_conv3``.
     """
 
     expansion = 4
+    plugin_positions = ('after_conv1', 'after_conv2', 'after_conv3')
 
     def __init__(self,
                  inplanes: int,
@@ -128,8 +173,11 @@ class Bottleneck(_ResidualBlock):
                  with_cp: bool = False,
                  conv_cfg: Optional[dict] = None,
                  norm_cfg: dict = dict(type='BN'),
-                 init_cfg: Optional[dict] = None) -> None:
-        super().__init__(downsample, with_cp, init_cfg)
+                 dcn: Optional[dict] = None,
+                 plugins: Optional[List[dict]] = None,
+                 init_cfg: Optional[dict] = None,
+                 act_cfg: dict = dict(type='ReLU')) -> None:
+        super().__init__(downsample, with_cp, init_cfg, act_cfg, dcn, plugins)
         if style not in RESNET_STYLES:
             raise ValueError(f'Bottleneck: style must be one of {RESNET_STYLES}, got {style!r}')
         self.style = style
@@ -142,6 +190,7 @@ class Bottleneck(_ResidualBlock):
         self.norm2_name = self._add_norm(norm_cfg, planes, 2)
         self.conv3 = build_conv_layer(conv_cfg, planes, planes * self.expansion, 1, bias=False)
         self.norm3_name = self._add_norm(norm_cfg, planes * self.expansion, 3)
+        self._add_plugins(plugins, planes, planes, planes * self.expansion)
 
     @property
     def norm3(self) -> nn.Module:
@@ -149,6 +198,6 @@ class Bottleneck(_ResidualBlock):
         return getattr(self, self.norm3_name)
 
     def _residual(self, x: Tensor) -> Tensor:
-        out = self.relu(self.norm1(self.conv1(x)))
-        out = self.relu(self.norm2(self.conv2(out)))
-        return self.norm3(self.conv3(out))
+        out = self._plugins(self.relu(self.norm1(self.conv1(x))), 'after_conv1')
+        out = self._plugins(self.relu(self.norm2(self.conv2(out))), 'after_conv2')
+        return self._plugins(self.norm3(self.conv3(out)), 'after_conv3')
