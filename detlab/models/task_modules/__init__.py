@@ -3,9 +3,10 @@ from . import assigners, coders, prior_generators, samplers
 from .assigners import AssignResult, BboxOverlaps2D, MaxIoUAssigner
 from .coders import DeltaXYWHBBoxCoder
 from .prior_generators import AnchorGenerator
-from .samplers import PseudoSampler, SamplingResult
+from .samplers import PseudoSampler, RandomSampler, SamplingResult
 
 __all__ = [
     'assigners', 'coders', 'prior_generators', 'samplers', 'AnchorGenerator', 'AssignResult',
-    'BboxOverlaps2D', 'MaxIoUAssigner', 'DeltaXYWHBBoxCoder', 'PseudoSampler', 'SamplingResult'
+    'BboxOverlaps2D', 'MaxIoUAssigner', 'DeltaXYWHBBoxCoder', 'PseudoSampler', 'SamplingResult',
+    'RandomSampler'
 ]

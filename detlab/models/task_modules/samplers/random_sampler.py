@@ -1,0 +1,90 @@
+"""RandomSampler: a fixed-size random draw of positives and negatives (RPN, R-CNN)."""
+import torch
+from mmengine.structures import InstanceData
+from torch import Tensor
+
+from detlab.registry import TASK_UTILS
+from ..assigners import AssignResult
+from .sampling_result import SamplingResult
+
+
+@TASK_UTILS.register_module()
+class RandomSampler:
+    """Draw at most ``num`` priors, about ``pos_fraction`` of them positive.
+
+    As in MMDetection: with ``add_gt_as_proposals`` the gt boxes are put in
+    front of the priors as extra positives (``gt_flags`` marks them); at most
+    ``int(num * pos_fraction)`` positives are drawn at random, and negatives
+    fill the rest of ``num`` (capped at ``neg_pos_ub`` times the positives when
+    that is non-negative). Sampled indices come back sorted. The draws use
+    ``torch.randperm`` on the default CPU generator, as MMDetection's do, so a
+    run seeded alike samples the same priors.
+
+    Args:
+        num (int): Samples per image.
+        pos_fraction (float): Largest share of positives.
+        neg_pos_ub (int): Most negatives per positive; negative for no bound.
+            Defaults to -1.
+        add_gt_as_proposals (bool): Add the gt boxes to the priors. Defaults
+            to True.
+    """
+
+    def __init__(self,
+                 num: int,
+                 pos_fraction: float,
+                 neg_pos_ub: int = -1,
+                 add_gt_as_proposals: bool = True,
+                 **kwargs) -> None:
+        if num <= 0 or not 0 <= pos_fraction <= 1:
+            raise ValueError(f'RandomSampler needs num > 0 and 0 <= pos_fraction <= 1, got '
+                             f'num={num}, pos_fraction={pos_fraction}.')
+        self.num = num
+        self.pos_fraction = pos_fraction
+        self.neg_pos_ub = neg_pos_ub
+        self.add_gt_as_proposals = add_gt_as_proposals
+
+    @staticmethod
+    def random_choice(gallery: Tensor, num: int) -> Tensor:
+        """``num`` distinct elements of ``gallery`` (M,), in random order."""
+        if num > gallery.numel():
+            raise ValueError(f'cannot draw {num} elements from {gallery.numel()}')
+        perm = torch.randperm(gallery.numel())[:num].to(device=gallery.device)
+        return gallery[perm]
+
+    def _draw(self, candidates: Tensor, num_expected: int) -> Tensor:
+        inds = torch.nonzero(candidates, as_tuple=False).squeeze(1)
+        if inds.numel() <= num_expected:
+            return inds
+        return self.random_choice(inds, num_expected)
+
+    def sample(self, assign_result: AssignResult, pred_instances: InstanceData,
+               gt_instances: InstanceData, **kwargs) -> SamplingResult:
+        """Sample one image's priors.
+
+        Args:
+            assign_result (AssignResult): Assignment of the N priors. With
+                ``add_gt_as_proposals`` it is extended in place by the K gts.
+            pred_instances (InstanceData): ``priors`` (N, 4).
+            gt_instances (InstanceData): ``bboxes`` (K, 4), ``labels`` (K,).
+
+        Returns:
+            SamplingResult: Sorted ``pos_inds`` and ``neg_inds`` into the
+            priors (gts first when they were added).
+        """
+        priors = pred_instances.priors.reshape(-1, 4)
+        gt_bboxes = gt_instances.bboxes
+        gt_flags = priors.new_zeros((priors.shape[0], ), dtype=torch.uint8)
+        if self.add_gt_as_proposals and len(gt_bboxes) > 0:
+            priors = torch.cat([gt_bboxes.to(priors.dtype), priors])
+            assign_result.add_gt_(gt_instances.labels)
+            gt_flags = torch.cat([gt_flags.new_ones(len(gt_bboxes)), gt_flags])
+
+        pos_inds = self._draw(assign_result.pos_mask, int(self.num * self.pos_fraction)).unique()
+        num_expected_neg = self.num - pos_inds.numel()
+        if self.neg_pos_ub >= 0:
+            num_expected_neg = min(num_expected_neg,
+                                   int(self.neg_pos_ub * max(1, pos_inds.numel())))
+        neg_inds = self._draw(assign_result.neg_mask, num_expected_neg).unique()
+        return SamplingResult(pos_inds=pos_inds, neg_inds=neg_inds, priors=priors,
+                              gt_bboxes=gt_bboxes, assign_result=assign_result,
+                              gt_flags=gt_flags)

@@ -1,0 +1,102 @@
+"""RandomSampler on hand-made assignments (MMDetection's sampling rules)."""
+import pytest
+import torch
+from mmengine.structures import InstanceData
+
+from detlab.models.task_modules import AssignResult, RandomSampler
+from detlab.registry import TASK_UTILS
+
+
+def assignment(gt_inds, num_gts=2):
+    gt_inds = torch.tensor(gt_inds, dtype=torch.long)
+    labels = torch.where(gt_inds > 0, gt_inds + 10, torch.full_like(gt_inds, -1))
+    return AssignResult(num_gts, gt_inds, torch.rand(len(gt_inds)), labels)
+
+
+def priors(n):
+    xy = torch.arange(n, dtype=torch.float32)[:, None].repeat(1, 2)
+    return InstanceData(priors=torch.cat([xy, xy + 10], dim=1))
+
+
+def gts(k=2):
+    return InstanceData(bboxes=torch.tensor([[0., 0., 5., 5.], [1., 1., 8., 8.]])[:k],
+                        labels=torch.tensor([3, 4])[:k])
+
+
+def test_draws_pos_fraction_of_num_from_the_right_pools():
+    # 10 positives (gt 1 or 2), 20 negatives, 5 ignored.
+    result = assignment([1, 2] * 5 + [0] * 20 + [-1] * 5)
+    sampler = RandomSampler(num=8, pos_fraction=0.5, add_gt_as_proposals=False)
+    torch.manual_seed(0)
+    res = sampler.sample(result, priors(35), gts())
+    assert res.pos_inds.numel() == 4 and res.neg_inds.numel() == 4
+    assert (res.pos_inds < 10).all() and ((res.neg_inds >= 10) & (res.neg_inds < 30)).all()
+    assert torch.equal(res.pos_inds, res.pos_inds.sort()[0])  # sorted, as MMDetection's unique
+    assert torch.equal(res.neg_inds, res.neg_inds.sort()[0])
+    assert res.avg_factor == 8  # positives and negatives
+    assert torch.equal(res.pos_gt_labels, result.labels[res.pos_inds])
+    assert torch.equal(res.pos_gt_bboxes, gts().bboxes[result.gt_inds[res.pos_inds] - 1])
+
+
+def test_draws_are_torch_randperm_on_the_global_generator():
+    """The same seed picks the same priors as MMDetection, which permutes with randperm."""
+    result = assignment([1] * 10 + [0] * 20)
+    torch.manual_seed(3)
+    res = RandomSampler(num=8, pos_fraction=0.25, add_gt_as_proposals=False).sample(
+        result, priors(30), gts())
+    torch.manual_seed(3)
+    expected_pos = torch.arange(10)[torch.randperm(10)[:2]].sort()[0]
+    expected_neg = (10 + torch.arange(20))[torch.randperm(20)[:6]].sort()[0]
+    assert torch.equal(res.pos_inds, expected_pos)
+    assert torch.equal(res.neg_inds, expected_neg)
+
+
+def test_negatives_fill_up_when_positives_are_few():
+    result = assignment([1, 0, 0, 0, 0, 0, 0, 0, 0, 0, -1])
+    res = RandomSampler(num=6, pos_fraction=0.5, add_gt_as_proposals=False).sample(
+        result, priors(11), gts())
+    assert res.pos_inds.tolist() == [0]
+    assert res.neg_inds.numel() == 5 and 10 not in res.neg_inds.tolist()
+
+
+def test_neg_pos_ub_caps_negatives_per_positive():
+    result = assignment([1, 2] + [0] * 20)
+    res = RandomSampler(num=16, pos_fraction=0.5, neg_pos_ub=3,
+                        add_gt_as_proposals=False).sample(result, priors(22), gts())
+    assert res.pos_inds.numel() == 2 and res.neg_inds.numel() == 6
+    # No positive: the bound counts one positive.
+    res = RandomSampler(num=16, pos_fraction=0.5, neg_pos_ub=3,
+                        add_gt_as_proposals=False).sample(assignment([0] * 20), priors(20), gts())
+    assert res.pos_inds.numel() == 0 and res.neg_inds.numel() == 3
+
+
+def test_gt_boxes_become_the_first_proposals():
+    result = assignment([0, 0, 0, 1])
+    res = RandomSampler(num=10, pos_fraction=0.5).sample(result, priors(4), gts())
+    # The 2 gts are prepended as positives matched to themselves.
+    assert result.gt_inds.tolist() == [1, 2, 0, 0, 0, 1]
+    assert result.labels[:2].tolist() == [3, 4]
+    assert res.pos_inds.tolist() == [0, 1, 5]
+    assert res.neg_inds.tolist() == [2, 3, 4]
+    assert res.pos_is_gt.tolist() == [1, 1, 0]
+    assert torch.equal(res.pos_priors[:2], gts().bboxes)
+    assert res.pos_gt_labels.tolist() == [3, 4, 11]
+
+
+def test_image_without_gt_samples_negatives_only():
+    result = AssignResult(0, torch.zeros(12, dtype=torch.long), torch.zeros(12),
+                          torch.full((12, ), -1))
+    empty = InstanceData(bboxes=torch.zeros(0, 4), labels=torch.zeros(0, dtype=torch.long))
+    res = RandomSampler(num=8, pos_fraction=0.25).sample(result, priors(12), empty)
+    assert res.pos_inds.numel() == 0 and res.neg_inds.numel() == 8
+    assert res.pos_gt_bboxes.shape == (0, 4)
+    assert res.num_pos == 1  # the normaliser never drops to 0
+
+
+def test_built_from_mmdetection_config_and_bad_values_refused():
+    sampler = TASK_UTILS.build(dict(type='RandomSampler', num=512, pos_fraction=0.25,
+                                    neg_pos_ub=-1, add_gt_as_proposals=True),
+                               default_args=dict(context=None))
+    assert isinstance(sampler, RandomSampler) and sampler.num == 512
+    with pytest.raises(ValueError, match='pos_fraction'):
+        RandomSampler(num=8, pos_fraction=1.5)
