@@ -1,0 +1,98 @@
+"""SingleRoIExtractor and RoIAlign on known feature maps."""
+import pytest
+import torch
+from torchvision.ops import roi_align
+
+from detlab.models.roi_heads import RoIAlign, SingleRoIExtractor
+from detlab.registry import MODELS
+
+STRIDES = [4, 8, 16, 32]
+
+
+def extractor(**kwargs):
+    return MODELS.build(dict(type='SingleRoIExtractor',
+                             roi_layer=dict(type='RoIAlign', output_size=7, sampling_ratio=0),
+                             out_channels=2, featmap_strides=STRIDES, **kwargs))
+
+
+def square_rois(scales, centre=256.):
+    scales = torch.tensor(scales, dtype=torch.float32)
+    half = scales / 2
+    return torch.stack([torch.zeros_like(scales), centre - half, centre - half, centre + half,
+                        centre + half], dim=1)
+
+
+def test_map_roi_levels_by_sqrt_area_with_finest_scale_56():
+    rois = square_rois([10, 111.9, 112, 223.9, 224, 447.9, 448, 2000])
+    assert extractor().map_roi_levels(rois, 4).tolist() == [0, 0, 1, 1, 2, 2, 3, 3]
+    # A non-square RoI counts by its area: 56 x 448 has scale 158.4 -> level 1.
+    rect = torch.tensor([[0., 0., 0., 56., 448.]])
+    assert extractor().map_roi_levels(rect, 4).tolist() == [1]
+    # finest_scale moves the boundaries; the level is clamped to those available.
+    assert extractor(finest_scale=28).map_roi_levels(square_rois([56, 112]), 2).tolist() == [1, 1]
+
+
+def test_each_roi_is_pooled_from_its_level():
+    # Level l holds the constant l + 1 in channel 0 and -(l + 1) in channel 1.
+    size = 1024  # image pixels; every RoI lies inside
+    feats = [torch.stack([torch.full((size // s, size // s), float(l + 1)),
+                          torch.full((size // s, size // s), -float(l + 1))])[None]
+             for l, s in enumerate(STRIDES)]
+    rois = square_rois([40, 150, 300, 600], centre=512.)
+    out = extractor()(feats, rois)
+    assert out.shape == (4, 2, 7, 7)
+    for i, level in enumerate([0, 1, 2, 3]):
+        assert torch.allclose(out[i, 0], torch.full((7, 7), level + 1.))
+        assert torch.allclose(out[i, 1], torch.full((7, 7), -(level + 1.)))
+
+
+def test_matches_roi_align_at_each_level_and_keeps_roi_order():
+    torch.manual_seed(0)
+    feats = [torch.randn(2, 2, 128 // s, 128 // s) for s in STRIDES]
+    rois = torch.tensor([[1, 10., 12., 300., 260.], [0, 3., 4., 40., 50.],
+                         [1, 20., 30., 150., 170.], [0, 0., 0., 500., 500.]])
+    out = extractor()(feats, rois)
+    levels = extractor().map_roi_levels(rois, 4)
+    assert levels.tolist() == [2, 0, 1, 3]
+    for i, level in enumerate(levels.tolist()):
+        expected = roi_align(feats[level], rois[i:i + 1], (7, 7), 1 / STRIDES[level], 0, True)
+        assert torch.allclose(out[i:i + 1], expected)
+
+
+def test_aligned_roi_align_samples_pixel_centres():
+    """On the ramp f(x, y) = x, bilinear sampling is exact: bin j of a box from x1
+    to x2 (image pixels, stride s) averages to (x1 + (j + 0.5) * (x2 - x1) / 7) / s - 0.5
+    with ``aligned=True``, the same without the -0.5 shift for ``aligned=False``."""
+    ramp = torch.arange(32, dtype=torch.float32).repeat(32, 1)[None, None]  # value = x
+    roi = torch.tensor([[0., 16., 24., 72., 80.]])
+    bins = 16. + (torch.arange(7) + 0.5) * (72. - 16.) / 7
+    for aligned, shift in ((True, 0.5), (False, 0.)):
+        layer = RoIAlign(output_size=7, spatial_scale=1 / 4, sampling_ratio=0, aligned=aligned)
+        out = layer(ramp, roi)[0, 0]
+        assert torch.allclose(out, (bins / 4 - shift).expand(7, 7), atol=1e-5)
+
+
+def test_empty_rois_single_level_and_rescale():
+    feats = [torch.randn(1, 2, 16, 16) for _ in STRIDES]
+    assert extractor()(feats, torch.zeros(0, 5)).shape == (0, 2, 7, 7)
+    single = MODELS.build(dict(type='SingleRoIExtractor', roi_layer=dict(
+        type='RoIAlign', output_size=(3, 5), sampling_ratio=2), out_channels=2,
+        featmap_strides=[8]))
+    rois = torch.tensor([[0., 8., 8., 64., 64.]])
+    assert torch.allclose(single(feats[:1], rois),
+                          roi_align(feats[0], rois, (3, 5), 1 / 8, 2, True))
+    assert single(feats[:1], torch.zeros(0, 5)).shape == (0, 2, 3, 5)
+    rescaled = SingleRoIExtractor.roi_rescale(rois, 2.0)
+    assert rescaled.tolist() == [[0., -20., -20., 92., 92.]]
+
+
+def test_roi_layers_get_the_scale_of_their_level_and_bad_configs_are_named():
+    layers = extractor().roi_layers
+    assert [layer.spatial_scale for layer in layers] == [1 / s for s in STRIDES]
+    assert all(layer.aligned for layer in layers)  # mmcv's default
+    with pytest.raises(ValueError, match="pool_mode='avg'"):
+        RoIAlign(7, pool_mode='max')
+    with pytest.raises(KeyError, match='RoIAlign'):
+        extractor_cfg = dict(type='SingleRoIExtractor', roi_layer=dict(type='RoIAlig'),
+                             out_channels=2, featmap_strides=STRIDES)
+        MODELS.build(extractor_cfg)
