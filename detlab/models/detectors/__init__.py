@@ -1,5 +1,9 @@
 from .base import BaseDetector
+from .faster_rcnn import FasterRCNN
 from .retinanet import RetinaNet
+from .rpn import RPN
 from .single_stage import SingleStageDetector
+from .two_stage import TwoStageDetector
 
-__all__ = ['BaseDetector', 'SingleStageDetector', 'RetinaNet']
+__all__ = ['BaseDetector', 'SingleStageDetector', 'RetinaNet', 'TwoStageDetector', 'FasterRCNN',
+           'RPN']

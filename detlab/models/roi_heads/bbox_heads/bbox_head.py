@@ -1,0 +1,296 @@
+"""BBoxHead: R-CNN's per-RoI classifier and class-specific box regressor.
+
+Label convention (MMDetection's): classes ``0 .. num_classes - 1`` are
+foreground, ``num_classes`` is background; the classifier has
+``num_classes + 1`` outputs, background last.
+"""
+from dataclasses import dataclass
+from typing import List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from mmengine.model import BaseModule
+from mmengine.structures import InstanceData
+from torch import Tensor, nn
+from torch.nn.modules.utils import _pair
+
+from detlab.models.layers.bbox_nms import multiclass_nms
+from detlab.models.losses.accuracy import accuracy
+from detlab.models.task_modules.samplers import SamplingResult
+from detlab.registry import MODELS, TASK_UTILS
+from detlab.structures import scale_boxes
+
+# The predictors are built from ``dict(type='Linear')`` configs, as in MMDetection.
+MODELS.register_module('Linear', module=nn.Linear)
+
+
+@dataclass
+class RoITargets:
+    """Training targets of the sampled RoIs of a batch, images concatenated
+    in order, each image's positives first.
+
+    Attributes:
+        labels (Tensor): (R,) class per RoI; ``num_classes`` = background.
+        label_weights (Tensor): (R,) weight in the class loss.
+        bbox_targets (Tensor): (R, 4) encoded targets (boxes with
+            ``reg_decoded_bbox``); zero for negatives.
+        bbox_weights (Tensor): (R, 4) 1 for positives.
+    """
+    labels: Tensor
+    label_weights: Tensor
+    bbox_targets: Tensor
+    bbox_weights: Tensor
+
+
+@MODELS.register_module()
+class BBoxHead(BaseModule):
+    """Two linear layers on (optionally average-pooled) RoI features.
+
+    State_dict keys as MMDetection's: ``fc_cls`` (num_classes + 1 outputs),
+    ``fc_reg`` (4 outputs, or 4 per class).
+
+    Args:
+        with_avg_pool (bool): Average-pool the RoI feature before the fcs.
+        with_cls (bool): Have a classifier.
+        with_reg (bool): Have a box regressor.
+        roi_feat_size (int | tuple[int, int]): Size of the RoI features.
+        in_channels (int): Channels of the RoI features.
+        num_classes (int): Foreground classes.
+        bbox_coder (dict): TASK_UTILS config of the box coder.
+        predict_box_type (str): Only ``'hbox'`` (x1, y1, x2, y2).
+        reg_class_agnostic (bool): One box per RoI instead of one per class.
+        reg_decoded_bbox (bool): Box loss on decoded boxes (IoU losses).
+        reg_predictor_cfg (dict): Config of ``fc_reg``.
+        cls_predictor_cfg (dict): Config of ``fc_cls``.
+        loss_cls (dict): Classification loss (softmax over num_classes + 1).
+        loss_bbox (dict): Box regression loss.
+        init_cfg (dict | list, optional): Defaults to Normal(0.01) for
+            ``fc_cls`` and Normal(0.001) for ``fc_reg``, as MMDetection.
+    """
+
+    def __init__(self,
+                 with_avg_pool: bool = False,
+                 with_cls: bool = True,
+                 with_reg: bool = True,
+                 roi_feat_size: int = 7,
+                 in_channels: int = 256,
+                 num_classes: int = 80,
+                 bbox_coder: dict = dict(
+                     type='DeltaXYWHBBoxCoder', clip_border=True,
+                     target_means=[0., 0., 0., 0.], target_stds=[0.1, 0.1, 0.2, 0.2]),
+                 predict_box_type: str = 'hbox',
+                 reg_class_agnostic: bool = False,
+                 reg_decoded_bbox: bool = False,
+                 reg_predictor_cfg: dict = dict(type='Linear'),
+                 cls_predictor_cfg: dict = dict(type='Linear'),
+                 loss_cls: dict = dict(type='CrossEntropyLoss', use_sigmoid=False,
+                                       loss_weight=1.0),
+                 loss_bbox: dict = dict(type='SmoothL1Loss', beta=1.0, loss_weight=1.0),
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        if not (with_cls or with_reg):
+            raise ValueError(f'{type(self).__name__} needs with_cls or with_reg (or both).')
+        if predict_box_type != 'hbox':
+            raise ValueError(f"predict_box_type={predict_box_type!r} is not supported; detlab "
+                             "predicts horizontal boxes, 'hbox'.")
+        self.with_avg_pool = with_avg_pool
+        self.with_cls = with_cls
+        self.with_reg = with_reg
+        self.roi_feat_size = _pair(roi_feat_size)
+        self.roi_feat_area = self.roi_feat_size[0] * self.roi_feat_size[1]
+        self.in_channels = in_channels
+        self.num_classes = num_classes
+        self.predict_box_type = predict_box_type
+        self.reg_class_agnostic = reg_class_agnostic
+        self.reg_decoded_bbox = reg_decoded_bbox
+        self.reg_predictor_cfg = reg_predictor_cfg
+        self.cls_predictor_cfg = cls_predictor_cfg
+        self.bbox_coder = TASK_UTILS.build(bbox_coder)
+        self.loss_cls = MODELS.build(loss_cls)
+        self.loss_bbox = MODELS.build(loss_bbox)
+        if getattr(self.loss_cls, 'use_sigmoid', False):
+            raise ValueError(f'{type(self).__name__} classifies with a softmax over '
+                             'num_classes + 1; set loss_cls.use_sigmoid=False.')
+
+        in_features = in_channels
+        if with_avg_pool:
+            self.avg_pool = nn.AvgPool2d(self.roi_feat_size)
+        else:
+            in_features *= self.roi_feat_area
+        self._build_predictors(in_features, in_features)
+        if init_cfg is None:
+            self.init_cfg = []
+            if with_cls:
+                self.init_cfg.append(dict(type='Normal', std=0.01, override=dict(name='fc_cls')))
+            if with_reg:
+                self.init_cfg.append(dict(type='Normal', std=0.001, override=dict(name='fc_reg')))
+
+    def _build_predictors(self, cls_in_features: int, reg_in_features: int) -> None:
+        """(Re)build ``fc_cls`` and ``fc_reg`` for the given input widths."""
+        if self.with_cls:
+            self.fc_cls = MODELS.build(dict(self.cls_predictor_cfg, in_features=cls_in_features,
+                                            out_features=self.num_classes + 1))
+        if self.with_reg:
+            box_dim = self.bbox_coder.encode_size
+            out_features = box_dim if self.reg_class_agnostic else box_dim * self.num_classes
+            self.fc_reg = MODELS.build(dict(self.reg_predictor_cfg, in_features=reg_in_features,
+                                            out_features=out_features))
+
+    def forward(self, x: Tensor) -> Tuple[Optional[Tensor], Optional[Tensor]]:
+        """(K, C, h, w) RoI features -> ``cls_score`` (K, num_classes + 1) and
+        ``bbox_pred`` (K, 4) or (K, 4 * num_classes); None for a missing branch."""
+        if self.with_avg_pool:
+            x = self.avg_pool(x) if x.numel() > 0 else x.mean(dim=(-1, -2), keepdim=True)
+        x = x.flatten(1)
+        cls_score = self.fc_cls(x) if self.with_cls else None
+        bbox_pred = self.fc_reg(x) if self.with_reg else None
+        return cls_score, bbox_pred
+
+    # ---- training -------------------------------------------------------
+    def get_targets(self, sampling_results: Sequence[SamplingResult],
+                    rcnn_train_cfg: dict) -> RoITargets:
+        """Targets of every sampled RoI, images in order, positives first.
+
+        Args:
+            sampling_results (list[SamplingResult]): One per image.
+            rcnn_train_cfg (dict): R-CNN ``train_cfg`` (``pos_weight``).
+        """
+        pos_weight = rcnn_train_cfg.get('pos_weight', -1) if rcnn_train_cfg else -1
+        pos_weight = 1.0 if pos_weight <= 0 else pos_weight
+        labels, label_weights, bbox_targets, bbox_weights = [], [], [], []
+        for res in sampling_results:
+            num_pos, num_neg = len(res.pos_priors), len(res.neg_priors)
+            priors = res.pos_priors
+            labels += [res.pos_gt_labels.long(),
+                       priors.new_full((num_neg, ), self.num_classes, dtype=torch.long)]
+            label_weights += [priors.new_full((num_pos, ), pos_weight), priors.new_ones(num_neg)]
+            if self.reg_decoded_bbox:
+                pos_targets = res.pos_gt_bboxes
+            else:
+                pos_targets = self.bbox_coder.encode(res.pos_priors, res.pos_gt_bboxes)
+            bbox_targets += [pos_targets, priors.new_zeros(num_neg, pos_targets.size(-1))]
+            bbox_weights += [torch.ones_like(pos_targets), priors.new_zeros(num_neg,
+                                                                          pos_targets.size(-1))]
+        return RoITargets(torch.cat(labels), torch.cat(label_weights), torch.cat(bbox_targets),
+                          torch.cat(bbox_weights))
+
+    def loss_and_target(self, cls_score: Tensor, bbox_pred: Tensor, rois: Tensor,
+                        sampling_results: Sequence[SamplingResult], rcnn_train_cfg: dict,
+                        reduction_override: Optional[str] = None) -> dict:
+        """Losses of the sampled RoIs.
+
+        Returns:
+            dict: ``loss_bbox`` (the dict of losses: ``loss_cls``, ``acc``,
+            ``loss_bbox``) and ``bbox_targets`` (:class:`RoITargets`).
+        """
+        targets = self.get_targets(sampling_results, rcnn_train_cfg)
+        losses = self.loss(cls_score, bbox_pred, rois, targets.labels, targets.label_weights,
+                           targets.bbox_targets, targets.bbox_weights,
+                           reduction_override=reduction_override)
+        return dict(loss_bbox=losses, bbox_targets=targets)
+
+    def loss(self, cls_score: Optional[Tensor], bbox_pred: Optional[Tensor], rois: Tensor,
+             labels: Tensor, label_weights: Tensor, bbox_targets: Tensor, bbox_weights: Tensor,
+             reduction_override: Optional[str] = None) -> dict:
+        """Class loss over all sampled RoIs, box loss over the positives.
+
+        Args:
+            cls_score (Tensor): (R, num_classes + 1) logits.
+            bbox_pred (Tensor): (R, 4) or (R, 4 * num_classes) deltas.
+            rois (Tensor): (R, 5) ``batch_index, x1, y1, x2, y2``.
+            labels, label_weights, bbox_targets, bbox_weights (Tensor): as
+                in :class:`RoITargets`.
+            reduction_override (str, optional): 'none', 'mean' or 'sum'.
+
+        Returns:
+            dict: ``loss_cls`` and ``acc`` (percent) with a classifier,
+            ``loss_bbox`` with a regressor. The class loss is averaged over
+            RoIs with a positive weight, the box loss over all R RoIs.
+        """
+        losses = dict()
+        if cls_score is not None:
+            avg_factor = max(float((label_weights > 0).sum()), 1.)
+            if cls_score.numel() > 0:
+                losses['loss_cls'] = self.loss_cls(cls_score, labels, label_weights,
+                                                   avg_factor=avg_factor,
+                                                   reduction_override=reduction_override)
+                losses['acc'] = accuracy(cls_score, labels)
+        if bbox_pred is not None:
+            pos = (labels >= 0) & (labels < self.num_classes)
+            if pos.any():
+                if self.reg_decoded_bbox:
+                    bbox_pred = self.bbox_coder.decode(rois[:, 1:], bbox_pred)
+                if self.reg_class_agnostic:
+                    pos_pred = bbox_pred[pos]
+                else:
+                    pos_pred = bbox_pred.view(bbox_pred.size(0), self.num_classes, -1)[
+                        pos, labels[pos]]
+                losses['loss_bbox'] = self.loss_bbox(pos_pred, bbox_targets[pos],
+                                                     bbox_weights[pos],
+                                                     avg_factor=bbox_targets.size(0),
+                                                     reduction_override=reduction_override)
+            else:
+                losses['loss_bbox'] = bbox_pred[pos].sum()
+        return losses
+
+    # ---- inference ------------------------------------------------------
+    def predict_by_feat(self, rois: Sequence[Tensor], cls_scores: Sequence[Tensor],
+                        bbox_preds: Sequence[Optional[Tensor]], batch_img_metas: List[dict],
+                        rcnn_test_cfg: Optional[dict] = None,
+                        rescale: bool = False) -> List[InstanceData]:
+        """Detections of each image.
+
+        Args:
+            rois (list[Tensor]): (K_i, 5) RoIs per image.
+            cls_scores (list[Tensor]): (K_i, num_classes + 1) logits per image.
+            bbox_preds (list[Tensor | None]): (K_i, 4 or 4 * num_classes) deltas.
+            batch_img_metas (list[dict]): ``img_shape`` and ``scale_factor``.
+            rcnn_test_cfg (dict, optional): ``score_thr``, ``nms``,
+                ``max_per_img``. Without it the raw per-class boxes (K_i,
+                4 * num_classes) and scores (K_i, num_classes + 1) come back.
+            rescale (bool): Boxes in the original image's pixels.
+
+        Returns:
+            list[InstanceData]: ``bboxes`` (M, 4), ``scores`` (M,), ``labels`` (M,).
+        """
+        if not len(cls_scores) == len(bbox_preds) == len(rois) == len(batch_img_metas):
+            raise ValueError('predict_by_feat needs one rois, cls_score, bbox_pred and img_meta '
+                             'per image')
+        return [self._predict_by_feat_single(roi, cls_score, bbox_pred, img_meta, rescale,
+                                             rcnn_test_cfg)
+                for roi, cls_score, bbox_pred, img_meta in zip(rois, cls_scores, bbox_preds,
+                                                               batch_img_metas)]
+
+    def _predict_by_feat_single(self, roi: Tensor, cls_score: Tensor,
+                                bbox_pred: Optional[Tensor], img_meta: dict, rescale: bool,
+                                rcnn_test_cfg: Optional[dict]) -> InstanceData:
+        if roi.shape[0] == 0:
+            return empty_detections(roi.device, self.num_classes,
+                                    score_per_cls=rcnn_test_cfg is None)
+        scores = F.softmax(cls_score, dim=-1) if cls_score is not None else None
+        img_shape = img_meta['img_shape']
+        if bbox_pred is not None:
+            bboxes = self.bbox_coder.decode(roi[:, 1:], bbox_pred, max_shape=img_shape)
+        else:
+            bboxes = roi[:, 1:].clone()
+            bboxes[:, 0::2] = bboxes[:, 0::2].clamp(min=0, max=img_shape[1])
+            bboxes[:, 1::2] = bboxes[:, 1::2].clamp(min=0, max=img_shape[0])
+        if rescale:
+            inverse = [1 / s for s in img_meta['scale_factor'][:2]]
+            bboxes = scale_boxes(bboxes.view(bboxes.size(0), -1, 4), inverse).view_as(bboxes)
+        if rcnn_test_cfg is None:
+            return InstanceData(bboxes=bboxes, scores=scores)
+        dets, labels = multiclass_nms(bboxes, scores, rcnn_test_cfg['score_thr'],
+                                      rcnn_test_cfg['nms'], rcnn_test_cfg['max_per_img'],
+                                      box_dim=4)
+        return InstanceData(bboxes=dets[:, :-1], scores=dets[:, -1], labels=labels)
+
+
+def empty_detections(device: torch.device, num_classes: int,
+                     score_per_cls: bool = False) -> InstanceData:
+    """An image's result without detections: bboxes (0, 4), scores (0,) (or
+    (0, num_classes + 1) with ``score_per_cls``), labels (0,)."""
+    scores_shape = (0, num_classes + 1) if score_per_cls else (0, )
+    return InstanceData(bboxes=torch.zeros(0, 4, device=device),
+                        scores=torch.zeros(scores_shape, device=device),
+                        labels=torch.zeros(0, dtype=torch.long, device=device))
