@@ -1,0 +1,91 @@
+"""RPNHead: MMDetection's layout, losses and proposals."""
+import pytest
+import torch
+from mmengine.structures import InstanceData
+
+from detlab.registry import MODELS
+from detlab.structures import DetDataSample
+
+TRAIN_CFG = dict(
+    assigner=dict(type='MaxIoUAssigner', pos_iou_thr=0.7, neg_iou_thr=0.3, min_pos_iou=0.3,
+                  match_low_quality=True, ignore_iof_thr=-1),
+    sampler=dict(type='RandomSampler', num=256, pos_fraction=0.5, neg_pos_ub=-1,
+                 add_gt_as_proposals=False),
+    allowed_border=-1, pos_weight=-1, debug=False)
+TEST_CFG = dict(nms_pre=1000, max_per_img=1000, nms=dict(type='nms', iou_threshold=0.7),
+                min_bbox_size=0)
+
+
+def rpn_head(**kwargs):
+    cfg = dict(type='RPNHead', in_channels=8, feat_channels=8,
+               anchor_generator=dict(type='AnchorGenerator', scales=[8], ratios=[0.5, 1.0, 2.0],
+                                     strides=[4, 8]),
+               bbox_coder=dict(type='DeltaXYWHBBoxCoder', target_means=[.0, .0, .0, .0],
+                               target_stds=[1.0, 1.0, 1.0, 1.0]),
+               loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0),
+               loss_bbox=dict(type='L1Loss', loss_weight=1.0),
+               train_cfg=TRAIN_CFG, test_cfg=TEST_CFG)
+    cfg.update(kwargs)
+    return MODELS.build(cfg)
+
+
+def sample(boxes):
+    data_sample = DetDataSample(metainfo=dict(img_shape=(64, 64), pad_shape=(64, 64),
+                                              scale_factor=(2.0, 2.0)))
+    boxes = torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4)
+    data_sample.gt_instances = InstanceData(bboxes=boxes, labels=torch.zeros(len(boxes)).long())
+    return data_sample
+
+
+def feats():
+    torch.manual_seed(0)
+    return [torch.randn(2, 8, 16, 16), torch.randn(2, 8, 8, 8)]
+
+
+def test_layout_and_state_dict_keys_as_mmdetection():
+    head = rpn_head(in_channels=256, feat_channels=256)
+    shapes = {k: tuple(v.shape) for k, v in head.state_dict().items()}
+    assert shapes == {'rpn_conv.weight': (256, 256, 3, 3), 'rpn_conv.bias': (256, ),
+                      'rpn_cls.weight': (3, 256, 1, 1), 'rpn_cls.bias': (3, ),
+                      'rpn_reg.weight': (12, 256, 1, 1), 'rpn_reg.bias': (12, )}
+    stacked = rpn_head(num_convs=2)
+    assert 'rpn_conv.1.conv.weight' in stacked.state_dict()
+    with pytest.raises(ValueError, match='num_classes must be 1'):
+        rpn_head(num_classes=3)
+
+
+def test_losses_are_named_for_the_rpn_and_image_without_gt_trains():
+    head = rpn_head()
+    losses, proposals = head.loss_and_predict(
+        feats(), [sample([[8, 8, 40, 40]]), sample([])], proposal_cfg=TEST_CFG)
+    assert set(losses) == {'loss_rpn_cls', 'loss_rpn_bbox'}
+    assert all(torch.isfinite(v) for v in losses.values())
+    assert len(proposals) == 2 and not proposals[0].bboxes.requires_grad
+    (losses['loss_rpn_cls'] + losses['loss_rpn_bbox']).backward()
+    assert head.rpn_cls.weight.grad is not None
+
+
+def test_proposals_keep_nms_pre_per_level_then_nms_then_max_per_img():
+    head = rpn_head()
+    cls_scores, bbox_preds = head(feats())
+    metas = [sample([]).metainfo] * 2
+    cfg = dict(nms_pre=50, max_per_img=30, nms=dict(type='nms', iou_threshold=0.7),
+               min_bbox_size=0)
+    proposals = head.predict_by_feat(cls_scores, bbox_preds, metas, cfg=cfg)
+    assert all(len(p) == 30 for p in proposals)
+    assert all((p.labels == 0).all() for p in proposals)
+    scores = proposals[0].scores
+    assert torch.equal(scores, scores.sort(descending=True)[0])
+    # Every proposal is among the 50 best anchors of its level.
+    best = torch.cat([s[0].reshape(-1).sigmoid().topk(50)[0] for s in cls_scores])
+    assert all((best == s).any() for s in scores)
+    # Boxes are clipped to the image and, with rescale, divided by scale_factor.
+    assert proposals[0].bboxes.min() >= 0 and proposals[0].bboxes.max() <= 64
+    rescaled = head.predict_by_feat(cls_scores, bbox_preds, metas, cfg=cfg, rescale=True)
+    assert torch.allclose(rescaled[0].bboxes, proposals[0].bboxes / 2)
+    # min_bbox_size removes boxes not wider and taller than it.
+    big = head.predict_by_feat(cls_scores, bbox_preds, metas, cfg=dict(cfg, min_bbox_size=40))
+    widths = big[0].bboxes[:, 2:] - big[0].bboxes[:, :2]
+    assert (widths > 40).all()
+    with pytest.raises(ValueError, match='nms'):
+        head.predict_by_feat(cls_scores, bbox_preds, metas, cfg=dict(nms_pre=10))
