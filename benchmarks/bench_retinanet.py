@@ -19,6 +19,7 @@ import argparse
 import logging
 import statistics
 import time
+from typing import Optional
 
 import torch
 import torchvision
@@ -54,10 +55,14 @@ def optimise(losses: dict, optimizer) -> None:
     optimizer.step()
 
 
-def build_detlab(images, boxes, labels, extra_convs: str = 'on_input'):
-    cfg = Config.fromfile('configs/retinanet/retinanet_r50_fpn_1x_coco.py')
+def build_detlab(images, boxes, labels, extra_convs: Optional[str] = 'on_input',
+                 config: str = 'configs/retinanet/retinanet_r50_fpn_1x_coco.py'):
+    """detlab's model of ``config`` with every backbone stage trainable (BN in training mode)
+    and its train-step and inference closures; ``extra_convs=None`` keeps the config's neck."""
+    cfg = Config.fromfile(config)
     model_cfg = cfg.model
-    model_cfg.neck.add_extra_convs = extra_convs
+    if extra_convs is not None:
+        model_cfg.neck.add_extra_convs = extra_convs
     model_cfg.backbone.init_cfg = None
     model_cfg.backbone.frozen_stages = -1
     model_cfg.backbone.norm_eval = False
@@ -86,12 +91,17 @@ def build_detlab(images, boxes, labels, extra_convs: str = 'on_input'):
     return model, train_step, inference
 
 
-def build_torchvision(images, boxes, labels):
-    model = torchvision.models.detection.retinanet_resnet50_fpn(
-        weights=None, weights_backbone=None, num_classes=NUM_CLASSES,
-        min_size=IMAGE_SIZE, max_size=IMAGE_SIZE)
+def build_torchvision(images, boxes, labels, builder=None, background_class: bool = False):
+    """torchvision's ``builder`` (default ``retinanet_resnet50_fpn``) without weights, and its
+    train-step and inference closures. With ``background_class`` torchvision's class 0 is the
+    background, so the model gets NUM_CLASSES + 1 classes and the labels move up by one."""
+    builder = builder or torchvision.models.detection.retinanet_resnet50_fpn
+    model = builder(weights=None, weights_backbone=None,
+                    num_classes=NUM_CLASSES + int(background_class),
+                    min_size=IMAGE_SIZE, max_size=IMAGE_SIZE)
     float_images = [image.float() / 255.0 for image in images]
-    targets = [dict(boxes=boxes[i], labels=labels[i]) for i in range(NUM_IMAGES)]
+    targets = [dict(boxes=boxes[i], labels=labels[i] + int(background_class))
+               for i in range(NUM_IMAGES)]
 
     def train_step(optimizer):
         optimise(model(float_images, targets), optimizer)
@@ -109,8 +119,9 @@ def timed(fn, *args) -> float:
     return time.perf_counter() - start
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parse_args(description: str) -> argparse.Namespace:
+    """The benchmarks' shared command line; sets the thread count and quiets init logs."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument('--rounds', type=int, default=10)
     parser.add_argument('--warmup', type=int, default=2)
     parser.add_argument('--threads', type=int, default=None)
@@ -119,37 +130,51 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     register_all_modules()
     MMLogger.get_instance('mmengine').setLevel(logging.WARNING)  # no per-layer init log
-    torch.manual_seed(0)
-    images, boxes, labels = make_inputs()
+    return args
 
-    models = {'detlab': build_detlab(images, boxes, labels),
-              'detlab-same-arch': build_detlab(images, boxes, labels, extra_convs='on_output'),
-              'torchvision': build_torchvision(images, boxes, labels)}
+
+def compare(title: str, models: dict, rounds: int, warmup: int) -> None:
+    """Time each model's train step and inference, interleaved, and print the medians
+    and the ratios torchvision / detlab.
+
+    Args:
+        models (dict): name -> (model, train_step, inference); one named 'torchvision'.
+    """
     params = {name: sum(p.numel() for p in model.parameters())
               for name, (model, _, _) in models.items()}
     optimizers = {name: torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
                   for name, (model, _, _) in models.items()}
     times = {(name, kind): [] for name in models for kind in ('train', 'infer')}
-    for round_index in range(args.warmup + args.rounds):
+    for round_index in range(warmup + rounds):
         order = list(models.items())
         for name, (model, train_step, inference) in order[::(-1) ** round_index]:
             model.train()
             train_time = timed(train_step, optimizers[name])
             model.eval()
             infer_time = timed(inference)
-            if round_index >= args.warmup:
+            if round_index >= warmup:
                 times[(name, 'train')].append(train_time)
                 times[(name, 'infer')].append(infer_time)
 
-    print(f'RetinaNet R50-FPN, {NUM_IMAGES} images {IMAGE_SIZE}x{IMAGE_SIZE}, CPU fp32, '
-          f'{torch.get_num_threads()} threads, {args.rounds} rounds (median seconds)')
+    print(f'{title}, {NUM_IMAGES} images {IMAGE_SIZE}x{IMAGE_SIZE}, CPU fp32, '
+          f'{torch.get_num_threads()} threads, {rounds} rounds (median seconds)')
     print('parameters: ' + '  '.join(f'{name} {count:,}' for name, count in params.items()))
     for kind in ('train', 'infer'):
         tv_time = statistics.median(times[('torchvision', kind)])
-        for name in ('detlab', 'detlab-same-arch'):
+        for name in (name for name in models if name != 'torchvision'):
             detlab_time = statistics.median(times[(name, kind)])
             print(f'{kind:5s}: {name:16s} {detlab_time:.3f}s  torchvision {tv_time:.3f}s  '
                   f'ratio torchvision/{name} = {tv_time / detlab_time:.2f}x')
+
+
+def main() -> None:
+    args = parse_args(__doc__.splitlines()[0])
+    torch.manual_seed(0)
+    images, boxes, labels = make_inputs()
+    models = {'detlab': build_detlab(images, boxes, labels),
+              'detlab-same-arch': build_detlab(images, boxes, labels, extra_convs='on_output'),
+              'torchvision': build_torchvision(images, boxes, labels)}
+    compare('RetinaNet R50-FPN', models, args.rounds, args.warmup)
 
 
 if __name__ == '__main__':
