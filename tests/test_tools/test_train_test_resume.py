@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from conftest import NUM_VAL, QUICKSTART, assert_ok, run_tool, tiny_run_options
+from conftest import NUM_VAL, QUICKSTART, REPO_ROOT, assert_ok, run_tool, tiny_run_options
 from detlab.engine.mmengine_fixes import load_checkpoint_file
 
 
