@@ -71,7 +71,8 @@ def quickstart_model(tmp_path_factory) -> dict:
     Returns:
         dict: ``config`` (a config file inheriting the quickstart with a low
         test score threshold), ``checkpoint``, ``options`` (the --cfg-options
-        of the tiny run), ``val_dir`` (its 8 validation images) and ``root``.
+        of the tiny run), ``val_dir`` (its validation folder), ``val_images``
+        (the 8 image files in it) and ``root``.
     """
     root = tmp_path_factory.mktemp('quickstart')
     data_root = root / 'shapes'
@@ -81,8 +82,10 @@ def quickstart_model(tmp_path_factory) -> dict:
     options = tiny_run_options(data_root, max_iters=4)
     assert_ok(run_tool('tools/train.py', config, '--work-dir', root / 'work', '--cfg-options',
                        *options))
+    val_dir = data_root / 'val'
+    val_images = sorted(path for path in val_dir.iterdir() if path.suffix in ('.jpg', '.png'))
     return dict(config=config, checkpoint=root / 'work' / 'iter_4.pth', options=options,
-                val_dir=data_root / 'val', root=root)
+                val_dir=val_dir, val_images=val_images, root=root)
 
 
 @pytest.fixture(scope='session')

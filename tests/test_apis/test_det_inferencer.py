@@ -23,7 +23,7 @@ def assert_same_predictions(record: dict, expected: dict) -> None:
 
 def test_folder_in_drawn_images_and_json_out_equal_to_test_tool(
         inferencer, quickstart_model, quickstart_test_predictions, tmp_path):
-    images = sorted(quickstart_model['val_dir'].iterdir())
+    images = quickstart_model['val_images']
     result = inferencer(str(quickstart_model['val_dir']), out_dir=str(tmp_path),
                         no_save_pred=False, pred_score_thr=0.0)
     assert len(result['predictions']) == len(images) == len(quickstart_test_predictions)
@@ -38,7 +38,7 @@ def test_folder_in_drawn_images_and_json_out_equal_to_test_tool(
 
 
 def test_batches_and_arrays(inferencer, quickstart_model, quickstart_test_predictions, tmp_path):
-    images = sorted(quickstart_model['val_dir'].iterdir())[:3]
+    images = quickstart_model['val_images'][:3]
     arrays = [mmcv.imread(str(image)) for image in images]
     result = inferencer(arrays, batch_size=1, return_vis=True, out_dir=str(tmp_path),
                         no_save_pred=False, no_save_vis=True)
@@ -53,7 +53,7 @@ def test_batches_and_arrays(inferencer, quickstart_model, quickstart_test_predic
 
 
 def test_score_threshold_only_changes_what_is_drawn(inferencer, quickstart_model):
-    image = str(sorted(quickstart_model['val_dir'].iterdir())[0])
+    image = str(quickstart_model['val_images'][0])
     nothing = inferencer(image, return_vis=True, pred_score_thr=1.0)
     everything = inferencer(image, return_vis=True, pred_score_thr=0.0)
     assert nothing['predictions'] == everything['predictions']

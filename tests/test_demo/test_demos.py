@@ -15,7 +15,7 @@ def test_image_demo_writes_drawn_images_and_the_test_tools_boxes(
         '--weights', quickstart_model['checkpoint'], '--out-dir', tmp_path, '--device', 'cpu',
         '--pred-score-thr', '0.01', '--batch-size', '1', '--palette', 'random'))
     assert f'Results have been saved at {tmp_path}' in output
-    images = sorted(quickstart_model['val_dir'].iterdir())
+    images = quickstart_model['val_images']
     assert sorted(p.name for p in (tmp_path / 'vis').iterdir()) == [i.name for i in images]
     for image in images:
         record = json.loads((tmp_path / 'preds' / f'{image.stem}.json').read_text())
@@ -25,7 +25,7 @@ def test_image_demo_writes_drawn_images_and_the_test_tools_boxes(
 
 
 def test_image_demo_no_save_pred(quickstart_model, tmp_path):
-    image = sorted(quickstart_model['val_dir'].iterdir())[0]
+    image = quickstart_model['val_images'][0]
     assert_ok(run_tool('demo/image_demo.py', image, quickstart_model['config'], '--weights',
                        quickstart_model['checkpoint'], '--out-dir', tmp_path, '--device', 'cpu',
                        '--no-save-pred'))
