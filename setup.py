@@ -1,4 +1,4 @@
-"""Install detlab: ``pip install -e .`` (add ``[tests]`` for the test suite)."""
+"""Install detlab: ``pip install -e .`` (add ``[tests]`` for the test suite, ``[onnx]`` for ONNX export)."""
 from setuptools import find_packages, setup
 
 setup(
@@ -21,6 +21,10 @@ setup(
         'tensorboard',
         'matplotlib',
     ],
-    extras_require={'tests': ['pytest>=7']},
+    extras_require={
+        # ONNX export (tools/deployment/export_onnx.py) and checking it with onnxruntime.
+        'onnx': ['onnx', 'onnxruntime'],
+        'tests': ['pytest>=7', 'onnx', 'onnxruntime'],
+    },
     license='Apache-2.0',
 )

@@ -5,7 +5,7 @@ import difflib
 import os.path as osp
 import warnings
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -169,6 +169,22 @@ def init_detector(config: ConfigLike,
     model.to(device or default_device())
     model.eval()
     return model
+
+
+#: Input size (H, W) when the test pipeline names none (MMDeploy's default).
+FALLBACK_INPUT_SHAPE = (800, 1344)
+
+
+def default_input_shape(cfg: Config) -> Tuple[int, int]:
+    """(H, W) of the test pipeline's ``Resize`` scale (given as (W, H)), rounded
+    up to the data preprocessor's ``pad_size_divisor``."""
+    divisor = cfg.model.get('data_preprocessor', {}).get('pad_size_divisor', 1) or 1
+    steps = cfg.get('test_dataloader', {}).get('dataset', {}).get('pipeline', [])
+    for step in steps:
+        if step['type'].split('.')[-1] == 'Resize' and 'scale' in step:
+            width, height = step['scale']
+            return (-(-height // divisor) * divisor, -(-width // divisor) * divisor)
+    return FALLBACK_INPUT_SHAPE
 
 
 def build_test_pipeline(cfg: Config, from_array: bool = False) -> Compose:

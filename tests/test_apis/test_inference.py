@@ -87,3 +87,13 @@ def test_path_and_array_give_the_same_detections(quickstart_model):
     height, width = mmcv.imread(str(paths[0])).shape[:2]
     assert from_paths[0].ori_shape == (height, width)
     assert float(pred.bboxes[:, 2].max()) <= width and float(pred.bboxes[:, 3].max()) <= height
+
+
+def test_default_input_shape_follows_the_test_resize_and_padding():
+    from detlab.apis.inference import FALLBACK_INPUT_SHAPE, default_input_shape
+    assert default_input_shape(load_model_config('retinanet_r18_fpn_shapes')) == (192, 192)
+    # Resize scale=(1333, 800) is (W, H); W rounds up to the pad_size_divisor of 32.
+    assert default_input_shape(load_model_config('retinanet_r50_fpn_1x_coco')) == (800, 1344)
+    cfg = load_model_config('retinanet_r18_fpn_shapes')
+    cfg.test_dataloader.dataset.pipeline = [dict(type='LoadImageFromFile')]
+    assert default_input_shape(cfg) == FALLBACK_INPUT_SHAPE

@@ -1,0 +1,100 @@
+"""tools/deployment/export_onnx.py: onnxruntime gives PyTorch's detections on real images."""
+import importlib.util
+
+import mmcv
+import numpy as np
+import pytest
+import torch
+
+from conftest import REPO_ROOT, assert_ok, run_tool
+from detlab.apis import init_detector
+from detlab.structures import DetDataSample
+
+ort = pytest.importorskip('onnxruntime', reason='onnxruntime is not installed '
+                          '(pip install -e ".[onnx]")')
+pytest.importorskip('onnx', reason='onnx is not installed (pip install -e ".[onnx]")')
+
+
+def load_tool():
+    spec = importlib.util.spec_from_file_location(
+        'export_onnx', REPO_ROOT / 'tools/deployment/export_onnx.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope='module')
+def detector(quickstart_model):
+    return init_detector(str(quickstart_model['config']), str(quickstart_model['checkpoint']),
+                         device='cpu')
+
+
+def torch_detections(detector, image: np.ndarray):
+    """PyTorch's own predict on one (H, W, 3) BGR image, boxes in its pixels."""
+    sample = DetDataSample(metainfo=dict(img_shape=image.shape[:2], ori_shape=image.shape[:2],
+                                         scale_factor=(1.0, 1.0)))
+    data = detector.data_preprocessor(
+        dict(inputs=[torch.from_numpy(image).permute(2, 0, 1)], data_samples=[sample]))
+    with torch.no_grad():
+        return detector.predict(data['inputs'], data['data_samples'], rescale=False)[0]
+
+
+def onnx_detections(session, image: np.ndarray) -> list:
+    return session.run(None, {'image': image.transpose(2, 0, 1)[None].astype(np.float32)})
+
+
+def assert_same_detections(onnx_out: list, pred: DetDataSample) -> None:
+    """The same detections in any order (near-equal scores may swap places)."""
+    boxes, scores, labels = onnx_out
+    expected = pred.pred_instances
+    assert labels.dtype == np.int64 and boxes.shape == (len(scores), 4)
+    assert len(scores) == len(expected.scores) > 0
+    box_diff = np.abs(boxes[:, None] - expected.bboxes.numpy()[None]).max(-1)
+    score_diff = np.abs(scores[:, None] - expected.scores.numpy()[None])
+    same_label = labels[:, None] == expected.labels.numpy()[None]
+    match = (box_diff < 1e-2) & (score_diff < 1e-5) & same_label
+    assert match.any(1).all() and match.any(0).all()
+
+
+def test_dynamic_export_matches_pytorch_on_real_images(quickstart_model, detector, tmp_path):
+    out = tmp_path / 'model.onnx'
+    output = assert_ok(run_tool('tools/deployment/export_onnx.py', quickstart_model['config'],
+                                quickstart_model['checkpoint'], '--out', out, '--dynamic'))
+    assert 'dynamic height/width' in output and out.is_file()
+    session = ort.InferenceSession(str(out))
+    assert [o.name for o in session.get_outputs()] == ['boxes', 'scores', 'labels']
+    images = quickstart_model['val_images'][:2]
+    for image, shape in zip(images, [(192, 192), (160, 224)]):
+        resized = mmcv.imresize(mmcv.imread(str(image)), shape[::-1])
+        assert_same_detections(onnx_detections(session, resized),
+                               torch_detections(detector, resized))
+
+
+def test_static_export_and_empty_output(detector, tmp_path, coco128):
+    tool = load_tool()
+    image = mmcv.imresize(mmcv.imread(str(next((coco128 / 'images').rglob('*.jpg')))), (224, 160))
+    tool.export(detector, str(tmp_path / 'static.onnx'), (160, 224))
+    session = ort.InferenceSession(str(tmp_path / 'static.onnx'))
+    assert session.get_inputs()[0].shape == [1, 3, 160, 224]
+    assert_same_detections(onnx_detections(session, image), torch_detections(detector, image))
+
+    detector.bbox_head.test_cfg = dict(detector.bbox_head.test_cfg, score_thr=1.0)
+    try:
+        tool.export(detector, str(tmp_path / 'none.onnx'), (160, 224))
+    finally:
+        detector.bbox_head.test_cfg = dict(detector.bbox_head.test_cfg, score_thr=0.005)
+    boxes, scores, labels = onnx_detections(ort.InferenceSession(str(tmp_path / 'none.onnx')),
+                                            image)
+    assert boxes.shape == (0, 4) and scores.shape == (0,) and labels.shape == (0,)
+
+
+def test_nms_that_onnx_cannot_hold_is_refused(detector, tmp_path):
+    tool = load_tool()
+    original = detector.bbox_head.test_cfg
+    detector.bbox_head.test_cfg = dict(original, nms=dict(type='soft_nms', iou_threshold=0.5))
+    try:
+        with pytest.raises(ValueError, match='soft_nms'):
+            tool.export(detector, str(tmp_path / 'x.onnx'), (64, 64))
+    finally:
+        detector.bbox_head.test_cfg = original
+    assert not (tmp_path / 'x.onnx').exists()
