@@ -3,3 +3,7 @@ from .config import load_config
 from .setup_env import adopt_default_scope, register_all_modules
 
 __all__ = ['register_all_modules', 'adopt_default_scope', 'atomic_write', 'load_config']
+
+from .dist_utils import reduce_mean  # noqa: E402
+
+__all__ += ['reduce_mean']

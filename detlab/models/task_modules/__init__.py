@@ -10,3 +10,9 @@ __all__ = [
     'BboxOverlaps2D', 'MaxIoUAssigner', 'DeltaXYWHBBoxCoder', 'PseudoSampler', 'SamplingResult',
     'RandomSampler'
 ]
+
+from .assigners import ATSSAssigner  # noqa: E402
+from .coders import DistancePointBBoxCoder  # noqa: E402
+from .prior_generators import MlvlPointGenerator  # noqa: E402
+
+__all__ += ['ATSSAssigner', 'DistancePointBBoxCoder', 'MlvlPointGenerator']

@@ -7,3 +7,7 @@ __all__ = [
     'OVERLAP_MODES', 'FLIP_DIRECTIONS', 'bbox_overlaps', 'bbox_xyxy_to_cxcywh',
     'bbox_cxcywh_to_xyxy', 'bbox_flip', 'scale_boxes', 'bbox2roi', 'get_box_wh'
 ]
+
+from .transforms import bbox2distance, clip_boxes, distance2bbox  # noqa: E402
+
+__all__ += ['clip_boxes', 'distance2bbox', 'bbox2distance']

@@ -3,7 +3,7 @@
 Boxes are float tensors (..., 4): x1, y1, x2, y2 in pixels unless a name says
 otherwise (``cxcywh``: centre x, centre y, width, height).
 """
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
@@ -116,3 +116,71 @@ def get_box_wh(bboxes: Tensor) -> Tuple[Tensor, Tensor]:
         tuple[Tensor, Tensor]: (...,) widths and (...,) heights.
     """
     return bboxes[..., 2] - bboxes[..., 0], bboxes[..., 3] - bboxes[..., 1]
+
+
+def clip_boxes(boxes: Tensor, max_shape) -> Tensor:
+    """Clip boxes to [0, w] x [0, h] of their image.
+
+    Args:
+        boxes (Tensor): (..., 4) x1, y1, x2, y2; (B, ..., 4) with one shape
+            per image.
+        max_shape (Sequence[int] | Tensor | Sequence[Sequence[int]]): (h, w)
+            or (h, w, c) of the image, or B such shapes, one per image.
+
+    Returns:
+        Tensor: Clipped boxes, same shape (a new tensor).
+    """
+    shape = torch.as_tensor(max_shape, dtype=boxes.dtype, device=boxes.device)
+    if shape.dim() not in (1, 2) or shape.size(-1) not in (2, 3):
+        raise ValueError('clip_boxes: max_shape must be (h, w), (h, w, c) or one of those per '
+                         f'image, got {max_shape!r}')
+    # (h, w) -> upper bounds (w, h, w, h) for x1, y1, x2, y2.
+    img_wh = shape[..., :2].flip(-1)
+    bounds = torch.cat([img_wh, img_wh], dim=-1)
+    if shape.dim() == 2:
+        if boxes.dim() < 3 or boxes.size(0) != shape.size(0):
+            raise ValueError(f'clip_boxes: {shape.size(0)} max_shapes (one per image) need '
+                             f'boxes (B, ..., 4) with B={shape.size(0)}, got boxes of shape '
+                             f'{tuple(boxes.shape)}')
+        bounds = bounds.view(shape.size(0), *([1] * (boxes.dim() - 2)), 4)
+    return torch.min(boxes.clamp(min=0), bounds)
+
+
+def distance2bbox(points: Tensor, distance: Tensor, max_shape=None) -> Tensor:
+    """Boxes from a point and its distances to the four sides.
+
+    Args:
+        points (Tensor): (..., N, 2) x, y.
+        distance (Tensor): (..., N, 4) left, top, right, bottom distances.
+        max_shape (Sequence[int] | Tensor | Sequence[Sequence[int]], optional):
+            (h, w) to clip to, or one per image for (B, N, 4) boxes; see
+            :func:`clip_boxes`. Defaults to None (no clipping).
+
+    Returns:
+        Tensor: (..., N, 4) x1, y1, x2, y2.
+    """
+    x, y = points[..., 0], points[..., 1]
+    bboxes = torch.stack([x - distance[..., 0], y - distance[..., 1],
+                          x + distance[..., 2], y + distance[..., 3]], dim=-1)
+    return bboxes if max_shape is None else clip_boxes(bboxes, max_shape)
+
+
+def bbox2distance(points: Tensor, bbox: Tensor, max_dis: Optional[float] = None,
+                  eps: float = 0.1) -> Tensor:
+    """Distances from points to the four sides of their boxes.
+
+    Args:
+        points (Tensor): (..., N, 2) x, y.
+        bbox (Tensor): (..., N, 4) x1, y1, x2, y2.
+        max_dis (float, optional): Clamp the distances to [0, max_dis - eps].
+        eps (float): Keeps a clamped distance strictly below ``max_dis``.
+
+    Returns:
+        Tensor: (..., N, 4) left, top, right, bottom.
+    """
+    x, y = points[..., 0], points[..., 1]
+    distance = torch.stack([x - bbox[..., 0], y - bbox[..., 1],
+                            bbox[..., 2] - x, bbox[..., 3] - y], dim=-1)
+    if max_dis is not None:
+        distance = distance.clamp(min=0, max=max_dis - eps)
+    return distance

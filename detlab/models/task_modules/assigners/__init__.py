@@ -7,3 +7,11 @@ __all__ = [
     'AssignResult', 'BboxOverlaps2D', 'MaxIoUAssigner', 'NEGATIVE_GT_IND', 'IGNORED_GT_IND',
     'NO_LABEL'
 ]
+
+from .atss_assigner import ATSSAssigner  # noqa: E402
+
+__all__ += ['ATSSAssigner']
+
+from .fcos_assign import PointTargets, fcos_assign, pad_gt_instances  # noqa: E402
+
+__all__ += ['fcos_assign', 'pad_gt_instances', 'PointTargets']

@@ -2,3 +2,7 @@
 from .delta_xywh_bbox_coder import DeltaXYWHBBoxCoder
 
 __all__ = ['DeltaXYWHBBoxCoder']
+
+from .distance_point_bbox_coder import DistancePointBBoxCoder  # noqa: E402
+
+__all__ += ['DistancePointBBoxCoder']

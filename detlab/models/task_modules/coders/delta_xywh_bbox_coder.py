@@ -6,6 +6,7 @@ import torch
 from torch import Tensor
 
 from detlab.registry import TASK_UTILS
+from detlab.structures.bbox import clip_boxes
 
 #: Default clip of the predicted log width/height ratio: |log(16 / 1000)|,
 #: which keeps exp(dw) from overflowing on wild early predictions.
@@ -125,23 +126,5 @@ class DeltaXYWHBBoxCoder:
         gwh = pwh * dwh.exp()
         decoded = torch.cat([gxy - gwh * 0.5, gxy + gwh * 0.5], dim=-1)
         if self.clip_border and max_shape is not None:
-            decoded = self._clip(decoded, max_shape)
+            decoded = clip_boxes(decoded, max_shape)
         return decoded.reshape(out_shape)
-
-    @staticmethod
-    def _clip(boxes: Tensor, max_shape: MaxShape) -> Tensor:
-        """Clip (..., N, C, 4) boxes to [0, w] x [0, h] of their image."""
-        shape = torch.as_tensor(max_shape, dtype=boxes.dtype, device=boxes.device)
-        if shape.dim() not in (1, 2) or shape.size(-1) not in (2, 3):
-            raise ValueError('DeltaXYWHBBoxCoder.decode: max_shape must be (h, w), (h, w, c) or '
-                             f'one of those per image, got {max_shape!r}')
-        # (h, w) -> upper bounds (w, h, w, h) for x1, y1, x2, y2.
-        img_wh = shape[..., :2].flip(-1)
-        bounds = torch.cat([img_wh, img_wh], dim=-1)
-        if shape.dim() == 2:
-            if boxes.dim() != 4 or boxes.size(0) != shape.size(0):
-                raise ValueError('DeltaXYWHBBoxCoder.decode: one max_shape per image needs '
-                                 f'bboxes (B, N, 4) with B={shape.size(0)}, got boxes '
-                                 f'{tuple(boxes.shape[:-2])}')
-            bounds = bounds[:, None, None, :]
-        return torch.min(boxes.clamp(min=0), bounds)

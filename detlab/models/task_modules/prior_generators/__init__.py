@@ -2,3 +2,7 @@
 from .anchor_generator import AnchorGenerator
 
 __all__ = ['AnchorGenerator']
+
+from .point_generator import MlvlPointGenerator  # noqa: E402
+
+__all__ += ['MlvlPointGenerator']

@@ -252,17 +252,8 @@ class AnchorGenerator:
             of ``grid_priors``.
         """
         self._check_levels(featmap_sizes)
-        img_h, img_w = pad_shape[:2]
-        flags = []
-        for level in range(self.num_levels):
-            stride_w, stride_h = self.strides[level]
-            feat_h, feat_w = featmap_sizes[level]
-            valid_h = min(int(math.ceil(img_h / stride_h)), feat_h)
-            valid_w = min(int(math.ceil(img_w / stride_w)), feat_w)
-            flags.append(
-                self.single_level_valid_flags((feat_h, feat_w), (valid_h, valid_w),
-                                              self.num_base_priors[level], device=device))
-        return flags
+        return grid_valid_flags(featmap_sizes, self.strides, pad_shape, self.num_base_priors,
+                                device=device)
 
     def single_level_valid_flags(self,
                                  featmap_size: Tuple[int, int],
@@ -280,15 +271,8 @@ class AnchorGenerator:
         Returns:
             Tensor: (h * w * A,) bool.
         """
-        feat_h, feat_w = featmap_size
-        valid_h, valid_w = valid_size
-        if valid_h > feat_h or valid_w > feat_w:
-            raise ValueError(f'AnchorGenerator: valid_size {valid_size} exceeds featmap_size '
-                             f'{featmap_size}')
-        valid_y = torch.arange(feat_h, device=device) < valid_h
-        valid_x = torch.arange(feat_w, device=device) < valid_w
-        valid = valid_y[:, None] & valid_x[None, :]  # (h, w)
-        return valid.reshape(-1, 1).expand(-1, num_base_anchors).reshape(-1)
+        return single_level_grid_valid_flags(featmap_size, valid_size, num_base_anchors,
+                                             device=device)
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(strides={self.strides}, ratios={self.ratios.tolist()}, '
@@ -296,3 +280,49 @@ class AnchorGenerator:
                 f'scale_major={self.scale_major}, octave_base_scale={self.octave_base_scale}, '
                 f'scales_per_octave={self.scales_per_octave}, centers={self.centers}, '
                 f'center_offset={self.center_offset})')
+
+
+def grid_valid_flags(featmap_sizes: Sequence[Tuple[int, int]],
+                     strides: Sequence[Tuple[int, int]],
+                     pad_shape: Tuple[int, ...],
+                     num_base_priors: Sequence[int],
+                     device: DeviceType = 'cpu') -> List[Tensor]:
+    """Which priors of a grid sit on feature cells that cover the padded image.
+
+    A batch is padded to its largest image, so a feature map may be larger
+    than ``ceil(pad_shape / stride)`` of a given image; priors on the extra
+    cells are invalid for that image.
+
+    Args:
+        featmap_sizes (list[tuple[int, int]]): (h, w) of each level.
+        strides (list[tuple[int, int]]): (w, h) stride of each level.
+        pad_shape (tuple): (h, w, ...) of the image after padding.
+        num_base_priors (list[int]): Priors per location of each level.
+        device (str | torch.device): Device of the flags.
+
+    Returns:
+        list[Tensor]: One (h * w * A,) bool tensor per level.
+    """
+    img_h, img_w = pad_shape[:2]
+    flags = []
+    for (feat_h, feat_w), (stride_w, stride_h), num_base in zip(featmap_sizes, strides,
+                                                                  num_base_priors):
+        valid_h = min(int(math.ceil(img_h / stride_h)), feat_h)
+        valid_w = min(int(math.ceil(img_w / stride_w)), feat_w)
+        flags.append(single_level_grid_valid_flags((feat_h, feat_w), (valid_h, valid_w),
+                                                   num_base, device=device))
+    return flags
+
+
+def single_level_grid_valid_flags(featmap_size: Tuple[int, int], valid_size: Tuple[int, int],
+                                  num_base_priors: int, device: DeviceType = 'cpu') -> Tensor:
+    """(h * w * A,) bool: True for the priors on the top-left ``valid_size``
+    (h, w) part of an (h, w) feature map with A priors per location."""
+    feat_h, feat_w = featmap_size
+    valid_h, valid_w = valid_size
+    if valid_h > feat_h or valid_w > feat_w:
+        raise ValueError(f'valid_size {valid_size} exceeds featmap_size {featmap_size}')
+    valid_y = torch.arange(feat_h, device=device) < valid_h
+    valid_x = torch.arange(feat_w, device=device) < valid_w
+    valid = valid_y[:, None] & valid_x[None, :]  # (h, w)
+    return valid.reshape(-1, 1).expand(-1, num_base_priors).reshape(-1)
