@@ -7,3 +7,8 @@ from .two_stage import TwoStageDetector
 
 __all__ = ['BaseDetector', 'SingleStageDetector', 'RetinaNet', 'TwoStageDetector', 'FasterRCNN',
            'RPN']
+
+from .atss import ATSS  # noqa: E402
+from .fcos import FCOS  # noqa: E402
+
+__all__ += ['FCOS', 'ATSS']

@@ -1,0 +1,160 @@
+"""AnchorFreeHead: the layers shared by point-based dense heads (FCOS and kin).
+
+One point per feature-map cell (``MlvlPointGenerator``), a tower of
+``stacked_convs`` 3x3 convs for classes and one for boxes, then a classifier
+and a box regressor. Subclasses add their own outputs, targets and losses;
+inference is :class:`DensePredictMixin`'s.
+"""
+from abc import abstractmethod
+from typing import List, Optional, Sequence, Tuple, Union
+
+from mmengine.model import BaseModule
+from mmengine.structures import InstanceData
+from torch import Tensor, nn
+
+from detlab.registry import MODELS, TASK_UTILS
+from detlab.structures import SampleList
+from ..task_modules.prior_generators import MlvlPointGenerator
+from .conv_tower import conv_tower
+from .dense_predict import DensePredictMixin
+
+StrideType = Union[Sequence[int], Sequence[Tuple[int, int]]]
+#: What the predictor convs were called before MMDetection v2.0 (e.g.
+#: ``fcos_cls``): checkpoints without a version get these renamed on load.
+LEGACY_PREDICTOR_SUFFIXES = {'cls': 'conv_cls', 'reg': 'conv_reg', 'centerness': 'conv_centerness'}
+
+
+@MODELS.register_module()
+class AnchorFreeHead(DensePredictMixin, BaseModule):
+    """Anchor-free dense head with MMDetection's config keys and layer names
+    (``cls_convs.{i}.conv``, ``reg_convs.{i}.conv``, ``conv_cls``, ``conv_reg``).
+
+    Args:
+        num_classes (int): Number of foreground classes.
+        in_channels (int): Channels of each input level.
+        feat_channels (int): Channels of the tower convs. Defaults to 256.
+        stacked_convs (int): Convs per tower. Defaults to 4.
+        strides (list[int] | list[tuple[int, int]]): Stride of each level.
+        dcn_on_last_conv (bool): Deformable last tower conv; detlab has no
+            deformable convolution, so True is refused.
+        conv_bias (bool | str): Bias in the tower convs; ``'auto'`` means
+            only without a norm layer.
+        loss_cls (dict): Classification loss (sigmoid classifiers).
+        loss_bbox (dict): Box loss.
+        bbox_coder (dict): Box coder. Defaults to ``DistancePointBBoxCoder``.
+        conv_cfg (dict, optional): Conv layer config of the towers.
+        norm_cfg (dict, optional): Norm layer config of the towers (e.g. GN).
+        train_cfg (dict, optional): Training settings of the subclass.
+        test_cfg (dict, optional): ``nms_pre``, ``score_thr``, ``nms``,
+            ``max_per_img``, ``min_bbox_size``.
+        init_cfg (dict): Normal(0, 0.01) convs; the classifier's bias at
+            prior probability 0.01.
+    """
+
+    _version = 1
+
+    def __init__(self,
+                 num_classes: int,
+                 in_channels: int,
+                 feat_channels: int = 256,
+                 stacked_convs: int = 4,
+                 strides: StrideType = (4, 8, 16, 32, 64),
+                 dcn_on_last_conv: bool = False,
+                 conv_bias: Union[bool, str] = 'auto',
+                 loss_cls: dict = dict(
+                     type='FocalLoss', use_sigmoid=True, gamma=2.0, alpha=0.25, loss_weight=1.0),
+                 loss_bbox: dict = dict(type='IoULoss', loss_weight=1.0),
+                 bbox_coder: dict = dict(type='DistancePointBBoxCoder'),
+                 conv_cfg: Optional[dict] = None,
+                 norm_cfg: Optional[dict] = None,
+                 train_cfg: Optional[dict] = None,
+                 test_cfg: Optional[dict] = None,
+                 init_cfg: Optional[dict] = dict(
+                     type='Normal', layer='Conv2d', std=0.01,
+                     override=dict(type='Normal', name='conv_cls', std=0.01, bias_prob=0.01))
+                 ) -> None:
+        super().__init__(init_cfg=init_cfg)
+        name = type(self).__name__
+        if not loss_cls.get('use_sigmoid', False):
+            raise ValueError(f'{name} supports sigmoid classifiers only; set '
+                             f'loss_cls.use_sigmoid=True (got loss_cls={dict(loss_cls)}).')
+        if dcn_on_last_conv:
+            raise ValueError(f'{name}: dcn_on_last_conv=True asks for deformable convolution, '
+                             'which detlab does not provide; set dcn_on_last_conv=False.')
+        if conv_bias != 'auto' and not isinstance(conv_bias, bool):
+            raise ValueError(f"{name}: conv_bias must be 'auto', True or False, got {conv_bias!r}")
+        self.num_classes = num_classes
+        self.use_sigmoid_cls = True
+        self.cls_out_channels = num_classes
+        self.in_channels = in_channels
+        self.feat_channels = feat_channels
+        self.stacked_convs = stacked_convs
+        self.strides = strides
+        self.dcn_on_last_conv = dcn_on_last_conv
+        self.conv_bias = conv_bias
+        self.loss_cls = MODELS.build(loss_cls)
+        self.loss_bbox = MODELS.build(loss_bbox)
+        self.bbox_coder = TASK_UTILS.build(bbox_coder)
+        self.prior_generator = MlvlPointGenerator(strides)
+        self.num_base_priors = self.prior_generator.num_base_priors[0]
+        self.train_cfg = train_cfg
+        self.test_cfg = test_cfg
+        self.conv_cfg = conv_cfg
+        self.norm_cfg = norm_cfg
+        self._init_layers()
+
+    def _init_layers(self) -> None:
+        self.cls_convs = conv_tower(self.in_channels, self.feat_channels, self.stacked_convs,
+                                    self.conv_cfg, self.norm_cfg, bias=self.conv_bias)
+        self.reg_convs = conv_tower(self.in_channels, self.feat_channels, self.stacked_convs,
+                                    self.conv_cfg, self.norm_cfg, bias=self.conv_bias)
+        self.conv_cls = nn.Conv2d(self.feat_channels, self.cls_out_channels, 3, padding=1)
+        self.conv_reg = nn.Conv2d(self.feat_channels, 4, 3, padding=1)
+
+    def tower_features(self, x: Tensor) -> Tuple[Tensor, Tensor]:
+        """One level through both towers: (B, C_in, H, W) -> the class and box
+        features, (B, feat_channels, H, W) each."""
+        cls_feat, reg_feat = x, x
+        for conv in self.cls_convs:
+            cls_feat = conv(cls_feat)
+        for conv in self.reg_convs:
+            reg_feat = conv(reg_feat)
+        return cls_feat, reg_feat
+
+    def forward_single(self, x: Tensor) -> Tuple[Tensor, Tensor]:
+        """One level: (B, num_classes, H, W) logits and (B, 4, H, W) box encodings."""
+        cls_feat, reg_feat = self.tower_features(x)
+        return self.conv_cls(cls_feat), self.conv_reg(reg_feat)
+
+    def forward(self, feats: Sequence[Tensor]) -> Tuple[List[Tensor], ...]:
+        """Every level: one list per output of ``forward_single``."""
+        outs = [self.forward_single(x) for x in feats]
+        return tuple(list(level_outs) for level_outs in zip(*outs))
+
+    def loss(self, feats: Sequence[Tensor], batch_data_samples: SampleList) -> dict:
+        """Losses of a batch: ``loss_by_feat`` on this head's outputs."""
+        outs = self(feats)
+        return self.loss_by_feat(
+            *outs,
+            batch_gt_instances=[s.gt_instances for s in batch_data_samples],
+            batch_img_metas=[s.metainfo for s in batch_data_samples],
+            batch_gt_instances_ignore=[s.get('ignored_instances') for s in batch_data_samples])
+
+    @abstractmethod
+    def loss_by_feat(self, *outs: List[Tensor], batch_gt_instances: List[InstanceData],
+                     batch_img_metas: List[dict],
+                     batch_gt_instances_ignore: Optional[List[InstanceData]] = None) -> dict:
+        """Losses from the head's outputs and the batch's annotations."""
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, local_metadata: dict,
+                              *args, **kwargs) -> None:
+        """Rename pre-v2.0 predictor keys (``fcos_cls`` -> ``conv_cls``) in
+        checkpoints that carry no version."""
+        if local_metadata.get('version') is None:
+            for key in [k for k in state_dict if k.startswith(prefix)]:
+                child, _, rest = key[len(prefix):].partition('.')
+                new_child = next((new for suffix, new in LEGACY_PREDICTOR_SUFFIXES.items()
+                                  if child.endswith(suffix)), None)
+                if new_child is not None and new_child != child and rest:
+                    state_dict[f'{prefix}{new_child}.{rest}'] = state_dict.pop(key)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, *args, **kwargs)

@@ -1,0 +1,227 @@
+"""ATSSHead (Zhang et al., "Bridging the Gap Between Anchor-based and Anchor-free
+Detection via Adaptive Training Sample Selection", 2020)."""
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+from mmcv.cnn import Scale
+from mmengine.structures import InstanceData
+from torch import Tensor, nn
+
+from detlab.registry import MODELS
+from detlab.structures.bbox import bbox2distance
+from detlab.utils import reduce_mean
+from ..task_modules.assigners import IGNORED_GT_IND, NEGATIVE_GT_IND, pad_gt_instances
+from .anchor_head import AnchorHead, AnchorTargets, levels_to_anchor_rows
+from .conv_tower import conv_tower
+from .dense_predict import DensePredictMixin
+from .fcos_head import centerness_from_distances
+
+
+@MODELS.register_module()
+class ATSSHead(DensePredictMixin, AnchorHead):
+    """An FCOS-like head on anchors, trained with :class:`ATSSAssigner`.
+
+    Two GN towers; ``atss_cls``, ``atss_reg`` (box deltas, scaled per level by
+    ``scales.{i}.scale``) and ``atss_centerness`` from the box tower, as in
+    MMDetection (same state_dict keys). The box loss runs on decoded boxes,
+    weighted by the centerness of the anchor centre in its gt; detections
+    multiply class scores by the sigmoid centerness.
+
+    Args:
+        num_classes (int): Number of foreground classes.
+        in_channels (int): Channels of each input level.
+        pred_kernel_size (int): Kernel size of the three predictor convs.
+        stacked_convs (int): Convs per tower.
+        conv_cfg (dict, optional): Tower conv config.
+        norm_cfg (dict): Tower norm config. Defaults to GN with 32 groups.
+        reg_decoded_bbox (bool): Must be True: the box loss (GIoU) compares
+            decoded boxes.
+        loss_centerness (dict): Centerness loss config.
+        init_cfg (dict): Normal(0, 0.01) convs, ``atss_cls`` bias at prior
+            probability 0.01.
+        **kwargs: :class:`AnchorHead`'s arguments (anchor_generator,
+            bbox_coder, loss_cls, loss_bbox, train_cfg, test_cfg, ...).
+    """
+
+    def __init__(self,
+                 num_classes: int,
+                 in_channels: int,
+                 pred_kernel_size: int = 3,
+                 stacked_convs: int = 4,
+                 conv_cfg: Optional[dict] = None,
+                 norm_cfg: Optional[dict] = dict(type='GN', num_groups=32, requires_grad=True),
+                 reg_decoded_bbox: bool = True,
+                 loss_centerness: dict = dict(
+                     type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0),
+                 init_cfg: Optional[dict] = dict(
+                     type='Normal', layer='Conv2d', std=0.01,
+                     override=dict(type='Normal', name='atss_cls', std=0.01, bias_prob=0.01)),
+                 **kwargs) -> None:
+        if not reg_decoded_bbox:
+            raise ValueError('ATSSHead: reg_decoded_bbox=False is not supported; its box loss '
+                             'and centerness targets work on decoded boxes (set it to True).')
+        self.pred_kernel_size = pred_kernel_size
+        self.stacked_convs = stacked_convs
+        self.conv_cfg = conv_cfg
+        self.norm_cfg = norm_cfg
+        super().__init__(num_classes, in_channels, reg_decoded_bbox=reg_decoded_bbox,
+                         init_cfg=init_cfg, **kwargs)
+        self.use_sigmoid_cls = True
+        self.loss_centerness = MODELS.build(loss_centerness)
+        if self.train_cfg and type(self.sampler).__name__ != 'PseudoSampler':
+            raise ValueError(f'ATSSHead trains on every anchor (PseudoSampler); got '
+                             f"train_cfg.sampler={self.train_cfg.get('sampler')}")
+
+    @property
+    def num_anchors(self) -> int:
+        """int: Anchors per location (MMDetection's older name of ``num_base_priors``)."""
+        return self.num_base_priors
+
+    def _init_layers(self) -> None:
+        self.relu = nn.ReLU(inplace=True)
+        self.cls_convs = conv_tower(self.in_channels, self.feat_channels, self.stacked_convs,
+                                    self.conv_cfg, self.norm_cfg)
+        self.reg_convs = conv_tower(self.in_channels, self.feat_channels, self.stacked_convs,
+                                    self.conv_cfg, self.norm_cfg)
+        padding = self.pred_kernel_size // 2
+        self.atss_cls = nn.Conv2d(self.feat_channels, self.num_base_priors * self.cls_out_channels,
+                                  self.pred_kernel_size, padding=padding)
+        self.atss_reg = nn.Conv2d(self.feat_channels, self.num_base_priors * 4,
+                                  self.pred_kernel_size, padding=padding)
+        self.atss_centerness = nn.Conv2d(self.feat_channels, self.num_base_priors,
+                                         self.pred_kernel_size, padding=padding)
+        self.scales = nn.ModuleList([Scale(1.0) for _ in self.prior_generator.strides])
+
+    def forward(self, feats: Sequence[Tensor]) -> Tuple[List[Tensor], List[Tensor], List[Tensor]]:
+        """Every level.
+
+        Returns:
+            tuple: ``cls_scores`` (B, A*C, H, W), ``bbox_preds`` (B, A*4, H, W)
+            deltas and ``centernesses`` (B, A, H, W) logits, one entry per level each.
+        """
+        outs = [self.forward_single(x, scale) for x, scale in zip(feats, self.scales)]
+        return tuple(list(level_outs) for level_outs in zip(*outs))
+
+    def forward_single(self, x: Tensor, scale: Scale) -> Tuple[Tensor, Tensor, Tensor]:
+        cls_feat, reg_feat = x, x
+        for conv in self.cls_convs:
+            cls_feat = conv(cls_feat)
+        for conv in self.reg_convs:
+            reg_feat = conv(reg_feat)
+        bbox_pred = scale(self.atss_reg(reg_feat)).float()
+        return self.atss_cls(cls_feat), bbox_pred, self.atss_centerness(reg_feat)
+
+    def loss(self, feats: Sequence[Tensor], batch_data_samples: list) -> dict:
+        cls_scores, bbox_preds, centernesses = self(feats)
+        return self.loss_by_feat(
+            cls_scores, bbox_preds, centernesses,
+            [s.gt_instances for s in batch_data_samples],
+            [s.metainfo for s in batch_data_samples],
+            [s.get('ignored_instances') for s in batch_data_samples])
+
+    def loss_by_feat(self,
+                     cls_scores: List[Tensor],
+                     bbox_preds: List[Tensor],
+                     centernesses: List[Tensor],
+                     batch_gt_instances: List[InstanceData],
+                     batch_img_metas: List[dict],
+                     batch_gt_instances_ignore: Optional[List[InstanceData]] = None
+                     ) -> Dict[str, Tensor]:
+        """Losses of a batch, all levels at once (MMDetection sums per-level
+        losses that share the same normalisers, which is the same number).
+
+        Returns:
+            dict: ``loss_cls``, ``loss_bbox``, ``loss_centerness``, scalars.
+        """
+        featmap_sizes = [score.shape[-2:] for score in cls_scores]
+        anchors = torch.cat(self.prior_generator.grid_priors(
+            featmap_sizes, dtype=torch.float32, device=cls_scores[0].device))
+        targets = self.get_targets(anchors, featmap_sizes, batch_gt_instances, batch_img_metas,
+                                   batch_gt_instances_ignore)
+        avg_factor = reduce_mean(targets.avg_factor)
+        cls_flat = levels_to_anchor_rows(cls_scores, self.cls_out_channels).float()
+        reg_flat = levels_to_anchor_rows(bbox_preds, 4).reshape(-1, 4)
+        centerness_flat = levels_to_anchor_rows(centernesses, 1).float().reshape(-1)
+        labels = targets.labels.reshape(-1)
+        loss_cls = self.loss_cls(cls_flat.reshape(-1, self.cls_out_channels), labels,
+                                 targets.label_weights.reshape(-1), avg_factor=avg_factor)
+
+        pos_index = ((labels >= 0) & (labels < self.num_classes)).nonzero(as_tuple=True)[0]
+        if pos_index.numel() == 0:
+            return dict(loss_cls=loss_cls, loss_bbox=reg_flat.sum() * 0,
+                        loss_centerness=centerness_flat.sum() * 0)
+        pos_anchors = anchors.repeat(len(batch_img_metas), 1)[pos_index]
+        pos_bbox_targets = targets.bbox_targets.reshape(-1, 4)[pos_index]
+        anchor_centres = (pos_anchors[:, :2] + pos_anchors[:, 2:]) / 2
+        centerness_targets = centerness_from_distances(
+            bbox2distance(anchor_centres, pos_bbox_targets))
+        pos_decoded = self.bbox_coder.decode(pos_anchors, reg_flat[pos_index])
+        bbox_avg_factor = reduce_mean(centerness_targets.sum().detach()).clamp(min=1)
+        loss_bbox = self.loss_bbox(pos_decoded, pos_bbox_targets, weight=centerness_targets,
+                                   avg_factor=1.0) / bbox_avg_factor
+        loss_centerness = self.loss_centerness(centerness_flat[pos_index], centerness_targets,
+                                               avg_factor=avg_factor)
+        return dict(loss_cls=loss_cls, loss_bbox=loss_bbox, loss_centerness=loss_centerness)
+
+    @torch.no_grad()
+    def get_targets(self, anchors: Tensor, featmap_sizes: List[torch.Size],
+                    batch_gt_instances: List[InstanceData], batch_img_metas: List[dict],
+                    batch_gt_instances_ignore: Optional[List[InstanceData]] = None
+                    ) -> AnchorTargets:
+        """ATSS-assign every anchor of every image (each image on its own, as
+        its valid anchors differ), then build the batch's targets at once.
+
+        Args:
+            anchors (Tensor): (N, 4) anchors of all levels, concatenated.
+            featmap_sizes (list): (h, w) of each level.
+            batch_gt_instances (list[InstanceData]): ``bboxes`` (K, 4), ``labels`` (K,).
+            batch_img_metas (list[dict]): ``pad_shape`` and ``img_shape`` per image.
+            batch_gt_instances_ignore (list, optional): boxes to ignore, per image.
+
+        Returns:
+            AnchorTargets: ``bbox_targets`` are gt boxes (decoded), ``avg_factor``
+            a tensor: the sum over images of max(positives, 1).
+        """
+        if batch_gt_instances_ignore is None:
+            batch_gt_instances_ignore = [None] * len(batch_img_metas)
+        gt_inds = torch.stack([
+            self._assign_single(anchors, featmap_sizes, gt, meta, ignore)
+            for gt, meta, ignore in zip(batch_gt_instances, batch_img_metas,
+                                        batch_gt_instances_ignore)])  # (B, N)
+        gt_bboxes, gt_labels, _ = pad_gt_instances(batch_gt_instances)
+        positive = gt_inds > NEGATIVE_GT_IND
+        matched = (gt_inds - 1).clamp(min=0)
+        if gt_labels.size(1) == 0:
+            labels = torch.full_like(gt_inds, self.num_classes)
+            bbox_targets = anchors.new_zeros((*gt_inds.shape, 4))
+        else:
+            labels = torch.where(positive, gt_labels.gather(1, matched), self.num_classes)
+            bbox_targets = gt_bboxes.gather(1, matched[..., None].expand(-1, -1, 4))
+            bbox_targets = torch.where(positive[..., None], bbox_targets, 0.0)
+        pos_weight = self.train_cfg.get('pos_weight', -1)
+        label_weights = (gt_inds == NEGATIVE_GT_IND).float()
+        label_weights += positive.float() * (1.0 if pos_weight <= 0 else pos_weight)
+        return AnchorTargets(
+            labels=labels, label_weights=label_weights, bbox_targets=bbox_targets,
+            bbox_weights=positive[..., None].float().expand(-1, -1, 4),
+            avg_factor=positive.sum(dim=1).clamp(min=1).sum().float())
+
+    def _assign_single(self, anchors: Tensor, featmap_sizes: List[torch.Size],
+                       gt_instances: InstanceData, img_meta: dict,
+                       gt_instances_ignore: Optional[InstanceData]) -> Tensor:
+        """(N,) ``gt_inds`` of one image's anchors; anchors outside the image
+        are ignored."""
+        inside = self._inside_flags(anchors, featmap_sizes, img_meta)
+        if not inside.any():
+            raise ValueError('ATSSHead: no anchor lies inside the image (img_shape='
+                             f"{img_meta['img_shape']}); check the image and anchor sizes, or "
+                             'set train_cfg.allowed_border=-1.')
+        num_per_level = [size[0] * size[1] * self.num_base_priors for size in featmap_sizes]
+        num_level_inside = [int(flags.sum()) for flags in torch.split(inside, num_per_level)]
+        if gt_instances_ignore is not None and len(gt_instances_ignore) == 0:
+            gt_instances_ignore = None
+        result = self.assigner.assign(InstanceData(priors=anchors[inside]), num_level_inside,
+                                      gt_instances, gt_instances_ignore)
+        gt_inds = torch.full_like(inside, IGNORED_GT_IND, dtype=torch.long)
+        gt_inds[inside] = result.gt_inds
+        return gt_inds
