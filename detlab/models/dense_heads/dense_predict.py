@@ -101,7 +101,7 @@ class DensePredictMixin:
             wide = ((bboxes[:, 2] - bboxes[:, 0] > min_size)
                     & (bboxes[:, 3] - bboxes[:, 1] > min_size))
             bboxes, scores, labels = bboxes[wide], scores[wide], labels[wide]
-        if cfg.get('nms') is not None:
+        if cfg.get('nms') is not None and bboxes.numel() > 0:
             dets, keep = batched_nms(bboxes, scores, labels, cfg['nms'])
             max_per_img = cfg.get('max_per_img', -1)
             keep = keep if max_per_img < 0 else keep[:max_per_img]
