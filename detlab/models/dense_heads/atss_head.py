@@ -60,6 +60,10 @@ class ATSSHead(DensePredictMixin, AnchorHead):
         if not reg_decoded_bbox:
             raise ValueError('ATSSHead: reg_decoded_bbox=False is not supported; its box loss '
                              'and centerness targets work on decoded boxes (set it to True).')
+        sampler = (kwargs.get('train_cfg') or {}).get('sampler')
+        if sampler is not None and sampler.get('type') != 'PseudoSampler':
+            raise ValueError('ATSSHead trains on every anchor: leave train_cfg.sampler out or '
+                             f'use PseudoSampler (got sampler={dict(sampler)}).')
         self.pred_kernel_size = pred_kernel_size
         self.stacked_convs = stacked_convs
         self.conv_cfg = conv_cfg
@@ -68,9 +72,6 @@ class ATSSHead(DensePredictMixin, AnchorHead):
                          init_cfg=init_cfg, **kwargs)
         self.use_sigmoid_cls = True
         self.loss_centerness = MODELS.build(loss_centerness)
-        if self.train_cfg and type(self.sampler).__name__ != 'PseudoSampler':
-            raise ValueError(f'ATSSHead trains on every anchor (PseudoSampler); got '
-                             f"train_cfg.sampler={self.train_cfg.get('sampler')}")
 
     @property
     def num_anchors(self) -> int:
