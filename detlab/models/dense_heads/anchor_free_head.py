@@ -3,7 +3,7 @@
 One point per feature-map cell (``MlvlPointGenerator``), a tower of
 ``stacked_convs`` 3x3 convs for classes and one for boxes, then a classifier
 and a box regressor. Subclasses add their own outputs, targets and losses;
-inference is :class:`DensePredictMixin`'s.
+``loss`` and inference are :class:`DenseHeadMixin`'s.
 """
 from abc import abstractmethod
 from typing import List, Optional, Sequence, Tuple, Union
@@ -13,10 +13,9 @@ from mmengine.structures import InstanceData
 from torch import Tensor, nn
 
 from detlab.registry import MODELS, TASK_UTILS
-from detlab.structures import SampleList
 from ..task_modules.prior_generators import MlvlPointGenerator
 from .conv_tower import conv_tower
-from .dense_predict import DensePredictMixin
+from .dense_head_mixin import DenseHeadMixin
 
 StrideType = Union[Sequence[int], Sequence[Tuple[int, int]]]
 #: What the predictor convs were called before MMDetection v2.0 (e.g.
@@ -25,7 +24,7 @@ LEGACY_PREDICTOR_SUFFIXES = {'cls': 'conv_cls', 'reg': 'conv_reg', 'centerness':
 
 
 @MODELS.register_module()
-class AnchorFreeHead(DensePredictMixin, BaseModule):
+class AnchorFreeHead(DenseHeadMixin, BaseModule):
     """Anchor-free dense head with MMDetection's config keys and layer names
     (``cls_convs.{i}.conv``, ``reg_convs.{i}.conv``, ``conv_cls``, ``conv_reg``).
 
@@ -130,15 +129,6 @@ class AnchorFreeHead(DensePredictMixin, BaseModule):
         """Every level: one list per output of ``forward_single``."""
         outs = [self.forward_single(x) for x in feats]
         return tuple(list(level_outs) for level_outs in zip(*outs))
-
-    def loss(self, feats: Sequence[Tensor], batch_data_samples: SampleList) -> dict:
-        """Losses of a batch: ``loss_by_feat`` on this head's outputs."""
-        outs = self(feats)
-        return self.loss_by_feat(
-            *outs,
-            batch_gt_instances=[s.gt_instances for s in batch_data_samples],
-            batch_img_metas=[s.metainfo for s in batch_data_samples],
-            batch_gt_instances_ignore=[s.get('ignored_instances') for s in batch_data_samples])
 
     @abstractmethod
     def loss_by_feat(self, *outs: List[Tensor], batch_gt_instances: List[InstanceData],

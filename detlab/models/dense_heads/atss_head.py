@@ -13,12 +13,12 @@ from detlab.utils import reduce_mean
 from ..task_modules.assigners import IGNORED_GT_IND, NEGATIVE_GT_IND, pad_gt_instances
 from .anchor_head import AnchorHead, AnchorTargets, levels_to_anchor_rows
 from .conv_tower import conv_tower
-from .dense_predict import DensePredictMixin
+from .dense_head_mixin import DenseHeadMixin
 from .fcos_head import centerness_from_distances
 
 
 @MODELS.register_module()
-class ATSSHead(DensePredictMixin, AnchorHead):
+class ATSSHead(DenseHeadMixin, AnchorHead):
     """An FCOS-like head on anchors, trained with :class:`ATSSAssigner`.
 
     Two GN towers; ``atss_cls``, ``atss_reg`` (box deltas, scaled per level by
@@ -111,14 +111,6 @@ class ATSSHead(DensePredictMixin, AnchorHead):
             reg_feat = conv(reg_feat)
         bbox_pred = scale(self.atss_reg(reg_feat)).float()
         return self.atss_cls(cls_feat), bbox_pred, self.atss_centerness(reg_feat)
-
-    def loss(self, feats: Sequence[Tensor], batch_data_samples: list) -> dict:
-        cls_scores, bbox_preds, centernesses = self(feats)
-        return self.loss_by_feat(
-            cls_scores, bbox_preds, centernesses,
-            [s.gt_instances for s in batch_data_samples],
-            [s.metainfo for s in batch_data_samples],
-            [s.get('ignored_instances') for s in batch_data_samples])
 
     def loss_by_feat(self,
                      cls_scores: List[Tensor],

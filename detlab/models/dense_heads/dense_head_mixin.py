@@ -1,6 +1,6 @@
-"""Detections from dense head outputs, optionally weighted by a per-prior
-quality score (FCOS's and ATSS's centerness), as MMDetection's
-``BaseDenseHead.predict_by_feat`` computes them."""
+"""The ``loss`` and ``predict`` entry points of dense heads, and detections from
+their outputs optionally weighted by a per-prior quality score (FCOS's and
+ATSS's centerness), as MMDetection's ``BaseDenseHead`` computes them."""
 from typing import List, Optional, Sequence
 
 import torch
@@ -12,11 +12,12 @@ from detlab.structures import SampleList, scale_boxes
 from .anchor_head import top_scores
 
 
-class DensePredictMixin:
-    """``predict`` and ``predict_by_feat`` for a head whose ``forward`` returns
-    ``(cls_scores, bbox_preds)`` or ``(cls_scores, bbox_preds, score_factors)``.
+class DenseHeadMixin:
+    """``loss``, ``predict`` and ``predict_by_feat`` for a head whose ``forward``
+    returns ``(cls_scores, bbox_preds)`` or ``(cls_scores, bbox_preds, score_factors)``.
 
-    The head provides ``prior_generator``, ``bbox_coder``,
+    ``loss`` hands the outputs and the batch's annotations to the head's
+    ``loss_by_feat``. For ``predict`` the head provides ``prior_generator``, ``bbox_coder``,
     ``cls_out_channels`` (sigmoid classifiers) and ``test_cfg``. Per image and
     level the ``nms_pre`` best (prior, class) pairs scoring above
     ``score_thr`` are kept; their boxes are decoded and clipped to the image,
@@ -25,6 +26,15 @@ class DensePredictMixin:
     ``min_bbox_size`` dropped, then NMS (``test_cfg.nms``) keeps at most
     ``max_per_img``.
     """
+
+    def loss(self, feats: Sequence[Tensor], batch_data_samples: SampleList) -> dict:
+        """Losses of a batch: ``loss_by_feat`` on this head's outputs."""
+        outs = self(feats)
+        return self.loss_by_feat(
+            *outs,
+            batch_gt_instances=[s.gt_instances for s in batch_data_samples],
+            batch_img_metas=[s.metainfo for s in batch_data_samples],
+            batch_gt_instances_ignore=[s.get('ignored_instances') for s in batch_data_samples])
 
     def predict(self, feats: Sequence[Tensor], batch_data_samples: SampleList,
                 rescale: bool = False) -> List[InstanceData]:
