@@ -56,10 +56,14 @@ def optimise(losses: dict, optimizer) -> None:
 
 
 def build_detlab(images, boxes, labels, extra_convs: Optional[str] = 'on_input',
-                 config: str = 'configs/retinanet/retinanet_r50_fpn_1x_coco.py'):
+                 config: str = 'configs/retinanet/retinanet_r50_fpn_1x_coco.py',
+                 options: Optional[dict] = None):
     """detlab's model of ``config`` with every backbone stage trainable (BN in training mode)
-    and its train-step and inference closures; ``extra_convs=None`` keeps the config's neck."""
+    and its train-step and inference closures; ``extra_convs=None`` keeps the config's neck;
+    ``options`` are ``--cfg-options``-style overrides (``{'model.backbone.style': ...}``)."""
     cfg = Config.fromfile(config)
+    if options:
+        cfg.merge_from_dict(options)
     model_cfg = cfg.model
     if extra_convs is not None:
         model_cfg.neck.add_extra_convs = extra_convs
