@@ -35,6 +35,8 @@ model = dict(
         anchor_generator=dict(octave_base_scale=3, strides=[8, 16, 32])),
     test_cfg=dict(score_thr=0.05, nms_pre=1000, max_per_img=100))
 
+# Iteration-based: one endless shuffled stream (no end-of-epoch restarts).
+train_dataloader = dict(sampler=dict(type='InfiniteSampler', shuffle=True))
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')

@@ -44,8 +44,9 @@ class CocoDataset(BaseDetDataset):
     ``annotations`` key (``image_info_test-dev2017.json``) loads with no
     instances, for testing and ``format_only``.
 
-    ``filter_empty_gt`` keeps, as MMDetection does, the images that have any
-    annotation of a selected class (crowd or too small ones included).
+    ``filter_empty_gt`` keeps, as MMDetection does, the images that have an
+    annotation of a selected class (crowd or too small ones included; bad
+    ones dropped under ``skip_bad_samples`` not).
     """
 
     METAINFO = {'classes': COCO_CLASSES, 'palette': COCO_PALETTE}
@@ -65,11 +66,8 @@ class CocoDataset(BaseDetDataset):
         annotations = content.get('annotations', [])
         img_sizes = parse_coco_images(content['images'], self.bad_samples)
         file_cat_ids = {cat['id'] for cat in content['categories']}
-        instances_per_img = parse_coco_instances(annotations, img_sizes, file_cat_ids,
-                                                 self.cat2label, self.bad_samples)
-        self._img_ids_with_selected_anns = {
-            ann.get('image_id') for ann in annotations
-            if isinstance(ann, dict) and ann.get('category_id') in self.cat2label}
+        instances_per_img, self._img_ids_with_selected_anns = parse_coco_instances(
+            annotations, img_sizes, file_cat_ids, self.cat2label, self.bad_samples)
         img_prefix = self.data_prefix.get('img', '')
         seg_prefix = self.data_prefix.get('seg')
         data_list = []

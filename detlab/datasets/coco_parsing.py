@@ -88,7 +88,7 @@ def parse_coco_instances(annotations: Sequence[object],
                          img_sizes: Mapping[object, Tuple[float, float]],
                          file_cat_ids: Set[object],
                          cat2label: Mapping[object, int],
-                         report: BadSampleReport) -> Dict[object, List[dict]]:
+                         report: BadSampleReport) -> Tuple[Dict[object, List[dict]], Set[object]]:
     """Check all annotations at once, then group the kept ones by image.
 
     Annotations with ``ignore`` set are left out (MMDetection's rule); those of
@@ -102,8 +102,10 @@ def parse_coco_instances(annotations: Sequence[object],
         report (BadSampleReport): Where bad and dropped annotations go.
 
     Returns:
-        dict: image id -> list of ``dict(ignore_flag, bbox=[x1, y1, x2, y2],
-        bbox_label, mask?)``.
+        tuple: ``(instances, img_ids_with_selected)``: image id -> list of
+        ``dict(ignore_flag, bbox=[x1, y1, x2, y2], bbox_label, mask?)``; and
+        the ids of images with a sound annotation of a selected class (kept or
+        dropped as too small), which MMDetection's ``filter_empty_gt`` keeps.
     """
     anns = [ann for ann in annotations if not (isinstance(ann, dict) and ann.get('ignore'))]
     well_formed = [_well_formed(ann) for ann in anns]
@@ -113,7 +115,7 @@ def parse_coco_instances(annotations: Sequence[object],
                 for i, (ann, ok) in enumerate(zip(anns, well_formed)) if not ok))
     anns = [ann for ann, ok in zip(anns, well_formed) if ok]
     if not anns:
-        return {}
+        return {}, set()
 
     def where(mask: np.ndarray) -> List[str]:
         return [f"annotation id {anns[i]['id']} (image id {anns[i]['image_id']}, bbox "
@@ -160,4 +162,4 @@ def parse_coco_instances(annotations: Sequence[object],
         if ann.get('segmentation'):
             instance['mask'] = ann['segmentation']
         grouped.setdefault(ann['image_id'], []).append(instance)
-    return grouped
+    return grouped, {anns[index]['image_id'] for index in np.flatnonzero(selected)}

@@ -40,3 +40,10 @@ def distinct_palette(num_classes: int) -> List[Tuple[int, int, int]]:
 
 
 COCO_PALETTE = distinct_palette(len(COCO_CLASSES))
+
+#: The 20 Pascal VOC classes, in MMDetection's label order.
+VOC_CLASSES = (
+    'aeroplane', 'bicycle', 'bird', 'boat', 'bottle', 'bus', 'car', 'cat', 'chair', 'cow',
+    'diningtable', 'dog', 'horse', 'motorbike', 'person', 'pottedplant', 'sheep', 'sofa',
+    'train', 'tvmonitor')
+VOC_PALETTE = distinct_palette(len(VOC_CLASSES))

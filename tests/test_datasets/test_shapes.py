@@ -226,3 +226,26 @@ def test_generator_refuses_a_foreign_image_folder(tmp_path):
     generate_shapes(str(tmp_path / 'own'), 'val', 2, seed=1)
     generate_shapes(str(tmp_path / 'own'), 'val', 3, seed=1)
     assert len(list((tmp_path / 'own' / 'val').glob('*.jpg'))) == 3
+
+
+def test_quickstart_streams_with_infinite_sampler_and_aspect_ratio_batches(tmp_path):
+    """Issue 8.3: no end-of-epoch "Reach the end of the dataloader" in iteration-based runs."""
+    from pathlib import Path
+
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+    config = Path(__file__).resolve().parents[2] / 'configs/quickstart/retinanet_r18_fpn_shapes.py'
+    loader_cfg = Config.fromfile(str(config)).train_dataloader
+    assert loader_cfg.sampler.type == 'InfiniteSampler'
+    assert loader_cfg.batch_sampler.type == 'AspectRatioBatchSampler'
+    loader_cfg.update(num_workers=0, persistent_workers=False, batch_size=2)
+    loader_cfg.dataset.update(data_root=str(tmp_path), num_images=5)
+    loader = Runner.build_dataloader(loader_cfg, seed=0)
+    batches = iter(loader)
+    seen = set()
+    for _ in range(6):  # past the end of an epoch of 5 images
+        samples = next(batches)['data_samples']
+        shapes = [sample.ori_shape for sample in samples]
+        assert len(shapes) == 2 and len({h > w for h, w in shapes}) == 1
+        seen.update(sample.img_id for sample in samples)
+    assert len(seen) >= 4

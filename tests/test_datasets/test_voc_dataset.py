@@ -1,0 +1,152 @@
+"""VOCDataset on XML written here; the dataset wrappers over it."""
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from mmengine.config import Config
+
+from detlab.datasets import VOCDataset
+from detlab.registry import DATASETS
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+VOC_XML = """<annotation>
+  <filename>{img_id}.jpg</filename>
+  {size}
+  {objects}
+</annotation>"""
+OBJECT = """<object><name>{name}</name><difficult>{difficult}</difficult>
+  <bndbox><xmin>{x1}</xmin><ymin>{y1}</ymin><xmax>{x2}</xmax><ymax>{y2}</ymax></bndbox></object>"""
+
+
+def write_voc(root, year, images):
+    """images: img_id -> (size or None, [(name, difficult, x1, y1, x2, y2)])."""
+    base = root / year
+    for sub in ('Annotations', 'JPEGImages', 'ImageSets/Main'):
+        (base / sub).mkdir(parents=True, exist_ok=True)
+    for img_id, (size, objects) in images.items():
+        width, height = size or (60, 40)
+        cv2.imwrite(str(base / 'JPEGImages' / f'{img_id}.jpg'),
+                    np.zeros((height, width, 3), np.uint8))
+        size_xml = '' if size is None else (
+            f'<size><width>{width}</width><height>{height}</height><depth>3</depth></size>')
+        objects_xml = ''.join(
+            OBJECT.format(name=n, difficult=d, x1=x1, y1=y1, x2=x2, y2=y2)
+            for n, d, x1, y1, x2, y2 in objects)
+        (base / 'Annotations' / f'{img_id}.xml').write_text(
+            VOC_XML.format(img_id=img_id, size=size_xml, objects=objects_xml))
+    (base / 'ImageSets/Main/trainval.txt').write_text('\n'.join(images) + '\n')
+
+
+VOC2007 = {
+    '000001': ((100, 80), [('dog', 0, 11, 21, 50, 60), ('person', 1, 1, 1, 30, 40),
+                           ('unicorn', 0, 5, 5, 20, 20), ('cat', 0, 70, 50, 120, 80)]),
+    '000002': (None, [('car', 0, 2, 3, 12, 13)]),  # no <size>: read from the image
+    '000003': ((50, 50), []),
+}
+VOC2012 = {'2012_000001': ((64, 48), [('bird', 0, 5, 6, 40, 30)])}
+
+
+def build(root, year='VOC2007', **kwargs):
+    cfg = dict(type='VOCDataset', data_root=str(root),
+               ann_file=f'{year}/ImageSets/Main/trainval.txt',
+               data_prefix=dict(sub_data_root=f'{year}/'))
+    cfg.update(kwargs)
+    return DATASETS.build(cfg)
+
+
+def test_voc_xml_boxes_labels_and_ignores(tmp_path):
+    write_voc(tmp_path, 'VOC2007', VOC2007)
+    dataset = build(tmp_path, test_mode=True)
+    classes = VOCDataset.METAINFO['classes']
+    assert len(classes) == 20 and dataset.metainfo['dataset_type'] == 'VOC2007'
+    first = dataset.get_data_info(0)
+    assert first['img_id'] == '000001' and (first['width'], first['height']) == (100, 80)
+    assert first['img_path'] == str(tmp_path / 'VOC2007' / 'JPEGImages' / '000001.jpg')
+    # 1-based VOC corners minus one; difficult -> ignored; unknown names left out;
+    # the cat reaching past the 100x80 image clipped to it
+    assert first['instances'] == [
+        dict(ignore_flag=0, bbox=[10, 20, 49, 59], bbox_label=classes.index('dog')),
+        dict(ignore_flag=1, bbox=[0, 0, 29, 39], bbox_label=classes.index('person')),
+        dict(ignore_flag=0, bbox=[69, 49, 100, 79], bbox_label=classes.index('cat')),
+    ]
+    second = dataset.get_data_info(1)
+    assert (second['width'], second['height']) == (60, 40)  # from the JPEG itself
+    assert dataset.get_cat_ids(1) == [classes.index('car')]
+    assert len(dataset) == 3
+
+
+def test_voc_through_the_loading_pipeline(tmp_path):
+    write_voc(tmp_path, 'VOC2007', VOC2007)
+    pipeline = [dict(type='LoadImageFromFile'), dict(type='LoadAnnotations'),
+                dict(type='PackDetInputs')]
+    sample = build(tmp_path, test_mode=True, pipeline=pipeline)[0]['data_samples']
+    # PackDetInputs puts ignored (difficult) boxes apart from the ones trained on
+    assert sample.gt_instances.bboxes.tolist() == [[10, 20, 49, 59], [69, 49, 100, 79]]
+    assert sample.ignored_instances.bboxes.tolist() == [[0, 0, 29, 39]]
+
+
+def test_voc_filters_and_bbox_min_size(tmp_path):
+    write_voc(tmp_path, 'VOC2007', VOC2007)
+    dataset = build(tmp_path, filter_cfg=dict(filter_empty_gt=True, min_size=45,
+                                              bbox_min_size=32))
+    assert [dataset.get_data_info(i)['img_id'] for i in range(len(dataset))] == ['000001']
+    # boxes under 32 px on a side are ignored, not dropped: the cat is 30 px high
+    assert [inst['ignore_flag'] for inst in dataset.get_data_info(0)['instances']] == [0, 1, 1]
+
+
+def test_voc07_plus_12_through_concat_and_repeat(tmp_path):
+    write_voc(tmp_path, 'VOC2007', VOC2007)
+    write_voc(tmp_path, 'VOC2012', VOC2012)
+    parts = [dict(type='VOCDataset', data_root=str(tmp_path),
+                  ann_file=f'{year}/ImageSets/Main/trainval.txt',
+                  data_prefix=dict(sub_data_root=f'{year}/'), test_mode=True)
+             for year in ('VOC2007', 'VOC2012')]
+    concat = DATASETS.build(dict(type='ConcatDataset', datasets=parts,
+                                 ignore_keys=['dataset_type']))
+    assert len(concat) == 4
+    assert concat.metainfo['classes'] == VOCDataset.METAINFO['classes']
+    assert concat.metainfo['cumulative_sizes'] == [3, 4]
+    assert concat.get_data_info(3)['img_id'] == '2012_000001'
+    assert concat.get_dataset_source(3) == 1 and concat.get_dataset_source(0) == 0
+    # without ignore_keys the years differ: one metainfo per dataset, as MMDetection
+    separate = DATASETS.build(dict(type='ConcatDataset', datasets=parts))
+    assert [meta['dataset_type'] for meta in separate.metainfo] == ['VOC2007', 'VOC2012']
+    repeated = DATASETS.build(dict(type='RepeatDataset', times=3, dataset=dict(
+        type='ConcatDataset', datasets=parts, ignore_keys='dataset_type')))
+    assert len(repeated) == 12 and repeated.get_data_info(7)['img_id'] == '2012_000001'
+
+
+def test_class_balanced_dataset_repeats_rare_classes(tmp_path):
+    write_voc(tmp_path, 'VOC2007', VOC2007)
+    balanced = DATASETS.build(dict(
+        type='ClassBalancedDataset', oversample_thr=0.5,
+        dataset=dict(type='VOCDataset', data_root=str(tmp_path),
+                     ann_file='VOC2007/ImageSets/Main/trainval.txt',
+                     data_prefix=dict(sub_data_root='VOC2007/'), test_mode=True)))
+    # each class is in 1 of 3 images (f = 1/3 < 0.5): images with one repeat ceil(sqrt(1.5))
+    ids = [balanced.get_data_info(i)['img_id'] for i in range(len(balanced))]
+    assert ids.count('000001') == 2 and ids.count('000002') == 2 and ids.count('000003') == 1
+
+
+def test_missing_id_list_names_the_path(tmp_path):
+    with pytest.raises(FileNotFoundError, match='trainval.txt'):
+        build(tmp_path)
+
+
+def test_voc0712_base_config_builds_its_datasets(tmp_path):
+    write_voc(tmp_path, 'VOC2007', VOC2007)
+    write_voc(tmp_path, 'VOC2012', VOC2012)
+    (tmp_path / 'VOC2007/ImageSets/Main/test.txt').write_text('000001\n000003\n')
+    cfg = Config.fromfile(str(REPO_ROOT / 'configs/_base_/datasets/voc0712.py'))
+    train = cfg.train_dataloader.dataset
+    for part in train.dataset.datasets:
+        part.data_root = str(tmp_path)
+    train.dataset.datasets[0].filter_cfg = dict(filter_empty_gt=True, min_size=32)
+    repeated = DATASETS.build(train)
+    # 2007: 000003 has no object -> filtered; 2012: its one image
+    assert len(repeated) == 3 * 3
+    assert repeated.metainfo['classes'] == VOCDataset.METAINFO['classes']
+    test_set = DATASETS.build(dict(cfg.val_dataloader.dataset, data_root=str(tmp_path)))
+    assert len(test_set) == 2 and test_set.metainfo['dataset_type'] == 'VOC2007'
+    assert cfg.train_dataloader.batch_sampler.type == 'AspectRatioBatchSampler'
