@@ -2,8 +2,8 @@
 
 1. Loading checkpoints. Since torch 2.6 ``torch.load`` defaults to
    ``weights_only=True`` and mmengine's own checkpoints (MessageHub's
-   ``HistoryBuffer``, numpy scalars and arrays in ``meta``) no longer load, so
-   ``--resume`` fails. detlab loads every local checkpoint with
+   ``HistoryBuffer``, numpy scalars and arrays in ``meta``, OneCycleLR's
+   annealing function) no longer load, so ``--resume`` fails. detlab loads every local checkpoint with
    ``weights_only=True`` and allow-lists exactly the types mmengine writes;
    nothing is ever unpickled beyond that list.
 2. No downloads. mmengine fetches ``http(s)://``, ``torchvision://`` and
@@ -35,6 +35,7 @@ from urllib.parse import urlparse
 import numpy as np
 import torch
 from mmengine.logging import HistoryBuffer
+from mmengine.optim.scheduler.param_scheduler import OneCycleParamScheduler
 from mmengine.runner import checkpoint as mmengine_checkpoint
 from mmengine.runner import runner as mmengine_runner
 from mmengine.runner.checkpoint import CheckpointLoader
@@ -63,22 +64,49 @@ def _numpy_safe_globals() -> list:
 
 #: HistoryBuffer statistics that mmengine pickles as ``getattr(HistoryBuffer, name)``.
 HISTORY_BUFFER_STATISTICS = ('min', 'max', 'current', 'mean')
+#: OneCycleParamScheduler keeps its annealing function (a staticmethod) in its
+#: state; pickle writes it as ``getattr(OneCycleParamScheduler, name)``.
+ONE_CYCLE_ANNEALING = ('_annealing_cos', '_annealing_linear')
+ONE_CYCLE_PATH = 'mmengine.optim.scheduler.param_scheduler.OneCycleParamScheduler'
 
 
-def _history_buffer_getattr(owner: Any, name: str) -> Any:
+class _AttributesOnly:
+    """Stands in for a class while unpickling: not callable, and only the
+    named attributes can be looked up through :func:`_allow_listed_getattr`."""
+
+    def __init__(self, owner: type, names: tuple) -> None:
+        self.owner, self.names = owner, names
+
+    def __repr__(self) -> str:
+        return f'{self.owner.__name__} (attributes {", ".join(self.names)} only)'
+
+
+_ONE_CYCLE_STAND_IN = _AttributesOnly(OneCycleParamScheduler, ONE_CYCLE_ANNEALING)
+
+
+def _allowed_lookups() -> dict:
+    """Each object ``getattr`` may be asked about while unpickling, and the names."""
+    history = tuple(HISTORY_BUFFER_STATISTICS) + tuple(HistoryBuffer._statistics_methods)
+    return {HistoryBuffer: history, _ONE_CYCLE_STAND_IN: ONE_CYCLE_ANNEALING}
+
+
+def _allow_listed_getattr(owner: Any, name: str) -> Any:
     """Stands in for ``builtins.getattr`` while unpickling: answers only for
-    HistoryBuffer's statistics methods, so the allow-list stays closed."""
-    allowed = set(HISTORY_BUFFER_STATISTICS) | set(HistoryBuffer._statistics_methods)
-    if owner is HistoryBuffer and name in allowed:
-        return getattr(owner, name)
+    HistoryBuffer's statistics methods and OneCycleParamScheduler's annealing
+    functions, so the allow-list stays closed."""
+    allowed = _allowed_lookups()
+    if any(owner is known for known in allowed) and name in allowed[owner]:
+        return getattr(owner.owner if isinstance(owner, _AttributesOnly) else owner, name)
+    choices = '; '.join(f'{known!r}: {sorted(names)}' for known, names in allowed.items())
     raise pickle.UnpicklingError(
-        f'weights_only=True: the checkpoint asks for getattr({owner!r}, {name!r}); only '
-        f'HistoryBuffer statistics {sorted(allowed)} may be looked up.')
+        f'weights_only=True: the checkpoint asks for getattr({owner!r}, {name!r}); only these '
+        f'may be looked up (HistoryBuffer statistics, OneCycle annealing): {choices}.')
 
 
 #: Every non-tensor type an mmengine checkpoint holds (meta, message hub, schedulers).
 CHECKPOINT_SAFE_GLOBALS = [HistoryBuffer, collections.OrderedDict, collections.defaultdict,
-                           (_history_buffer_getattr, 'builtins.getattr'),
+                           (_allow_listed_getattr, 'builtins.getattr'),
+                           (_ONE_CYCLE_STAND_IN, ONE_CYCLE_PATH),
                            *_numpy_safe_globals()]
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from mmengine.logging import HistoryBuffer, MessageHub
+from mmengine.optim import OneCycleParamScheduler
 from mmengine.runner import load_checkpoint
 from mmengine.runner.checkpoint import CheckpointLoader
 
@@ -100,6 +101,27 @@ def test_getattr_is_only_allowed_for_history_buffer_statistics(tmp_path):
     torch.save({'x': ReachesIntoHistoryBuffer()}, path)
     with pytest.raises(Exception, match='HistoryBuffer statistics'):
         load_checkpoint_file(str(path))
+
+
+class ReachesIntoOneCycle:
+    def __reduce__(self):
+        return (getattr, (OneCycleParamScheduler, 'step'))
+
+
+class BuildsOneCycle:
+    def __reduce__(self):
+        return (OneCycleParamScheduler, (None, 'lr'))
+
+
+@pytest.mark.parametrize('payload', [ReachesIntoOneCycle(), BuildsOneCycle()])
+def test_one_cycle_class_only_yields_its_annealing_functions(tmp_path, payload):
+    path = tmp_path / 'sneaky.pth'
+    torch.save({'x': payload}, path)
+    with pytest.raises(Exception, match='OneCycle|not callable'):
+        load_checkpoint_file(str(path))
+    torch.save({'anneal_func': OneCycleParamScheduler._annealing_linear}, path)
+    loaded = load_checkpoint_file(str(path))['anneal_func']
+    assert loaded is OneCycleParamScheduler._annealing_linear
 
 
 def test_checkpoints_written_under_numpy_1_load(tmp_path):
