@@ -7,6 +7,8 @@ modules that fill it the first time it is asked for something, so any config
 builds without manual imports.
 """
 import difflib
+import functools
+from typing import Callable
 
 from mmengine.registry import DATA_SAMPLERS as MMENGINE_DATA_SAMPLERS
 from mmengine.registry import DATASETS as MMENGINE_DATASETS
@@ -35,28 +37,49 @@ from mmengine.registry import Registry as _MMEngineRegistry
 
 
 class Registry(_MMEngineRegistry):
-    """mmengine's Registry that fails loudly, with suggestions, on unknown names.
+    """mmengine's Registry whose ``build`` names the closest known types.
 
-    mmengine's ``get`` returns None for an unknown ``type`` and the builder then
-    says only that the name is missing. Here the error names the registry and
-    the closest names it (or its mmengine/mmcv parents) does know.
+    ``get`` and ``in`` keep mmengine's contract (None and False for an unknown
+    name). Building an unknown ``type`` fails with a KeyError that names the
+    registry and the closest names it (or its mmengine/mmcv parents) knows;
+    :func:`detlab.engine.mmengine_fixes.apply_mmengine_fixes` gives mmengine's
+    root registries the same message when they build in detlab's scope.
     """
 
-    def get(self, key: str):
-        obj = super().get(key)
-        if obj is not None or not isinstance(key, str):
-            return obj
-        scope, real_key = self.split_scope_key(key)
-        if scope not in (None, self.scope):
-            return obj  # another package's scope: leave it to mmengine
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.build_func = self.with_close_names(self.build_func)
+
+    def with_close_names(self, build_func: Callable) -> Callable:
+        """Wrap ``build_func`` so an unknown ``type`` gets this registry's suggestions."""
+        if getattr(build_func, 'suggests_for', None) is not None:
+            return build_func
+
+        @functools.wraps(build_func)
+        def build(cfg, *args, **kwargs):
+            try:
+                return build_func(cfg, *args, **kwargs)
+            except KeyError as error:
+                type_name = cfg.get('type') if isinstance(cfg, dict) else None
+                missing = f'{type_name} is not in the {self.scope}::{self.name} registry'
+                if not isinstance(type_name, str) or not str(error).strip('"\'').startswith(
+                        missing):
+                    raise
+                raise KeyError(self.unknown_name_message(type_name)) from None
+
+        build.suggests_for = self
+        return build
+
+    def unknown_name_message(self, key: str) -> str:
+        """What to say about an unknown ``key``: this registry and the closest names."""
+        _, real_key = self.split_scope_key(key)
         known = self.known_names()
         close = difflib.get_close_matches(real_key, known, n=5, cutoff=0.5)
         if not close:
             close = [name for name in known if name.lower().startswith(real_key[:3].lower())][:5]
         hint = f' Closest known names: {", ".join(close)}.' if close else ''
-        raise KeyError(
-            f"'{real_key}' is not in the {self.scope}::{self.name} registry "
-            f'(nor in the mmengine/mmcv registries it inherits).{hint}')
+        return (f"'{real_key}' is not in the {self.scope}::{self.name} registry "
+                f'(nor in the mmengine/mmcv registries it inherits).{hint}')
 
     def known_names(self) -> list:
         """Every name this registry can build: its own and its ancestors'."""
@@ -66,6 +89,7 @@ class Registry(_MMEngineRegistry):
             names.update(registry.module_dict)
             registry = registry.parent
         return sorted(names)
+
 
 # Runners and their parts.
 RUNNERS = Registry('runner', parent=MMENGINE_RUNNERS, locations=['detlab.engine'])

@@ -44,3 +44,32 @@ def test_mmdet_scope_is_served_by_detlab(scope, expected):
     cfg = Config(dict(default_scope=scope))
     adopt_default_scope(cfg)
     assert cfg.default_scope == expected
+
+
+def test_config_without_default_scope_gets_detlab_scope():
+    cfg = Config(dict(model=dict(type='RetinaNet')))
+    adopt_default_scope(cfg)
+    assert cfg.default_scope == 'detlab'
+
+
+def test_get_and_in_keep_mmengine_contract_for_unknown_names():
+    assert MODELS.get('NoSuchDetector') is None
+    assert 'NoSuchDetector' not in MODELS
+    assert 'RetinaNet' in MODELS and 'RandomResize' in TRANSFORMS
+
+
+def test_unknown_model_suggests_close_names_from_mmengine_root_registry():
+    """The Runner builds through mmengine's root registries in detlab's scope."""
+    import detlab.engine  # noqa: F401  (installs the fixes)
+    from mmengine.registry import DefaultScope
+    from mmengine.registry import MODELS as MMENGINE_MODELS
+    with DefaultScope.overwrite_default_scope('detlab'):
+        with pytest.raises(KeyError, match=r"'RetinaNett' is not in the detlab::model.*RetinaNet"):
+            MMENGINE_MODELS.build(dict(type='RetinaNett'))
+        assert MMENGINE_MODELS.get('RetinaNett') is None
+
+
+def test_nested_unknown_type_names_the_inner_type():
+    with pytest.raises(KeyError, match=r"'RetinaHeadd'.*Closest known names: RetinaHead"):
+        MODELS.build(dict(type='RetinaNet', backbone=dict(type='ResNet', depth=18),
+                          neck=None, bbox_head=dict(type='RetinaHeadd')))

@@ -20,7 +20,12 @@
    starts a gloo process group instead, and :func:`ddp_wrapper_cfg` gives the
    DDP config without device ids.
 
-:func:`apply_mmengine_fixes` installs 1-3; importing ``detlab.engine`` calls it.
+5. Unknown type names. mmengine's root registries build in detlab's scope by
+   looking the name up in detlab's child registry; an unknown name then fails
+   with no hint. :func:`apply_mmengine_fixes` gives them detlab's message with
+   the closest known names (``get`` and ``in`` keep returning None/False).
+
+:func:`apply_mmengine_fixes` installs 1-3 and 5; importing ``detlab.engine`` calls it.
 """
 import collections
 import contextlib
@@ -40,6 +45,7 @@ from mmengine.runner import checkpoint as mmengine_checkpoint
 from mmengine.runner import runner as mmengine_runner
 from mmengine.runner.checkpoint import CheckpointLoader
 
+from detlab import registry as detlab_registry
 from detlab.utils.atomic import atomic_write
 
 #: URL-like checkpoint prefixes that mmengine would download.
@@ -261,6 +267,9 @@ def apply_mmengine_fixes() -> None:
     CheckpointLoader.register_scheme(prefixes=REMOTE_PREFIXES, loader=_load_remote,
                                      force=True)
     mmengine_runner.save_checkpoint = save_checkpoint_atomically
+    for registry in vars(detlab_registry).values():
+        if isinstance(registry, detlab_registry.Registry) and registry.parent is not None:
+            registry.parent.build_func = registry.with_close_names(registry.parent.build_func)
     _applied = True
 
 
@@ -291,10 +300,38 @@ def ddp_wrapper_cfg(find_unused_parameters: bool = False) -> dict:
 
 
 def setup_launcher(cfg) -> None:
-    """Prepare ``cfg`` for its ``launcher``: on CPUs, a gloo group and DDP without devices."""
-    if init_distributed(cfg.launcher) == 'cpu' and cfg.launcher != 'none':
+    """Prepare ``cfg`` for its ``launcher``.
+
+    On CPUs: a gloo group and DDP without devices. With several processes:
+    ``BufferSyncHook`` (every rank saves and evaluates the same BN statistics),
+    a different random seed per rank (``diff_rank_seed``) with the sampler's
+    shuffling seed still fixed, so each rank draws its own augmentations while
+    the shards stay a partition and a resumed run replays the same order.
+    """
+    device = init_distributed(cfg.launcher)
+    if cfg.launcher == 'none':
+        return
+    if device == 'cpu':
         cfg.env_cfg.setdefault('dist_cfg', {})['backend'] = 'gloo'
         cfg.model_wrapper_cfg = ddp_wrapper_cfg(cfg.get('find_unused_parameters', False))
+        if cfg.get('sync_bn') is not None:
+            raise ValueError(
+                f"sync_bn={cfg.sync_bn!r} needs CUDA GPUs: torch's SyncBatchNorm refuses CPU "
+                'tensors. Leave sync_bn unset for a multi-process CPU run.')
+    if cfg.get('sync_bn') not in (None, 'torch'):
+        raise ValueError(f"sync_bn={cfg.sync_bn!r} is not supported: use sync_bn='torch' "
+                         "(mmcv's SyncBatchNorm needs mmcv's compiled ops).")
+    custom_hooks = list(cfg.get('custom_hooks', []))
+    if not any(hook.get('type') == 'BufferSyncHook' for hook in custom_hooks):
+        custom_hooks.append(dict(type='BufferSyncHook'))
+    cfg.custom_hooks = custom_hooks
+    randomness = cfg.get('randomness') or {}
+    if randomness.get('seed') is not None:
+        randomness.setdefault('diff_rank_seed', True)
+        sampler = cfg.get('train_dataloader', {}).get('sampler')
+        if randomness['diff_rank_seed'] and sampler is not None:
+            sampler.setdefault('seed', randomness['seed'])
+        cfg.randomness = randomness
 
 
 def close_distributed() -> None:

@@ -37,13 +37,16 @@ def register_all_modules(init_default_scope: bool = True) -> None:
 
 
 def adopt_default_scope(cfg) -> None:
-    """Serve an MMDetection config's ``'mmdet'`` scope with detlab's registries.
+    """Make detlab's registries serve the config: the default scope of a config
+    without one, and the ``'mmdet'`` scope of an MMDetection config.
 
     detlab keeps MMDetection's type names, config keys and state_dict keys for
     the models it supports, so a config written for MMDetection builds here.
+    Without ``default_scope`` mmengine's Runner would look names up in
+    mmengine's own registries and miss detlab's (``DetLocalVisualizer``, ...).
     The config is changed in place, once, at the boundary (the tools).
     """
-    scope = cfg.get('default_scope', DETLAB_SCOPE)
+    scope = cfg.get('default_scope')
     if scope == MMDET_SCOPE:
         cfg.default_scope = DETLAB_SCOPE
         print_log(
