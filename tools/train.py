@@ -76,13 +76,19 @@ def build_cfg(args: argparse.Namespace) -> Config:
     return cfg
 
 
-def main() -> None:
-    args = parse_args()
+def train(args: argparse.Namespace) -> Runner:
+    """Build the config and the Runner from ``args`` and train; returns the Runner."""
     register_all_modules(init_default_scope=False)
     cfg = build_cfg(args)
     setup_launcher(cfg)
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    return runner
+
+
+def main() -> None:
     try:
-        Runner.from_cfg(cfg).train()
+        train(parse_args())
     finally:
         close_distributed()
 

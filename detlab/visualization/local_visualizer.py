@@ -3,6 +3,7 @@ from typing import Dict, List, Optional, Sequence, Union
 
 import mmcv
 import numpy as np
+from mmengine.dist import is_main_process
 from mmengine.structures import InstanceData
 from mmengine.visualization import Visualizer
 
@@ -54,6 +55,17 @@ class DetLocalVisualizer(Visualizer):
         self.line_width = line_width
         self.alpha = alpha
         self.dataset_meta = {}
+
+    # mmengine answers ``dataset_meta`` on rank 0 only (None elsewhere); class
+    # names are needed wherever an image is drawn, so every rank keeps them.
+    @property
+    def dataset_meta(self) -> dict:
+        """dict: The dataset's metainfo (``classes``, ``palette``)."""
+        return self._dataset_meta
+
+    @dataset_meta.setter
+    def dataset_meta(self, dataset_meta: Optional[dict]) -> None:
+        self._dataset_meta = dict(dataset_meta or {})
 
     def _label_texts(self, instances: InstanceData, classes: Optional[Sequence[str]]) -> List[str]:
         labels = instances.labels.tolist()
@@ -119,6 +131,8 @@ class DetLocalVisualizer(Visualizer):
         prediction image on the right; a sample with neither gives the plain
         image. With ``out_file`` the image is written
         there (BGR on disk), otherwise it is added to the vis backends.
+        In a multi-process run only rank 0 draws (mmengine's drawing calls
+        work on rank 0 only); the other ranks return at once.
 
         Args:
             name (str): Image name for the backends / window.
@@ -134,6 +148,8 @@ class DetLocalVisualizer(Visualizer):
             pred_score_thr (float): Draw predictions scoring above this.
             step (int): Global step for the backends.
         """
+        if not is_main_process():
+            return
         image = np.asarray(image)
         if image.ndim != 3 or image.shape[2] != 3:
             raise ValueError(f'add_datasample expects an (H, W, 3) RGB image, '

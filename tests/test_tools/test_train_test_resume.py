@@ -1,8 +1,6 @@
-"""End to end through the tools, as a user runs them: train, test, resume, torchrun on CPU."""
+"""End to end through the tools, as a user runs them: train, test, resume (torchrun: test_distributed)."""
 import json
 import re
-import socket
-import sys
 
 import pytest
 
@@ -79,17 +77,3 @@ def test_mmdet_scope_config_trains(tmp_path):
     output = assert_ok(result)
     assert output.count("default_scope='mmdet': detlab serves") == 1
 
-
-def test_torchrun_on_cpu_with_gloo(tmp_path):
-    with socket.socket() as probe:  # a free port, so parallel runs don't collide
-        probe.bind(('127.0.0.1', 0))
-        port = probe.getsockname()[1]
-    launcher = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
-                f'--master_port={port}']
-    result = run_tool('tools/train.py', QUICKSTART, '--launcher', 'pytorch', '--work-dir',
-                      tmp_path / 'work', '--cfg-options',
-                      *tiny_run_options(tmp_path / 'shapes', max_iters=2), launcher=launcher)
-    output = assert_ok(result)
-    assert 'Distributed training: True' in output and "dist_cfg: {'backend': 'gloo'}" in output
-    assert 'Iter(train) [2/2]' in output and 'bbox_mAP_copypaste' in output
-    assert (tmp_path / 'work' / 'iter_2.pth').is_file()

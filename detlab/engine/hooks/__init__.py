@@ -1,4 +1,5 @@
+from .buffer_sync_hook import BufferSyncHook
 from .num_class_check_hook import NumClassCheckHook
 from .visualization_hook import DetVisualizationHook
 
-__all__ = ['DetVisualizationHook', 'NumClassCheckHook']
+__all__ = ['BufferSyncHook', 'DetVisualizationHook', 'NumClassCheckHook']

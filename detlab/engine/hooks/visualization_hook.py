@@ -5,6 +5,7 @@ from typing import Optional, Sequence
 
 import mmcv
 import numpy as np
+from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 from mmengine.utils import mkdir_or_exist
@@ -72,8 +73,8 @@ class DetVisualizationHook(Hook):
 
     def after_val_iter(self, runner: Runner, batch_idx: int, data_batch: dict,
                        outputs: Sequence[DetDataSample]) -> None:
-        """Draw the first sample of every ``interval``-th validation batch."""
-        if not self.draw or not outputs:
+        """Draw the first sample of every ``interval``-th validation batch (rank 0)."""
+        if not self.draw or not outputs or not is_main_process():
             return
         total_curr_iter = runner.iter + batch_idx
         if total_curr_iter % self.interval != 0:
@@ -86,8 +87,12 @@ class DetVisualizationHook(Hook):
 
     def after_test_iter(self, runner: Runner, batch_idx: int, data_batch: dict,
                         outputs: Sequence[DetDataSample]) -> None:
-        """Draw every test sample, into ``test_out_dir`` when given."""
-        if not self.draw:
+        """Draw every test sample, into ``test_out_dir`` when given.
+
+        mmengine's visualizer draws on rank 0 only, so a multi-process test
+        draws the images of rank 0's shard.
+        """
+        if not self.draw or not is_main_process():
             return
         out_dir = None
         if self.test_out_dir is not None:

@@ -81,3 +81,23 @@ def test_bad_interval_and_missing_image(tmp_path, visualizer):
     sample.set_metainfo(dict(img_path=str(tmp_path / 'missing.jpg')))
     with pytest.raises(FileNotFoundError, match='missing.jpg'):
         hook.after_test_iter(_runner(tmp_path), 0, {}, [sample])
+
+
+@pytest.fixture
+def as_rank_1(monkeypatch):
+    """mmengine's rank helpers answer as the second process of a run."""
+    from mmengine.dist import utils as dist_utils
+    monkeypatch.setattr(dist_utils, 'get_rank', lambda group=None: 1)
+
+
+def test_other_ranks_keep_class_names_and_leave_validation_drawing_to_rank_0(
+        tmp_path, visualizer, as_rank_1):
+    # mmengine's Visualizer answers dataset_meta on rank 0 only; rank 1 crashed
+    # in add_datasample on `None.get('classes')`.
+    visualizer.dataset_meta = dict(classes=('cat', ))
+    assert visualizer.dataset_meta == dict(classes=('cat', ))
+    hook = HOOKS.build(dict(type='DetVisualizationHook', draw=True, interval=1))
+    hook.after_val_iter(_runner(tmp_path), 0, {}, _samples(tmp_path, ['a.jpg']))
+    hook.after_test_iter(_runner(tmp_path), 0, {}, _samples(tmp_path, ['a.jpg']))
+    assert not (tmp_path / 'backend' / 'vis_data').exists()
+

@@ -1,0 +1,21 @@
+"""torchrun entry for the multi-process tests: tools/train.py, then every rank
+saves the weights it ends with to ``<work_dir>/rank<r>_weights.pth``."""
+import os.path as osp
+import sys
+
+import torch
+from mmengine.dist import get_rank
+from mmengine.model import is_model_wrapper
+
+sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..', 'tools'))
+import train  # noqa: E402
+
+from detlab.engine.mmengine_fixes import close_distributed  # noqa: E402
+
+if __name__ == '__main__':
+    try:
+        runner = train.train(train.parse_args())
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        torch.save(model.state_dict(), osp.join(runner.work_dir, f'rank{get_rank()}_weights.pth'))
+    finally:
+        close_distributed()
