@@ -5,7 +5,7 @@ class turns head outputs into losses (with targets from the assigner, sampler
 and box coder in ``task_modules``) or into per-image detections.
 """
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 from mmengine.model import BaseModule
@@ -13,8 +13,11 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from detlab.models.layers.bbox_nms import batched_nms
+from detlab.models.task_modules.assigners import NEGATIVE_GT_IND, MaxIoUAssigner
+from detlab.models.task_modules.samplers import PseudoSampler
 from detlab.registry import MODELS, TASK_UTILS
 from detlab.structures import SampleList
+from .batch_targets import batch_valid_flags, inside_image, pad_gt_instances
 
 
 @dataclass
@@ -28,14 +31,15 @@ class AnchorTargets:
         bbox_targets (Tensor): (B, N, 4) encoded regression targets (or boxes
             when the head regresses decoded boxes).
         bbox_weights (Tensor): (B, N, 4) 1 for positive anchors.
-        avg_factor (float): what the losses are normalised by: the sum over
-            images of each image's positives, at least 1 per image (as MMDetection).
+        avg_factor (float | Tensor): what the losses are normalised by: the sum
+            over images of each image's positives, at least 1 per image (as
+            MMDetection); a 0-dim tensor from the batched path, so it needs no sync.
     """
     labels: Tensor
     label_weights: Tensor
     bbox_targets: Tensor
     bbox_weights: Tensor
-    avg_factor: float
+    avg_factor: Union[float, Tensor]
 
 
 @MODELS.register_module()
@@ -162,6 +166,9 @@ class AnchorHead(BaseModule):
         """
         if batch_gt_instances_ignore is None:
             batch_gt_instances_ignore = [None] * len(batch_img_metas)
+        if self._can_batch_targets(batch_gt_instances, batch_gt_instances_ignore):
+            return self._get_targets_batched(anchors, featmap_sizes, batch_gt_instances,
+                                             batch_img_metas)
         per_image = [
             self._get_targets_single(anchors, featmap_sizes, gt, meta, ignore)
             for gt, meta, ignore in zip(batch_gt_instances, batch_img_metas,
@@ -173,6 +180,59 @@ class AnchorHead(BaseModule):
             bbox_targets=torch.stack([t.bbox_targets for t in per_image]),
             bbox_weights=torch.stack([t.bbox_weights for t in per_image]),
             avg_factor=float(sum(t.avg_factor for t in per_image)))
+
+    def _can_batch_targets(self, batch_gt_instances: List[InstanceData],
+                           batch_gt_instances_ignore: list) -> bool:
+        """Whether :meth:`_get_targets_batched` gives this head's targets: a
+        MaxIoUAssigner without ignore regions or CPU fallback, a PseudoSampler,
+        and no subclass override of the per-image targets."""
+        assigner = getattr(self, 'assigner', None)
+        if (type(assigner) is not MaxIoUAssigner or type(self.sampler) is not PseudoSampler
+                or type(self)._get_targets_single is not AnchorHead._get_targets_single):
+            return False
+        if assigner.ignore_iof_thr > 0 and any(
+                ignore is not None and len(ignore) > 0 for ignore in batch_gt_instances_ignore):
+            return False
+        most_gts = max((len(gt) for gt in batch_gt_instances), default=0)
+        return not 0 < assigner.gpu_assign_thr < most_gts
+
+    def _get_targets_batched(self, anchors: Tensor, featmap_sizes: List[torch.Size],
+                             batch_gt_instances: List[InstanceData],
+                             batch_img_metas: List[dict]) -> AnchorTargets:
+        """The targets of :meth:`_get_targets_single` for every image at once.
+
+        gts are padded per batch; no Python loop over images or boxes and no
+        host-device synchronisation (``avg_factor`` stays a tensor).
+        """
+        device, batch = anchors.device, len(batch_img_metas)
+        gt_bboxes, gt_labels, gt_valid = pad_gt_instances(batch_gt_instances, device)
+        pad_shapes = [tuple(meta.get('pad_shape', meta['img_shape'])[:2])
+                      for meta in batch_img_metas]
+        prior_valid = batch_valid_flags(self.prior_generator.strides,
+                                        self.prior_generator.num_base_priors, featmap_sizes,
+                                        pad_shapes, device)
+        allowed_border = self.train_cfg.get('allowed_border', -1)
+        if allowed_border >= 0:
+            prior_valid &= inside_image(anchors, [meta['img_shape'][:2] for meta in batch_img_metas],
+                                        allowed_border)
+        gt_inds, _ = self.assigner.assign_batch(anchors, prior_valid, gt_bboxes, gt_valid)
+
+        pos, neg = gt_inds > NEGATIVE_GT_IND, gt_inds == NEGATIVE_GT_IND  # (B, N)
+        matched = (gt_inds - 1).clamp(min=0)
+        matched_bboxes = gt_bboxes.gather(1, matched[..., None].expand(-1, -1, 4))  # (B, N, 4)
+        labels = torch.where(pos, gt_labels.gather(1, matched), self.num_classes)
+        pos_weight = self.train_cfg.get('pos_weight', -1)
+        label_weights = torch.where(pos, 1.0 if pos_weight <= 0 else pos_weight, neg.float())
+        if self.reg_decoded_bbox:
+            bbox_targets = matched_bboxes
+        else:
+            bbox_targets = self.bbox_coder.encode(
+                anchors.expand(batch, -1, -1).reshape(-1, 4),
+                matched_bboxes.reshape(-1, 4)).reshape(batch, -1, 4)
+        bbox_targets = torch.where(pos[..., None], bbox_targets, 0.)
+        bbox_weights = pos[..., None].expand(-1, -1, 4).float()
+        avg_factor = pos.sum(dim=1).clamp(min=1).sum().float()
+        return AnchorTargets(labels, label_weights, bbox_targets, bbox_weights, avg_factor)
 
     def _get_targets_single(self, anchors: Tensor, featmap_sizes: List[torch.Size],
                             gt_instances: InstanceData, img_meta: dict,

@@ -41,6 +41,8 @@ class RetinaHead(AnchorHead):
                      type='Normal', layer='Conv2d', std=0.01,
                      override=dict(type='Normal', name='retina_cls', std=0.01, bias_prob=0.01)),
                  **kwargs) -> None:
+        if not isinstance(stacked_convs, int) or stacked_convs < 0:
+            raise ValueError(f'RetinaHead stacked_convs must be an int >= 0, got {stacked_convs!r}.')
         self.stacked_convs = stacked_convs
         self.conv_cfg = conv_cfg
         self.norm_cfg = norm_cfg
@@ -51,9 +53,11 @@ class RetinaHead(AnchorHead):
         self.relu = nn.ReLU(inplace=True)
         self.cls_convs = self._tower()
         self.reg_convs = self._tower()
-        self.retina_cls = nn.Conv2d(self.feat_channels,
-                                    self.num_base_priors * self.cls_out_channels, 3, padding=1)
-        self.retina_reg = nn.Conv2d(self.feat_channels, self.num_base_priors * 4, 3, padding=1)
+        # Without tower convs the predictors see the input levels directly.
+        tower_out = self.feat_channels if self.stacked_convs > 0 else self.in_channels
+        self.retina_cls = nn.Conv2d(tower_out, self.num_base_priors * self.cls_out_channels, 3,
+                                    padding=1)
+        self.retina_reg = nn.Conv2d(tower_out, self.num_base_priors * 4, 3, padding=1)
 
     def _tower(self) -> nn.ModuleList:
         return nn.ModuleList(

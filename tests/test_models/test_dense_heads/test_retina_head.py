@@ -46,6 +46,16 @@ def test_forward_shapes_and_state_dict_keys():
             'retina_reg.bias'} <= keys
 
 
+def test_no_tower_convs_predicts_from_the_input_channels():
+    head = small_head(stacked_convs=0, feat_channels=16)  # in_channels=8 != feat_channels
+    cls_scores, bbox_preds = head(feats(batch=2))
+    assert tuple(cls_scores[0].shape) == (2, NUM_CLASSES, 8, 8)
+    assert tuple(bbox_preds[1].shape) == (2, 4, 4, 4)
+    assert len(head.cls_convs) == 0 and head.retina_cls.in_channels == 8
+    with pytest.raises(ValueError, match='stacked_convs'):
+        small_head(stacked_convs=-1)
+
+
 def test_classifier_bias_starts_at_prior_probability():
     head = small_head()
     prob = torch.sigmoid(head.retina_cls.bias)

@@ -12,6 +12,12 @@ from .assign_result import IGNORED_GT_IND, NEGATIVE_GT_IND, NO_LABEL, AssignResu
 #: Overlap written for priors inside an ignore region, below any real IoU, so
 #: they fall out of both the negative and the positive tests.
 IGNORED_OVERLAP = -1.
+#: Overlap written for padded gts and for priors an image does not assign, in
+#: batched assignment: below every real and ignored overlap.
+OUTSIDE_OVERLAP = -2.
+#: At most this many (gt, prior) pairs are compared at once in low-quality
+#: matching (8 bytes each: 32 MiB), whatever the number of gts and priors.
+LOW_QUALITY_CHUNK_ELEMENTS = 2 ** 22
 
 
 @TASK_UTILS.register_module()
@@ -169,14 +175,79 @@ class MaxIoUAssigner:
         """The 1-based gt each prior gets from step 4, 0 where none claims it.
 
         A prior claimed by several gts goes to the one with the highest index,
-        which is what a loop over the gts in order would leave behind.
+        which is what a loop over the gts in order would leave behind. The
+        gts are taken in chunks of at most ``LOW_QUALITY_CHUNK_ELEMENTS``
+        (gt, prior) pairs, so the temporaries stay bounded (MMDetection loops
+        over the gts; a (K, N) integer matrix would take 8 bytes per pair, 2.4
+        GB more for 1,500 gts over 200,000 anchors).
+
+        Args:
+            overlaps (Tensor): (..., K, N), any leading batch dims.
+            gt_max_overlaps (Tensor): (..., K) best overlap of each gt.
+            gt_argmax_overlaps (Tensor): (..., K) its prior.
+
+        Returns:
+            Tensor: (..., N) long.
         """
-        num_gts, num_priors = overlaps.shape
+        num_gts, num_priors = overlaps.shape[-2:]
+        eligible = gt_max_overlaps >= self.min_pos_iou  # (..., K)
         one_based = torch.arange(1, num_gts + 1, device=overlaps.device)
-        eligible = gt_max_overlaps >= self.min_pos_iou  # (K,)
-        if self.gt_max_assign_all:
-            claims = (overlaps == gt_max_overlaps[:, None]) & eligible[:, None]  # (K, N)
-            return (claims.long() * one_based[:, None]).max(dim=0)[0]
-        claimed = overlaps.new_zeros((num_priors, ), dtype=torch.long)
-        return claimed.scatter_reduce(
-            0, gt_argmax_overlaps[eligible], one_based[eligible], reduce='amax')
+        claimed = overlaps.new_zeros((*overlaps.shape[:-2], num_priors), dtype=torch.long)
+        if not self.gt_max_assign_all:
+            return claimed.scatter_reduce(-1, gt_argmax_overlaps,
+                                          torch.where(eligible, one_based, 0), reduce='amax')
+        pairs_per_gt = max(num_priors * overlaps[..., 0, 0].numel(), 1)
+        chunk = max(1, LOW_QUALITY_CHUNK_ELEMENTS // pairs_per_gt)
+        for start in range(0, num_gts, chunk):
+            rows = slice(start, start + chunk)
+            claims = overlaps[..., rows, :] == gt_max_overlaps[..., rows, None]  # (..., c, N)
+            claims &= eligible[..., rows, None]
+            chunk_best = torch.where(claims, one_based[rows, None], 0).amax(dim=-2)
+            claimed = torch.maximum(claimed, chunk_best)
+        return claimed
+
+    @torch.no_grad()
+    def assign_batch(self, priors: Tensor, prior_valid: Tensor, gt_bboxes: Tensor,
+                     gt_valid: Tensor) -> Tuple[Tensor, Tensor]:
+        """Assign a whole batch at once: gts padded to K per image.
+
+        The result is, image by image, what :meth:`assign` gives for the
+        valid priors and gts of that image (ignore regions are not taken
+        here). No Python loop over images or boxes, and no host-device sync.
+
+        Args:
+            priors (Tensor): (N, 4) priors shared by every image.
+            prior_valid (Tensor): (B, N) bool, the priors each image assigns
+                (the others get ``IGNORED_GT_IND``).
+            gt_bboxes (Tensor): (B, K, 4) gts, padded.
+            gt_valid (Tensor): (B, K) bool, False on padding.
+
+        Returns:
+            tuple: ``gt_inds`` (B, N) long with the convention of
+            ``assign_result``, and ``max_overlaps`` (B, N).
+        """
+        batch = gt_bboxes.shape[0]
+        overlaps = self.iou_calculator(gt_bboxes, priors.expand(batch, *priors.shape))
+        # Padded gts and invalid priors sit below every real (and ignored) overlap.
+        overlaps = overlaps.masked_fill(~gt_valid[:, :, None], OUTSIDE_OVERLAP)
+        overlaps = overlaps.masked_fill(~prior_valid[:, None, :], OUTSIDE_OVERLAP)
+        max_overlaps, argmax_overlaps = overlaps.max(dim=1)  # (B, N)
+        gt_max_overlaps, gt_argmax_overlaps = overlaps.max(dim=2)  # (B, K)
+
+        neg_lo, neg_hi = (self.neg_iou_thr if isinstance(self.neg_iou_thr, tuple)
+                          else (0., self.neg_iou_thr))
+        negative = (max_overlaps >= neg_lo) & (max_overlaps < neg_hi)
+        gt_inds = torch.full_like(argmax_overlaps, IGNORED_GT_IND).masked_fill(
+            negative, NEGATIVE_GT_IND)
+        gt_inds = torch.where(max_overlaps >= self.pos_iou_thr, argmax_overlaps + 1, gt_inds)
+        if self.match_low_quality:
+            low_quality = self._low_quality_matches(overlaps, gt_max_overlaps,
+                                                    gt_argmax_overlaps)
+            gt_inds = torch.where(low_quality > 0, low_quality, gt_inds)
+
+        # An image without gts: every prior negative, overlaps 0 (as assign()).
+        has_gt = gt_valid.any(dim=1, keepdim=True)
+        gt_inds = torch.where(has_gt, gt_inds, NEGATIVE_GT_IND)
+        max_overlaps = torch.where(has_gt, max_overlaps, 0.)
+        gt_inds = torch.where(prior_valid, gt_inds, IGNORED_GT_IND)
+        return gt_inds, max_overlaps

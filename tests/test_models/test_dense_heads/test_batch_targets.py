@@ -1,0 +1,125 @@
+"""The batched target path gives exactly the per-image targets, with no host sync."""
+import pytest
+import torch
+from mmengine.config import ConfigDict
+from mmengine.structures import InstanceData
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from detlab.models.dense_heads.batch_targets import batch_valid_flags, pad_gt_instances
+from detlab.registry import MODELS
+
+STRIDES = [8, 16]
+
+
+def head(assigner: dict, allowed_border: float = -1, pos_weight: float = -1,
+         reg_decoded_bbox: bool = False):
+    return MODELS.build(dict(
+        type='RetinaHead', num_classes=3, in_channels=4, feat_channels=4, stacked_convs=0,
+        reg_decoded_bbox=reg_decoded_bbox,
+        anchor_generator=dict(type='AnchorGenerator', octave_base_scale=2, scales_per_octave=2,
+                              ratios=[0.5, 1.0, 2.0], strides=STRIDES),
+        train_cfg=ConfigDict(assigner=dict(type='MaxIoUAssigner', **assigner),
+                             sampler=dict(type='PseudoSampler'),
+                             allowed_border=allowed_border, pos_weight=pos_weight)))
+
+
+def random_batch(generator, num_gts, batch_hw=(64, 80)):
+    """gts of several images (some may have none) and metas with their own shapes."""
+    gts, metas = [], []
+    for count in num_gts:
+        img_h = int(torch.randint(24, batch_hw[0] + 1, (1, ), generator=generator))
+        img_w = int(torch.randint(24, batch_hw[1] + 1, (1, ), generator=generator))
+        xy = torch.rand(count, 2, generator=generator) * torch.tensor([img_w, img_h]) * 0.8
+        wh = 4 + torch.rand(count, 2, generator=generator) * 30
+        boxes = torch.cat([xy, xy + wh], dim=1).round()  # rounding makes IoU ties
+        gts.append(InstanceData(bboxes=boxes,
+                                labels=torch.randint(0, 3, (count, ), generator=generator)))
+        metas.append(dict(img_shape=(img_h, img_w), pad_shape=(img_h + img_h % 8, img_w)))
+    return gts, metas
+
+
+def both_paths(test_head, gts, metas, batch_hw=(64, 80)):
+    sizes = [torch.Size((-(-batch_hw[0] // s), -(-batch_hw[1] // s))) for s in STRIDES]
+    anchors = torch.cat(test_head.prior_generator.grid_priors(sizes))
+    assert test_head._can_batch_targets(gts, [None] * len(gts))
+    batched = test_head.get_targets(anchors, sizes, gts, metas)
+    test_head._can_batch_targets = lambda *args: False
+    per_image = test_head.get_targets(anchors, sizes, gts, metas)
+    return batched, per_image
+
+
+CASES = [
+    dict(assigner=dict(pos_iou_thr=0.5, neg_iou_thr=0.4, min_pos_iou=0)),
+    dict(assigner=dict(pos_iou_thr=0.5, neg_iou_thr=(0.1, 0.4), min_pos_iou=0.2,
+                       gt_max_assign_all=False), allowed_border=0, pos_weight=2.0),
+    dict(assigner=dict(pos_iou_thr=0.6, neg_iou_thr=0.3, match_low_quality=False),
+         allowed_border=4, reg_decoded_bbox=True),
+]
+
+
+@pytest.mark.parametrize('case', range(len(CASES)))
+@pytest.mark.parametrize('num_gts', [(3, 0, 7), (0, 0), (1, ), (12, 12, 1, 5)])
+def test_batched_targets_equal_per_image_targets(case, num_gts):
+    generator = torch.Generator().manual_seed(case * 100 + sum(num_gts))
+    gts, metas = random_batch(generator, num_gts)
+    batched, per_image = both_paths(head(**CASES[case]), gts, metas)
+    assert torch.equal(batched.labels, per_image.labels)
+    assert torch.equal(batched.label_weights, per_image.label_weights)
+    assert torch.equal(batched.bbox_targets, per_image.bbox_targets)
+    assert torch.equal(batched.bbox_weights, per_image.bbox_weights)
+    assert float(batched.avg_factor) == per_image.avg_factor
+
+
+def test_padding_marks_real_gts_and_keeps_one_slot_without_any():
+    gts = [InstanceData(bboxes=torch.ones(2, 4), labels=torch.tensor([1, 2])),
+           InstanceData(bboxes=torch.zeros(0, 4), labels=torch.zeros(0, dtype=torch.long))]
+    bboxes, labels, valid = pad_gt_instances(gts, torch.device('cpu'))
+    assert bboxes.shape == (2, 2, 4) and valid.tolist() == [[True, True], [False, False]]
+    assert labels[0].tolist() == [1, 2]
+    _, _, valid = pad_gt_instances(gts[1:], torch.device('cpu'))
+    assert valid.shape == (1, 1) and not valid.any()
+
+
+def test_valid_flags_match_the_prior_generator_image_by_image():
+    generator = head(CASES[0]['assigner']).prior_generator
+    sizes, pads = [(8, 10), (4, 5)], [(64, 80), (40, 33), (9, 8)]
+    batched = batch_valid_flags(generator.strides, generator.num_base_priors, sizes, pads,
+                                torch.device('cpu'))
+    for flags, pad in zip(batched, pads):
+        assert torch.equal(flags, torch.cat(generator.valid_flags(sizes, pad)))
+
+
+def test_ignore_regions_and_other_samplers_take_the_per_image_path():
+    test_head = head(dict(pos_iou_thr=0.5, neg_iou_thr=0.4, ignore_iof_thr=0.5))
+    gts = [InstanceData(bboxes=torch.ones(1, 4), labels=torch.tensor([0]))]
+    ignore = [InstanceData(bboxes=torch.tensor([[0., 0., 9., 9.]]))]
+    assert not test_head._can_batch_targets(gts, ignore)
+    assert test_head._can_batch_targets(gts, [None])
+
+
+class RecordOps(TorchDispatchMode):
+    def __init__(self) -> None:
+        super().__init__()
+        self.names = set()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.names.add(str(func.overloadpacket))
+        return func(*args, **(kwargs or {}))
+
+
+#: Operations that make the host wait for the device (values read back, or
+#: output sizes that depend on values).
+SYNCING_OPS = {'aten._local_scalar_dense', 'aten.nonzero', 'aten.masked_select',
+               'aten.is_nonzero', 'aten.unique', 'aten._unique2', 'aten.item'}
+
+
+def test_batched_path_never_reads_values_back_to_the_host():
+    generator = torch.Generator().manual_seed(0)
+    gts, metas = random_batch(generator, (4, 0, 9))
+    test_head = head(**CASES[1])
+    sizes = [torch.Size((8, 10)), torch.Size((4, 5))]
+    anchors = torch.cat(test_head.prior_generator.grid_priors(sizes))
+    with RecordOps() as recorder:
+        test_head.get_targets(anchors, sizes, gts, metas)
+    assert 'aten.gather' in recorder.names  # the batched path ran
+    assert not recorder.names & SYNCING_OPS
