@@ -9,6 +9,7 @@ import os
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
+from detlab.engine.faults import reported_worker_failures
 from detlab.engine.mmengine_fixes import close_distributed, setup_launcher
 from detlab.evaluation.metrics import DumpDetResults
 from detlab.utils import load_config, register_all_modules
@@ -62,7 +63,8 @@ def main() -> None:
     if args.out is not None:
         runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=args.out))
     try:
-        runner.test()
+        with reported_worker_failures():
+            runner.test()
     finally:
         close_distributed()
 

@@ -11,7 +11,9 @@ import torch
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
+from detlab.engine.faults import reported_worker_failures
 from detlab.engine.mmengine_fixes import close_distributed, setup_launcher
+from detlab.engine.optimizers import AMP_MODES
 from detlab.utils import load_config, register_all_modules
 
 
@@ -19,8 +21,10 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Train a detector')
     parser.add_argument('config', help='train config file path')
     parser.add_argument('--work-dir', help='the dir to save logs and models')
-    parser.add_argument('--amp', action='store_true',
-                        help='enable automatic mixed precision training (CUDA)')
+    parser.add_argument(
+        '--amp', nargs='?', const='fp16', choices=sorted(AMP_MODES),
+        help='mixed precision: fp16 (the default of a bare --amp: dynamic loss scaling, CUDA) '
+        'or bf16 (no loss scaling; CUDA or CPU)')
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='scale the lr by the actual total batch size')
     parser.add_argument(
@@ -39,22 +43,25 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
+def apply_amp(cfg: Config, mode: str) -> None:
+    """Switch the config's optimizer wrapper to mixed precision ``mode`` (fp16/bf16)."""
+    if mode == 'fp16' and not torch.cuda.is_available():
+        raise SystemExit('--amp fp16 needs a CUDA GPU and this machine has none; use --amp bf16 '
+                         'on the CPU, or leave out --amp to train in fp32.')
+    wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
+    if wrapper not in ('OptimWrapper', 'AmpOptimWrapper'):
+        raise ValueError(f'--amp needs optim_wrapper.type OptimWrapper or AmpOptimWrapper, '
+                         f'got {wrapper}.')
+    cfg.optim_wrapper.type = 'AmpOptimWrapper'
+    cfg.optim_wrapper.update(AMP_MODES[mode])
+
+
 def build_cfg(args: argparse.Namespace) -> Config:
     """The config the Runner gets: file, then CLI overrides, then detlab's additions."""
     cfg = load_config(args.config, args.cfg_options, args.launcher, args.work_dir)
 
-    if args.amp:
-        if not torch.cuda.is_available():
-            raise SystemExit('--amp (mixed precision) needs a CUDA GPU and this machine has '
-                             'none; leave out --amp to train in fp32 on the CPU.')
-        optim_wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
-        if optim_wrapper == 'AmpOptimWrapper':
-            print('AMP training is already enabled in the config.')
-        else:
-            if optim_wrapper != 'OptimWrapper':
-                raise ValueError(f'--amp needs optim_wrapper.type OptimWrapper, got {optim_wrapper}')
-            cfg.optim_wrapper.type = 'AmpOptimWrapper'
-            cfg.optim_wrapper.loss_scale = 'dynamic'
+    if args.amp is not None:
+        apply_amp(cfg, args.amp)
 
     if args.auto_scale_lr:
         if 'auto_scale_lr' not in cfg or 'base_batch_size' not in cfg.auto_scale_lr:
@@ -70,8 +77,9 @@ def build_cfg(args: argparse.Namespace) -> Config:
         cfg.load_from = args.resume
 
     custom_hooks = list(cfg.get('custom_hooks', []))
-    if not any(hook.get('type') == 'NumClassCheckHook' for hook in custom_hooks):
-        custom_hooks.append(dict(type='NumClassCheckHook'))
+    for default in ('NumClassCheckHook', 'NonFiniteLossHook'):
+        if not any(hook.get('type') == default for hook in custom_hooks):
+            custom_hooks.append(dict(type=default))
     cfg.custom_hooks = custom_hooks
     return cfg
 
@@ -82,7 +90,8 @@ def train(args: argparse.Namespace) -> Runner:
     cfg = build_cfg(args)
     setup_launcher(cfg)
     runner = Runner.from_cfg(cfg)
-    runner.train()
+    with reported_worker_failures():
+        runner.train()
     return runner
 
 

@@ -12,8 +12,9 @@
    (``<torch hub dir>/checkpoints/<file name>``) when that file is there, and
    otherwise the error says which file to put where (:func:`resolve_checkpoint`).
 3. Atomic checkpoints. mmengine writes a checkpoint in place, so a run killed
-   mid-write leaves a truncated file that ``--resume`` then picks up. detlab
-   writes to a temporary file beside it and renames.
+   mid-write (or a full disk) leaves a truncated file that ``--resume`` then
+   picks up. detlab writes to a temporary file beside it and renames; a full
+   disk fails with a message that says the previous checkpoints are intact.
 4. Distributed training on CPU. mmengine's ``pytorch`` launcher calls
    ``torch.cuda.set_device`` and wraps the model in DDP with
    ``device_ids=[LOCAL_RANK]``; both fail without CUDA. :func:`init_distributed`
@@ -25,10 +26,15 @@
    with no hint. :func:`apply_mmengine_fixes` gives them detlab's message with
    the closest known names (``get`` and ``in`` keep returning None/False).
 
-:func:`apply_mmengine_fixes` installs 1-3 and 5; importing ``detlab.engine`` calls it.
+6. ``--auto-scale-lr``. mmengine logs only the ratio it scales by; detlab also
+   logs the base and the scaled learning rate of every parameter group.
+
+:func:`apply_mmengine_fixes` installs 1-3, 5 and 6; importing ``detlab.engine`` calls it.
 """
 import collections
 import contextlib
+import datetime
+import errno
 import difflib
 import io
 import os
@@ -40,6 +46,7 @@ from urllib.parse import urlparse
 import numpy as np
 import torch
 from mmengine.logging import HistoryBuffer
+from mmengine.optim import OptimWrapperDict
 from mmengine.optim.scheduler.param_scheduler import OneCycleParamScheduler
 from mmengine.runner import checkpoint as mmengine_checkpoint
 from mmengine.runner import runner as mmengine_runner
@@ -251,10 +258,40 @@ def save_checkpoint_atomically(checkpoint: dict, filename: str, file_client_args
             tmp_file.flush()
             os.fsync(tmp_file.fileno())
 
-    atomic_write(filename, write)
+    try:
+        atomic_write(filename, write)
+    except OSError as error:
+        if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        raise OSError(error.errno, (
+            f'No space left to save checkpoint {filename} ({buffer.getbuffer().nbytes / 2**20:.1f}'
+            ' MiB). Nothing was overwritten: the checkpoints already in '
+            f'{osp.dirname(osp.abspath(filename))} are intact. Free space (or lower '
+            "default_hooks.checkpoint.max_keep_ckpts, or use another --work-dir), then continue "
+            f'with --resume. ({error.strerror})')) from error
+
+
+def scale_lr_and_log(runner, optim_wrapper, auto_scale_lr: Optional[dict] = None) -> None:
+    """mmengine's ``Runner.scale_lr``, then a log line with the base and scaled lrs."""
+    if not auto_scale_lr or not auto_scale_lr.get('enable', False):
+        return _mmengine_scale_lr(runner, optim_wrapper, auto_scale_lr)
+    wrappers = (list(optim_wrapper.values()) if isinstance(optim_wrapper, OptimWrapperDict)
+                else [optim_wrapper])
+    base = [group['lr'] for wrapper in wrappers for group in wrapper.optimizer.param_groups]
+    _mmengine_scale_lr(runner, optim_wrapper, auto_scale_lr)
+    scaled = [group['lr'] for wrapper in wrappers for group in wrapper.optimizer.param_groups]
+    pairs = sorted({(before, after) for before, after in zip(base, scaled)})
+    loader = runner._train_dataloader  # the config dict or the built loader, as mmengine reads it
+    batch_size = loader['batch_size'] if isinstance(loader, dict) else loader.batch_size
+    runner.logger.info(
+        f"auto_scale_lr: base_batch_size {auto_scale_lr['base_batch_size']}, actual batch size "
+        f'{runner.world_size} processes x {batch_size}; learning rate '
+        + ', '.join(f'{before:.6g} -> {after:.6g}' for before, after in pairs)
+        + f' ({len(base)} parameter groups)')
 
 
 _mmengine_save_checkpoint = mmengine_checkpoint.save_checkpoint
+_mmengine_scale_lr = mmengine_runner.Runner.scale_lr
 _applied = False
 
 
@@ -267,13 +304,15 @@ def apply_mmengine_fixes() -> None:
     CheckpointLoader.register_scheme(prefixes=REMOTE_PREFIXES, loader=_load_remote,
                                      force=True)
     mmengine_runner.save_checkpoint = save_checkpoint_atomically
+    mmengine_runner.Runner.scale_lr = scale_lr_and_log
     for registry in vars(detlab_registry).values():
         if isinstance(registry, detlab_registry.Registry) and registry.parent is not None:
             registry.parent.build_func = registry.with_close_names(registry.parent.build_func)
     _applied = True
 
 
-def init_distributed(launcher: str, backend: Optional[str] = None) -> str:
+def init_distributed(launcher: str, backend: Optional[str] = None,
+                     timeout: Optional[float] = None) -> str:
     """Start the process group for ``--launcher pytorch`` when mmengine can't.
 
     With CUDA, mmengine's own launcher is right (one GPU per process, NCCL) and
@@ -289,7 +328,8 @@ def init_distributed(launcher: str, backend: Optional[str] = None) -> str:
         raise RuntimeError(f"--launcher {launcher} needs CUDA GPUs; on a CPU-only machine use "
                            "--launcher pytorch under torchrun (gloo) or --launcher none.")
     if not torch.distributed.is_initialized():
-        torch.distributed.init_process_group(backend=backend or 'gloo')
+        extra = {} if timeout is None else dict(timeout=datetime.timedelta(seconds=timeout))
+        torch.distributed.init_process_group(backend=backend or 'gloo', **extra)
     return 'cpu'
 
 
@@ -308,7 +348,9 @@ def setup_launcher(cfg) -> None:
     shuffling seed still fixed, so each rank draws its own augmentations while
     the shards stay a partition and a resumed run replays the same order.
     """
-    device = init_distributed(cfg.launcher)
+    # dist_cfg.timeout (seconds) bounds how long ranks wait for a dead peer.
+    timeout = cfg.get('env_cfg', {}).get('dist_cfg', {}).get('timeout')
+    device = init_distributed(cfg.launcher, timeout=timeout)
     if cfg.launcher == 'none':
         return
     if device == 'cpu':

@@ -167,6 +167,26 @@ def test_amp_optim_wrapper_and_loss_scaler_resume(tmp_path, cpu_amp):
     assert_same_state(resumed.optim_wrapper.state_dict(), saved.optim_wrapper.state_dict())
 
 
+def test_bf16_amp_without_loss_scaler_trains_and_resumes_on_cpu(tmp_path):
+    optim_wrapper = dict(type='AmpOptimWrapper', dtype='bfloat16', loss_scale=None,
+                         optimizer=dict(type='SGD', lr=0.1, momentum=0.9))
+    saved, resumed = saved_and_resumed(tmp_path, SCHEDULER_GROUPS['lr'], optim_wrapper)
+    assert type(resumed.optim_wrapper).__module__.startswith('detlab.')
+    assert resumed.optim_wrapper.loss_scaler is None
+    assert 'loss_scaler' not in resumed.optim_wrapper.state_dict()
+    assert_same_state(resumed.optim_wrapper.state_dict(), saved.optim_wrapper.state_dict())
+    with saved.optim_wrapper.optim_context(saved.model):
+        assert torch.get_autocast_dtype('cpu') == torch.bfloat16
+        assert saved.model.linear(torch.ones(1, 2)).dtype == torch.bfloat16
+
+
+def test_fp16_without_loss_scaling_is_refused():
+    with pytest.raises(ValueError, match='bfloat16'):
+        OPTIM_WRAPPERS.build(dict(type='AmpOptimWrapper', dtype='float16', loss_scale=None,
+                                  optimizer=torch.optim.SGD([torch.nn.Parameter(torch.ones(1))],
+                                                            lr=0.1)))
+
+
 def test_optim_wrapper_dict_state_loads(tmp_path, cpu_amp):
     first, second = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
 
@@ -203,3 +223,6 @@ def test_every_registered_optim_wrapper_is_covered_or_needs_its_extra():
     # their state dicts are their optimizer's, covered above.
     extras = {'ApexOptimWrapper', 'DeepSpeedOptimWrapper', 'ColossalAIOptimWrapper'}
     assert set(OPTIM_WRAPPERS.module_dict) - extras == {'OptimWrapper', 'AmpOptimWrapper'}
+    import detlab.engine  # noqa: F401  (detlab's AmpOptimWrapper, tested above)
+    from detlab.registry import OPTIM_WRAPPERS as DETLAB_OPTIM_WRAPPERS
+    assert set(DETLAB_OPTIM_WRAPPERS.module_dict) == {'AmpOptimWrapper'}

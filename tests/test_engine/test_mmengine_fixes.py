@@ -1,3 +1,4 @@
+import errno
 import io
 import os
 import pickle
@@ -134,3 +135,20 @@ def test_checkpoints_written_under_numpy_1_load(tmp_path):
     path.write_bytes(legacy)
     meta = load_checkpoint_file(str(path))['meta']
     assert meta['loss'] == 1.5 and meta['mean'].tolist() == [0, 1, 2]
+
+
+def test_full_disk_fails_clearly_and_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    path = tmp_path / 'iter_2.pth'
+    save_checkpoint_atomically({'state_dict': {'w': torch.zeros(1)}}, str(path))
+
+    def disk_full(fileno):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, 'fsync', disk_full)
+    with pytest.raises(OSError, match='No space left to save checkpoint') as error:
+        save_checkpoint_atomically({'state_dict': {'w': torch.ones(1)}}, str(path))
+    assert error.value.errno == errno.ENOSPC and 'intact' in str(error.value)
+    assert str(path) in str(error.value)
+    monkeypatch.undo()
+    assert torch.load(path, weights_only=True)['state_dict']['w'].item() == 0
+    assert sorted(os.listdir(tmp_path)) == ['iter_2.pth']

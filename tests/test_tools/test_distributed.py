@@ -17,12 +17,15 @@ MAX_ITERS = 4
 NUM_VAL = 7  # odd: the sampler pads rank 1's shard, and the gathered results must drop it
 
 
-def torchrun(num_processes: int = 2) -> list:
+def free_port() -> int:
     with socket.socket() as probe:  # a free port, so parallel runs don't collide
         probe.bind(('127.0.0.1', 0))
-        port = probe.getsockname()[1]
+        return probe.getsockname()[1]
+
+
+def torchrun(num_processes: int = 2) -> list:
     return [sys.executable, '-m', 'torch.distributed.run', f'--nproc_per_node={num_processes}',
-            f'--master_port={port}']
+            f'--master_port={free_port()}']
 
 
 def coco_metrics(output: str, loop: str) -> dict:
@@ -69,14 +72,15 @@ def test_ranks_end_with_identical_weights(two_process_run):
     assert any('running_mean' in key for key in rank0)  # BN statistics were compared too
 
 
-def test_two_process_metrics_equal_one_process_metrics(two_process_run):
+def test_two_process_metrics_equal_one_process_metrics(two_process_run, monkeypatch):
     work_dir, data_root = two_process_run['work_dir'], two_process_run['data_root']
     in_run = coco_metrics(two_process_run['output'], 'val')
     checkpoint = work_dir / f'iter_{MAX_ITERS}.pth'
     one = coco_metrics(assert_ok(run_tool(
         'tools/test.py', QUICKSTART, checkpoint, '--work-dir', work_dir / 'test1',
         '--cfg-options', *options(data_root))), 'test')
+    monkeypatch.setenv('PORT', str(free_port()))
     two = coco_metrics(assert_ok(run_tool(
-        'tools/test.py', QUICKSTART, checkpoint, '--launcher', 'pytorch', '--work-dir',
-        work_dir / 'test2', '--cfg-options', *options(data_root), launcher=torchrun())), 'test')
+        'tools/dist_test.sh', QUICKSTART, checkpoint, 2, '--work-dir', work_dir / 'test2',
+        '--cfg-options', *options(data_root), launcher=['bash'])), 'test')
     assert one == two == in_run
