@@ -18,7 +18,7 @@ from detlab.engine.mmengine_fixes import load_checkpoint_file
 from conftest import QUICKSTART, REPO_ROOT, assert_ok, run_tool, tiny_run_options
 
 MAX_ITERS = 8
-KILL_AFTER = 'iter_4.pth'
+KILL_AFTER_VAL_AT = 4  # the checkpoint of iteration 4 is written, then validated
 
 
 def options(data_root) -> list:
@@ -34,15 +34,23 @@ def train_command(data_root, work_dir, *extra) -> list:
             '--cfg-options', *map(str, options(data_root))]
 
 
-def kill_when_written(command: list, path, timeout: float = 300) -> None:
-    """Start ``command``; SIGKILL it as soon as ``path`` exists."""
+def validated_at(work_dir, step: int) -> bool:
+    """Whether the run logged its validation metrics of iteration ``step``."""
+    return any(f'"step": {step}' in line and 'coco/bbox_mAP' in line
+               for scalars in work_dir.glob('*/vis_data/scalars.json')
+               for line in scalars.read_text().splitlines())
+
+
+def kill_after_validation(command: list, work_dir, step: int, timeout: float = 300) -> None:
+    """Start ``command``; SIGKILL it as soon as it has validated iteration ``step``
+    (so the best checkpoint so far is the one an uninterrupted run has then)."""
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
     process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert process.poll() is None, f'training ended (rc {process.returncode}) before {path}'
-        assert time.monotonic() < deadline, f'{path} not written in {timeout} s'
+    while not validated_at(work_dir, step):
+        assert process.poll() is None, f'training ended (rc {process.returncode}) first'
+        assert time.monotonic() < deadline, f'no validation at {step} in {timeout} s'
         time.sleep(0.02)
     process.send_signal(signal.SIGKILL)
     process.wait()
@@ -52,7 +60,7 @@ def test_sigkill_and_resume_equals_an_uninterrupted_run(tmp_path):
     data_root = tmp_path / 'shapes'
     straight, killed = tmp_path / 'straight', tmp_path / 'killed'
     assert_ok(run_tool(*train_command(data_root, straight)[1:]))
-    kill_when_written(train_command(data_root, killed), killed / KILL_AFTER)
+    kill_after_validation(train_command(data_root, killed), killed, KILL_AFTER_VAL_AT)
     assert not (killed / f'iter_{MAX_ITERS}.pth').exists()
     output = assert_ok(run_tool(*train_command(data_root, killed, '--resume')[1:]))
     assert 'resumed' in output
