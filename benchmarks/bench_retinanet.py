@@ -1,21 +1,28 @@
 """detlab's RetinaNet R50-FPN against torchvision's ``retinanet_resnet50_fpn``.
 
-Same input for both: 2 images of 512x512 (random pixels, 3 random boxes each),
-CPU, fp32, random initialisation, 80 classes, every backbone stage trainable
-with BatchNorm in training mode (what torchvision builds without weights).
+Same input for both: 2 images of 512x512 by default (random pixels, 3 random
+boxes each), CPU, fp32, random initialisation, 80 classes, every backbone stage
+trainable with BatchNorm in training mode (what torchvision builds without
+weights). ``--device cuda --amp bf16 --batch 8 --size 800`` is the GPU case.
 
 Two detlab variants are timed: ``detlab`` is MMDetection's RetinaNet config
 as it is (P6 from C5, ``add_extra_convs='on_input'``: one 2048->256 conv more,
 4.1M more parameters than torchvision); ``detlab-same-arch`` takes P6 from P5
 as torchvision does (``'on_output'``), so the two compute the same network.
+``detlab-per-image-targets`` is ``detlab-same-arch`` with the per-image target
+assignment detlab used before the batched one; ``targets`` is the share of a
+detlab train step spent assigning targets (``get_targets``, timed inside it).
 Train step = forward + loss + backward + SGD step; inference = forward +
 post-processing. The models alternate within every round, in an order
 reversed every other round, so drifts in machine load hit all alike; the script prints median times and the ratios
 (torchvision / detlab: above 1 means detlab is faster).
 
     python benchmarks/bench_retinanet.py [--rounds 10] [--threads N]
+        [--device cpu|cuda] [--amp none|bf16|fp16] [--batch 2] [--size 512]
 """
 import argparse
+import contextlib
+import functools
 import logging
 import statistics
 import time
@@ -27,6 +34,7 @@ from mmengine.config import Config
 from mmengine.logging import MMLogger
 from mmengine.structures import InstanceData
 
+from detlab.models.dense_heads import AnchorHead
 from detlab.registry import MODELS
 from detlab.structures import DetDataSample
 from detlab.utils import register_all_modules
@@ -35,6 +43,38 @@ IMAGE_SIZE = 512
 NUM_IMAGES = 2
 NUM_CLASSES = 80
 BOXES_PER_IMAGE = 3
+DEVICE = torch.device('cpu')
+AMP_DTYPE = None  # torch.bfloat16 / torch.float16 under --amp
+
+
+def autocast():
+    if AMP_DTYPE is None:
+        return contextlib.nullcontext()
+    return torch.autocast(DEVICE.type, dtype=AMP_DTYPE)
+
+
+def synchronize() -> None:
+    if DEVICE.type == 'cuda':
+        torch.cuda.synchronize()
+
+
+class TargetTimer:
+    """Seconds spent in ``AnchorHead.get_targets`` (synchronised on CUDA)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        original = AnchorHead.get_targets
+
+        @functools.wraps(original)
+        def timed_get_targets(head, *args, **kwargs):
+            synchronize()
+            start = time.perf_counter()
+            result = original(head, *args, **kwargs)
+            synchronize()
+            self.seconds += time.perf_counter() - start
+            return result
+
+        AnchorHead.get_targets = timed_get_targets
 
 
 def make_inputs(seed: int = 0):
@@ -45,22 +85,29 @@ def make_inputs(seed: int = 0):
     wh = 32 + torch.rand(NUM_IMAGES, BOXES_PER_IMAGE, 2, generator=generator) * IMAGE_SIZE * 0.3
     boxes = torch.cat([xy, xy + wh], dim=-1)
     labels = torch.randint(0, NUM_CLASSES, (NUM_IMAGES, BOXES_PER_IMAGE), generator=generator)
-    return images, boxes, labels
+    return images.to(DEVICE), boxes.to(DEVICE), labels.to(DEVICE)
 
 
-def optimise(losses: dict, optimizer) -> None:
+def optimise(losses: dict, optimizer, scaler=None) -> None:
     """One SGD step on the sum of a dict of losses (both models return one)."""
     optimizer.zero_grad()
-    sum(losses.values()).backward()
-    optimizer.step()
+    loss = sum(losses.values())
+    if scaler is None:
+        loss.backward()
+        optimizer.step()
+    else:  # fp16: dynamic loss scaling
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
 
 
 def build_detlab(images, boxes, labels, extra_convs: Optional[str] = 'on_input',
                  config: str = 'configs/retinanet/retinanet_r50_fpn_1x_coco.py',
-                 options: Optional[dict] = None):
+                 options: Optional[dict] = None, batched_targets: bool = True):
     """detlab's model of ``config`` with every backbone stage trainable (BN in training mode)
     and its train-step and inference closures; ``extra_convs=None`` keeps the config's neck;
-    ``options`` are ``--cfg-options``-style overrides (``{'model.backbone.style': ...}``)."""
+    ``options`` are ``--cfg-options``-style overrides (``{'model.backbone.style': ...}``);
+    ``batched_targets=False`` assigns targets image by image."""
     cfg = Config.fromfile(config)
     if options:
         cfg.merge_from_dict(options)
@@ -72,6 +119,9 @@ def build_detlab(images, boxes, labels, extra_convs: Optional[str] = 'on_input',
     model_cfg.backbone.norm_eval = False
     model = MODELS.build(model_cfg)
     model.init_weights()
+    model.to(DEVICE)
+    if not batched_targets:
+        model.bbox_head._can_batch_targets = lambda *args: False
 
     def batch():
         samples = []
@@ -83,12 +133,14 @@ def build_detlab(images, boxes, labels, extra_convs: Optional[str] = 'on_input',
             samples.append(sample)
         return dict(inputs=list(images), data_samples=samples)
 
-    def train_step(optimizer):
-        data = model.data_preprocessor(batch(), training=True)
-        optimise(model(**data, mode='loss'), optimizer)
+    def train_step(optimizer, scaler=None):
+        with autocast():
+            data = model.data_preprocessor(batch(), training=True)
+            losses = model(**data, mode='loss')
+        optimise(losses, optimizer, scaler)
 
     def inference():
-        with torch.no_grad():
+        with torch.no_grad(), autocast():
             data = model.data_preprocessor(batch(), training=False)
             model(**data, mode='predict')
 
@@ -102,34 +154,48 @@ def build_torchvision(images, boxes, labels, builder=None, background_class: boo
     builder = builder or torchvision.models.detection.retinanet_resnet50_fpn
     model = builder(weights=None, weights_backbone=None,
                     num_classes=NUM_CLASSES + int(background_class),
-                    min_size=IMAGE_SIZE, max_size=IMAGE_SIZE)
+                    min_size=IMAGE_SIZE, max_size=IMAGE_SIZE).to(DEVICE)
     float_images = [image.float() / 255.0 for image in images]
     targets = [dict(boxes=boxes[i], labels=labels[i] + int(background_class))
                for i in range(NUM_IMAGES)]
 
-    def train_step(optimizer):
-        optimise(model(float_images, targets), optimizer)
+    def train_step(optimizer, scaler=None):
+        with autocast():
+            losses = model(float_images, targets)
+        optimise(losses, optimizer, scaler)
 
     def inference():
-        with torch.no_grad():
+        with torch.no_grad(), autocast():
             model(float_images)
 
     return model, train_step, inference
 
 
 def timed(fn, *args) -> float:
+    synchronize()
     start = time.perf_counter()
     fn(*args)
+    synchronize()
     return time.perf_counter() - start
 
 
 def parse_args(description: str) -> argparse.Namespace:
     """The benchmarks' shared command line; sets the thread count and quiets init logs."""
+    global DEVICE, AMP_DTYPE, NUM_IMAGES, IMAGE_SIZE
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument('--rounds', type=int, default=10)
     parser.add_argument('--warmup', type=int, default=2)
     parser.add_argument('--threads', type=int, default=None)
+    parser.add_argument('--device', choices=['cpu', 'cuda'], default='cpu')
+    parser.add_argument('--amp', choices=['none', 'bf16', 'fp16'], default='none',
+                        help='autocast dtype (fp16 adds dynamic loss scaling)')
+    parser.add_argument('--batch', type=int, default=NUM_IMAGES)
+    parser.add_argument('--size', type=int, default=IMAGE_SIZE)
     args = parser.parse_args()
+    DEVICE, NUM_IMAGES, IMAGE_SIZE = torch.device(args.device), args.batch, args.size
+    AMP_DTYPE = {'none': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}[args.amp]
+    if DEVICE.type == 'cuda':  # fp32 means fp32: no TF32
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
     if args.threads:
         torch.set_num_threads(args.threads)
     register_all_modules()
@@ -149,26 +215,35 @@ def compare(title: str, models: dict, rounds: int, warmup: int) -> None:
     optimizers = {name: torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
                   for name, (model, _, _) in models.items()}
     times = {(name, kind): [] for name in models for kind in ('train', 'infer')}
+    scaler = torch.amp.GradScaler(DEVICE.type) if AMP_DTYPE is torch.float16 else None
+    target_timer, target_share = TargetTimer(), {name: [] for name in models}
     for round_index in range(warmup + rounds):
         order = list(models.items())
         for name, (model, train_step, inference) in order[::(-1) ** round_index]:
             model.train()
-            train_time = timed(train_step, optimizers[name])
+            target_timer.seconds = 0.0
+            train_time = timed(train_step, optimizers[name], scaler)
             model.eval()
             infer_time = timed(inference)
             if round_index >= warmup:
                 times[(name, 'train')].append(train_time)
                 times[(name, 'infer')].append(infer_time)
+                target_share[name].append(target_timer.seconds / train_time)
 
-    print(f'{title}, {NUM_IMAGES} images {IMAGE_SIZE}x{IMAGE_SIZE}, CPU fp32, '
-          f'{torch.get_num_threads()} threads, {rounds} rounds (median seconds)')
+    where = (torch.cuda.get_device_name() if DEVICE.type == 'cuda'
+             else f'CPU, {torch.get_num_threads()} threads')
+    precision = 'fp32' if AMP_DTYPE is None else f'{AMP_DTYPE} autocast'
+    print(f'{title}, {NUM_IMAGES} images {IMAGE_SIZE}x{IMAGE_SIZE}, {where}, {precision}, '
+          f'{rounds} rounds (median seconds)')
     print('parameters: ' + '  '.join(f'{name} {count:,}' for name, count in params.items()))
     for kind in ('train', 'infer'):
         tv_time = statistics.median(times[('torchvision', kind)])
         for name in (name for name in models if name != 'torchvision'):
             detlab_time = statistics.median(times[(name, kind)])
-            print(f'{kind:5s}: {name:16s} {detlab_time:.3f}s  torchvision {tv_time:.3f}s  '
-                  f'ratio torchvision/{name} = {tv_time / detlab_time:.2f}x')
+            share = statistics.median(target_share[name])
+            targets = f'  targets {100 * share:.1f}% of the step' if kind == 'train' else ''
+            print(f'{kind:5s}: {name:24s} {detlab_time:.3f}s  torchvision {tv_time:.3f}s  '
+                  f'ratio torchvision/{name} = {tv_time / detlab_time:.2f}x{targets}')
 
 
 def main() -> None:
@@ -177,6 +252,8 @@ def main() -> None:
     images, boxes, labels = make_inputs()
     models = {'detlab': build_detlab(images, boxes, labels),
               'detlab-same-arch': build_detlab(images, boxes, labels, extra_convs='on_output'),
+              'detlab-per-image-targets': build_detlab(images, boxes, labels, 'on_output',
+                                                       batched_targets=False),
               'torchvision': build_torchvision(images, boxes, labels)}
     compare('RetinaNet R50-FPN', models, args.rounds, args.warmup)
 
