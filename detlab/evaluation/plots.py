@@ -7,6 +7,7 @@ import os.path as osp
 import re
 from typing import List, Sequence
 
+import matplotlib
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -49,7 +50,8 @@ def plot_confusion_matrix(confusion: np.ndarray, labels: Sequence[str], out_file
     size = max(4.0, 0.5 * len(labels))
     figure = Figure(figsize=(size * 1.1, size * 0.9), dpi=120)
     axes = figure.add_subplot()
-    image = axes.imshow(percent, cmap=color_theme, vmin=0, vmax=100)
+    colors = matplotlib.colormaps[color_theme].with_extremes(bad='lightgray')  # no gt rows
+    image = axes.imshow(percent, cmap=colors, vmin=0, vmax=100)
     figure.colorbar(image, ax=axes)
     axes.set_title(title, fontweight='bold')
     axes.set_xlabel('Prediction Label')
@@ -63,7 +65,7 @@ def plot_confusion_matrix(confusion: np.ndarray, labels: Sequence[str], out_file
             value = percent[row, col]
             text = '-' if np.isnan(value) else f'{int(value)}%'
             axes.text(col, row, text, ha='center', va='center', size=7,
-                      color='black' if not np.isnan(value) and value > 60 else 'white')
+                      color='white' if not np.isnan(value) and value <= 60 else 'black')
     figure.tight_layout()
     _save_png(figure, out_file)
     return out_file

@@ -120,8 +120,8 @@ def pr_curves(gts: Sequence[dict], preds: Sequence[dict], num_classes: int,
         ignored = np.asarray(gt.get('ignore_flags', np.zeros(len(gt_labels)))).reshape(-1)
         ignored = ignored.astype(bool)
         det_labels = np.asarray(pred['labels']).reshape(-1)
-        dets = np.hstack([_as_boxes(pred['bboxes']),
-                          np.asarray(pred['scores'], np.float32).reshape(-1, 1)])
+        det_scores = np.asarray(pred['scores'], np.float64).reshape(-1)
+        dets = np.hstack([_as_boxes(pred['bboxes']), det_scores[:, None].astype(np.float32)])
         np.add.at(num_gts, gt_labels[~ignored], 1)
         for label in np.unique(det_labels):  # classes without detections add no point
             mine = gt_labels == label
@@ -130,7 +130,7 @@ def pr_curves(gts: Sequence[dict], preds: Sequence[dict], num_classes: int,
                                   gt_boxes[mine & ignored], iou_thr)
             counted = (tp[0] + fp[0]) > 0  # detections on ignored boxes drop out
             flags[label].append(tp[0][counted])
-            scores[label].append(class_dets[counted, 4])
+            scores[label].append(det_scores[det_labels == label][counted])
     curves = []
     for label in range(num_classes):
         class_flags = np.concatenate(flags[label]) if flags[label] else np.zeros(0)
