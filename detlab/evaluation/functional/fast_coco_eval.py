@@ -135,14 +135,14 @@ def fast_coco_eval(coco_gt: COCO,
                bboxes=det_boxes[det_order], group=det_group, rank=det_rank)
     det['area'] = det['bboxes'][:, 2] * det['bboxes'][:, 3]
 
-    matched_ann, det_ignored = _match(det, gt, gt_group, iou_thrs)
+    matched, det_ignored = _match(det, gt, gt_group, iou_thrs)
     area_lo, area_hi = AREA_RANGES[:, 0], AREA_RANGES[:, 1]
     det_outside = (det['area'][None] < area_lo[:, None]) | (det['area'][None] > area_hi[:, None])
-    det_ignored |= (matched_ann == 0) & det_outside[None]  # (T, A, D)
+    det_ignored |= ~matched & det_outside[None]  # (T, A, D)
     gt_ignored = gt['crowd'][None] | (gt['area'][None] < area_lo[:, None]) | (
         gt['area'][None] > area_hi[:, None])  # (A, G)
 
-    precision, recall, scores = _accumulate(det, matched_ann, det_ignored, gt['cat'], gt_ignored,
+    precision, recall, scores = _accumulate(det, matched, det_ignored, gt['cat'], gt_ignored,
                                             num_cats, iou_thrs, max_dets)
     stats, summary = summarize(precision, recall, iou_thrs, max_dets)
     return CocoEvalResult(stats=stats, summary=summary,
@@ -154,9 +154,9 @@ def _match(det: Dict[str, np.ndarray], gt: Dict[str, np.ndarray], gt_group: np.n
     """Greedy matching of every group at once, one detection rank at a time.
 
     Returns:
-        tuple: ``matched_ann`` (T, A, D) int64 annotation id of the matched gt
-        (0 for none) and ``det_ignored`` (T, A, D) bool, matched to an
-        ignored gt.
+        tuple: ``matched`` (T, A, D) bool, matched to a gt whose annotation
+        id is not 0 (pycocotools stores the id and tests it for truth), and
+        ``det_ignored`` (T, A, D) bool, matched to an ignored gt.
     """
     num_thrs, num_areas, num_dets = len(iou_thrs), len(AREA_RANGES), len(det['rank'])
     # Each detection pairs with every gt of its group: gts [first, last).
@@ -180,7 +180,7 @@ def _match(det: Dict[str, np.ndarray], gt: Dict[str, np.ndarray], gt_group: np.n
         pair_at[area] = order
 
     gt_taken = np.zeros((num_thrs, num_areas, len(gt_group)), dtype=bool)
-    matched_ann = np.zeros((num_thrs, num_areas, num_dets), dtype=np.int64)
+    matched = np.zeros((num_thrs, num_areas, num_dets), dtype=bool)
     det_ignored = np.zeros((num_thrs, num_areas, num_dets), dtype=bool)
     thresholds = np.minimum(iou_thrs, _MAX_IOU_THR)[:, None, None]
     pair_rank = det['rank'][pair_det]
@@ -201,12 +201,12 @@ def _match(det: Dict[str, np.ndarray], gt: Dict[str, np.ndarray], gt_group: np.n
         winner = pair_at[a_hit, best[t_hit, a_hit, d_hit]]
         won_gt = pair_gt[winner]
         gt_taken[t_hit, a_hit, won_gt] = True
-        matched_ann[t_hit, a_hit, dets[d_hit]] = gt['ann_id'][won_gt]
+        matched[t_hit, a_hit, dets[d_hit]] = gt['ann_id'][won_gt] != 0
         det_ignored[t_hit, a_hit, dets[d_hit]] = ~pair_regular[a_hit, winner]
-    return matched_ann, det_ignored
+    return matched, det_ignored
 
 
-def _accumulate(det: Dict[str, np.ndarray], matched_ann: np.ndarray, det_ignored: np.ndarray,
+def _accumulate(det: Dict[str, np.ndarray], matched: np.ndarray, det_ignored: np.ndarray,
                 gt_cat: np.ndarray, gt_ignored: np.ndarray, num_cats: int, iou_thrs: np.ndarray,
                 max_dets: List[int]):
     """``COCOeval.accumulate``: precision/recall/scores arrays, -1 where undefined."""
@@ -222,26 +222,34 @@ def _accumulate(det: Dict[str, np.ndarray], matched_ann: np.ndarray, det_ignored
                                             np.arange(num_cats)[None, :, None])).sum(axis=2)
     for cat in range(num_cats):
         cat_dets = order[cat_bounds[cat]:cat_bounds[cat + 1]]
-        for area in range(num_areas):
-            num_pos = positives[area, cat]
-            if num_pos == 0:
+        areas = np.flatnonzero(positives[:, cat] > 0)
+        if areas.size == 0:
+            continue  # no counted gt: precision and recall stay -1
+        num_pos = positives[areas, cat][None, :, None]  # (1, A', 1)
+        cat_ranks = det['rank'][cat_dets]
+        kept_before = -1
+        for m, max_det in enumerate(max_dets):
+            keep = cat_dets[cat_ranks < max_det]
+            if len(keep) == kept_before:  # the same detections as the smaller setting
+                for values in (precision, scores):
+                    values[:, :, cat, areas, m] = values[:, :, cat, areas, m - 1]
+                recall[:, cat, areas, m] = recall[:, cat, areas, m - 1]
                 continue
-            for m, max_det in enumerate(max_dets):
-                dets = cat_dets[det['rank'][cat_dets] < max_det]
-                matched = matched_ann[:, area, dets] != 0
-                ignored = det_ignored[:, area, dets]
-                tp = np.cumsum(matched & ~ignored, axis=1).astype(np.float64)
-                fp = np.cumsum(~matched & ~ignored, axis=1).astype(np.float64)
-                rc = tp / num_pos
-                pr = tp / (fp + tp + np.spacing(1))
-                recall[:, cat, area, m] = rc[:, -1] if len(dets) else 0
-                pr = np.maximum.accumulate(pr[:, ::-1], axis=1)[:, ::-1]
-                dt_scores = det['score'][dets]
-                for t in range(num_thrs):
-                    at = np.searchsorted(rc[t], RECALL_THRS, side='left')
-                    inside = at < len(dets)
-                    precision[t, inside, cat, area, m] = pr[t, at[inside]]
-                    precision[t, ~inside, cat, area, m] = 0
-                    scores[t, inside, cat, area, m] = dt_scores[at[inside]]
-                    scores[t, ~inside, cat, area, m] = 0
+            kept_before = len(keep)
+            counted = ~det_ignored[:, areas][:, :, keep]  # (T, A', D_k)
+            hit = matched[:, areas][:, :, keep]
+            tp = np.cumsum(hit & counted, axis=2).astype(np.float64)
+            fp = np.cumsum(~hit & counted, axis=2).astype(np.float64)
+            rc = tp / num_pos
+            pr = tp / (fp + tp + np.spacing(1))
+            recall[:, cat, areas, m] = rc[:, :, -1] if len(keep) else 0
+            pr = np.maximum.accumulate(pr[:, :, ::-1], axis=2)[:, :, ::-1]
+            # One past the end samples 0, as pycocotools leaves unreached recalls.
+            pr = np.concatenate([pr, np.zeros(pr.shape[:2] + (1, ))], axis=2)
+            dt_scores = np.r_[det['score'][keep], 0.0]
+            for t in range(num_thrs):
+                for a, area in enumerate(areas):
+                    at = np.searchsorted(rc[t, a], RECALL_THRS, side='left')
+                    precision[t, :, cat, area, m] = pr[t, a, at]
+                    scores[t, :, cat, area, m] = dt_scores[at]
     return precision, recall, scores
