@@ -1,4 +1,4 @@
-"""COCO box AP with pycocotools' reference COCOeval, and its mmdet-named summary.
+"""COCO box AP (pycocotools' COCOeval or detlab's vectorised twin) and its mmdet names.
 
 ``COCOeval.eval['precision']`` has shape (T, R, K, A, M): IoU thresholds,
 recall thresholds, categories, area ranges (all, small, medium, large) and
@@ -6,16 +6,22 @@ max-detections settings; entries are -1 where a category has no ground truth.
 """
 import contextlib
 import io
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
+from .coco_format import DetectionArrays, check_image_ids, load_detections
+from .coco_summary import CocoEvalResult
+from .fast_coco_eval import fast_coco_eval
+
 #: COCO's default IoU thresholds 0.50:0.05:0.95.
 COCO_IOU_THRS = np.linspace(0.5, 0.95, 10)
 #: COCO's default max detections per image for recall, AP uses the last one.
 COCO_MAX_DETS = (100, 300, 1000)
+#: ``evaluate_bbox`` backends: the reference COCOeval, or detlab's vectorised one.
+COCO_EVAL_BACKENDS = ('pycocotools', 'fast')
 
 #: mmdet's names for the entries of ``COCOeval.stats`` (bbox).
 COCO_STAT_NAMES = ('mAP', 'mAP_50', 'mAP_75', 'mAP_s', 'mAP_m', 'mAP_l', 'AR@100', 'AR@300',
@@ -31,49 +37,65 @@ DECIMALS = 3  # mmdet rounds logged metrics to 3 decimals
 
 
 def evaluate_bbox(coco_gt: COCO,
-                  coco_dt: COCO,
+                  detections: DetectionArrays,
                   cat_ids: Sequence[int],
                   img_ids: Optional[Sequence[int]] = None,
                   iou_thrs: Optional[Sequence[float]] = None,
-                  max_dets: Sequence[int] = COCO_MAX_DETS) -> Tuple[COCOeval, str]:
-    """Run COCOeval's evaluate, accumulate and summarize for boxes, quietly.
+                  max_dets: Sequence[int] = COCO_MAX_DETS,
+                  use_cats: bool = True,
+                  backend: str = 'pycocotools') -> CocoEvalResult:
+    """COCO box evaluation (evaluate, accumulate, summarize), quietly.
 
     Args:
         coco_gt (COCO): Ground truth.
-        coco_dt (COCO): Detections indexed against ``coco_gt``.
-        cat_ids (Sequence[int]): Categories to evaluate, in label order.
+        detections (DetectionArrays): The detections, in results-file order.
+        cat_ids (Sequence[int]): Categories to evaluate.
         img_ids (Sequence[int], optional): Images to evaluate; all of
             ``coco_gt``'s when None.
         iou_thrs (Sequence[float], optional): IoU thresholds; COCO's
             0.50:0.05:0.95 when None. ``mAP_50``/``mAP_75`` are -1 unless
             0.5/0.75 are among them (as in pycocotools).
         max_dets (Sequence[int]): Three max-detections settings, ascending;
-            AP uses the last, recall uses all three.
+            AP uses the last (``mAP`` itself uses 100, as pycocotools does),
+            recall uses all three.
+        use_cats (bool): False pools the categories (proposal recall).
+        backend (str): ``'pycocotools'`` (the reference COCOeval) or
+            ``'fast'`` (detlab's vectorised COCOeval, the same numbers).
 
     Returns:
-        tuple: the finished ``COCOeval`` (``stats`` (12,), ``eval``) and
-        the summary text that pycocotools printed.
+        CocoEvalResult: ``stats`` (12,), ``eval`` and the summary text.
 
     Raises:
-        ValueError: if ``max_dets`` is not three ascending integers.
+        ValueError: if ``max_dets`` is not three ascending integers, or the
+            backend is unknown.
     """
     max_dets = [int(m) for m in max_dets]
     if len(max_dets) != len(COCO_MAX_DETS) or sorted(max_dets) != max_dets:
         raise ValueError(f'max_dets (proposal_nums) must be 3 ascending integers like '
                          f'{COCO_MAX_DETS}, got {tuple(max_dets)}.')
-    coco_eval = COCOeval(coco_gt, coco_dt, 'bbox')
+    if backend not in COCO_EVAL_BACKENDS:
+        raise ValueError(f'COCO evaluation backend {backend!r} is not known; use one of '
+                         f'{COCO_EVAL_BACKENDS}.')
+    iou_thrs = np.asarray(COCO_IOU_THRS if iou_thrs is None else iou_thrs,
+                          dtype=np.float64).reshape(-1)
+    img_ids = list(coco_gt.getImgIds() if img_ids is None else img_ids)
+    if backend == 'fast':
+        check_image_ids(coco_gt, detections.image_ids)
+        return fast_coco_eval(coco_gt, detections, cat_ids, img_ids=img_ids, iou_thrs=iou_thrs,
+                              max_dets=max_dets, use_cats=use_cats)
+    coco_eval = COCOeval(coco_gt, load_detections(coco_gt, detections.to_coco_json()), 'bbox')
     coco_eval.params.catIds = list(cat_ids)
-    coco_eval.params.imgIds = list(coco_gt.getImgIds() if img_ids is None else img_ids)
+    coco_eval.params.imgIds = img_ids
     coco_eval.params.maxDets = max_dets
-    coco_eval.params.iouThrs = np.asarray(
-        COCO_IOU_THRS if iou_thrs is None else iou_thrs, dtype=np.float64).reshape(-1)
+    coco_eval.params.iouThrs = iou_thrs
+    coco_eval.params.useCats = int(use_cats)
     with contextlib.redirect_stdout(io.StringIO()):
         coco_eval.evaluate()
         coco_eval.accumulate()
     summary = io.StringIO()
     with contextlib.redirect_stdout(summary):
         coco_eval.summarize()
-    return coco_eval, summary.getvalue()
+    return CocoEvalResult(stats=coco_eval.stats, eval=coco_eval.eval, summary=summary.getvalue())
 
 
 def stats_to_dict(stats: np.ndarray,

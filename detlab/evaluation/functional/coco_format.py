@@ -7,6 +7,7 @@ ann files skip ids 12, 26, ...); detlab labels are contiguous ``0..K-1``.
 import contextlib
 import io
 import os.path as osp
+from dataclasses import dataclass
 from typing import Any, Dict, List, Sequence
 
 import numpy as np
@@ -29,8 +30,9 @@ def xyxy_to_xywh(bboxes: np.ndarray) -> np.ndarray:
     return np.concatenate([bboxes[:, :2], bboxes[:, 2:] - bboxes[:, :2]], axis=1)
 
 
-def results_to_coco_json(results: Sequence[dict], cat_ids: Sequence[int]) -> List[dict]:
-    """Build the COCO detection results list from per-image predictions.
+def detections_from_results(results: Sequence[dict],
+                            cat_ids: Sequence[int]) -> 'DetectionArrays':
+    """Gather per-image predictions into COCO-form detection arrays.
 
     Args:
         results (Sequence[dict]): One dict per image with ``img_id`` and
@@ -39,28 +41,70 @@ def results_to_coco_json(results: Sequence[dict], cat_ids: Sequence[int]) -> Lis
         cat_ids (Sequence[int]): COCO category id of each contiguous label.
 
     Returns:
-        list[dict]: COCO results, one ``{'image_id', 'bbox' (x, y, w, h),
-        'score', 'category_id'}`` per box.
+        DetectionArrays: the boxes as x, y, w, h, in the order given.
 
     Raises:
         ValueError: if a label has no category id.
     """
     cat_id_of_label = np.asarray(cat_ids, dtype=np.int64)
-    json_results = []
-    for result in results:
-        labels = np.asarray(result['labels'], dtype=np.int64).reshape(-1)
-        if labels.size and (labels.min() < 0 or labels.max() >= len(cat_id_of_label)):
+    labels = [np.asarray(r['labels'], dtype=np.int64).reshape(-1) for r in results]
+    for result, image_labels in zip(results, labels):
+        if image_labels.size and (image_labels.min() < 0 or
+                                  image_labels.max() >= len(cat_id_of_label)):
             raise ValueError(
                 f'Image {result["img_id"]} has predicted labels in '
-                f'[{labels.min()}, {labels.max()}], but only {len(cat_id_of_label)} classes '
-                f'map to COCO categories (valid labels: 0..{len(cat_id_of_label) - 1}).')
-        boxes = xyxy_to_xywh(result['bboxes']).tolist()
-        scores = np.asarray(result['scores'], dtype=np.float64).reshape(-1).tolist()
-        categories = cat_id_of_label[labels].tolist()
-        json_results.extend(
-            dict(image_id=result['img_id'], bbox=box, score=score, category_id=cat)
-            for box, score, cat in zip(boxes, scores, categories))
-    return json_results
+                f'[{image_labels.min()}, {image_labels.max()}], but only '
+                f'{len(cat_id_of_label)} classes map to COCO categories (valid labels: '
+                f'0..{len(cat_id_of_label) - 1}).')
+    counts = [len(image_labels) for image_labels in labels]
+    all_labels = np.concatenate(labels) if labels else np.zeros(0, dtype=np.int64)
+    return DetectionArrays(
+        image_ids=np.repeat(np.array([r['img_id'] for r in results], dtype=np.int64), counts),
+        category_ids=cat_id_of_label[all_labels],
+        bboxes=xyxy_to_xywh(np.concatenate([np.asarray(r['bboxes']).reshape(-1, 4)
+                                            for r in results]) if results else np.zeros((0, 4))),
+        scores=np.concatenate([np.asarray(r['scores'], dtype=np.float64).reshape(-1)
+                               for r in results]) if results else np.zeros(0))
+
+
+def results_to_coco_json(results: Sequence[dict], cat_ids: Sequence[int]) -> List[dict]:
+    """The COCO results list (``image_id``, ``bbox`` x, y, w, h, ``score``,
+    ``category_id`` per box) of per-image predictions; see
+    :func:`detections_from_results`."""
+    return detections_from_results(results, cat_ids).to_coco_json()
+
+
+@dataclass
+class DetectionArrays:
+    """Detections in COCO's terms, one row per box, in the results-file order.
+
+    Attributes:
+        image_ids (np.ndarray): (N,) int64 COCO image id.
+        category_ids (np.ndarray): (N,) int64 COCO category id.
+        bboxes (np.ndarray): (N, 4) float64 x, y, w, h in pixels.
+        scores (np.ndarray): (N,) float64.
+    """
+    image_ids: np.ndarray
+    category_ids: np.ndarray
+    bboxes: np.ndarray
+    scores: np.ndarray
+
+    def to_coco_json(self) -> List[dict]:
+        """The same detections as a COCO results list (for pycocotools)."""
+        return [dict(image_id=img, bbox=box, score=score, category_id=cat)
+                for img, box, score, cat in zip(self.image_ids.tolist(), self.bboxes.tolist(),
+                                                self.scores.tolist(),
+                                                self.category_ids.tolist())]
+
+    @classmethod
+    def from_coco_json(cls, json_results: Sequence[dict]) -> 'DetectionArrays':
+        """Parse a COCO results list (``image_id``, ``bbox``, ``score``, ``category_id``)."""
+        return cls(image_ids=np.array([r['image_id'] for r in json_results], dtype=np.int64),
+                   category_ids=np.array([r['category_id'] for r in json_results],
+                                         dtype=np.int64),
+                   bboxes=np.array([r['bbox'] for r in json_results],
+                                   dtype=np.float64).reshape(-1, 4),
+                   scores=np.array([r['score'] for r in json_results], dtype=np.float64))
 
 
 def gt_to_coco_dict(gt_dicts: Sequence[dict], classes: Sequence[str]) -> Dict[str, Any]:
@@ -132,13 +176,18 @@ def load_detections(coco_gt: COCO, json_results: List[dict]) -> COCO:
         return coco_from_dict(dict(images=list(coco_gt.dataset.get('images', [])),
                                    categories=list(coco_gt.dataset.get('categories', [])),
                                    annotations=[]))
-    unknown = {r['image_id'] for r in json_results} - set(coco_gt.getImgIds())
+    check_image_ids(coco_gt, [r['image_id'] for r in json_results])
+    with contextlib.redirect_stdout(io.StringIO()):
+        return coco_gt.loadRes(json_results)
+
+
+def check_image_ids(coco_gt: COCO, image_ids: Sequence[int]) -> None:
+    """Raise a ValueError naming detections' image ids that ``coco_gt`` lacks."""
+    unknown = set(np.unique(np.asarray(image_ids)).tolist()) - set(coco_gt.getImgIds())
     if unknown:
         raise ValueError(f'Predictions name image ids that the ground truth lacks: '
                          f'{sorted(unknown)[:10]} (the ground truth has '
                          f'{len(coco_gt.getImgIds())} images).')
-    with contextlib.redirect_stdout(io.StringIO()):
-        return coco_gt.loadRes(json_results)
 
 
 def dump_atomic(obj: Any, path: str) -> None:

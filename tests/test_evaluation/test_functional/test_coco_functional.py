@@ -7,7 +7,8 @@ import pickle
 import numpy as np
 import pytest
 
-from detlab.evaluation.functional import (COCO_IOU_THRS, coco_from_dict, dump_atomic,
+from detlab.evaluation.functional import (COCO_IOU_THRS, coco_from_dict, detections_from_results,
+                                          dump_atomic,
                                           evaluate_bbox, format_table, gt_to_coco_dict,
                                           load_coco, load_detections, per_class_ap,
                                           per_class_table, results_to_coco_json, stats_to_dict,
@@ -43,10 +44,10 @@ def _perfect_predictions(keep_labels=(0, 1)):
     return results
 
 
-def _evaluate(results, **kwargs):
-    coco_gt = _gt_coco()
-    coco_dt = load_detections(coco_gt, results_to_coco_json(results, CAT_IDS))
-    return evaluate_bbox(coco_gt, coco_dt, CAT_IDS, **kwargs)
+def _evaluate(results, backend='pycocotools', **kwargs):
+    result = evaluate_bbox(_gt_coco(), detections_from_results(results, CAT_IDS), CAT_IDS,
+                           backend=backend, **kwargs)
+    return result, result.summary
 
 
 def test_xyxy_to_xywh():
