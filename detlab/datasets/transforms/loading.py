@@ -126,6 +126,9 @@ class LoadAnnotations(MMCV_LoadAnnotations):
         with_mask (bool): Load instance masks. Defaults to False.
         poly2mask (bool): Rasterise masks to bitmaps. Defaults to True.
         box_type (str, optional): Registered box type name. Defaults to 'hbox'.
+        reduce_zero_label (bool): With ``with_seg``, map seg label 0 to
+            ``ignore_index`` and shift the others down by one. Defaults to False.
+        ignore_index (int): The seg map's ignore label. Defaults to 255.
         **kwargs: mmcv ``LoadAnnotations`` arguments (``with_seg``,
             ``imdecode_backend``, ``backend_args``).
     """
@@ -136,6 +139,8 @@ class LoadAnnotations(MMCV_LoadAnnotations):
                  with_mask: bool = False,
                  poly2mask: bool = True,
                  box_type: Optional[str] = 'hbox',
+                 reduce_zero_label: bool = False,
+                 ignore_index: int = 255,
                  **kwargs) -> None:
         if box_type is not None:
             get_box_type(box_type)  # fails early, naming the known types
@@ -143,6 +148,8 @@ class LoadAnnotations(MMCV_LoadAnnotations):
         self.with_mask = with_mask
         self.poly2mask = poly2mask
         self.box_type = box_type
+        self.reduce_zero_label = reduce_zero_label
+        self.ignore_index = ignore_index
 
     def _load_bboxes(self, results: dict) -> None:
         instances = results.get('instances', [])
@@ -190,6 +197,24 @@ class LoadAnnotations(MMCV_LoadAnnotations):
             results['gt_masks'] = BitmapMasks(bitmaps, height, width)
         else:
             results['gt_masks'] = PolygonMasks(masks, height, width)
+
+    def _load_seg_map(self, results: dict) -> None:
+        """``gt_seg_map`` (h, w) from ``seg_map_path``, as MMDetection loads it."""
+        if results.get('seg_map_path') is None:
+            return
+        img_bytes = fileio.get(results['seg_map_path'], backend_args=self.backend_args)
+        seg = mmcv.imfrombytes(img_bytes, flag='unchanged',
+                               backend=self.imdecode_backend).squeeze()
+        if self.reduce_zero_label:
+            seg[seg == 0] = self.ignore_index
+            seg = seg - 1
+            seg[seg == self.ignore_index - 1] = self.ignore_index
+        if results.get('label_map') is not None:
+            original = seg.copy()
+            for old_id, new_id in results['label_map'].items():
+                seg[original == old_id] = new_id
+        results['gt_seg_map'] = seg
+        results['ignore_index'] = self.ignore_index
 
     def transform(self, results: dict) -> dict:
         if self.with_bbox:

@@ -23,7 +23,12 @@ def build(coco128, pipeline, **kwargs):
                                **kwargs))
 
 
-def check_sample(packed, with_boxes):
+def check_sample(packed, box_frame='img_shape'):
+    """Image and metainfo agree; every box lies inside the image it refers to.
+
+    The train pipeline resizes boxes with the image (``img_shape``); the test
+    pipeline loads them after Resize, in the original image (``ori_shape``).
+    """
     inputs, sample = packed['inputs'], packed['data_samples']
     assert inputs.dtype == torch.uint8 and inputs.shape[0] == 3
     height, width = sample.img_shape
@@ -31,8 +36,7 @@ def check_sample(packed, with_boxes):
     # 1333x800 with the aspect ratio kept
     assert max(height, width) <= 1333 and min(height, width) <= 800
     assert max(height, width) == 1333 or min(height, width) == 800
-    if not with_boxes:
-        return 0
+    height, width = sample.metainfo[box_frame]
     boxes = torch.cat([sample.gt_instances.bboxes, sample.ignored_instances.bboxes])
     assert boxes.dtype == torch.float32 and boxes.shape[1] == 4
     assert torch.all(boxes[:, 0::2] >= 0) and torch.all(boxes[:, 0::2] <= width)
@@ -46,9 +50,9 @@ def test_base_config_pipelines_over_every_image(coco128):
     train = build(coco128, train_pipeline, filter_cfg=None)
     test = build(coco128, test_pipeline, test_mode=True)
     assert len(train) == len(test) == 128
-    n_boxes = sum(check_sample(train[i], with_boxes=True) for i in range(len(train)))
+    n_boxes = sum(check_sample(train[i]) for i in range(len(train)))
     assert n_boxes > 900  # coco128 holds 929 boxes
     for i in range(len(test)):
         packed = test[i]
-        check_sample(packed, with_boxes=True)
+        check_sample(packed, box_frame='ori_shape')
         assert 'flip' not in packed['data_samples'].metainfo  # the test pipeline never flips

@@ -149,3 +149,16 @@ def test_load_image_from_ndarray_keeps_the_array_and_sets_shapes():
     assert results['img_path'] is None
     with pytest.raises(TypeError, match='numpy array'):
         LoadImageFromNDArray()(dict(img='a.jpg'))
+
+def test_seg_map_with_reduce_zero_label_and_label_map(tmp_path):
+    seg = np.array([[0, 1, 2], [3, 255, 1]], np.uint8)
+    cv2.imwrite(str(tmp_path / 'seg.png'), seg)
+    loader = LoadAnnotations(with_bbox=False, with_label=False, with_seg=True,
+                             reduce_zero_label=True)
+    results = loader(dict(seg_map_path=str(tmp_path / 'seg.png'), label_map={2: 0}))
+    # 0 -> ignore (255), others shift down by one, then label 2 -> 0
+    assert results['gt_seg_map'].tolist() == [[255, 0, 1], [0, 255, 0]]
+    assert results['ignore_index'] == 255
+    plain = LoadAnnotations(with_bbox=False, with_label=False, with_seg=True)(
+        dict(seg_map_path=str(tmp_path / 'seg.png')))
+    assert np.array_equal(plain['gt_seg_map'], seg)
