@@ -164,3 +164,17 @@ def test_pad_pads_masks_and_keeps_boxes():
     padded_masks = padded['gt_masks'].masks
     assert padded_masks[0, 40:].sum() == 0 and padded_masks[0, :40, :60].all()
     assert padded['gt_bboxes'].tolist() == [[10, 5, 30, 25]]
+
+
+@pytest.mark.parametrize('direction', ['horizontal', 'vertical', 'diagonal'])
+@pytest.mark.parametrize('dtype, shape', [(np.uint8, (6, 9, 3)), (np.float32, (6, 9, 3)),
+                                          (np.uint8, (6, 9)), (np.int64, (6, 9, 3)),
+                                          (np.uint8, (6, 9, 5))])
+def test_flip_image_matches_mmcv_and_is_contiguous(direction, dtype, shape):
+    import mmcv
+
+    from detlab.datasets.transforms.transforms import flip_image
+    img = np.arange(np.prod(shape)).reshape(shape).astype(dtype)
+    flipped = flip_image(img, direction)
+    assert np.array_equal(flipped, mmcv.imflip(img, direction=direction))
+    assert flipped.dtype == img.dtype
