@@ -1,31 +1,38 @@
-"""Geometric transforms that keep gt boxes in step with the image."""
+"""Resize, RandomFlip and Pad: moving gt boxes and masks with the image."""
 from typing import Optional, Sequence, Tuple, Union
 
+import cv2
+import mmcv
 import numpy as np
+from mmcv.transforms import Pad as MMCV_Pad
 from mmcv.transforms import RandomFlip as MMCV_RandomFlip
 from mmcv.transforms import Resize as MMCV_Resize
 
 from detlab.registry import TRANSFORMS
+from detlab.structures.bbox import FLIP_DIRECTIONS, autocast_box_type
+
+from .instance_ops import record_homography
 
 #: What mmcv's image resizing accepts, per backend.
 RESIZE_INTERPOLATIONS = {
     'cv2': ('nearest', 'bilinear', 'bicubic', 'area', 'lanczos'),
     'pillow': ('nearest', 'bilinear', 'bicubic', 'box', 'lanczos', 'hamming'),
 }
-FLIP_DIRECTIONS = ('horizontal', 'vertical', 'diagonal')
 
 
 @TRANSFORMS.register_module()
 class Resize(MMCV_Resize):
-    """Resize the image to ``scale`` or by ``scale_factor``, and its gt boxes with it.
+    """Resize the image to ``scale`` or by ``scale_factor``, and its annotations with it.
 
     With ``keep_ratio=True`` the image is scaled by one factor, the largest
     that fits its long side within ``max(scale)`` and its short side within
     ``min(scale)``; otherwise to exactly ``scale`` = (w, h). Sets ``img``,
     ``img_shape`` (h, w), ``scale`` (w, h), ``scale_factor`` (w_scale, h_scale)
-    and ``keep_ratio``; ``gt_bboxes`` (N, 4) float32 are scaled and, with
-    ``clip_object_border``, clipped to the new image. Works as the inner resize
-    of mmcv's ``RandomResize`` and ``RandomChoiceResize``.
+    and ``keep_ratio``; rescales ``gt_bboxes`` (and, with
+    ``clip_object_border``, clips them to the new image), ``gt_masks`` and
+    ``gt_seg_map``, and composes ``diag(w_scale, h_scale, 1)`` onto
+    ``homography_matrix``. Works as the inner resize of mmcv's
+    ``RandomResize`` and ``RandomChoiceResize``.
 
     Args:
         scale (int | tuple[int, int], optional): Target (w, h); an int means square.
@@ -63,27 +70,75 @@ class Resize(MMCV_Resize):
                          interpolation=interpolation)
 
     def _resize_bboxes(self, results: dict) -> None:
-        bboxes = results.get('gt_bboxes')
-        if bboxes is None:
+        if results.get('gt_bboxes') is None:
             return
-        w_scale, h_scale = results['scale_factor']
-        scaled = bboxes * np.array([w_scale, h_scale, w_scale, h_scale], dtype=bboxes.dtype)
+        results['gt_bboxes'].rescale_(results['scale_factor'])
         if self.clip_object_border:
-            height, width = results['img_shape']
-            scaled[:, 0::2] = scaled[:, 0::2].clip(0, width)
-            scaled[:, 1::2] = scaled[:, 1::2].clip(0, height)
-        results['gt_bboxes'] = scaled
+            results['gt_bboxes'].clip_(results['img_shape'])
+
+    def _resize_masks(self, results: dict) -> None:
+        if results.get('gt_masks') is None:
+            return
+        if self.keep_ratio:
+            results['gt_masks'] = results['gt_masks'].rescale(results['scale'])
+        else:
+            results['gt_masks'] = results['gt_masks'].resize(results['img_shape'])
+
+    @autocast_box_type()
+    def transform(self, results: dict) -> dict:
+        if self.scale:
+            results['scale'] = self.scale
+        else:
+            height, width = results['img'].shape[:2]
+            w_factor, h_factor = self.scale_factor
+            # Rounded as mmcv's own Resize rounds a scale_factor target.
+            results['scale'] = (int(width * w_factor + 0.5), int(height * h_factor + 0.5))
+        self._resize_img(results)
+        self._resize_bboxes(results)
+        self._resize_masks(results)
+        self._resize_seg(results)
+        w_scale, h_scale = results['scale_factor']
+        record_homography(results, np.diag([w_scale, h_scale, 1.0]))
+        return results
+
+
+#: cv2.flip codes of the flip directions.
+CV2_FLIP_CODES = {'horizontal': 1, 'vertical': 0, 'diagonal': -1}
+
+
+def flip_image(img: np.ndarray, direction: str) -> np.ndarray:
+    """The image mirrored as ``mmcv.imflip`` mirrors it, as a contiguous array.
+
+    ``mmcv.imflip`` returns a negatively strided view, which every later step
+    (and the final HWC -> CHW copy) then reads slowly; cv2.flip writes a
+    contiguous copy with SIMD. Dtypes cv2 cannot take go through mmcv.
+    """
+    if img.dtype in (np.uint8, np.uint16, np.int16, np.float32, np.float64) and (
+            img.ndim == 2 or img.shape[2] <= 4):
+        return cv2.flip(img, CV2_FLIP_CODES[direction])
+    return mmcv.imflip(img, direction=direction)
+
+
+def flip_homography(direction: Optional[str], height: int, width: int) -> np.ndarray:
+    """(3, 3) matrix of a flip inside an (height, width) image; identity for None."""
+    matrix = np.eye(3, dtype=np.float32)
+    if direction in ('horizontal', 'diagonal'):
+        matrix[0, 0], matrix[0, 2] = -1, width
+    if direction in ('vertical', 'diagonal'):
+        matrix[1, 1], matrix[1, 2] = -1, height
+    return matrix
 
 
 @TRANSFORMS.register_module()
 class RandomFlip(MMCV_RandomFlip):
-    """Flip the image and its gt boxes, at random.
+    """Flip the image and its annotations, at random.
 
     ``prob`` and ``direction`` as in mmcv: a float and one direction flips with
     that probability; a float and a list of directions splits it evenly; a
     list of floats gives each direction its own probability. Directions:
     ``'horizontal'``, ``'vertical'``, ``'diagonal'``. Sets ``flip`` (bool) and
-    ``flip_direction`` (str or None); boxes stay float32 (N, 4).
+    ``flip_direction`` (str or None); a flip moves ``gt_bboxes``, ``gt_masks``
+    and ``gt_seg_map`` and composes its matrix onto ``homography_matrix``.
 
     Args:
         prob (float | list[float]): Flip probability (ints such as 1 are accepted).
@@ -112,3 +167,39 @@ class RandomFlip(MMCV_RandomFlip):
             raise ValueError(f'RandomFlip: prob={prob} must lie in [0, 1] (in total).')
         super().__init__(prob=prob, direction=direction if isinstance(direction, str)
                          else directions, **kwargs)
+
+    @autocast_box_type()
+    def _flip(self, results: dict) -> None:
+        direction = results['flip_direction']
+        results['img'] = flip_image(results['img'], direction)
+        img_shape = results['img'].shape[:2]
+        if results.get('gt_bboxes') is not None:
+            results['gt_bboxes'].flip_(img_shape, direction)
+        if results.get('gt_masks') is not None:
+            results['gt_masks'] = results['gt_masks'].flip(direction)
+        if results.get('gt_seg_map') is not None:
+            results['gt_seg_map'] = mmcv.imflip(results['gt_seg_map'], direction=direction)
+        record_homography(results, flip_homography(direction, *img_shape))
+
+
+@TRANSFORMS.register_module()
+class Pad(MMCV_Pad):
+    """Pad the image (bottom and right) to ``size`` or to a multiple of ``size_divisor``.
+
+    mmcv's Pad (``size`` (w, h), ``size_divisor``, ``pad_to_square``,
+    ``pad_val=dict(img=0, seg=255)``, ``padding_mode``), plus ``gt_masks``
+    padded to ``pad_shape`` with ``pad_val['masks']`` (default 0). Boxes do
+    not move. Sets ``pad_shape``, ``pad_fixed_size``, ``pad_size_divisor``.
+    """
+
+    def _pad_masks(self, results: dict) -> None:
+        if results.get('gt_masks') is not None:
+            pad_val = self.pad_val.get('masks', 0) if isinstance(self.pad_val, dict) else 0
+            results['gt_masks'] = results['gt_masks'].pad(results['pad_shape'][:2],
+                                                          pad_val=pad_val)
+
+    def transform(self, results: dict) -> dict:
+        self._pad_img(results)
+        self._pad_seg(results)
+        self._pad_masks(results)
+        return results

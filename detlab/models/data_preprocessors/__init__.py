@@ -1,4 +1,5 @@
-"""Data preprocessors; importing registers them."""
+"""Data preprocessors and batch augmentations; importing registers them."""
+from .batch_augments import BatchFixedSizePad, BatchSyncRandomResize
 from .data_preprocessor import DetDataPreprocessor
 
-__all__ = ['DetDataPreprocessor']
+__all__ = ['DetDataPreprocessor', 'BatchSyncRandomResize', 'BatchFixedSizePad']

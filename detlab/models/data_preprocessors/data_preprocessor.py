@@ -11,6 +11,8 @@ from torch import nn
 from detlab.registry import MODELS
 from detlab.structures import SampleList
 
+from .batch_augments import pad_sem_seg
+
 #: InstanceData fields of a data sample that may carry boxes.
 _BOX_CARRIERS = ('gt_instances', 'ignored_instances', 'pred_instances', 'proposals')
 
@@ -28,19 +30,26 @@ class DetDataPreprocessor(ImgDataPreprocessor):
     batch's largest height/width rounded up to ``pad_size_divisor``, and the
     images are stacked. Each data sample gets metainfo ``batch_input_shape``
     (h, w) of the stacked tensor and ``pad_shape`` (h, w): its own size rounded
-    up to the divisor. Training-time ``batch_augments`` (MODELS configs
-    called as ``aug(inputs, data_samples)``) run last.
+    up to the divisor. In training, ``pad_mask``/``pad_seg`` pad the gt masks
+    and semantic maps to ``batch_input_shape``, and ``batch_augments`` (MODELS
+    configs such as ``BatchSyncRandomResize`` or ``BatchFixedSizePad``, called
+    as ``aug(inputs, data_samples)``) run last.
 
     Args:
         mean, std (Sequence[Number], optional): Per-channel statistics, in
             the channel order after any swap; None skips normalisation.
         pad_size_divisor (int): Padded sides are multiples of this.
         pad_value (Number): Value of padded pixels (after normalisation).
+        pad_mask (bool): Pad ``gt_instances.masks`` in training. Defaults to False.
+        mask_pad_value (int): Fill of padded masks. Defaults to 0.
+        pad_seg (bool): Pad ``gt_sem_seg`` in training. Defaults to False.
+        seg_pad_value (int): Fill of padded semantic maps. Defaults to 255.
         bgr_to_rgb, rgb_to_bgr (bool): Swap channels 0 and 2.
         boxtype2tensor (bool): Replace box objects (anything with a
             ``.tensor``) in the samples' instances by their tensor, as
             MMDetection does for its box types; detlab boxes already are tensors.
-        non_blocking (bool): Non-blocking host-to-device copies.
+        non_blocking (bool): Non-blocking host-to-device copies (pinned
+            memory, ``pin_memory=True`` in the dataloader, makes them overlap).
         batch_augments (list[dict], optional): Batch augmentation configs.
 
     ``forward(data, training)``: ``data = dict(inputs=[(3, H_i, W_i) tensor]
@@ -53,6 +62,10 @@ class DetDataPreprocessor(ImgDataPreprocessor):
                  std: Optional[Sequence[Number]] = None,
                  pad_size_divisor: int = 1,
                  pad_value: Number = 0,
+                 pad_mask: bool = False,
+                 mask_pad_value: int = 0,
+                 pad_seg: bool = False,
+                 seg_pad_value: int = 255,
                  bgr_to_rgb: bool = False,
                  rgb_to_bgr: bool = False,
                  boxtype2tensor: bool = True,
@@ -70,6 +83,10 @@ class DetDataPreprocessor(ImgDataPreprocessor):
                          pad_value=pad_value, bgr_to_rgb=bgr_to_rgb, rgb_to_bgr=rgb_to_bgr,
                          non_blocking=non_blocking)
         self.boxtype2tensor = boxtype2tensor
+        self.pad_mask = pad_mask
+        self.mask_pad_value = mask_pad_value
+        self.pad_seg = pad_seg
+        self.seg_pad_value = seg_pad_value
         self.batch_augments = (nn.ModuleList([MODELS.build(aug) for aug in batch_augments])
                                if batch_augments else None)
 
@@ -85,10 +102,24 @@ class DetDataPreprocessor(ImgDataPreprocessor):
                     dict(batch_input_shape=batch_input_shape, pad_shape=pad_shape))
             if self.boxtype2tensor:
                 _boxes_to_tensors(data_samples)
+            if training and self.pad_mask:
+                self._pad_gt_masks(data_samples)
+            if training and self.pad_seg:
+                for data_sample in data_samples:
+                    if 'gt_sem_seg' in data_sample:
+                        pad_sem_seg(data_sample, *batch_input_shape, self.seg_pad_value)
         if training and self.batch_augments is not None:
             for batch_aug in self.batch_augments:
                 inputs, data_samples = batch_aug(inputs, data_samples)
         return dict(inputs=inputs, data_samples=data_samples)
+
+    def _pad_gt_masks(self, data_samples: SampleList) -> None:
+        """Pad each sample's gt masks to its ``batch_input_shape``."""
+        for data_sample in data_samples:
+            masks = data_sample.gt_instances.get('masks')
+            if masks is not None:
+                data_sample.gt_instances.masks = masks.pad(data_sample.batch_input_shape,
+                                                           pad_val=self.mask_pad_value)
 
     def _pad_shapes(self, inputs) -> List[Tuple[int, int]]:
         """(h, w) of each image rounded up to ``pad_size_divisor``."""

@@ -95,3 +95,86 @@ def test_mmcv_random_resizes_drive_detlab_resize():
     choice = TRANSFORMS.build(dict(type='RandomChoiceResize', scales=[(90, 60)], keep_ratio=True))
     assert isinstance(choice.resize, Resize)
     assert choice(make_results())['img_shape'] == (60, 90)
+
+
+def test_resize_and_flip_record_homography_as_mmdetection():
+    """Reference values measured with MMDetection 3.3's Resize/RandomFlip on the same input."""
+    from detlab.structures.bbox import HorizontalBoxes
+    results = make_results()
+    results['gt_bboxes'] = HorizontalBoxes(results['gt_bboxes'])
+    steps = [
+        (dict(type='Resize', scale=(100, 90), keep_ratio=True),
+         [[16.666666, 8.375, 50.0, 41.875]],
+         [[1.6666666, 0, 0], [0, 1.675, 0], [0, 0, 1]]),
+        (dict(type='RandomFlip', prob=1.0, direction='diagonal'),
+         [[50.0, 25.125, 83.333336, 58.625]],
+         [[-1.6666666, 0, 100], [0, -1.675, 67], [0, 0, 1]]),
+        (dict(type='Resize', scale_factor=0.5),
+         [[25.0, 12.75, 41.666668, 29.75]],
+         [[-0.8333333, 0, 50], [0, -0.85, 34], [0, 0, 1]]),
+        (dict(type='RandomFlip', prob=1.0, direction='horizontal'),
+         [[8.333332, 12.75, 25.0, 29.75]],
+         [[0.8333333, 0, 0], [0, -0.85, 34], [0, 0, 1]]),
+        # no flip: nothing recorded
+        (dict(type='RandomFlip', prob=0.0),
+         [[8.333332, 12.75, 25.0, 29.75]],
+         [[0.8333333, 0, 0], [0, -0.85, 34], [0, 0, 1]]),
+    ]
+    for cfg, boxes, matrix in steps:
+        results = TRANSFORMS.build(cfg)(results)
+        assert np.allclose(results['gt_bboxes'].tensor.numpy(), boxes, atol=1e-4), cfg
+        assert results['homography_matrix'].dtype == np.float32
+        assert np.allclose(results['homography_matrix'], matrix, atol=1e-5), cfg
+    assert results['img_shape'] == (34, 50)
+    assert np.allclose(results['scale_factor'], (0.5, 34 / 67))
+    # The matrix maps the original box's corners onto the current box.
+    corners = np.array([[10, 5, 1], [30, 25, 1]], np.float32) @ results['homography_matrix'].T
+    xs, ys = corners[:, 0], corners[:, 1]
+    assert np.allclose([xs.min(), ys.min(), xs.max(), ys.max()],
+                       results['gt_bboxes'].tensor[0].numpy(), atol=1e-4)
+
+
+def test_resize_and_flip_move_masks():
+    from detlab.structures.mask import BitmapMasks, PolygonMasks
+    results = make_results()
+    bitmap = np.zeros((1, 40, 60), np.uint8)
+    bitmap[0, 5:25, 10:30] = 1
+    results['gt_masks'] = BitmapMasks(bitmap, 40, 60)
+    results = Resize(scale=(120, 100), keep_ratio=True)(results)
+    assert results['gt_masks'].masks.shape == (1, 80, 120)
+    results = RandomFlip(prob=1.0, direction='horizontal')(results)
+    assert results['gt_masks'].get_bboxes('hbox').tensor.tolist() == [[60, 10, 100, 50]]
+    assert results['gt_bboxes'].tolist() == [[60, 10, 100, 50]]
+    polygons = make_results()
+    polygons['gt_masks'] = PolygonMasks([[np.array([10., 5, 30, 5, 30, 25, 10, 25])]], 40, 60)
+    polygons = Resize(scale=(30, 80))(polygons)
+    assert (polygons['gt_masks'].height, polygons['gt_masks'].width) == (80, 30)
+    assert polygons['gt_masks'].get_bboxes('hbox').tensor.tolist() == [[5, 10, 15, 50]]
+
+
+def test_pad_pads_masks_and_keeps_boxes():
+    from detlab.structures.mask import BitmapMasks
+    results = make_results()
+    results['gt_masks'] = BitmapMasks(np.ones((1, 40, 60), np.uint8), 40, 60)
+    padded = TRANSFORMS.build(dict(type='Pad', size=(64, 48), pad_val=dict(img=7, masks=0)))(
+        results)
+    assert padded['img'].shape == (48, 64, 3) and padded['img'][47, 63, 0] == 7
+    assert padded['pad_shape'][:2] == (48, 64)
+    assert padded['gt_masks'].masks.shape == (1, 48, 64)
+    padded_masks = padded['gt_masks'].masks
+    assert padded_masks[0, 40:].sum() == 0 and padded_masks[0, :40, :60].all()
+    assert padded['gt_bboxes'].tolist() == [[10, 5, 30, 25]]
+
+
+@pytest.mark.parametrize('direction', ['horizontal', 'vertical', 'diagonal'])
+@pytest.mark.parametrize('dtype, shape', [(np.uint8, (6, 9, 3)), (np.float32, (6, 9, 3)),
+                                          (np.uint8, (6, 9)), (np.int64, (6, 9, 3)),
+                                          (np.uint8, (6, 9, 5))])
+def test_flip_image_matches_mmcv_and_is_contiguous(direction, dtype, shape):
+    import mmcv
+
+    from detlab.datasets.transforms.transforms import flip_image
+    img = np.arange(np.prod(shape)).reshape(shape).astype(dtype)
+    flipped = flip_image(img, direction)
+    assert np.array_equal(flipped, mmcv.imflip(img, direction=direction))
+    assert flipped.dtype == img.dtype

@@ -94,3 +94,14 @@ def test_pipeline_with_empty_gt(tmp_path):
     assert sample.gt_instances.labels.shape == (0,)
     assert sample.ignored_instances.bboxes.shape == (0, 4)
     assert packed['inputs'].shape == (3, 60, 75)
+
+
+@pytest.mark.parametrize('dtype', [np.uint8, np.uint16, np.float32, np.int64, bool])
+@pytest.mark.parametrize('channels', [None, 1, 3, 4, 6])
+def test_pack_image_layouts_and_dtypes(dtype, channels):
+    shape = (5, 7) if channels is None else (5, 7, channels)
+    img = (np.random.default_rng(0).random(shape) * 200).astype(dtype)
+    packed = PackDetInputs(meta_keys=())(dict(img=img))['inputs']
+    expected = img[None] if channels is None else img.transpose(2, 0, 1)
+    assert packed.is_contiguous() and packed.shape == expected.shape
+    assert np.array_equal(packed.numpy(), expected)
