@@ -7,7 +7,7 @@ Drawn images go to ``OUT_DIR/vis/``, predictions as JSON to ``OUT_DIR/preds/``.
 Example::
 
     python demo/image_demo.py data/shapes/val/ configs/quickstart/retinanet_r18_fpn_shapes.py \\
-        --weights work_dirs/retinanet_r18_fpn_shapes/iter_600.pth --device cpu
+        --weights work_dirs/retinanet_r18_fpn_shapes/iter_1600.pth --device cpu
 """
 import argparse
 

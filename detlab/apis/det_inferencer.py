@@ -53,7 +53,7 @@ class DetInferencer:
         show_progress (bool): A progress bar over the batches. Defaults to True.
 
     Example:
-        >>> inferencer = DetInferencer('retinanet_r18_fpn_shapes', 'iter_600.pth')
+        >>> inferencer = DetInferencer('retinanet_r18_fpn_shapes', 'iter_1600.pth')
         >>> inferencer('images/', out_dir='outputs', no_save_pred=False)
     """
 
