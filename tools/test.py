@@ -10,7 +10,7 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 from detlab.engine.faults import reported_worker_failures
-from detlab.engine.mmengine_fixes import close_distributed, setup_launcher
+from detlab.engine.mmengine_fixes import distributed_process, setup_launcher
 from detlab.evaluation.metrics import DumpDetResults
 from detlab.utils import load_config, register_all_modules
 
@@ -52,8 +52,8 @@ def build_cfg(args: argparse.Namespace) -> Config:
     return cfg
 
 
-def main() -> None:
-    args = parse_args()
+def test(args: argparse.Namespace) -> None:
+    """Build the config and the Runner from ``args`` and run the test loop."""
     if args.out is not None and not args.out.endswith(('.pkl', '.pickle', '.json')):
         raise ValueError(f'--out must end with .pkl, .pickle or .json, got {args.out}')
     register_all_modules(init_default_scope=False)
@@ -62,11 +62,13 @@ def main() -> None:
     runner = Runner.from_cfg(cfg)
     if args.out is not None:
         runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=args.out))
-    try:
-        with reported_worker_failures():
-            runner.test()
-    finally:
-        close_distributed()
+    with reported_worker_failures():
+        runner.test()
+
+
+def main() -> None:
+    with distributed_process():
+        test(parse_args())
 
 
 if __name__ == '__main__':

@@ -12,7 +12,7 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 from detlab.engine.faults import reported_worker_failures
-from detlab.engine.mmengine_fixes import close_distributed, setup_launcher
+from detlab.engine.mmengine_fixes import distributed_process, setup_launcher
 from detlab.engine.optimizers import AMP_MODES
 from detlab.utils import load_config, register_all_modules
 
@@ -96,10 +96,8 @@ def train(args: argparse.Namespace) -> Runner:
 
 
 def main() -> None:
-    try:
+    with distributed_process():
         train(parse_args())
-    finally:
-        close_distributed()
 
 
 if __name__ == '__main__':

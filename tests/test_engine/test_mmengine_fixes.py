@@ -2,6 +2,9 @@ import errno
 import io
 import os
 import pickle
+import socket
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -11,8 +14,9 @@ from mmengine.optim import OneCycleParamScheduler
 from mmengine.runner import load_checkpoint
 from mmengine.runner.checkpoint import CheckpointLoader
 
-from detlab.engine.mmengine_fixes import (ddp_wrapper_cfg, load_checkpoint_file,
-                                          save_checkpoint_atomically)
+from conftest import REPO_ROOT
+from detlab.engine.mmengine_fixes import (ddp_wrapper_cfg, distributed_process,
+                                          load_checkpoint_file, save_checkpoint_atomically)
 
 
 def mmengine_like_checkpoint() -> dict:
@@ -152,3 +156,56 @@ def test_full_disk_fails_clearly_and_keeps_the_previous_checkpoint(tmp_path, mon
     monkeypatch.undo()
     assert torch.load(path, weights_only=True)['state_dict']['w'].item() == 0
     assert sorted(os.listdir(tmp_path)) == ['iter_2.pth']
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(('127.0.0.1', 0))
+        return probe.getsockname()[1]
+
+
+GLOO_EXIT_SCRIPT = '''
+import atexit, os, sys
+import torch
+from detlab.engine.mmengine_fixes import distributed_process
+
+marker = sys.argv[1]
+with distributed_process():
+    torch.distributed.init_process_group('gloo')
+    rank = torch.distributed.get_rank()
+    atexit.register(lambda: open(f'{marker}.{rank}', 'w').write('exit handlers ran'))
+    # DDP keeps the group's worker threads alive past destroy_process_group;
+    # the all_gather leaves them a Python-owned tensor to release.
+    model = torch.nn.parallel.DistributedDataParallel(torch.nn.Linear(2, 2))
+    gathered = [torch.zeros(2) for _ in range(2)]
+    torch.distributed.all_gather(gathered, torch.full((2,), float(rank)))
+    print(f'rank {rank} gathered {sum(t.sum().item() for t in gathered)}', end='')
+print('never reached after a distributed run')
+'''
+
+
+def test_gloo_run_leaves_after_its_exit_handlers(tmp_path):
+    script = tmp_path / 'gloo_exit.py'
+    script.write_text(GLOO_EXIT_SCRIPT)
+    marker = tmp_path / 'marker'
+    result = subprocess.run(
+        [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
+         f'--master_port={free_port()}', str(script), str(marker)],
+        capture_output=True, text=True, timeout=300,
+        env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)))
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    assert 'terminate called' not in output
+    # output without a newline was flushed, and finalization never ran
+    assert output.count('gathered 2.0') == 2 and 'never reached' not in output
+    assert (tmp_path / 'marker.0').read_text() == 'exit handlers ran'
+    assert (tmp_path / 'marker.1').read_text() == 'exit handlers ran'
+
+
+def test_failing_body_raises_and_single_process_returns():
+    with pytest.raises(ValueError, match='boom'):
+        with distributed_process():
+            raise ValueError('boom')
+    with distributed_process():
+        pass  # no process group: nothing to close, and the caller goes on
+    assert not torch.distributed.is_initialized()

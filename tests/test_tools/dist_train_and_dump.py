@@ -10,12 +10,10 @@ from mmengine.model import is_model_wrapper
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..', 'tools'))
 import train  # noqa: E402
 
-from detlab.engine.mmengine_fixes import close_distributed  # noqa: E402
+from detlab.engine.mmengine_fixes import distributed_process  # noqa: E402
 
 if __name__ == '__main__':
-    try:
+    with distributed_process():
         runner = train.train(train.parse_args())
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         torch.save(model.state_dict(), osp.join(runner.work_dir, f'rank{get_rank()}_weights.pth'))
-    finally:
-        close_distributed()
