@@ -8,6 +8,7 @@ from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
 
 from detlab.registry import DATASETS
+from detlab.utils.malloc import keep_image_buffers
 from .bad_samples import BadSampleReport, BadSampleWarning
 
 
@@ -53,6 +54,7 @@ class BaseDetDataset(BaseDataset):
         self.skip_bad_samples = bool(skip_bad_samples)
         self._bad_samples: Optional[BadSampleReport] = None
         self._num_skipped_at_runtime = 0
+        keep_image_buffers()  # the pipeline reuses freed image memory (detlab/utils/malloc.py)
         super().__init__(*args, **kwargs)
 
     @property
