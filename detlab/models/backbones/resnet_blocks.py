@@ -82,7 +82,9 @@ class _ResidualBlock(BaseModule):
 
     def _inner_forward(self, x: Tensor) -> Tensor:
         identity = x if self.downsample is None else self.downsample(x)
-        return self._residual(x) + identity
+        out = self._residual(x)
+        out += identity  # in place, as MMDetection: no new (B, C, H, W) buffer per block
+        return out
 
     def forward(self, x: Tensor) -> Tensor:
         """Apply the block.
