@@ -17,8 +17,14 @@ post-processing. The models alternate within every round, in an order
 reversed every other round, so drifts in machine load hit all alike; the script prints median times and the ratios
 (torchvision / detlab: above 1 means detlab is faster).
 
+``--channels-last`` adds ``detlab-channels_last`` (the config key
+``channels_last=True``: NHWC weights) and ``--compile`` adds ``detlab-compiled``
+(``compile=True``: backbone and neck compiled in place), each of them
+``detlab`` otherwise; both flags add ``detlab-channels_last-compiled`` too.
+
     python benchmarks/bench_retinanet.py [--rounds 10] [--threads N]
         [--device cpu|cuda] [--amp none|bf16|fp16] [--batch 2] [--size 512]
+        [--channels-last] [--compile]
 """
 import argparse
 import contextlib
@@ -103,11 +109,13 @@ def optimise(losses: dict, optimizer, scaler=None) -> None:
 
 def build_detlab(images, boxes, labels, extra_convs: Optional[str] = 'on_input',
                  config: str = 'configs/retinanet/retinanet_r50_fpn_1x_coco.py',
-                 options: Optional[dict] = None, batched_targets: bool = True):
+                 options: Optional[dict] = None, batched_targets: bool = True,
+                 channels_last: bool = False, compile_: bool = False):
     """detlab's model of ``config`` with every backbone stage trainable (BN in training mode)
     and its train-step and inference closures; ``extra_convs=None`` keeps the config's neck;
     ``options`` are ``--cfg-options``-style overrides (``{'model.backbone.style': ...}``);
-    ``batched_targets=False`` assigns targets image by image."""
+    ``batched_targets=False`` assigns targets image by image; ``channels_last`` and
+    ``compile_`` do what the config keys ``channels_last=True`` and ``compile=True`` do."""
     cfg = Config.fromfile(config)
     if options:
         cfg.merge_from_dict(options)
@@ -120,6 +128,11 @@ def build_detlab(images, boxes, labels, extra_convs: Optional[str] = 'on_input',
     model = MODELS.build(model_cfg)
     model.init_weights()
     model.to(DEVICE)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    if compile_:
+        model.backbone.compile()
+        model.neck.compile()
     if not batched_targets:
         model.bbox_head._can_batch_targets = lambda *args: False
 
@@ -191,6 +204,10 @@ def parse_args(description: str) -> argparse.Namespace:
                         help='autocast dtype (fp16 adds dynamic loss scaling)')
     parser.add_argument('--batch', type=int, default=NUM_IMAGES)
     parser.add_argument('--size', type=int, default=IMAGE_SIZE)
+    parser.add_argument('--channels-last', action='store_true',
+                        help='also time detlab with channels_last=True')
+    parser.add_argument('--compile', action='store_true',
+                        help='also time detlab with compile=True (backbone and neck)')
     args = parser.parse_args()
     DEVICE, NUM_IMAGES, IMAGE_SIZE = torch.device(args.device), args.batch, args.size
     AMP_DTYPE = {'none': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}[args.amp]
@@ -255,6 +272,12 @@ def main() -> None:
               'detlab-per-image-targets': build_detlab(images, boxes, labels, 'on_output',
                                                        batched_targets=False),
               'torchvision': build_torchvision(images, boxes, labels)}
+    variants = [(True, False)] * args.channels_last + [(False, True)] * args.compile
+    variants += [(True, True)] * (args.channels_last and args.compile)
+    for channels_last, compile_ in variants:
+        name = 'detlab' + '-channels_last' * channels_last + '-compiled' * compile_
+        models[name] = build_detlab(images, boxes, labels, channels_last=channels_last,
+                                    compile_=compile_)
     compare('RetinaNet R50-FPN', models, args.rounds, args.warmup)
 
 

@@ -1,0 +1,71 @@
+"""``channels_last=True`` and ``compile`` in a config, through a real Runner."""
+import logging
+
+import pytest
+import torch
+from mmengine.model import BaseModel
+from mmengine.runner import Runner
+
+import detlab.engine  # noqa: F401  (installs the Runner fixes)
+
+
+class ConvToy(BaseModel):
+    """A backbone conv and a neck conv; ``loss`` is the mean output."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.backbone = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.BatchNorm2d(8))
+        self.neck = torch.nn.Conv2d(8, 4, 1)
+
+    def forward(self, inputs, mode='tensor'):
+        outputs = self.neck(self.backbone(torch.stack(inputs)))
+        return dict(loss=outputs.square().mean()) if mode == 'loss' else outputs
+
+
+def train(tmp_path, name: str, **options) -> Runner:
+    images = torch.rand(8, 3, 12, 12, generator=torch.Generator().manual_seed(1))
+    runner = Runner(
+        model=ConvToy(), work_dir=str(tmp_path / name),
+        train_dataloader=dict(dataset=[dict(inputs=image) for image in images], batch_size=4,
+                              sampler=dict(type='DefaultSampler', shuffle=False),
+                              collate_fn=dict(type='pseudo_collate')),
+        train_cfg=dict(by_epoch=False, max_iters=2),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1, momentum=0.9)),
+        default_scope='detlab', log_level=logging.WARNING, cfg=dict(**options),
+        experiment_name=f'{name}-{tmp_path.name}')
+    runner.train()
+    return runner
+
+
+def test_channels_last_moves_conv_weights_and_trains_the_same(tmp_path):
+    plain = train(tmp_path, 'nchw')
+    nhwc = train(tmp_path, 'nhwc', channels_last=True)
+    weight = nhwc.model.backbone[0].weight
+    assert weight.is_contiguous(memory_format=torch.channels_last) and not weight.is_contiguous()
+    assert plain.model.backbone[0].weight.is_contiguous()
+    for (key, a), (_, b) in zip(plain.model.state_dict().items(),
+                                nhwc.model.state_dict().items()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=key)
+
+
+def test_compile_compiles_backbone_and_neck_in_place(tmp_path):
+    plain = train(tmp_path, 'eager')
+    compiled = train(tmp_path, 'compiled', compile=dict(backend='eager'))
+    model = compiled.model
+    assert model.backbone._compiled_call_impl is not None
+    assert model.neck._compiled_call_impl is not None
+    assert plain.model.backbone._compiled_call_impl is None
+    # compiled in place: the checkpoint keys are the model's own
+    assert list(model.state_dict()) == list(plain.model.state_dict())
+    for (key, a), (_, b) in zip(plain.model.state_dict().items(), model.state_dict().items()):
+        torch.testing.assert_close(a, b, msg=key)
+
+
+@pytest.mark.parametrize('options, error', [
+    (dict(channels_last='yes'), 'channels_last must be True or False'),
+    (dict(compile='max-autotune'), 'compile must be True, False or a dict'),
+])
+def test_bad_run_options_are_refused(tmp_path, options, error):
+    with pytest.raises(TypeError, match=error):
+        train(tmp_path, 'bad', **options)
