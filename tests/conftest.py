@@ -1,6 +1,7 @@
 """Shared test helpers: the repo root, the coco128 folder, detlab's registries, running
 the tools, and one quickstart model trained for a few iterations (session-wide)."""
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -42,6 +43,13 @@ def tiny_run_options(data_root: Path, max_iters: int) -> list:
                 f'val_dataloader.dataset.num_images={NUM_VAL}',
                 f'test_dataloader.dataset.num_images={NUM_VAL}']
     return options
+
+
+def free_port() -> int:
+    """A free TCP port on localhost, so parallel torchrun jobs don't collide."""
+    with socket.socket() as probe:
+        probe.bind(('127.0.0.1', 0))
+        return probe.getsockname()[1]
 
 
 def run_tool(*args, launcher=None, timeout=600) -> subprocess.CompletedProcess:

@@ -2,7 +2,6 @@ import errno
 import io
 import os
 import pickle
-import socket
 import subprocess
 import sys
 
@@ -14,7 +13,7 @@ from mmengine.optim import OneCycleParamScheduler
 from mmengine.runner import load_checkpoint
 from mmengine.runner.checkpoint import CheckpointLoader
 
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, free_port
 from detlab.engine.mmengine_fixes import (ddp_wrapper_cfg, distributed_process,
                                           load_checkpoint_file, save_checkpoint_atomically)
 
@@ -156,12 +155,6 @@ def test_full_disk_fails_clearly_and_keeps_the_previous_checkpoint(tmp_path, mon
     monkeypatch.undo()
     assert torch.load(path, weights_only=True)['state_dict']['w'].item() == 0
     assert sorted(os.listdir(tmp_path)) == ['iter_2.pth']
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(('127.0.0.1', 0))
-        return probe.getsockname()[1]
 
 
 GLOO_EXIT_SCRIPT = '''

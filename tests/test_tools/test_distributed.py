@@ -5,22 +5,15 @@ run; the ranks must end with identical weights, and the metrics of two
 processes must equal those of one process on the same checkpoint.
 """
 import re
-import socket
 import sys
 
 import pytest
 import torch
 
-from conftest import QUICKSTART, assert_ok, run_tool, tiny_run_options
+from conftest import QUICKSTART, assert_ok, free_port, run_tool, tiny_run_options
 
 MAX_ITERS = 4
 NUM_VAL = 7  # odd: the sampler pads rank 1's shard, and the gathered results must drop it
-
-
-def free_port() -> int:
-    with socket.socket() as probe:  # a free port, so parallel runs don't collide
-        probe.bind(('127.0.0.1', 0))
-        return probe.getsockname()[1]
 
 
 def torchrun(num_processes: int = 2) -> list:
