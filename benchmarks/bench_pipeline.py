@@ -18,16 +18,22 @@ torchvision (above 1: detlab is faster). Then, with ``--workers`` (4), one
 epoch through a DataLoader and the memory of each worker process (RSS, and
 PSS, which splits shared pages among the processes that share them).
 
+With ``--stages``, the time of each stage of both pipelines, and of bare
+``cv2.imdecode`` + ``cv2.resize``: the ratio a pipeline spending nothing
+beyond those two calls would reach (the ceiling for the 1.2x target).
+
     python benchmarks/bench_pipeline.py [--data-root ../shared/data/coco128] [--rounds 5]
+        [--stages] [--workers 4]
 """
 import argparse
 import os
 import os.path as osp
 import statistics
 import time
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Tuple
 
 import cv2
+import numpy as np
 import torch
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
@@ -50,6 +56,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--rounds', type=int, default=5)
     parser.add_argument('--threads', type=int, default=1, help='torch and cv2 threads')
     parser.add_argument('--workers', type=int, default=4, help='DataLoader workers (0: skip)')
+    parser.add_argument('--stages', action='store_true',
+                        help='also time each stage of both pipelines, and bare decode + resize')
     return parser.parse_args()
 
 
@@ -65,24 +73,32 @@ class TorchvisionPipeline:
 
     def __init__(self, samples: List[dict]) -> None:
         self.samples = samples
-        self.transforms = v2.Compose([
-            v2.Resize(800, max_size=1333, antialias=True),
-            v2.RandomHorizontalFlip(0.5),
-        ])
+        self.resize = v2.Resize(800, max_size=1333, antialias=True)
+        self.flip = v2.RandomHorizontalFlip(0.5)
 
     def __len__(self) -> int:
         return len(self.samples)
 
-    def __getitem__(self, index: int) -> Dict[str, torch.Tensor]:
+    def load(self, index: int) -> Tuple[tv_tensors.Image, tv_tensors.BoundingBoxes, torch.Tensor]:
         info = self.samples[index]
         img = decode_image(read_file(info['img_path']), mode=ImageReadMode.RGB)
         boxes = torch.tensor([inst['bbox'] for inst in info['instances']],
                              dtype=torch.float32).reshape(-1, 4)
         labels = torch.tensor([inst['bbox_label'] for inst in info['instances']])
-        img, boxes = self.transforms(tv_tensors.Image(img), tv_tensors.BoundingBoxes(
-            boxes, format='XYXY', canvas_size=img.shape[-2:]))
+        return tv_tensors.Image(img), tv_tensors.BoundingBoxes(
+            boxes, format='XYXY', canvas_size=img.shape[-2:]), labels
+
+    def __getitem__(self, index: int) -> Dict[str, torch.Tensor]:
+        img, boxes, labels = self.load(index)
+        img, boxes = self.flip(*self.resize(img, boxes))
         return dict(inputs=img.as_subclass(torch.Tensor), boxes=boxes.as_subclass(torch.Tensor),
                     labels=labels)
+
+    def stages(self) -> List[Tuple[str, Callable]]:
+        """The steps of ``__getitem__`` one by one, each taking the last one's output."""
+        return [('decode + boxes', self.load), ('Resize', lambda out: (*self.resize(*out[:2]),
+                                                                       out[2])),
+                ('RandomHorizontalFlip', lambda out: (*self.flip(*out[:2]), out[2]))]
 
 
 def images_per_second(dataset) -> float:
@@ -101,6 +117,63 @@ def compare_speed(named: Dict[str, object], rounds: int) -> Dict[str, float]:
         for name in names if round_index % 2 == 0 else names[::-1]:
             speeds[name].append(images_per_second(named[name]))
     return {name: statistics.median(values) for name, values in speeds.items()}
+
+
+def stage_ms(stages: List[Tuple[str, Callable]], count: int, rounds: int) -> Dict[str, float]:
+    """Median over rounds of each stage's mean ms per image; the first stage takes the index."""
+    per_round: Dict[str, List[float]] = {name: [] for name, _ in stages}
+    for _ in range(rounds):
+        totals = dict.fromkeys(per_round, 0.0)
+        for index in range(count):
+            value = index
+            for name, stage in stages:
+                start = time.perf_counter()
+                value = stage(value)
+                totals[name] += time.perf_counter() - start
+        for name, total in totals.items():
+            per_round[name].append(total / count * 1e3)
+    return {name: statistics.median(values) for name, values in per_round.items()}
+
+
+def decode_and_resize_ms(samples: List[dict], rounds: int) -> Tuple[float, float]:
+    """ms per image of bare ``cv2.imdecode`` and ``cv2.resize`` to the pipeline's size.
+
+    What no Python pipeline around these two libraries can go below.
+    """
+    decode, resize = [], []
+    for _ in range(rounds):
+        decode_total = resize_total = 0.0
+        for info in samples:
+            start = time.perf_counter()
+            img = cv2.imdecode(np.fromfile(info['img_path'], np.uint8), cv2.IMREAD_COLOR)
+            middle = time.perf_counter()
+            height, width = img.shape[:2]
+            scale = min(1333 / max(height, width), 800 / min(height, width))
+            cv2.resize(img, (int(width * scale + 0.5), int(height * scale + 0.5)),
+                       interpolation=cv2.INTER_LINEAR)
+            decode_total += middle - start
+            resize_total += time.perf_counter() - middle
+        decode.append(decode_total / len(samples) * 1e3)
+        resize.append(resize_total / len(samples) * 1e3)
+    return statistics.median(decode), statistics.median(resize)
+
+
+def print_stages(dataset, torchvision_pipeline: TorchvisionPipeline, samples: List[dict],
+                 rounds: int) -> None:
+    """Where each pipeline's time goes, and the ratio bare decode + resize would allow."""
+    detlab_stages = [('get_data_info', dataset.get_data_info)] + [
+        (type(transform).__name__, transform) for transform in dataset.pipeline.transforms]
+    rows = {'detlab': stage_ms(detlab_stages, len(dataset), rounds),
+            'torchvision.v2': stage_ms(torchvision_pipeline.stages(), len(dataset), rounds)}
+    print('ms per image, stage by stage (median of rounds):')
+    for name, stages in rows.items():
+        parts = ', '.join(f'{stage} {ms:.2f}' for stage, ms in stages.items())
+        print(f'  {name}: {parts}; total {sum(stages.values()):.2f}')
+    decode, resize = decode_and_resize_ms(samples, rounds)
+    floor = decode + resize
+    print(f'  bare cv2.imdecode {decode:.2f} + cv2.resize {resize:.2f} = {floor:.2f} ms: a '
+          f'pipeline doing nothing else would run at '
+          f'{sum(rows["torchvision.v2"].values()) / floor:.2f}x torchvision.v2')
 
 
 def memory_kib(pid: int) -> Dict[str, int]:
@@ -144,6 +217,8 @@ def main() -> None:
     for name, value in medians.items():
         print(f'{name:>15}: {value:7.1f} images/s (median)')
     print(f'ratio detlab / torchvision.v2: {medians["detlab"] / medians["torchvision.v2"]:.2f}x')
+    if args.stages:
+        print_stages(dataset, torchvision_pipeline, samples, args.rounds)
     if args.workers > 0:
         usage = worker_memory(dataset, args.workers)
         main_usage = memory_kib(os.getpid())

@@ -34,7 +34,11 @@ def find_truncation(img_bytes: bytes) -> Optional[str]:
     an end-of-image marker after its last scan, a PNG must hold its IEND chunk.
     """
     if img_bytes.startswith(_JPEG_START):
-        if img_bytes.rfind(_JPEG_END) < max(img_bytes.rfind(_JPEG_SCAN), 2):
+        # Whole when the last end-of-image marker follows every scan. Only the
+        # bytes after that marker are searched for a scan: searching the whole
+        # file backwards for the last scan cost 2% of a training sample.
+        end = img_bytes.rfind(_JPEG_END)
+        if end < 2 or img_bytes.find(_JPEG_SCAN, end + 1) >= 0:
             return 'the JPEG data ends before its end-of-image marker (truncated file)'
     elif img_bytes.startswith(_PNG_SIGNATURE):
         if img_bytes.rfind(_PNG_END, -64) < 0:

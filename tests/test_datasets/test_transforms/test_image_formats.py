@@ -68,3 +68,22 @@ def test_truncated_image_fails_naming_the_file(tmp_path, suffix):
     assert find_truncation(cut.read_bytes()) is not None
     with pytest.raises(FileNotFoundError, match=f'cut{suffix}.*truncated'):
         load(cut)
+
+
+def test_truncation_check_sees_scans_after_an_embedded_end_marker(tmp_path):
+    """A JPEG cut inside a later scan, after some end-of-image marker, is still truncated."""
+    img = np.random.default_rng(1).integers(0, 255, (96, 96, 3), np.uint8)
+    # Progressive: many scans; the cut below falls between two of them.
+    Image.fromarray(img).save(tmp_path / 'progressive.jpg', progressive=True, quality=90)
+    data = (tmp_path / 'progressive.jpg').read_bytes()
+    assert find_truncation(data) is None
+    second_scan = data.find(b'\xff\xda', data.find(b'\xff\xda') + 2)
+    assert find_truncation(data[:second_scan + 200]) is not None
+    # An embedded JPEG (as an EXIF thumbnail is) closes with its own end
+    # marker before the main image's scan: cut, the file has no end after it.
+    thumbnail = cv2.imencode('.jpg', img[:16, :16])[1].tobytes()
+    main = cv2.imencode('.jpg', img)[1].tobytes()
+    segment = b'\xff\xe1' + (len(thumbnail) + 2).to_bytes(2, 'big') + thumbnail
+    with_thumbnail = main[:2] + segment + main[2:]
+    assert find_truncation(with_thumbnail) is None
+    assert find_truncation(with_thumbnail[:len(with_thumbnail) - 300]) is not None
