@@ -77,8 +77,10 @@ def build_cfg(args: argparse.Namespace) -> Config:
         cfg.load_from = args.resume
 
     custom_hooks = list(cfg.get('custom_hooks', []))
-    for default in ('NumClassCheckHook', 'NonFiniteLossHook'):
-        if not any(hook.get('type') == default for hook in custom_hooks):
+    configured = custom_hooks + [hook for hook in (cfg.get('default_hooks') or {}).values()
+                                 if isinstance(hook, dict)]
+    for default in ('NumClassCheckHook', 'NonFiniteLossHook', 'BadSampleHook'):
+        if not any(hook.get('type') == default for hook in configured):
             custom_hooks.append(dict(type=default))
     cfg.custom_hooks = custom_hooks
     return cfg

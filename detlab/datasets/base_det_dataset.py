@@ -9,7 +9,8 @@ from mmengine.logging import print_log
 
 from detlab.registry import DATASETS
 from detlab.utils.malloc import keep_image_buffers
-from .bad_samples import BadSampleReport, BadSampleWarning
+from .bad_samples import (BadSampleReport, BadSampleWarning, SkipTally, attach_skip_records,
+                          describe_skip, skip_record)
 
 
 @DATASETS.register_module()
@@ -54,8 +55,15 @@ class BaseDetDataset(BaseDataset):
         self.skip_bad_samples = bool(skip_bad_samples)
         self._bad_samples: Optional[BadSampleReport] = None
         self._num_skipped_at_runtime = 0
+        self._pending_skips: List[dict] = []  # skip records not yet sent with a sample
         keep_image_buffers()  # the pipeline reuses freed image memory (detlab/utils/malloc.py)
         super().__init__(*args, **kwargs)
+
+    def __setstate__(self, state: dict) -> None:
+        # A DataLoader worker started by 'spawn' (or forkserver) unpickles the
+        # dataset without running __init__, and inherits no malloc settings.
+        keep_image_buffers()
+        self.__dict__.update(state)
 
     @property
     def name(self) -> str:
@@ -148,6 +156,12 @@ class BaseDetDataset(BaseDataset):
     def prepare_data(self, idx: int) -> Any:
         """Run the pipeline; when skipping bad samples in training, a failure draws another.
 
+        A failure is recorded (see :mod:`detlab.datasets.bad_samples`) and
+        the record travels on the next sample this process prepares, under
+        the metainfo key ``skipped_samples``, for ``BadSampleHook`` to count
+        across workers and ranks. A sample that cannot carry it (a pipeline
+        without ``PackDetInputs``) makes this process warn instead.
+
         Returns:
             Any: The pipeline's output, or None (mmengine then draws another
             index) for a sample whose loading failed under ``skip_bad_samples``.
@@ -155,14 +169,33 @@ class BaseDetDataset(BaseDataset):
         if not self.skip_bad_samples or self.test_mode:
             return super().prepare_data(idx)
         try:
-            return super().prepare_data(idx)
+            data = super().prepare_data(idx)
         except Exception as error:  # noqa: BLE001  (the config asked to skip bad samples)
             self._num_skipped_at_runtime += 1
-            path = self.get_data_info(idx).get('img_path')
-            warnings.warn(f"{self.name}: skipped sample {idx} ('{path}'): "
-                          f'{type(error).__name__}: {error} ({self._num_skipped_at_runtime} '
-                          'skipped so far in this process).', BadSampleWarning)
+            self._pending_skips.append(
+                skip_record(self.name, idx, self.get_data_info(idx).get('img_path'), error))
             return None
+        if data is not None and self._pending_skips:
+            if not attach_skip_records(data, self._pending_skips):
+                for record in self._pending_skips:
+                    warnings.warn(f'{self.name}: skipped {describe_skip(record)} '
+                                  f'({self._num_skipped_at_runtime} skipped so far in this '
+                                  'process).', BadSampleWarning)
+            self._pending_skips = []
+        return data
+
+    def __getitem__(self, idx: int) -> Any:
+        try:
+            return super().__getitem__(idx)
+        except Exception as error:
+            # mmengine gives up after max_refetch draws without saying why they failed.
+            if not self._pending_skips or 'Cannot find valid' not in str(error):
+                raise
+            tally = SkipTally()
+            tally.add(self._pending_skips)
+            self._pending_skips = []
+            raise RuntimeError(f'{self.name}: no loadable sample in {self.max_refetch + 1} '
+                               f'draws from index {idx}.\n{tally.summary()}') from error
 
     def _serialize_data(self):
         # mmengine cannot serialise an empty list (an empty test set).

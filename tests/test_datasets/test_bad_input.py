@@ -13,6 +13,7 @@ from mmengine.dataset import pseudo_collate
 from torch.utils.data import DataLoader
 
 from detlab.datasets import BadInputError, BadSampleWarning
+from detlab.datasets.bad_samples import SkipTally, attach_skip_records, pop_skipped_samples
 from detlab.registry import DATASETS
 from test_voc_dataset import VOC2007, write_voc  # noqa: I001  (a sibling test module)
 
@@ -48,15 +49,16 @@ def build(root, **kwargs):
     return DATASETS.build(cfg)
 
 
-def load_all(dataset):
-    """Every sample through a 2-worker DataLoader; the image paths it yielded."""
+def load_all(dataset, paths=True):
+    """Every sample through a 2-worker DataLoader: the image paths, or the data samples."""
     loader = DataLoader(dataset, batch_size=2, num_workers=2, collate_fn=pseudo_collate)
     batches = iter(loader)
     try:
-        return [sample.img_path for batch in batches for sample in batch['data_samples']]
+        samples = [sample for batch in batches for sample in batch['data_samples']]
     finally:
         # Stop the workers now: an error's traceback would keep them alive until collected.
         batches._shutdown_workers()
+    return [sample.img_path for sample in samples] if paths else samples
 
 
 def extra_image(img_id, file_name='5.png'):
@@ -120,19 +122,75 @@ def test_missing_image_fails_in_the_worker_naming_it_or_is_dropped_at_load(tmp_p
 
 @pytest.mark.parametrize('content', [b'not an image at all', b'\x89PNG\r\n\x1a\n\x00\x00'],
                          ids=['garbage', 'truncated png'])
-def test_unreadable_image_fails_naming_it_or_is_skipped(tmp_path, content):
+def test_unreadable_image_fails_naming_it_or_is_skipped(tmp_path, content, capfd):
     write_coco(tmp_path, [extra_image(5, 'bad.png')], [good_box(9, 5)])
     (tmp_path / 'imgs' / 'bad.png').write_bytes(content)
     with pytest.raises(Exception, match='bad.png'):
         load_all(build(tmp_path))
     dataset = build(tmp_path, skip_bad_samples=True)
-    paths = load_all(dataset)
+    samples = load_all(dataset, paths=False)
+    paths = [sample.img_path for sample in samples]
     # the bad sample was replaced by another draw: same count, never the bad file
     assert len(paths) == NUM_GOOD + 1 and not any(p.endswith('bad.png') for p in paths)
-    # in one process the skip is counted and named (workers warn on their own stderr)
-    with pytest.warns(BadSampleWarning, match=r"skipped sample 4 \('.*bad.png'\).*1 skipped"):
-        assert dataset[4]['data_samples'].img_path != str(tmp_path / 'imgs' / 'bad.png')
-    assert dataset._num_skipped_at_runtime >= 1  # the redraw may hit it again
+    # the skip (and any redraw that hit it again) came back with a sample, for
+    # BadSampleHook; the workers printed nothing of their own
+    records = pop_skipped_samples(samples)
+    assert records and {(r['index'], r['error_type']) for r in records} == {
+        (4, 'FileNotFoundError')}
+    assert all(r['img_path'].endswith('bad.png') and 'bad.png' in r['error'] for r in records)
+    assert not any('skipped_samples' in sample.metainfo for sample in samples)  # popped
+    assert 'skipped' not in capfd.readouterr().err
+
+
+def two_bad_images_skipped_once_an_epoch(root):
+    """NUM_GOOD good images and two unreadable ones (indices 4, 5); redraws pick index 0,
+    so each bad file fails exactly once an epoch."""
+    write_coco(root, [extra_image(5, 'bad.png'), extra_image(6, 'bad2.png')],
+               [good_box(9, 5), good_box(10, 6)])
+    (root / 'imgs' / 'bad.png').write_bytes(b'garbage')
+    (root / 'imgs' / 'bad2.png').write_bytes(b'\x89PNG\r\n\x1a\n\x00\x00')
+    dataset = build(root, skip_bad_samples=True)
+    dataset._rand_another = lambda: 0
+    return dataset
+
+
+def test_every_worker_delivers_each_skip_exactly_once(tmp_path):
+    """Two bad images, one in each of 2 workers, over 2 epochs: 4 records, no more, no less."""
+    dataset = two_bad_images_skipped_once_an_epoch(tmp_path)
+    # batch_size 1: worker 0 loads indices 0, 2, 4 and worker 1 loads 1, 3, 5
+    loader = DataLoader(dataset, batch_size=1, num_workers=2, collate_fn=pseudo_collate,
+                        persistent_workers=True)
+    tally = SkipTally()
+    for _ in range(2):
+        for batch in loader:
+            tally.add(pop_skipped_samples(batch['data_samples']))
+    assert tally.total == 4
+    summary = tally.summary()
+    assert 'Training skipped 4 sample(s)' in summary
+    assert '4 x FileNotFoundError, from 2 different sample(s)' in summary
+    assert "sample 4 ('" in summary and "sample 5 ('" in summary
+
+
+def test_all_draws_failing_names_the_reasons(tmp_path):
+    write_coco(tmp_path)
+    for img_id in range(1, NUM_GOOD + 1):
+        (tmp_path / 'imgs' / f'{img_id}.png').write_bytes(b'garbage')
+    dataset = build(tmp_path, skip_bad_samples=True, max_refetch=3)
+    with pytest.raises(RuntimeError, match=r"no loadable sample in 4 draws(.|\n)*4 sample\(s\)"
+                                           r"(.|\n)*4 x FileNotFoundError(.|\n)*\.png"):
+        dataset[0]
+
+
+def test_skips_before_packing_reach_the_metainfo():
+    """MultiImageMixDataset's inner dataset returns unpacked results; PackDetInputs carries them."""
+    from detlab.datasets.transforms import PackDetInputs
+    record = dict(dataset='D', index=3, img_path='x.png', error_type='OSError', error='OSError: x')
+    results = dict(img=np.zeros((4, 4, 3), np.uint8))
+    assert attach_skip_records(results, [record]) and results['skipped_samples'] == [record]
+    packed = PackDetInputs(meta_keys=())(results)
+    assert packed['data_samples'].skipped_samples == [record]
+    assert attach_skip_records(packed, [record])
+    assert pop_skipped_samples([packed['data_samples']]) == [record, record]
 
 
 def test_test_set_never_skips_an_unreadable_image(tmp_path):

@@ -42,3 +42,15 @@ def test_datasets_apply_the_setting(monkeypatch):
     monkeypatch.setattr(base_det_dataset, 'keep_image_buffers', lambda: calls.append(1))
     base_det_dataset.BaseDetDataset(lazy_init=True)
     assert calls == [1]
+
+
+def test_spawned_workers_apply_the_setting_too(monkeypatch):
+    """A spawned worker unpickles the dataset without running __init__."""
+    import pickle
+
+    from detlab.datasets import base_det_dataset
+    dataset = base_det_dataset.BaseDetDataset(lazy_init=True)
+    calls = []
+    monkeypatch.setattr(base_det_dataset, 'keep_image_buffers', lambda: calls.append(1))
+    copy = pickle.loads(pickle.dumps(dataset))
+    assert calls == [1] and copy.skip_bad_samples == dataset.skip_bad_samples

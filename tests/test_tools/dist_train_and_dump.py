@@ -1,5 +1,6 @@
 """torchrun entry for the multi-process tests: tools/train.py, then every rank
-saves the weights it ends with to ``<work_dir>/rank<r>_weights.pth``."""
+saves the weights it ends with to ``<work_dir>/rank<r>_weights.pth`` and the
+number of samples it skipped to ``<work_dir>/rank<r>_skips.txt``."""
 import os.path as osp
 import sys
 
@@ -17,3 +18,7 @@ if __name__ == '__main__':
         runner = train.train(train.parse_args())
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         torch.save(model.state_dict(), osp.join(runner.work_dir, f'rank{get_rank()}_weights.pth'))
+        skips = sum(hook.tally.total for hook in runner.hooks if type(hook).__name__ ==
+                    'BadSampleHook')
+        with open(osp.join(runner.work_dir, f'rank{get_rank()}_skips.txt'), 'w') as file:
+            file.write(str(skips))

@@ -14,6 +14,8 @@ from conftest import QUICKSTART, assert_ok, free_port, run_tool, tiny_run_option
 
 MAX_ITERS = 4
 NUM_VAL = 7  # odd: the sampler pads rank 1's shard, and the gathered results must drop it
+TRAIN_IMAGES = 16  # as tiny_run_options asks
+BAD_IMAGES = [f'{index:06d}.jpg' for index in range(1, TRAIN_IMAGES, 2)]  # half of them
 
 
 def torchrun(num_processes: int = 2) -> list:
@@ -38,11 +40,16 @@ def options(data_root) -> list:
 
 @pytest.fixture(scope='module')
 def two_process_run(tmp_path_factory):
+    from detlab.datasets.shapes.writer import generate_shapes
     root = tmp_path_factory.mktemp('dist')
     data_root, work_dir = root / 'shapes', root / 'work'
+    # The training images the run would generate, some made unreadable, to be skipped.
+    generate_shapes(str(data_root), 'train', TRAIN_IMAGES, seed=0)
+    for name in BAD_IMAGES:
+        (data_root / 'train' / name).write_bytes(b'not a jpeg')
     result = run_tool('tests/test_tools/dist_train_and_dump.py', QUICKSTART, '--launcher',
                       'pytorch', '--work-dir', work_dir, '--cfg-options', *options(data_root),
-                      launcher=torchrun())
+                      'train_dataloader.dataset.skip_bad_samples=True', launcher=torchrun())
     return dict(data_root=data_root, work_dir=work_dir, output=assert_ok(result))
 
 
@@ -53,6 +60,17 @@ def test_two_processes_train_validate_and_draw(two_process_run):
     assert (work_dir / f'iter_{MAX_ITERS}.pth').is_file()
     drawn = list(work_dir.glob('*/vis_data/vis_image/*.png'))
     assert drawn, 'validation drew nothing'
+
+
+def test_skips_of_both_ranks_are_summarised_once(two_process_run):
+    """Each rank skips some of the bad images; rank 0 warns once with their sum."""
+    output, work_dir = two_process_run['output'], two_process_run['work_dir']
+    per_rank = [int((work_dir / f'rank{rank}_skips.txt').read_text()) for rank in (0, 1)]
+    # A rank draws 16 images from two shuffles; all 16 good: 1 chance in 10^8.
+    assert all(per_rank), f'a rank skipped nothing: {per_rank}'
+    summaries = re.findall(r'BadSampleWarning: Training skipped (\d+) sample', output)
+    assert summaries == [str(sum(per_rank))], output[-3000:]
+    assert re.search(rf'{sum(per_rank)} x FileNotFoundError, from [2-8] different', output)
 
 
 def test_ranks_end_with_identical_weights(two_process_run):

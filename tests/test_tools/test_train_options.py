@@ -31,9 +31,13 @@ def test_amp_fp16_without_cuda_says_what_to_use(monkeypatch):
         parse(monkeypatch, '--amp')
 
 
-def test_default_hooks_guard_classes_and_nonfinite_losses(monkeypatch):
+def test_default_hooks_guard_classes_and_nonfinite_losses_and_count_skips(monkeypatch):
     hooks = [hook['type'] for hook in parse(monkeypatch).custom_hooks]
     assert hooks.count('NumClassCheckHook') == 1 and hooks.count('NonFiniteLossHook') == 1
+    assert hooks.count('BadSampleHook') == 1
+    # a config that has it already, among its default_hooks, does not get a second one
+    hooks = parse(monkeypatch, '--cfg-options', 'default_hooks.skips.type=BadSampleHook')
+    assert 'BadSampleHook' not in [hook['type'] for hook in hooks.custom_hooks]
 
 
 def test_auto_scale_lr_logs_base_and_scaled_lr(tmp_path):

@@ -12,6 +12,7 @@ from detlab.structures import DetDataSample
 from detlab.structures.bbox import BaseBoxes
 from detlab.structures.mask import BaseInstanceMasks
 
+from ..bad_samples import SKIPPED_SAMPLES_KEY
 from .loading import GT_IN_ORI_IMAGE
 
 #: Results keys that become InstanceData fields.
@@ -83,6 +84,8 @@ class PackDetInputs(BaseTransform):
                 sem_seg.set_metainfo(dict(ignore_index=results['ignore_index']))
             data_sample.gt_sem_seg = sem_seg
         data_sample.set_metainfo({key: results[key] for key in self.meta_keys if key in results})
+        if SKIPPED_SAMPLES_KEY in results:  # carried to BadSampleHook whatever the meta_keys
+            data_sample.set_metainfo({SKIPPED_SAMPLES_KEY: results[SKIPPED_SAMPLES_KEY]})
         packed['data_samples'] = data_sample
         return packed
 
