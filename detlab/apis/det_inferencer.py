@@ -15,7 +15,7 @@ from torch import nn
 from detlab.evaluation.functional.coco_format import dump_atomic
 from detlab.registry import VISUALIZERS
 from detlab.structures import DetDataSample
-from detlab.utils import atomic_write
+from detlab.utils import imwrite_atomic
 from .inference import (ConfigLike, ImageLike, build_test_pipeline, image_inputs, init_detector,
                         list_models, run_on_batch)
 
@@ -189,8 +189,7 @@ class DetInferencer:
                                            pred_score_thr=pred_score_thr)
             image_out = self.visualizer.get_image()
             if vis_dir:
-                atomic_write(osp.join(vis_dir, name),
-                             lambda tmp_path: mmcv.imwrite(image_out[..., ::-1], tmp_path))
+                imwrite_atomic(image_out[..., ::-1], osp.join(vis_dir, name))
             drawn.append(image_out)
             self.num_visualized_imgs += 1
         return drawn

@@ -4,6 +4,10 @@ import os.path as osp
 import tempfile
 from typing import Callable
 
+import cv2
+import mmcv
+import numpy as np
+
 
 def default_file_mode() -> int:
     """The mode ``open()`` would give a new file under the current umask."""
@@ -30,3 +34,22 @@ def atomic_write(path: str, write: Callable[[str], None]) -> None:
     finally:
         if osp.exists(tmp_path):
             os.remove(tmp_path)
+
+
+def imwrite_atomic(img: np.ndarray, path: str) -> None:
+    """Encode ``img`` (BGR, or grey) in the format ``path``'s extension names, atomically.
+
+    Raises:
+        ValueError: Naming ``path`` when cv2 has no encoder for its extension.
+        OSError: Naming ``path`` when cv2 cannot encode the image in that format.
+    """
+    if not cv2.haveImageWriter(path):
+        raise ValueError(f"cannot write the image '{path}': OpenCV has no encoder for "
+                         f"'{osp.splitext(path)[1]}'; use an extension such as .png or .jpg.")
+
+    def write(tmp_path: str) -> None:
+        if not mmcv.imwrite(img, tmp_path):
+            raise OSError(f"could not encode a {img.shape} {img.dtype} image as "
+                          f"'{osp.splitext(path)[1]}' for '{path}'")
+
+    atomic_write(path, write)

@@ -1,7 +1,6 @@
 """DetLocalVisualizer: draws ground-truth and predicted boxes with class names."""
 from typing import Dict, List, Optional, Sequence, Union
 
-import mmcv
 import numpy as np
 from mmengine.dist import is_main_process
 from mmengine.structures import InstanceData
@@ -9,6 +8,7 @@ from mmengine.visualization import Visualizer
 
 from detlab.registry import VISUALIZERS
 from detlab.structures import DetDataSample
+from detlab.utils.atomic import imwrite_atomic
 from .palette import PaletteSpec, adaptive_text_scales, get_palette
 
 #: Font size of a label on a large box; smaller boxes scale it down.
@@ -176,6 +176,6 @@ class DetLocalVisualizer(Visualizer):
         if show:
             self.show(drawn, win_name=name, wait_time=wait_time)
         if out_file is not None:
-            mmcv.imwrite(drawn[..., ::-1], out_file)
+            imwrite_atomic(drawn[..., ::-1], out_file)
         else:
             self.add_image(name, drawn, step)

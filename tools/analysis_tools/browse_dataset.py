@@ -9,7 +9,6 @@ import argparse
 import os.path as osp
 from typing import Dict
 
-import mmcv
 import numpy as np
 from mmengine.config import DictAction
 from mmengine.registry import init_default_scope
@@ -17,7 +16,7 @@ from mmengine.utils import ProgressBar
 
 from detlab.registry import DATASETS, VISUALIZERS
 from detlab.utils import load_config, register_all_modules
-from detlab.utils.atomic import atomic_write
+from detlab.utils.atomic import imwrite_atomic
 from detlab.visualization.palette import get_palette
 
 #: Opacity of drawn masks.
@@ -93,7 +92,7 @@ def main() -> None:
         if args.output_dir is not None:
             drawn = visualizer.get_image()
             out_file = osp.join(args.output_dir, unique_name(name, seen))
-            atomic_write(out_file, lambda tmp, image=drawn: mmcv.imwrite(image[..., ::-1], tmp))
+            imwrite_atomic(drawn[..., ::-1], out_file)
         progress.update()
 
 
