@@ -47,7 +47,14 @@
    4-D weights to channels_last before it is wrapped (:func:`wrap_model_in_memory_format`):
    every convolution then runs in NHWC, without converting each input.
 
-:func:`apply_mmengine_fixes` installs 1-3, 5, 6 and 8; importing ``detlab.engine`` calls it.
+9. Validation metrics of iteration-based runs. ``LoggerHook`` writes them to
+   TensorBoard and ``scalars.json`` at ``step=runner.epoch`` unless the config
+   sets ``log_metric_by_epoch=False``, and an ``IterBasedTrainLoop``'s epoch
+   stays 0: every validation of the run lands on step 0, over the previous
+   one. In iteration-based runs detlab logs them at the iteration, as the
+   training scalars are (:func:`log_val_metrics_at_iteration`).
+
+:func:`apply_mmengine_fixes` installs 1-3, 5, 6, 8 and 9; importing ``detlab.engine`` calls it.
 """
 import atexit
 import collections
@@ -65,10 +72,12 @@ from urllib.parse import urlparse
 
 import numpy as np
 import torch
+from mmengine.hooks import LoggerHook
 from mmengine.logging import HistoryBuffer
 from mmengine.model import is_model_wrapper
 from mmengine.optim import OptimWrapperDict
 from mmengine.optim.scheduler.param_scheduler import OneCycleParamScheduler
+from mmengine.runner import IterBasedTrainLoop
 from mmengine.runner import checkpoint as mmengine_checkpoint
 from mmengine.runner import runner as mmengine_runner
 from mmengine.runner.checkpoint import CheckpointLoader
@@ -356,6 +365,22 @@ def compile_backbone_and_neck(runner, target: str) -> None:
                        f'({compile_cfg}); the first iterations of each input size are slow.')
 
 
+_mmengine_after_val_epoch = LoggerHook.after_val_epoch
+
+
+def log_val_metrics_at_iteration(hook: LoggerHook, runner,
+                                 metrics: Optional[dict] = None) -> None:
+    """mmengine's ``LoggerHook.after_val_epoch``, with the metrics of a run
+    trained by iterations logged at ``runner.iter`` rather than at epoch 0."""
+    if not (hook.log_metric_by_epoch and isinstance(runner._train_loop, IterBasedTrainLoop)):
+        return _mmengine_after_val_epoch(hook, runner, metrics)
+    hook.log_metric_by_epoch = False
+    try:
+        return _mmengine_after_val_epoch(hook, runner, metrics)
+    finally:
+        hook.log_metric_by_epoch = True
+
+
 _applied = False
 
 
@@ -371,6 +396,7 @@ def apply_mmengine_fixes() -> None:
     mmengine_runner.Runner.scale_lr = scale_lr_and_log
     mmengine_runner.Runner.wrap_model = wrap_model_in_memory_format
     mmengine_runner.Runner._maybe_compile = compile_backbone_and_neck
+    LoggerHook.after_val_epoch = log_val_metrics_at_iteration
     for registry in vars(detlab_registry).values():
         if isinstance(registry, detlab_registry.Registry) and registry.parent is not None:
             registry.parent.build_func = registry.with_close_names(registry.parent.build_func)

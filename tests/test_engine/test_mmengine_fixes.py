@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from mmengine.evaluator import BaseMetric
 from mmengine.logging import HistoryBuffer, MessageHub
 from mmengine.optim import OneCycleParamScheduler
 from mmengine.runner import load_checkpoint
@@ -202,3 +203,41 @@ def test_failing_body_raises_and_single_process_returns():
     with distributed_process():
         pass  # no process group: nothing to close, and the caller goes on
     assert not torch.distributed.is_initialized()
+
+
+class _CountingMetric(BaseMetric):
+    """Reports how many samples it saw, as ``toy/count``."""
+    default_prefix = 'toy'
+
+    def process(self, data_batch, data_samples):
+        self.results.append(len(data_samples))
+
+    def compute_metrics(self, results):
+        return dict(count=float(sum(results)))
+
+
+@pytest.mark.parametrize('by_epoch, expected_steps', [(False, [2, 4]), (True, [1, 2])])
+def test_validation_metrics_are_logged_at_their_iteration_or_epoch(tmp_path, by_epoch,
+                                                                   expected_steps):
+    import json
+
+    import detlab.engine  # noqa: F401  (installs the fixes)
+    from mmengine.evaluator import Evaluator
+    from mmengine.runner import Runner
+
+    from toy_model import TinyModel
+    data = [dict(inputs=torch.ones(2))] * 4
+    loader = dict(dataset=data, batch_size=2, sampler=dict(type='DefaultSampler', shuffle=False),
+                  collate_fn=dict(type='pseudo_collate'))
+    train_cfg = (dict(by_epoch=True, max_epochs=2, val_interval=1) if by_epoch else
+                 dict(by_epoch=False, max_iters=4, val_interval=2))
+    runner = Runner(
+        model=TinyModel(), work_dir=str(tmp_path), train_dataloader=loader,
+        val_dataloader=loader, val_evaluator=Evaluator(_CountingMetric()), val_cfg=dict(),
+        train_cfg=train_cfg, optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01)),
+        default_hooks=dict(checkpoint=None), log_processor=dict(by_epoch=by_epoch),
+        default_scope='detlab', experiment_name=f'val-steps-{tmp_path.name}')
+    runner.train()
+    scalars = tmp_path / runner.timestamp / 'vis_data' / 'scalars.json'
+    records = [json.loads(line) for line in scalars.read_text().splitlines()]
+    assert [r['step'] for r in records if 'toy/count' in r] == expected_steps
