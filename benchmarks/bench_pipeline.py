@@ -18,9 +18,10 @@ torchvision (above 1: detlab is faster). Then, with ``--workers`` (4), one
 epoch through a DataLoader and the memory of each worker process (RSS, and
 PSS, which splits shared pages among the processes that share them).
 
-With ``--stages``, the time of each stage of both pipelines, and of bare
-``cv2.imdecode`` + ``cv2.resize``: the ratio a pipeline spending nothing
-beyond those two calls would reach (the ceiling for the 1.2x target).
+With ``--stages``, a third contestant in the same interleaved rounds, bare
+``cv2.imdecode`` + ``cv2.resize`` (the ratio a pipeline spending nothing
+beyond those two calls would reach: the ceiling for the 1.2x target), then
+the time of each stage of the three.
 
     python benchmarks/bench_pipeline.py [--data-root ../shared/data/coco128] [--rounds 5]
         [--stages] [--workers 4]
@@ -101,6 +102,45 @@ class TorchvisionPipeline:
                 ('RandomHorizontalFlip', lambda out: (*self.flip(*out[:2]), out[2]))]
 
 
+class BareDecodeResize:
+    """Only ``cv2.imdecode`` and ``cv2.resize`` to the pipeline's size: what no
+    pipeline built on these two calls (as MMDetection's and detlab's are) can beat."""
+
+    def __init__(self, samples: List[dict]) -> None:
+        self.samples = samples
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def decode(self, index: int) -> np.ndarray:
+        return cv2.imdecode(np.fromfile(self.samples[index]['img_path'], np.uint8),
+                            cv2.IMREAD_COLOR)
+
+    @staticmethod
+    def resize(img: np.ndarray) -> np.ndarray:
+        height, width = img.shape[:2]
+        scale = min(1333 / max(height, width), 800 / min(height, width))
+        return cv2.resize(img, (int(width * scale + 0.5), int(height * scale + 0.5)),
+                          interpolation=cv2.INTER_LINEAR)
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        return self.resize(self.decode(index))
+
+    def stages(self) -> List[Tuple[str, Callable]]:
+        return [('cv2.imdecode', self.decode), ('cv2.resize', self.resize)]
+
+
+class DetlabStages:
+    """detlab's dataset, its ``get_data_info`` and transforms timed one by one."""
+
+    def __init__(self, dataset) -> None:
+        self.dataset = dataset
+
+    def stages(self) -> List[Tuple[str, Callable]]:
+        return [('get_data_info', self.dataset.get_data_info)] + [
+            (type(transform).__name__, transform) for transform in self.dataset.pipeline.transforms]
+
+
 def images_per_second(dataset) -> float:
     start = time.perf_counter()
     for index in range(len(dataset)):
@@ -135,45 +175,13 @@ def stage_ms(stages: List[Tuple[str, Callable]], count: int, rounds: int) -> Dic
     return {name: statistics.median(values) for name, values in per_round.items()}
 
 
-def decode_and_resize_ms(samples: List[dict], rounds: int) -> Tuple[float, float]:
-    """ms per image of bare ``cv2.imdecode`` and ``cv2.resize`` to the pipeline's size.
-
-    What no Python pipeline around these two libraries can go below.
-    """
-    decode, resize = [], []
-    for _ in range(rounds):
-        decode_total = resize_total = 0.0
-        for info in samples:
-            start = time.perf_counter()
-            img = cv2.imdecode(np.fromfile(info['img_path'], np.uint8), cv2.IMREAD_COLOR)
-            middle = time.perf_counter()
-            height, width = img.shape[:2]
-            scale = min(1333 / max(height, width), 800 / min(height, width))
-            cv2.resize(img, (int(width * scale + 0.5), int(height * scale + 0.5)),
-                       interpolation=cv2.INTER_LINEAR)
-            decode_total += middle - start
-            resize_total += time.perf_counter() - middle
-        decode.append(decode_total / len(samples) * 1e3)
-        resize.append(resize_total / len(samples) * 1e3)
-    return statistics.median(decode), statistics.median(resize)
-
-
-def print_stages(dataset, torchvision_pipeline: TorchvisionPipeline, samples: List[dict],
-                 rounds: int) -> None:
-    """Where each pipeline's time goes, and the ratio bare decode + resize would allow."""
-    detlab_stages = [('get_data_info', dataset.get_data_info)] + [
-        (type(transform).__name__, transform) for transform in dataset.pipeline.transforms]
-    rows = {'detlab': stage_ms(detlab_stages, len(dataset), rounds),
-            'torchvision.v2': stage_ms(torchvision_pipeline.stages(), len(dataset), rounds)}
-    print('ms per image, stage by stage (median of rounds):')
-    for name, stages in rows.items():
+def print_stages(named: Dict[str, object], count: int, rounds: int) -> None:
+    """Where each pipeline's time goes, stage by stage."""
+    print('ms per image, stage by stage (median of rounds; not interleaved, so noisier):')
+    for name, pipeline in named.items():
+        stages = stage_ms(pipeline.stages(), count, rounds)
         parts = ', '.join(f'{stage} {ms:.2f}' for stage, ms in stages.items())
         print(f'  {name}: {parts}; total {sum(stages.values()):.2f}')
-    decode, resize = decode_and_resize_ms(samples, rounds)
-    floor = decode + resize
-    print(f'  bare cv2.imdecode {decode:.2f} + cv2.resize {resize:.2f} = {floor:.2f} ms: a '
-          f'pipeline doing nothing else would run at '
-          f'{sum(rows["torchvision.v2"].values()) / floor:.2f}x torchvision.v2')
 
 
 def memory_kib(pid: int) -> Dict[str, int]:
@@ -212,13 +220,19 @@ def main() -> None:
     torchvision_pipeline = TorchvisionPipeline(samples)
     print(f'{len(dataset)} coco128 images with boxes, {args.rounds} rounds, '
           f'{args.threads} thread(s)')
-    medians = compare_speed({'detlab': dataset, 'torchvision.v2': torchvision_pipeline},
-                            args.rounds)
+    contestants = {'detlab': dataset, 'torchvision.v2': torchvision_pipeline}
+    if args.stages:
+        contestants['cv2 decode+resize'] = BareDecodeResize(samples)
+    medians = compare_speed(contestants, args.rounds)
     for name, value in medians.items():
-        print(f'{name:>15}: {value:7.1f} images/s (median)')
+        print(f'{name:>17}: {value:7.1f} images/s (median)')
     print(f'ratio detlab / torchvision.v2: {medians["detlab"] / medians["torchvision.v2"]:.2f}x')
     if args.stages:
-        print_stages(dataset, torchvision_pipeline, samples, args.rounds)
+        ceiling = medians['cv2 decode+resize'] / medians['torchvision.v2']
+        print(f'ceiling, bare cv2 decode + resize / torchvision.v2: {ceiling:.2f}x')
+        print_stages({'detlab': DetlabStages(dataset), 'torchvision.v2': torchvision_pipeline,
+                      'cv2 decode+resize': contestants['cv2 decode+resize']}, len(dataset),
+                     args.rounds)
     if args.workers > 0:
         usage = worker_memory(dataset, args.workers)
         main_usage = memory_kib(os.getpid())
