@@ -1,7 +1,6 @@
 """Packing a pipeline's results into the model's (inputs, data_samples) form."""
 from typing import Sequence
 
-import cv2
 import numpy as np
 import torch
 from mmcv.transforms import BaseTransform, to_tensor
@@ -17,9 +16,6 @@ from .loading import GT_IN_ORI_IMAGE
 
 #: Results keys that become InstanceData fields.
 GT_FIELDS = {'gt_bboxes': 'bboxes', 'gt_bboxes_labels': 'labels', 'gt_masks': 'masks'}
-#: Image dtypes cv2.split handles.
-CV2_SPLIT_DTYPES = tuple(np.dtype(t) for t in (np.uint8, np.int8, np.uint16, np.int16, np.int32,
-                                               np.float32, np.float64))
 DEFAULT_META_KEYS = ('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor', 'flip',
                      'flip_direction')
 
@@ -29,8 +25,10 @@ class PackDetInputs(BaseTransform):
     """Pack the image and annotations for the detector.
 
     Returns ``dict(inputs, data_samples)``: ``inputs`` the image as a
-    contiguous (C, H, W) tensor of the image's dtype (uint8 for a loaded
-    image, 3 channels for colour); ``data_samples`` a :class:`DetDataSample`
+    (C, H, W) tensor of the image's dtype (uint8 for a loaded image, 3
+    channels for colour), a view of the image's (H, W, C) buffer when that is
+    contiguous (see :meth:`_image_to_tensor`; MMDetection copies it to a
+    contiguous tensor, with the same values); ``data_samples`` a :class:`DetDataSample`
     whose ``gt_instances`` hold the boxes with ``gt_ignore_flags`` False
     (``bboxes`` float32 (N, 4), ``labels`` int64 (N,)) and whose
     ``ignored_instances`` hold the rest; metainfo from ``meta_keys`` present
@@ -91,16 +89,21 @@ class PackDetInputs(BaseTransform):
 
     @staticmethod
     def _image_to_tensor(img: np.ndarray) -> torch.Tensor:
-        """(H, W, C) or (H, W) array -> contiguous (C, H, W) tensor."""
+        """(H, W, C) or (H, W) array -> (C, H, W) tensor; a view of ``img`` when it can be.
+
+        A C-contiguous, writeable image is not copied: the tensor is its
+        (C, H, W) view with channels-last strides, as torchvision's decoders
+        return images. The data preprocessor's batching copies it once anyway
+        (into the contiguous (B, C, H, W) batch), so a CHW copy here would be
+        a second pass over every image in the loader workers. Other arrays
+        (negative or uneven strides, read-only) are copied into a contiguous
+        (C, H, W) tensor.
+        """
         if img.ndim < 3:
             img = img[..., None]
-        if img.flags.c_contiguous and img.dtype in CV2_SPLIT_DTYPES and 1 < img.shape[2] <= 4:
-            # cv2.split de-interleaves with SIMD straight into the (C, H, W) planes,
-            # faster than numpy's strided transpose copy.
-            chw = np.empty((img.shape[2], ) + img.shape[:2], dtype=img.dtype)
-            cv2.split(img, list(chw))
-            return torch.from_numpy(chw)
-        return to_tensor(np.ascontiguousarray(img.transpose(2, 0, 1)))
+        if img.flags.c_contiguous and img.flags.writeable:
+            return torch.from_numpy(img).permute(2, 0, 1)
+        return torch.from_numpy(img.transpose(2, 0, 1).copy(order='C'))
 
     def __repr__(self) -> str:
         return f'{type(self).__name__}(meta_keys={self.meta_keys})'

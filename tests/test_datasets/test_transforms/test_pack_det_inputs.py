@@ -23,8 +23,10 @@ def test_pack_splits_ignored_boxes_and_copies_meta():
     packed = PackDetInputs()(results)
     inputs, sample = packed['inputs'], packed['data_samples']
     assert isinstance(sample, DetDataSample)
-    assert inputs.shape == (3, 2, 3) and inputs.dtype == torch.uint8 and inputs.is_contiguous()
+    assert inputs.shape == (3, 2, 3) and inputs.dtype == torch.uint8
     assert torch.equal(inputs, torch.from_numpy(results['img']).permute(2, 0, 1))
+    # a view of the image's buffer: no copy in the loader workers
+    assert inputs.data_ptr() == results['img'].ctypes.data and inputs.stride() == (1, 9, 3)
     assert sample.gt_instances.bboxes.tolist() == [[0, 0, 1, 1], [0, 1, 2, 2]]
     assert sample.gt_instances.labels.dtype == torch.int64
     assert sample.gt_instances.labels.tolist() == [0, 2]
@@ -103,5 +105,26 @@ def test_pack_image_layouts_and_dtypes(dtype, channels):
     img = (np.random.default_rng(0).random(shape) * 200).astype(dtype)
     packed = PackDetInputs(meta_keys=())(dict(img=img))['inputs']
     expected = img[None] if channels is None else img.transpose(2, 0, 1)
-    assert packed.is_contiguous() and packed.shape == expected.shape
-    assert np.array_equal(packed.numpy(), expected)
+    assert packed.shape == expected.shape and np.array_equal(packed.numpy(), expected)
+    read_only = img.copy()
+    read_only.flags.writeable = False  # torch cannot share it: copied
+    packed = PackDetInputs(meta_keys=())(dict(img=read_only))['inputs']
+    assert packed.is_contiguous() and np.array_equal(packed.numpy(), expected)
+
+
+def test_packed_views_batch_exactly_as_contiguous_images():
+    """The data preprocessor turns the (C, H, W) views into the same contiguous batch as
+    MMDetection's contiguous copies, so models see identical inputs."""
+    from detlab.registry import MODELS
+    preprocessor = MODELS.build(dict(
+        type='DetDataPreprocessor', mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
+        bgr_to_rgb=True, pad_size_divisor=32))
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 255, (37, 50, 3), np.uint8), rng.integers(0, 255, (40, 29, 3),
+                                                                        np.uint8)]
+    views = [PackDetInputs()(dict(img=img))['inputs'] for img in images]
+    copies = [torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))) for img in images]
+    assert not views[0].is_contiguous()
+    batches = [preprocessor(dict(inputs=inputs, data_samples=None), True)['inputs']
+               for inputs in (views, copies)]
+    assert batches[0].is_contiguous() and torch.equal(batches[0], batches[1])
