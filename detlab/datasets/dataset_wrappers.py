@@ -13,6 +13,8 @@ from mmengine.dataset import force_full_init
 
 from detlab.registry import DATASETS, TRANSFORMS
 
+from .bad_samples import SKIPPED_SAMPLES_KEY, attach_skip_records
+
 
 def _build_dataset(dataset: Union[BaseDataset, dict], owner: str) -> BaseDataset:
     if isinstance(dataset, dict):
@@ -173,6 +175,11 @@ class MultiImageMixDataset:
                 continue
             if hasattr(transform, 'get_indexes'):
                 results['mix_results'] = self._mix_results(transform)
+                # Skips made while loading the mixed-in images travel on with this sample.
+                skipped = [record for mixed in results['mix_results']
+                           for record in mixed.pop(SKIPPED_SAMPLES_KEY, [])]
+                if skipped:
+                    attach_skip_records(results, skipped)
             for _ in range(self.max_refetch):
                 updated = transform(copy.deepcopy(results))
                 if updated is not None:

@@ -9,7 +9,7 @@ import warnings
 import cv2
 import numpy as np
 import pytest
-from mmengine.dataset import pseudo_collate
+from mmengine.dataset import Compose, pseudo_collate
 from torch.utils.data import DataLoader
 
 from detlab.datasets import BadInputError, BadSampleWarning
@@ -239,3 +239,16 @@ def test_clean_data_loads_without_a_warning(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter('error', BadSampleWarning)
         assert len(load_all(build(tmp_path, skip_bad_samples=True))) == NUM_GOOD
+
+
+def test_skips_while_loading_mosaic_images_travel_with_the_sample(tmp_path):
+    """An image Mosaic mixes in that fails to load is skipped, and still counted."""
+    from detlab.datasets import MultiImageMixDataset
+    inner = two_bad_images_skipped_once_an_epoch(tmp_path)
+    inner.pipeline = Compose([dict(type='LoadImageFromFile'), dict(type='LoadAnnotations')])
+    mixed = MultiImageMixDataset(inner, [dict(type='Mosaic', img_scale=(32, 32)),
+                                         dict(type='PackDetInputs')])
+    mixed.pipeline[0].get_indexes = lambda dataset: [4, 1, 2]  # bad.png among the three
+    sample = mixed[0]['data_samples']
+    records = pop_skipped_samples([sample])
+    assert [(r['index'], r['img_path'].rsplit('/', 1)[1]) for r in records] == [(4, 'bad.png')]
