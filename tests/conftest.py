@@ -1,17 +1,10 @@
-"""Shared test helpers: the repo root, the coco128 folder, detlab's registries, running
-the tools, and one quickstart model trained for a few iterations (session-wide)."""
-import os
-import socket
-import subprocess
-import sys
+"""Fixtures shared by detlab's tests; plain helpers live in ``helpers.py``."""
 from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-COCO128 = REPO_ROOT.parent / 'shared' / 'data' / 'coco128'
-QUICKSTART = 'configs/quickstart/retinanet_r18_fpn_shapes.py'
-NUM_VAL = 8
+from helpers import (QUICKSTART, QUICKSTART_TEST_SCORE_THR, REPO_ROOT, assert_ok, require_coco128,
+                     run_tool, tiny_run_options)
 
 
 @pytest.fixture(scope='session', autouse=True)
@@ -22,54 +15,7 @@ def _detlab_scope():
 
 @pytest.fixture
 def coco128() -> Path:
-    if not (COCO128 / 'annotations' / 'instances_train2017.json').is_file():
-        pytest.skip(f'coco128 not found at {COCO128} (it lives beside the repo, in ../shared)')
-    return COCO128
-
-
-def tiny_run_options(data_root: Path, max_iters: int) -> list:
-    """--cfg-options that shrink the quickstart to a few iterations on tiny data."""
-    ann_val = f'{data_root}/annotations/instances_val.json'
-    options = [
-        f'train_cfg.max_iters={max_iters}', f'train_cfg.val_interval={max_iters}',
-        'default_hooks.checkpoint.interval=2', 'default_hooks.logger.interval=1',
-        'train_dataloader.batch_size=4', f'val_evaluator.ann_file={ann_val}',
-        f'test_evaluator.ann_file={ann_val}',
-    ]
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        options += [f'{loader}.num_workers=0', f'{loader}.persistent_workers=False',
-                    f'{loader}.dataset.data_root={data_root}/']
-    options += ['train_dataloader.dataset.num_images=16',
-                f'val_dataloader.dataset.num_images={NUM_VAL}',
-                f'test_dataloader.dataset.num_images={NUM_VAL}']
-    return options
-
-
-def free_port() -> int:
-    """A free TCP port on localhost, so parallel torchrun jobs don't collide."""
-    with socket.socket() as probe:
-        probe.bind(('127.0.0.1', 0))
-        return probe.getsockname()[1]
-
-
-def run_tool(*args, launcher=None, timeout=600) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
-    command = launcher or [sys.executable]
-    result = subprocess.run([*command, *map(str, args)], cwd=REPO_ROOT, env=env,
-                            capture_output=True, text=True, timeout=timeout)
-    return result
-
-
-def assert_ok(result: subprocess.CompletedProcess) -> str:
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output[-4000:]
-    return output
-
-
-#: Score threshold of the briefly trained quickstart model: after a few
-#: iterations every score is near the focal-loss prior 0.01, so the default
-#: 0.05 would leave no boxes to compare.
-QUICKSTART_TEST_SCORE_THR = 0.005
+    return require_coco128()
 
 
 @pytest.fixture(scope='session')

@@ -8,7 +8,7 @@ from mmengine.config import Config
 from detlab.registry import MODELS, TRANSFORMS
 from detlab.utils import adopt_default_scope
 
-from conftest import REPO_ROOT
+from helpers import REPO_ROOT
 
 
 def test_every_registry_imports_its_own_modules():

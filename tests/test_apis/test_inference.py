@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import REPO_ROOT
+from helpers import REPO_ROOT
 from detlab.apis import inference_detector, init_detector, list_models
 from detlab.apis.inference import load_model_config
 

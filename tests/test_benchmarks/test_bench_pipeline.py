@@ -1,7 +1,7 @@
 """benchmarks/bench_pipeline.py runs and reports its ratios (a smoke test, not a timing)."""
 import re
 
-from conftest import assert_ok, run_tool
+from helpers import assert_ok, run_tool
 
 
 def test_pipeline_benchmark_reports_ratio_ceiling_and_stages(coco128):

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from conftest import REPO_ROOT
+from helpers import REPO_ROOT
 
 # One pipeline-like sample per iteration: decoded image, resized image, flipped
 # copy, CHW copy; all freed before the next. glibc's defaults fault about 850

@@ -1,43 +1,14 @@
 """VOCDataset on XML written here; the dataset wrappers over it."""
 from pathlib import Path
 
-import cv2
-import numpy as np
 import pytest
 from mmengine.config import Config
 
 from detlab.datasets import VOCDataset
 from detlab.registry import DATASETS
+from helpers import write_voc
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-VOC_XML = """<annotation>
-  <filename>{img_id}.jpg</filename>
-  {size}
-  {objects}
-</annotation>"""
-OBJECT = """<object><name>{name}</name><difficult>{difficult}</difficult>
-  <bndbox><xmin>{x1}</xmin><ymin>{y1}</ymin><xmax>{x2}</xmax><ymax>{y2}</ymax></bndbox></object>"""
-
-
-def write_voc(root, year, images):
-    """images: img_id -> (size or None, [(name, difficult, x1, y1, x2, y2)])."""
-    base = root / year
-    for sub in ('Annotations', 'JPEGImages', 'ImageSets/Main'):
-        (base / sub).mkdir(parents=True, exist_ok=True)
-    for img_id, (size, objects) in images.items():
-        width, height = size or (60, 40)
-        cv2.imwrite(str(base / 'JPEGImages' / f'{img_id}.jpg'),
-                    np.zeros((height, width, 3), np.uint8))
-        size_xml = '' if size is None else (
-            f'<size><width>{width}</width><height>{height}</height><depth>3</depth></size>')
-        objects_xml = ''.join(
-            OBJECT.format(name=n, difficult=d, x1=x1, y1=y1, x2=x2, y2=y2)
-            for n, d, x1, y1, x2, y2 in objects)
-        (base / 'Annotations' / f'{img_id}.xml').write_text(
-            VOC_XML.format(img_id=img_id, size=size_xml, objects=objects_xml))
-    (base / 'ImageSets/Main/trainval.txt').write_text('\n'.join(images) + '\n')
-
-
 VOC2007 = {
     '000001': ((100, 80), [('dog', 0, 11, 21, 50, 60), ('person', 1, 1, 1, 30, 40),
                            ('unicorn', 0, 5, 5, 20, 20), ('cat', 0, 70, 50, 120, 80)]),

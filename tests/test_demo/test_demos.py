@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import assert_ok, run_tool
+from helpers import assert_ok, run_tool
 
 
 def test_image_demo_writes_drawn_images_and_the_test_tools_boxes(

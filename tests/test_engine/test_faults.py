@@ -11,7 +11,7 @@ import pytest
 import torch
 from mmengine.runner import Runner
 
-from conftest import REPO_ROOT
+from helpers import REPO_ROOT
 from toy_model import TinyModel
 from detlab.engine.faults import reported_worker_failures
 

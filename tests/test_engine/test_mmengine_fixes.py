@@ -14,7 +14,7 @@ from mmengine.optim import OneCycleParamScheduler
 from mmengine.runner import load_checkpoint
 from mmengine.runner.checkpoint import CheckpointLoader
 
-from conftest import REPO_ROOT, free_port
+from helpers import REPO_ROOT, free_port
 from detlab.engine.mmengine_fixes import (ddp_wrapper_cfg, distributed_process,
                                           load_checkpoint_file, save_checkpoint_atomically)
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from conftest import REPO_ROOT, assert_ok, run_tool
+from helpers import REPO_ROOT, assert_ok, run_tool
 from detlab.apis import init_detector
 from detlab.models.backbones import ResNet
 

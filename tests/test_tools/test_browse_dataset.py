@@ -9,7 +9,7 @@ import numpy as np
 
 from detlab.structures.mask import BitmapMasks
 
-from conftest import REPO_ROOT
+from helpers import REPO_ROOT
 
 TOOL = REPO_ROOT / 'tools/analysis_tools/browse_dataset.py'
 

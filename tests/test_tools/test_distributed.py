@@ -10,7 +10,7 @@ import sys
 import pytest
 import torch
 
-from conftest import QUICKSTART, assert_ok, free_port, run_tool, tiny_run_options
+from helpers import QUICKSTART, assert_ok, free_port, run_tool, tiny_run_options
 
 MAX_ITERS = 4
 NUM_VAL = 7  # odd: the sampler pads rank 1's shard, and the gathered results must drop it

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import REPO_ROOT
+from helpers import REPO_ROOT
 
 CLASSES = ('cat', 'dog')
 # img_id -> gt boxes (x1, y1, x2, y2, label), in a 100x100 image.

@@ -15,7 +15,7 @@ import time
 import torch
 
 from detlab.engine.mmengine_fixes import load_checkpoint_file
-from conftest import QUICKSTART, REPO_ROOT, assert_ok, run_tool, tiny_run_options
+from helpers import QUICKSTART, REPO_ROOT, assert_ok, run_tool, tiny_run_options
 
 MAX_ITERS = 8
 KILL_AFTER_VAL_AT = 4  # the checkpoint of iteration 4 is written, then validated

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import REPO_ROOT, assert_ok, run_tool
+from helpers import REPO_ROOT, assert_ok, run_tool
 from detlab.apis import init_detector
 from detlab.structures import DetDataSample
 

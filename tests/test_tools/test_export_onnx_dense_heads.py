@@ -5,7 +5,7 @@ import importlib.util
 import mmcv
 import pytest
 
-from conftest import REPO_ROOT
+from helpers import REPO_ROOT
 from detlab.apis import init_detector
 from detlab.apis.inference import load_model_config
 

@@ -8,7 +8,7 @@ from mmengine.config import Config
 from detlab.registry import MODELS
 from detlab.utils import adopt_default_scope
 
-from conftest import REPO_ROOT
+from helpers import REPO_ROOT
 
 MMDET_CONFIG = REPO_ROOT / 'tests/data/mmdet_3.3_configs/retinanet/retinanet_r50_fpn_1x_coco.py'
 DETLAB_CONFIG = REPO_ROOT / 'configs/retinanet/retinanet_r50_fpn_1x_coco.py'

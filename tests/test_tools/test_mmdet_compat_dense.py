@@ -7,7 +7,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from conftest import REPO_ROOT
+from helpers import REPO_ROOT
 from detlab.registry import MODELS
 from detlab.utils import adopt_default_scope
 

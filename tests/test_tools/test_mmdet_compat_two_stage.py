@@ -6,7 +6,7 @@ import sys
 import pytest
 from mmengine.config import Config
 
-from conftest import REPO_ROOT, assert_ok, run_tool, tiny_run_options
+from helpers import REPO_ROOT, assert_ok, run_tool, tiny_run_options
 from detlab.registry import MODELS
 from detlab.utils import adopt_default_scope
 

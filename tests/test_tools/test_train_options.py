@@ -6,11 +6,10 @@ import pytest
 import torch
 from mmengine.runner import Runner
 
-from conftest import QUICKSTART, REPO_ROOT, assert_ok, run_tool, tiny_run_options
+from helpers import QUICKSTART, REPO_ROOT, assert_ok, load_tool, run_tool, tiny_run_options
 from toy_model import TinyModel
 
-sys.path.insert(0, str(REPO_ROOT / 'tools'))
-import train  # noqa: E402
+train = load_tool('tools/train.py')
 
 
 def parse(monkeypatch, *options):

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from conftest import NUM_VAL, QUICKSTART, REPO_ROOT, assert_ok, run_tool, tiny_run_options
+from helpers import NUM_VAL, QUICKSTART, REPO_ROOT, assert_ok, run_tool, tiny_run_options
 from detlab.engine.mmengine_fixes import load_checkpoint_file
 
 

@@ -2,15 +2,11 @@
 through RepeatDataset and ConcatDataset into training, VOCMetric in the run and in
 tools/test.py."""
 import re
-import sys
 
 import cv2
 import numpy as np
 
-from conftest import REPO_ROOT, assert_ok, run_tool
-
-sys.path.insert(0, str(REPO_ROOT / 'tests' / 'test_datasets'))
-from test_voc_dataset import write_voc  # noqa: E402
+from helpers import assert_ok, run_tool, write_voc
 
 CONFIG = 'configs/pascal_voc/retinanet_r50_fpn_1x_voc0712.py'
 VOC2007 = {'000001': ((64, 48), [('dog', 0, 8, 6, 40, 30), ('person', 1, 40, 10, 60, 44)]),

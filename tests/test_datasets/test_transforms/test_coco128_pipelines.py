@@ -6,7 +6,7 @@ from mmengine.config import Config
 
 from detlab.registry import DATASETS
 
-from conftest import REPO_ROOT
+from helpers import REPO_ROOT
 
 ANN_FILE = 'annotations/instances_train2017.json'
 IMG_PREFIX = 'images/train2017/'

@@ -9,7 +9,7 @@ from mmengine.structures import InstanceData
 from detlab.registry import MODELS
 from detlab.structures import DetDataSample
 
-from conftest import REPO_ROOT
+from helpers import REPO_ROOT
 
 
 def mmdet_retinanet_r50_keys() -> dict:

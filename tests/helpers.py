@@ -1,0 +1,107 @@
+"""Code shared by detlab's tests: the repo root, the coco128 folder, running the tools
+in a fresh process as a user does, and the tiny-run options of the quickstart."""
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+COCO128 = REPO_ROOT.parent / 'shared' / 'data' / 'coco128'
+QUICKSTART = 'configs/quickstart/retinanet_r18_fpn_shapes.py'
+NUM_VAL = 8
+
+
+def require_coco128() -> Path:
+    """The coco128 folder beside the repo, or a skip saying where it was looked for."""
+    if not (COCO128 / 'annotations' / 'instances_train2017.json').is_file():
+        pytest.skip(f'coco128 not found at {COCO128} (it lives beside the repo, in ../shared)')
+    return COCO128
+
+
+def tiny_run_options(data_root: Path, max_iters: int) -> list:
+    """--cfg-options that shrink the quickstart to a few iterations on tiny data."""
+    ann_val = f'{data_root}/annotations/instances_val.json'
+    options = [
+        f'train_cfg.max_iters={max_iters}', f'train_cfg.val_interval={max_iters}',
+        'default_hooks.checkpoint.interval=2', 'default_hooks.logger.interval=1',
+        'train_dataloader.batch_size=4', f'val_evaluator.ann_file={ann_val}',
+        f'test_evaluator.ann_file={ann_val}',
+    ]
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        options += [f'{loader}.num_workers=0', f'{loader}.persistent_workers=False',
+                    f'{loader}.dataset.data_root={data_root}/']
+    options += ['train_dataloader.dataset.num_images=16',
+                f'val_dataloader.dataset.num_images={NUM_VAL}',
+                f'test_dataloader.dataset.num_images={NUM_VAL}']
+    return options
+
+
+def free_port() -> int:
+    """A free TCP port on localhost, so parallel torchrun jobs don't collide."""
+    with socket.socket() as probe:
+        probe.bind(('127.0.0.1', 0))
+        return probe.getsockname()[1]
+
+
+def run_tool(*args, launcher=None, timeout=600) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+    command = launcher or [sys.executable]
+    result = subprocess.run([*command, *map(str, args)], cwd=REPO_ROOT, env=env,
+                            capture_output=True, text=True, timeout=timeout)
+    return result
+
+
+def assert_ok(result: subprocess.CompletedProcess) -> str:
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    return output
+
+
+#: Score threshold of the briefly trained quickstart model: after a few
+#: iterations every score is near the focal-loss prior 0.01, so the default
+#: 0.05 would leave no boxes to compare.
+QUICKSTART_TEST_SCORE_THR = 0.005
+
+
+def load_tool(path: str):
+    """Import a script under tools/ (e.g. ``'tools/train.py'``) as a module, without putting
+    tools/ on sys.path."""
+    import importlib.util
+    name = Path(path).stem
+    spec = importlib.util.spec_from_file_location(f'detlab_tool_{name}', REPO_ROOT / path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+VOC_XML = """<annotation>
+  <filename>{img_id}.jpg</filename>
+  {size}
+  {objects}
+</annotation>"""
+OBJECT = """<object><name>{name}</name><difficult>{difficult}</difficult>
+  <bndbox><xmin>{x1}</xmin><ymin>{y1}</ymin><xmax>{x2}</xmax><ymax>{y2}</ymax></bndbox></object>"""
+
+
+def write_voc(root, year, images):
+    """images: img_id -> (size or None, [(name, difficult, x1, y1, x2, y2)])."""
+    base = root / year
+    for sub in ('Annotations', 'JPEGImages', 'ImageSets/Main'):
+        (base / sub).mkdir(parents=True, exist_ok=True)
+    for img_id, (size, objects) in images.items():
+        width, height = size or (60, 40)
+        cv2.imwrite(str(base / 'JPEGImages' / f'{img_id}.jpg'),
+                    np.zeros((height, width, 3), np.uint8))
+        size_xml = '' if size is None else (
+            f'<size><width>{width}</width><height>{height}</height><depth>3</depth></size>')
+        objects_xml = ''.join(
+            OBJECT.format(name=n, difficult=d, x1=x1, y1=y1, x2=x2, y2=y2)
+            for n, d, x1, y1, x2, y2 in objects)
+        (base / 'Annotations' / f'{img_id}.xml').write_text(
+            VOC_XML.format(img_id=img_id, size=size_xml, objects=objects_xml))
+    (base / 'ImageSets/Main/trainval.txt').write_text('\n'.join(images) + '\n')
