@@ -46,7 +46,7 @@ def test_config_name_works_where_a_path_does(quickstart_model):
 
 
 def test_checkpoint_weights_are_loaded(quickstart_model):
-    from detlab.engine.mmengine_fixes import load_checkpoint_file
+    from detlab.utils.checkpoint import load_checkpoint_file
     saved = load_checkpoint_file(str(quickstart_model['checkpoint']))['state_dict']
     model = init_detector(str(quickstart_model['config']), str(quickstart_model['checkpoint']),
                           device='cpu')

@@ -13,9 +13,9 @@ from mmengine.model import BaseModel
 from mmengine.optim import AmpOptimWrapper, OptimWrapper, OptimWrapperDict
 from mmengine.optim.optimizer import amp_optimizer_wrapper
 from mmengine.registry import OPTIM_WRAPPERS, OPTIMIZERS, PARAM_SCHEDULERS
-from mmengine.runner import Runner
+from detlab.engine.runner import DetRunner
 
-from detlab.engine.mmengine_fixes import load_checkpoint_file
+from detlab.utils.checkpoint import load_checkpoint_file
 
 NUM_SAMPLES = 8
 SAVE_AT = 3
@@ -87,8 +87,8 @@ for group in SCHEDULER_GROUPS.values():
 
 
 def build_runner(work_dir, max_iters: int, param_scheduler, optim_wrapper: dict,
-                 resume: bool = False) -> Runner:
-    return Runner(
+                 resume: bool = False) -> DetRunner:
+    return DetRunner(
         model=ToyModel(), work_dir=str(work_dir),
         train_dataloader=dict(dataset=ToyDataset(), batch_size=2, num_workers=0,
                               sampler=dict(type='DefaultSampler', shuffle=True),

@@ -14,7 +14,7 @@ import time
 
 import torch
 
-from detlab.engine.mmengine_fixes import load_checkpoint_file
+from detlab.utils.checkpoint import load_checkpoint_file
 from helpers import QUICKSTART, REPO_ROOT, assert_ok, run_tool, tiny_run_options
 
 MAX_ITERS = 8

@@ -4,8 +4,8 @@ import sys
 
 import pytest
 import torch
-from mmengine.runner import Runner
 
+from detlab.engine.runner import DetRunner
 from helpers import QUICKSTART, REPO_ROOT, assert_ok, load_tool, run_tool, tiny_run_options
 from toy_model import TinyModel
 
@@ -30,18 +30,22 @@ def test_amp_fp16_without_cuda_says_what_to_use(monkeypatch):
         parse(monkeypatch, '--amp')
 
 
-def test_default_hooks_guard_classes_and_nonfinite_losses_and_count_skips(monkeypatch):
-    hooks = [hook['type'] for hook in parse(monkeypatch).custom_hooks]
+def test_default_hooks_guard_classes_and_nonfinite_losses_and_count_skips(monkeypatch, tmp_path):
+    cfg = parse(monkeypatch, '--work-dir', str(tmp_path))
+    assert cfg.runner_type == 'DetRunner'
+    hooks = [type(hook).__name__ for hook in DetRunner.from_cfg(cfg).hooks]
     assert hooks.count('NumClassCheckHook') == 1 and hooks.count('NonFiniteLossHook') == 1
     assert hooks.count('BadSampleHook') == 1
+    assert 'DetCheckpointHook' in hooks and 'DetLoggerHook' in hooks
     # a config that has it already, among its default_hooks, does not get a second one
-    hooks = parse(monkeypatch, '--cfg-options', 'default_hooks.skips.type=BadSampleHook')
-    assert 'BadSampleHook' not in [hook['type'] for hook in hooks.custom_hooks]
+    cfg = parse(monkeypatch, '--work-dir', str(tmp_path), '--cfg-options',
+                'default_hooks.skips.type=BadSampleHook')
+    hooks = [type(hook).__name__ for hook in DetRunner.from_cfg(cfg).hooks]
+    assert hooks.count('BadSampleHook') == 1
 
 
 def test_auto_scale_lr_logs_base_and_scaled_lr(tmp_path):
-    import detlab.engine  # noqa: F401  (installs the logging)
-    runner = Runner(
+    runner = DetRunner(
         model=TinyModel(), work_dir=str(tmp_path),
         train_dataloader=dict(dataset=[dict(inputs=torch.ones(2))] * 8, batch_size=4,
                               sampler=dict(type='DefaultSampler', shuffle=False),

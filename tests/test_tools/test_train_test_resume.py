@@ -5,7 +5,7 @@ import re
 import pytest
 
 from helpers import NUM_VAL, QUICKSTART, REPO_ROOT, assert_ok, run_tool, tiny_run_options
-from detlab.engine.mmengine_fixes import load_checkpoint_file
+from detlab.utils.checkpoint import load_checkpoint_file
 
 
 def last_metric(output: str, key: str = 'coco/bbox_mAP') -> float:
