@@ -9,9 +9,9 @@ the torch hub cache instead of downloading them.
 Writing: mmengine writes a checkpoint in place, so a run killed mid-write (or
 a full disk) leaves a truncated file that ``--resume`` then picks up.
 :class:`AtomicLocalBackend` is mmengine's local file backend writing through a
-temporary file that is renamed over the target; DetRunner and detlab's
-``CheckpointHook`` save every checkpoint, ``last_checkpoint`` and the
-published checkpoint through it (:func:`atomic_backend_args`).
+temporary file that is renamed over the target; DetRunner and
+``DetCheckpointHook`` save every checkpoint, the published one included,
+through it (:func:`atomic_backend_args`).
 """
 import errno
 import io

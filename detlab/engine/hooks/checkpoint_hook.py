@@ -17,13 +17,13 @@ from ..checkpoint import atomic_backend_args, is_local_path
 class DetCheckpointHook(CheckpointHook):
     """mmengine's ``CheckpointHook`` (same arguments) whose files are all-or-nothing.
 
-    With a local ``out_dir`` and no ``backend_args``, the checkpoints, the
-    ``last_checkpoint`` pointer and the published checkpoint
-    (``published_keys``) are written through a renamed temporary file
-    (:class:`~detlab.engine.checkpoint.AtomicLocalBackend`): a run killed
-    mid-save leaves the previous files as they were. The published file is
-    named as mmengine names it (``<checkpoint>-<sha256[:8]>.pth``) and read
-    back with detlab's safe loader.
+    With a local ``out_dir`` and no ``backend_args``, the checkpoints and the
+    published checkpoint (``published_keys``) are written through a renamed
+    temporary file (:class:`~detlab.engine.checkpoint.AtomicLocalBackend`): a
+    run killed mid-save leaves the previous files as they were. The published
+    file is named as mmengine names it (``<checkpoint>-<sha256[:8]>.pth``) and
+    read back with detlab's safe loader. (mmengine writes the small
+    ``last_checkpoint`` pointer itself; DetRunner names a broken one.)
     """
 
     def __init__(self, *args, out_dir=None, file_client_args=None, backend_args=None,

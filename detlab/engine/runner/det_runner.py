@@ -57,7 +57,7 @@ class DetRunner(Runner):
 
     - saves every checkpoint atomically (through a renamed temporary file),
       builds ``CheckpointHook``/``LoggerHook`` as ``DetCheckpointHook``/
-      ``DetLoggerHook`` (atomic ``last_checkpoint`` and published checkpoint;
+      ``DetLoggerHook`` (atomic published checkpoint;
       validation metrics of iteration-based runs logged at their iteration);
     - reads checkpoints with detlab's safe, offline loader and checks them:
       ``--resume`` needs a training checkpoint, testing a checkpoint that fits
