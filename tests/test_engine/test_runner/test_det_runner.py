@@ -46,7 +46,8 @@ import detlab.models, detlab.engine, detlab.apis
 from detlab.utils import register_all_modules
 register_all_modules()
 
-changed = [name for name, (owner, attr) in watched.items() if getattr(owner, attr) is not before[name]]
+changed = [name for name, (owner, attr) in watched.items()
+           if getattr(owner, attr) is not before[name]]
 changed += [name + '.__module__' for name, (owner, attr) in watched.items()
             if not getattr(owner, attr).__module__.startswith('mmengine')]
 changed += [f'{root.name} registry build_func' for root in roots
