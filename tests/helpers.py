@@ -1,6 +1,7 @@
 """Code shared by detlab's tests: the repo root, the coco128 folder, running the tools
 in a fresh process as a user does, and the tiny-run options of the quickstart."""
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -54,6 +55,22 @@ def run_tool(*args, launcher=None, timeout=600) -> subprocess.CompletedProcess:
     result = subprocess.run([*command, *map(str, args)], cwd=REPO_ROOT, env=env,
                             capture_output=True, text=True, timeout=timeout)
     return result
+
+
+def last_metric(output: str, key: str = 'coco/bbox_mAP') -> float:
+    """The last value of ``key`` that a tool printed."""
+    values = re.findall(rf'{re.escape(key)}: ([0-9.]+)', output)
+    assert values, f'{key} not found in output'
+    return float(values[-1])
+
+
+def logged_losses(work_dir: Path) -> list:
+    """Every training record of the run's scalars.json: dicts of loss terms by iteration."""
+    import json
+    records = []
+    for path in sorted(Path(work_dir).glob('*/vis_data/scalars.json')):
+        records += [json.loads(line) for line in path.read_text().splitlines()]
+    return [record for record in records if 'loss' in record]
 
 
 def assert_ok(result: subprocess.CompletedProcess) -> str:

@@ -8,6 +8,7 @@ import pytest
 from helpers import assert_ok, run_tool
 
 
+@pytest.mark.slow
 def test_image_demo_writes_drawn_images_and_the_test_tools_boxes(
         quickstart_model, quickstart_test_predictions, tmp_path):
     output = assert_ok(run_tool(
@@ -24,6 +25,7 @@ def test_image_demo_writes_drawn_images_and_the_test_tools_boxes(
         assert record['labels'] == expected['labels']
 
 
+@pytest.mark.slow
 def test_image_demo_no_save_pred(quickstart_model, tmp_path):
     image = quickstart_model['val_images'][0]
     assert_ok(run_tool('demo/image_demo.py', image, quickstart_model['config'], '--weights',
@@ -51,6 +53,7 @@ def read_video(path) -> list:
         frames.append(frame)
 
 
+@pytest.mark.slow
 def test_video_demo_draws_every_frame(quickstart_model, tmp_path):
     video, out = tmp_path / 'in.mp4', tmp_path / 'out.mp4'
     write_video(video, frames=4)
@@ -65,6 +68,7 @@ def test_video_demo_draws_every_frame(quickstart_model, tmp_path):
     assert np.abs(frames_out[0].astype(int) - frames_in[0].astype(int)).mean() > 5
 
 
+@pytest.mark.slow
 def test_video_demo_missing_video(quickstart_model, tmp_path):
     result = run_tool('demo/video_demo.py', tmp_path / 'none.mp4', quickstart_model['config'],
                       quickstart_model['checkpoint'], '--out', tmp_path / 'o.mp4')

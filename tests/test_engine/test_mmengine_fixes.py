@@ -178,6 +178,7 @@ print('never reached after a distributed run')
 '''
 
 
+@pytest.mark.slow
 def test_gloo_run_leaves_after_its_exit_handlers(tmp_path):
     script = tmp_path / 'gloo_exit.py'
     script.write_text(GLOO_EXIT_SCRIPT)

@@ -33,6 +33,7 @@ def test_get_flops_counts_parameters_exactly_and_flops_like_torch():
     assert 'backbone' in info['out_table'] and 'bbox_head' in info['out_table']
 
 
+@pytest.mark.slow
 def test_get_flops_command_line():
     output = assert_ok(run_tool('tools/analysis_tools/get_flops.py', 'retinanet_r18_fpn_shapes',
                                 '--shape', '128'))
@@ -42,6 +43,7 @@ def test_get_flops_command_line():
         load_tool('get_flops').input_shape([1, 2, 3])
 
 
+@pytest.mark.slow
 def test_plot_curve_and_cal_train_time_on_a_training_log(quickstart_model, tmp_path):
     log = next((quickstart_model['root'] / 'work').glob('*/vis_data/*.json'))
     figure = tmp_path / 'curves.png'
@@ -78,6 +80,7 @@ def test_analyze_logs_on_a_hand_made_log(tmp_path):
     assert analyze_logs.cal_train_time([parsed], Args)['slowest'] == pytest.approx(19 / 3)
 
 
+@pytest.mark.slow
 def test_benchmark_prints_images_per_second(quickstart_model):
     output = assert_ok(run_tool('tools/analysis_tools/benchmark.py', quickstart_model['config'],
                                 quickstart_model['checkpoint'], '--max-iter', '6',
@@ -103,6 +106,7 @@ def test_theoretical_receptive_fields_of_resnet50_stages():
     assert clipped[-1].clipped and clipped[-1].size == 128 and not clipped[0].clipped
 
 
+@pytest.mark.slow
 def test_receptive_field_tool_prints_levels_and_writes_heat_maps(tmp_path):
     output = assert_ok(run_tool('tools/analysis_tools/receptive_field.py',
                                 'retinanet_r18_fpn_shapes', '--num-samples', '1',
