@@ -122,3 +122,20 @@ def write_voc(root, year, images):
         (base / 'Annotations' / f'{img_id}.xml').write_text(
             VOC_XML.format(img_id=img_id, size=size_xml, objects=objects_xml))
     (base / 'ImageSets/Main/trainval.txt').write_text('\n'.join(images) + '\n')
+
+
+def tool_device() -> str:
+    """The device tools/train.py and tools/test.py run on here (mmengine's choice: the first
+    GPU when there is one), so in-process results compared with theirs use the same one."""
+    from mmengine.device import get_device
+    return 'cuda:0' if get_device() == 'cuda' else get_device()
+
+
+def prediction_tolerance() -> dict:
+    """Tolerances for comparing detections of one model computed in two processes on
+    :func:`tool_device`: identical arithmetic on the CPU; on a GPU, cuDNN may pick other
+    algorithms in another process (TF32 on by default), so boxes may move by hundredths
+    of a pixel and scores by 1e-4."""
+    if tool_device() == 'cpu':
+        return dict(box=1e-3, score=1e-5)
+    return dict(box=2e-2, score=1e-4)

@@ -6,18 +6,20 @@ import numpy as np
 import pytest
 
 from detlab.apis import DetInferencer
+from helpers import prediction_tolerance, tool_device
 
 
 @pytest.fixture(scope='module')
 def inferencer(quickstart_model):
     return DetInferencer(str(quickstart_model['config']), str(quickstart_model['checkpoint']),
-                         device='cpu', show_progress=False)
+                         device=tool_device(), show_progress=False)
 
 
 def assert_same_predictions(record: dict, expected: dict) -> None:
+    tolerance = prediction_tolerance()
     assert len(record['bboxes']) == len(expected['bboxes']) > 0
-    np.testing.assert_allclose(record['bboxes'], expected['bboxes'], atol=1e-3)
-    np.testing.assert_allclose(record['scores'], expected['scores'], atol=1e-5)
+    np.testing.assert_allclose(record['bboxes'], expected['bboxes'], atol=tolerance['box'])
+    np.testing.assert_allclose(record['scores'], expected['scores'], atol=tolerance['score'])
     assert record['labels'] == expected['labels']
 
 

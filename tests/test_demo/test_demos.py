@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from helpers import assert_ok, run_tool
+from helpers import assert_ok, prediction_tolerance, run_tool, tool_device
 
 
 @pytest.mark.slow
@@ -13,15 +13,16 @@ def test_image_demo_writes_drawn_images_and_the_test_tools_boxes(
         quickstart_model, quickstart_test_predictions, tmp_path):
     output = assert_ok(run_tool(
         'demo/image_demo.py', quickstart_model['val_dir'], quickstart_model['config'],
-        '--weights', quickstart_model['checkpoint'], '--out-dir', tmp_path, '--device', 'cpu',
-        '--pred-score-thr', '0.01', '--batch-size', '1', '--palette', 'random'))
+        '--weights', quickstart_model['checkpoint'], '--out-dir', tmp_path, '--device',
+        tool_device(), '--pred-score-thr', '0.01', '--batch-size', '1', '--palette', 'random'))
     assert f'Results have been saved at {tmp_path}' in output
     images = quickstart_model['val_images']
     assert sorted(p.name for p in (tmp_path / 'vis').iterdir()) == [i.name for i in images]
     for image in images:
         record = json.loads((tmp_path / 'preds' / f'{image.stem}.json').read_text())
         expected = quickstart_test_predictions[image.name]
-        np.testing.assert_allclose(record['bboxes'], expected['bboxes'], atol=1e-3)
+        np.testing.assert_allclose(record['bboxes'], expected['bboxes'],
+                                   atol=prediction_tolerance()['box'])
         assert record['labels'] == expected['labels']
 
 
