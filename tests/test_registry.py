@@ -11,6 +11,7 @@ from detlab.utils import adopt_default_scope
 from helpers import REPO_ROOT
 
 
+@pytest.mark.slow
 def test_every_registry_imports_its_own_modules():
     """No manual import: each registry's ``locations`` fill it on first use."""
     code = (
