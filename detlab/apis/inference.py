@@ -19,6 +19,7 @@ from torch import nn
 from detlab.registry import DATASETS, MODELS
 from detlab.structures import DetDataSample
 from detlab.utils import adopt_default_scope, register_all_modules
+from detlab.utils.fast_path import use_channels_last
 from detlab.visualization.palette import get_palette
 
 #: detlab's configs: ``configs/<model>/<name>.py`` beside the package.
@@ -135,7 +136,8 @@ def init_detector(config: ConfigLike,
         palette (str): Box colours: ``'none'`` (the checkpoint's dataset
             palette), ``'random'``, ``'coco'``, ``'voc'`` or a colour name.
         device (str, optional): ``'cpu'``, ``'cuda:0'``, ...; defaults to the
-            first GPU when there is one, else the CPU.
+            first GPU when there is one, else the CPU. On CUDA the model's
+            weights go to channels_last unless the config says ``channels_last=False``.
         cfg_options (dict, optional): Overrides merged into the config.
 
     Returns:
@@ -164,7 +166,10 @@ def init_detector(config: ConfigLike,
     dataset_meta['palette'] = resolve_palette(palette, dataset_meta)
     model.dataset_meta = dataset_meta
     model.cfg = cfg
-    model.to(device or default_device())
+    device = device or default_device()
+    model.to(device)
+    if use_channels_last(cfg.get('channels_last', None), device):
+        model.to(memory_format=torch.channels_last)
     model.eval()
     return model
 
