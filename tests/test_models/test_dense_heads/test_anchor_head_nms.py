@@ -23,7 +23,7 @@ def predict(head, logits):
     cls = logits.reshape(1, 4, 4, 2).permute(0, 3, 1, 2)
     deltas = torch.zeros(1, 4, 4, 4)
     meta = dict(img_shape=(IMG, IMG), pad_shape=(IMG, IMG), scale_factor=(1.0, 1.0))
-    return head.predict_by_feat([cls], [deltas], [meta])[0]
+    return head.predict_by_feat([cls], [deltas], batch_img_metas=[meta])[0]
 
 
 def logits_at(cells_and_classes):
