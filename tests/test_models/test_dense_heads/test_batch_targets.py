@@ -5,7 +5,7 @@ from mmengine.config import ConfigDict
 from mmengine.structures import InstanceData
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from detlab.models.utils import batch_valid_flags, pad_gt_instances
+from detlab.models.utils import batch_valid_flags
 from detlab.registry import MODELS, TASK_UTILS
 
 STRIDES = [8, 16]
@@ -69,16 +69,6 @@ def test_batched_targets_equal_per_image_targets(case, num_gts):
     assert torch.equal(batched.bbox_targets, per_image.bbox_targets)
     assert torch.equal(batched.bbox_weights, per_image.bbox_weights)
     assert float(batched.avg_factor) == per_image.avg_factor
-
-
-def test_padding_marks_real_gts_and_keeps_one_slot_without_any():
-    gts = [InstanceData(bboxes=torch.ones(2, 4), labels=torch.tensor([1, 2])),
-           InstanceData(bboxes=torch.zeros(0, 4), labels=torch.zeros(0, dtype=torch.long))]
-    bboxes, labels, valid = pad_gt_instances(gts, torch.device('cpu'))
-    assert bboxes.shape == (2, 2, 4) and valid.tolist() == [[True, True], [False, False]]
-    assert labels[0].tolist() == [1, 2]
-    _, _, valid = pad_gt_instances(gts[1:], torch.device('cpu'))
-    assert valid.shape == (1, 1) and not valid.any()
 
 
 def test_valid_flags_match_the_prior_generator_image_by_image():
