@@ -230,8 +230,8 @@ class AnchorHead(BaseDenseHead):
                                         pad_shapes, device)
         allowed_border = self.train_cfg.get('allowed_border', -1)
         if allowed_border >= 0:
-            prior_valid &= inside_image(anchors, [meta['img_shape'][:2] for meta in batch_img_metas],
-                                        allowed_border)
+            img_shapes = [meta['img_shape'][:2] for meta in batch_img_metas]
+            prior_valid &= inside_image(anchors, img_shapes, allowed_border)
         gt_inds, _ = self.assigner.assign_batch(anchors, prior_valid, gt_bboxes, gt_valid)
 
         pos, neg = gt_inds > NEGATIVE_GT_IND, gt_inds == NEGATIVE_GT_IND  # (B, N)

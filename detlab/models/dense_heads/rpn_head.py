@@ -20,9 +20,10 @@ class RPNHead(AnchorHead):
     ``rpn_cls`` and ``rpn_reg``: MMDetection's layout and state_dict keys.
     Targets and losses are :class:`AnchorHead`'s (typically with a
     ``RandomSampler``); losses are named ``loss_rpn_cls`` and
-    ``loss_rpn_bbox``. Proposals: per level the ``nms_pre`` best anchors,
-    decoded and clipped, boxes not wider and taller than ``min_bbox_size``
-    dropped, NMS within each level (``nms``), then the ``max_per_img`` best.
+    ``loss_rpn_bbox``, one entry per level. Proposals: per level the
+    ``nms_pre`` best anchors, decoded and clipped, boxes not wider and taller
+    than ``min_bbox_size`` dropped, NMS within each level (``nms``), then the
+    ``max_per_img`` best (-1: all).
 
     Args:
         in_channels (int): Channels of each input level.
