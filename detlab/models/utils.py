@@ -257,3 +257,12 @@ def conv_tower(in_channels: int, feat_channels: int, num_convs: int,
         ConvModule(in_channels if i == 0 else feat_channels, feat_channels, 3, stride=1,
                    padding=1, conv_cfg=conv_cfg, norm_cfg=norm_cfg, bias=bias, inplace=inplace)
         for i in range(num_convs)])
+
+
+def cls_reg_towers(in_channels: int, feat_channels: int, num_convs: int,
+                   conv_cfg: Optional[dict] = None, norm_cfg: Optional[dict] = None,
+                   bias: Union[bool, str] = 'auto') -> Tuple[nn.Sequential, nn.Sequential]:
+    """A head's ``cls_convs`` and ``reg_convs`` (RetinaNet, FCOS, ATSS): two
+    towers built alike by :func:`conv_tower`, with their own weights."""
+    return tuple(conv_tower(in_channels, feat_channels, num_convs, conv_cfg, norm_cfg, bias)
+                 for _ in range(2))

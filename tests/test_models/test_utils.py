@@ -3,10 +3,10 @@ import pytest
 import torch
 from mmengine.structures import InstanceData
 
-from detlab.models.utils import (PAD_LABEL, bboxes_to_original, conv_tower, empty_instances,
-                                 filter_scores_and_topk, images_to_levels, levels_to_anchor_rows,
-                                 multi_apply, pad_gt_instances, select_single_mlvl,
-                                 unpack_gt_instances)
+from detlab.models.utils import (PAD_LABEL, bboxes_to_original, cls_reg_towers, conv_tower,
+                                 empty_instances, filter_scores_and_topk, images_to_levels,
+                                 levels_to_anchor_rows, multi_apply, pad_gt_instances,
+                                 select_single_mlvl, unpack_gt_instances)
 from detlab.structures import DetDataSample
 
 
@@ -96,3 +96,5 @@ def test_conv_tower_keys_and_an_empty_tower_passes_through():
     x = torch.randn(1, 4, 5, 5)
     assert tower(x).shape == (1, 8, 5, 5)
     assert conv_tower(4, 8, 0)(x) is x
+    cls_convs, reg_convs = cls_reg_towers(4, 8, 1)
+    assert cls_convs[0].conv.weight is not reg_convs[0].conv.weight

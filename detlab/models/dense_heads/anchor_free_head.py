@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 from detlab.registry import MODELS, TASK_UTILS
 from ..task_modules.prior_generators import MlvlPointGenerator
-from ..utils import conv_tower, multi_apply
+from ..utils import cls_reg_towers, multi_apply
 from .base_dense_head import BaseDenseHead
 
 StrideType = Union[Sequence[int], Sequence[Tuple[int, int]]]
@@ -100,10 +100,9 @@ class AnchorFreeHead(BaseDenseHead):
         self._init_layers()
 
     def _init_layers(self) -> None:
-        self.cls_convs = conv_tower(self.in_channels, self.feat_channels, self.stacked_convs,
-                                    self.conv_cfg, self.norm_cfg, bias=self.conv_bias)
-        self.reg_convs = conv_tower(self.in_channels, self.feat_channels, self.stacked_convs,
-                                    self.conv_cfg, self.norm_cfg, bias=self.conv_bias)
+        self.cls_convs, self.reg_convs = cls_reg_towers(
+            self.in_channels, self.feat_channels, self.stacked_convs, self.conv_cfg, self.norm_cfg,
+            bias=self.conv_bias)
         self.conv_cls = nn.Conv2d(self.feat_channels, self.cls_out_channels, 3, padding=1)
         self.conv_reg = nn.Conv2d(self.feat_channels, 4, 3, padding=1)
 

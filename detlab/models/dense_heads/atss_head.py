@@ -11,7 +11,7 @@ from detlab.registry import MODELS
 from detlab.structures.bbox import bbox2distance
 from detlab.utils import reduce_mean
 from ..task_modules.assigners import IGNORED_GT_IND, NEGATIVE_GT_IND
-from ..utils import conv_tower, images_to_levels, multi_apply, pad_gt_instances
+from ..utils import cls_reg_towers, images_to_levels, multi_apply, pad_gt_instances
 from .anchor_head import AnchorHead, AnchorTargets
 from .fcos_head import centerness_from_distances
 
@@ -79,10 +79,8 @@ class ATSSHead(AnchorHead):
 
     def _init_layers(self) -> None:
         self.relu = nn.ReLU(inplace=True)
-        self.cls_convs = conv_tower(self.in_channels, self.feat_channels, self.stacked_convs,
-                                    self.conv_cfg, self.norm_cfg)
-        self.reg_convs = conv_tower(self.in_channels, self.feat_channels, self.stacked_convs,
-                                    self.conv_cfg, self.norm_cfg)
+        self.cls_convs, self.reg_convs = cls_reg_towers(
+            self.in_channels, self.feat_channels, self.stacked_convs, self.conv_cfg, self.norm_cfg)
         padding = self.pred_kernel_size // 2
         self.atss_cls = nn.Conv2d(self.feat_channels, self.num_base_priors * self.cls_out_channels,
                                   self.pred_kernel_size, padding=padding)

@@ -4,7 +4,7 @@ from typing import Optional, Tuple
 from torch import Tensor, nn
 
 from detlab.registry import MODELS
-from ..utils import conv_tower
+from ..utils import cls_reg_towers
 from .anchor_head import AnchorHead
 
 
@@ -42,7 +42,8 @@ class RetinaHead(AnchorHead):
                      override=dict(type='Normal', name='retina_cls', std=0.01, bias_prob=0.01)),
                  **kwargs) -> None:
         if not isinstance(stacked_convs, int) or stacked_convs < 0:
-            raise ValueError(f'RetinaHead stacked_convs must be an int >= 0, got {stacked_convs!r}.')
+            raise ValueError(
+                f'RetinaHead stacked_convs must be an int >= 0, got {stacked_convs!r}.')
         self.stacked_convs = stacked_convs
         self.conv_cfg = conv_cfg
         self.norm_cfg = norm_cfg
@@ -51,10 +52,8 @@ class RetinaHead(AnchorHead):
 
     def _init_layers(self) -> None:
         self.relu = nn.ReLU(inplace=True)
-        self.cls_convs = conv_tower(self.in_channels, self.feat_channels, self.stacked_convs,
-                                    self.conv_cfg, self.norm_cfg)
-        self.reg_convs = conv_tower(self.in_channels, self.feat_channels, self.stacked_convs,
-                                    self.conv_cfg, self.norm_cfg)
+        self.cls_convs, self.reg_convs = cls_reg_towers(
+            self.in_channels, self.feat_channels, self.stacked_convs, self.conv_cfg, self.norm_cfg)
         # Without tower convs the predictors see the input levels directly.
         tower_out = self.feat_channels if self.stacked_convs > 0 else self.in_channels
         self.retina_cls = nn.Conv2d(tower_out, self.num_base_priors * self.cls_out_channels, 3,
