@@ -1,4 +1,5 @@
-"""AnchorHead's predict honours the whole ``test_cfg.nms`` (issue: only iou_threshold was read)."""
+"""AnchorHead's predict honours the whole ``test_cfg.nms``: its type (NMS or
+Soft-NMS) and class_agnostic."""
 import pytest
 import torch
 from mmengine.config import ConfigDict
