@@ -52,7 +52,8 @@ class AnchorHead(BaseDenseHead):
         anchor_generator (dict): TASK_UTILS config of the prior generator.
         bbox_coder (dict): TASK_UTILS config of the box coder.
         reg_decoded_bbox (bool): Compute the box loss on decoded boxes (for IoU losses).
-        loss_cls (dict): Classification loss (sigmoid classifiers only).
+        loss_cls (dict): Classification loss; ``use_sigmoid=False`` gives a
+            softmax classifier with ``num_classes + 1`` outputs, background last.
         loss_bbox (dict): Regression loss.
         train_cfg (dict): ``assigner``, ``sampler``, ``allowed_border``, ``pos_weight``.
         test_cfg (dict): ``nms_pre``, ``score_thr``, ``nms``, ``max_per_img``, ``min_bbox_size``.
@@ -76,13 +77,12 @@ class AnchorHead(BaseDenseHead):
                  test_cfg: Optional[dict] = None,
                  init_cfg: Optional[dict] = dict(type='Normal', layer='Conv2d', std=0.01)) -> None:
         super().__init__(init_cfg=init_cfg)
-        if not loss_cls.get('use_sigmoid', False):
-            raise ValueError(f'{type(self).__name__} supports sigmoid classifiers only; set '
-                             f'loss_cls.use_sigmoid=True (got loss_cls={dict(loss_cls)}).')
         self.num_classes = num_classes
         self.in_channels = in_channels
         self.feat_channels = feat_channels
-        self.cls_out_channels = num_classes
+        # A softmax classifier has one more output, the background (last).
+        self.use_sigmoid_cls = loss_cls.get('use_sigmoid', False)
+        self.cls_out_channels = num_classes if self.use_sigmoid_cls else num_classes + 1
         self.reg_decoded_bbox = reg_decoded_bbox
         self.prior_generator = TASK_UTILS.build(anchor_generator)
         self.num_base_priors = self.prior_generator.num_base_priors[0]

@@ -69,7 +69,6 @@ class ATSSHead(AnchorHead):
         self.norm_cfg = norm_cfg
         super().__init__(num_classes, in_channels, reg_decoded_bbox=reg_decoded_bbox,
                          init_cfg=init_cfg, **kwargs)
-        self.use_sigmoid_cls = True
         self.loss_centerness = MODELS.build(loss_centerness)
 
     @property

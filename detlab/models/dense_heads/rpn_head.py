@@ -43,6 +43,10 @@ class RPNHead(AnchorHead):
         if num_classes != 1:
             raise ValueError(f'RPNHead scores objectness, so num_classes must be 1 (got '
                              f'{num_classes}); the classes belong to the roi_head.')
+        loss_cls = kwargs.get('loss_cls', dict(use_sigmoid=True))
+        if not loss_cls.get('use_sigmoid', False):
+            raise ValueError('RPNHead scores objectness with a sigmoid; set '
+                             f'loss_cls.use_sigmoid=True (got loss_cls={dict(loss_cls)}).')
         self.num_convs = num_convs
         super().__init__(num_classes=num_classes, in_channels=in_channels, init_cfg=init_cfg,
                          **kwargs)

@@ -2,6 +2,7 @@
 through one path, and ``max_per_img=-1`` keeps every box that survives NMS."""
 import pytest
 import torch
+from mmengine.structures import InstanceData
 
 from dense_head_cases import ATSS_CFG, FCOS_CFG, METAS, fill_params, make_feats
 from detlab.models.dense_heads import (AnchorHead, ATSSHead, BaseDenseHead, FCOSHead,
@@ -94,6 +95,25 @@ def test_softmax_classifier_drops_the_background_channel():
     assert len(result) == probabilities.numel()
     assert result.labels.max() == 2
     assert torch.allclose(result.scores, probabilities.reshape(-1).sort(descending=True).values)
+
+
+def test_anchor_head_with_a_softmax_classifier_trains_and_predicts_foreground_only():
+    head = MODELS.build(dict(HEAD_CFGS['AnchorHead'], test_cfg=TEST_CFG,
+                             loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=False),
+                             train_cfg=dict(assigner=dict(type='MaxIoUAssigner', pos_iou_thr=0.5,
+                                                          neg_iou_thr=0.4, min_pos_iou=0),
+                                            allowed_border=-1, pos_weight=-1)))
+    assert head.cls_out_channels == 5 and head.conv_cls.out_channels == 3 * 5
+    outs = head(make_feats())
+    gts = [InstanceData(bboxes=torch.tensor([[4., 6., 30., 40.]]), labels=torch.tensor([3])),
+           InstanceData(bboxes=torch.tensor([[20., 10., 60., 50.]]), labels=torch.tensor([0]))]
+    losses = head.loss_by_feat(*outs, gts, METAS)
+    assert all(torch.isfinite(level) for levels in losses.values() for level in levels)
+    with torch.no_grad():
+        result = head.eval().predict_by_feat(*outs, batch_img_metas=METAS)[0]
+    assert len(result) > 0 and result.labels.max() < 4
+    with pytest.raises(ValueError, match='use_sigmoid=True'):
+        MODELS.build(dict(HEAD_CFGS['RPNHead'], loss_cls=dict(type='CrossEntropyLoss')))
 
 
 def test_metainfo_in_the_score_factors_place_is_refused_with_the_keyword_to_use():
