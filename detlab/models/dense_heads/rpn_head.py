@@ -78,15 +78,10 @@ class RPNHead(AnchorHead):
                                       batch_img_metas, batch_gt_instances_ignore)
         return dict(loss_rpn_cls=losses['loss_cls'], loss_rpn_bbox=losses['loss_bbox'])
 
-    def _predict_by_feat_single(self,
-                                cls_score_list: List[Tensor],
-                                bbox_pred_list: List[Tensor],
+    def _predict_by_feat_single(self, cls_score_list: List[Tensor], bbox_pred_list: List[Tensor],
                                 score_factor_list: Optional[List[Tensor]],
-                                mlvl_priors: List[Tensor],
-                                img_meta: dict,
-                                cfg: dict,
-                                rescale: bool = False,
-                                with_nms: bool = True) -> InstanceData:
+                                mlvl_priors: List[Tensor], img_meta: dict, cfg: dict,
+                                rescale: bool = False, with_nms: bool = True) -> InstanceData:
         """One image's proposals from (A, H, W) objectness logits and
         (A*4, H, W) deltas per level: per level the ``nms_pre`` best anchors
         (a full sort, as MMDetection, so that ties keep the same anchors),
@@ -117,12 +112,8 @@ class RPNHead(AnchorHead):
         return self._bbox_post_process(results, cfg, rescale=rescale, with_nms=with_nms,
                                        img_meta=img_meta)
 
-    def _bbox_post_process(self,
-                           results: InstanceData,
-                           cfg: dict,
-                           rescale: bool = False,
-                           with_nms: bool = True,
-                           img_meta: Optional[dict] = None) -> InstanceData:
+    def _bbox_post_process(self, results: InstanceData, cfg: dict, rescale: bool = False,
+                           with_nms: bool = True, img_meta: Optional[dict] = None) -> InstanceData:
         """Rescale, drop small boxes, NMS within each level (not per class:
         proposals have none), keep ``max_per_img``; every label 0.
 
