@@ -189,13 +189,7 @@ class ATSSHead(AnchorHead):
                     ) -> AnchorTargets:
         """ATSS-assign every anchor of every image (each image on its own, as
         its valid anchors differ), then build the batch's targets at once.
-
-        Args:
-            anchors (Tensor): (N, 4) anchors of all levels, concatenated.
-            featmap_sizes (list): (h, w) of each level.
-            batch_gt_instances (list[InstanceData]): ``bboxes`` (K, 4), ``labels`` (K,).
-            batch_img_metas (list[dict]): ``pad_shape`` and ``img_shape`` per image.
-            batch_gt_instances_ignore (list, optional): boxes to ignore, per image.
+        The arguments are :meth:`AnchorHead.get_targets`'s.
 
         Returns:
             AnchorTargets: ``bbox_targets`` are gt boxes (decoded), ``avg_factor``
