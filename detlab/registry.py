@@ -6,9 +6,11 @@ mmcv's transforms beside detlab's. ``locations`` lets a registry import the
 modules that fill it the first time it is asked for something, so any config
 builds without manual imports.
 """
+import contextlib
 import difflib
 import functools
-from typing import Callable
+import re
+from typing import Callable, Iterator, Optional
 
 from mmengine.registry import DATA_SAMPLERS as MMENGINE_DATA_SAMPLERS
 from mmengine.registry import DATASETS as MMENGINE_DATASETS
@@ -41,9 +43,11 @@ class Registry(_MMEngineRegistry):
 
     ``get`` and ``in`` keep mmengine's contract (None and False for an unknown
     name). Building an unknown ``type`` fails with a KeyError that names the
-    registry and the closest names it (or its mmengine/mmcv parents) knows;
-    :func:`detlab.engine.mmengine_fixes.apply_mmengine_fixes` gives mmengine's
-    root registries the same message when they build in detlab's scope.
+    registry and the closest names it (or its mmengine/mmcv parents) knows.
+    mmengine's Runner builds through mmengine's root registries, which look
+    names up in detlab's registries under ``default_scope='detlab'`` and fail
+    with mmengine's message; :func:`close_name_hints` turns that message into
+    this one (DetRunner builds inside it).
     """
 
     def __init__(self, *args, **kwargs) -> None:
@@ -137,3 +141,35 @@ VISBACKENDS = Registry(
     'vis_backend', parent=MMENGINE_VISBACKENDS, locations=['detlab.visualization'])
 LOG_PROCESSORS = Registry(
     'log_processor', parent=MMENGINE_LOG_PROCESSORS, locations=['detlab.engine'])
+
+
+#: mmengine's message for a name that a registry (here, one of detlab's) lacks.
+_MMENGINE_MISSING_NAME = re.compile(
+    r'^(?P<key>\S+) is not in the (?P<scope>[\w.]+)::(?P<name>.+?) registry\. ')
+
+
+def _detlab_registry(scope: str, name: str) -> Optional[Registry]:
+    """detlab's registry called ``name`` in ``scope``, or None."""
+    for registry in globals().values():
+        if isinstance(registry, Registry) and (registry.scope, registry.name) == (scope, name):
+            return registry
+    return None
+
+
+@contextlib.contextmanager
+def close_name_hints() -> Iterator[None]:
+    """Give an unknown type name built through mmengine's root registries
+    detlab's message, with the closest known names.
+
+    Only mmengine's "X is not in the detlab::Y registry" KeyError changes;
+    every other error passes unchanged.
+    """
+    try:
+        yield
+    except KeyError as error:
+        match = (_MMENGINE_MISSING_NAME.match(error.args[0])
+                 if error.args and isinstance(error.args[0], str) else None)
+        registry = match and _detlab_registry(match['scope'], match['name'])
+        if registry is None:
+            raise
+        raise KeyError(registry.unknown_name_message(match['key'])) from None

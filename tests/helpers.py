@@ -1,6 +1,7 @@
 """Code shared by detlab's tests: the repo root, the coco128 folder, running the tools
 in a fresh process as a user does, and the tiny-run options of the quickstart."""
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -56,6 +57,22 @@ def run_tool(*args, launcher=None, timeout=600) -> subprocess.CompletedProcess:
     return result
 
 
+def last_metric(output: str, key: str = 'coco/bbox_mAP') -> float:
+    """The last value of ``key`` that a tool printed."""
+    values = re.findall(rf'{re.escape(key)}: ([0-9.]+)', output)
+    assert values, f'{key} not found in output'
+    return float(values[-1])
+
+
+def logged_losses(work_dir: Path) -> list:
+    """Every training record of the run's scalars.json: dicts of loss terms by iteration."""
+    import json
+    records = []
+    for path in sorted(Path(work_dir).glob('*/vis_data/scalars.json')):
+        records += [json.loads(line) for line in path.read_text().splitlines()]
+    return [record for record in records if 'loss' in record]
+
+
 def assert_ok(result: subprocess.CompletedProcess) -> str:
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-4000:]
@@ -105,3 +122,20 @@ def write_voc(root, year, images):
         (base / 'Annotations' / f'{img_id}.xml').write_text(
             VOC_XML.format(img_id=img_id, size=size_xml, objects=objects_xml))
     (base / 'ImageSets/Main/trainval.txt').write_text('\n'.join(images) + '\n')
+
+
+def tool_device() -> str:
+    """The device tools/train.py and tools/test.py run on here (mmengine's choice: the first
+    GPU when there is one), so in-process results compared with theirs use the same one."""
+    from mmengine.device import get_device
+    return 'cuda:0' if get_device() == 'cuda' else get_device()
+
+
+def prediction_tolerance() -> dict:
+    """Tolerances for comparing detections of one model computed in two processes on
+    :func:`tool_device`: identical arithmetic on the CPU; on a GPU, cuDNN may pick other
+    algorithms in another process (TF32 on by default), so boxes may move by hundredths
+    of a pixel and scores by 1e-4."""
+    if tool_device() == 'cpu':
+        return dict(box=1e-3, score=1e-5)
+    return dict(box=2e-2, score=1e-4)

@@ -11,6 +11,7 @@ from detlab.utils import adopt_default_scope
 from helpers import REPO_ROOT
 
 
+@pytest.mark.slow
 def test_every_registry_imports_its_own_modules():
     """No manual import: each registry's ``locations`` fill it on first use."""
     code = (
@@ -58,14 +59,21 @@ def test_get_and_in_keep_mmengine_contract_for_unknown_names():
     assert 'RetinaNet' in MODELS and 'RandomResize' in TRANSFORMS
 
 
-def test_unknown_model_suggests_close_names_from_mmengine_root_registry():
-    """The Runner builds through mmengine's root registries in detlab's scope."""
-    import detlab.engine  # noqa: F401  (installs the fixes)
+def test_unknown_model_built_by_det_runner_suggests_close_names(tmp_path):
+    """The Runner builds through mmengine's root registries in detlab's scope;
+    DetRunner turns mmengine's message into one with the closest names,
+    while the root registry itself stays mmengine's."""
     from mmengine.registry import DefaultScope
     from mmengine.registry import MODELS as MMENGINE_MODELS
+
+    from detlab.engine.runner import DetRunner
+    with pytest.raises(KeyError, match=r"'RetinaNett' is not in the detlab::model.*RetinaNet"):
+        DetRunner(model=dict(type='RetinaNett'), work_dir=str(tmp_path),
+                  default_scope='detlab', experiment_name=f'near-miss-{tmp_path.name}')
     with DefaultScope.overwrite_default_scope('detlab'):
-        with pytest.raises(KeyError, match=r"'RetinaNett' is not in the detlab::model.*RetinaNet"):
+        with pytest.raises(KeyError, match='RetinaNett is not in the detlab::model') as error:
             MMENGINE_MODELS.build(dict(type='RetinaNett'))
+        assert 'Closest known names' not in str(error.value)
         assert MMENGINE_MODELS.get('RetinaNett') is None
 
 

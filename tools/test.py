@@ -7,10 +7,10 @@ import argparse
 import os
 
 from mmengine.config import Config, DictAction
-from mmengine.runner import Runner
 
+from detlab.engine.distributed import distributed_process
 from detlab.engine.faults import reported_worker_failures
-from detlab.engine.mmengine_fixes import distributed_process, setup_launcher
+from detlab.engine.runner import build_runner
 from detlab.evaluation.metrics import DumpDetResults
 from detlab.utils import load_config, register_all_modules
 
@@ -22,6 +22,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--work-dir', help='the dir to save the evaluation metrics')
     parser.add_argument('--out', type=str,
                         help='file (.pkl or .json) to save the predictions to')
+    parser.add_argument(
+        '--allow-partial-checkpoint', action='store_true',
+        help='evaluate even when the checkpoint does not fit the model (missing, unexpected or '
+        'differently shaped weights are left as initialised); by default such a checkpoint is '
+        'refused')
     parser.add_argument('--show', action='store_true', help='show predictions in a window')
     parser.add_argument('--show-dir',
                         help='folder (under the work dir\'s timestamp folder) to save '
@@ -40,6 +45,8 @@ def parse_args() -> argparse.Namespace:
 def build_cfg(args: argparse.Namespace) -> Config:
     cfg = load_config(args.config, args.cfg_options, args.launcher, args.work_dir)
     cfg.load_from = args.checkpoint
+    if args.allow_partial_checkpoint:
+        cfg.allow_partial_checkpoint = True
     if args.show or args.show_dir:
         hooks = cfg.default_hooks
         if 'visualization' not in hooks:
@@ -58,8 +65,7 @@ def test(args: argparse.Namespace) -> None:
         raise ValueError(f'--out must end with .pkl, .pickle or .json, got {args.out}')
     register_all_modules(init_default_scope=False)
     cfg = build_cfg(args)
-    setup_launcher(cfg)
-    runner = Runner.from_cfg(cfg)
+    runner = build_runner(cfg)
     if args.out is not None:
         runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=args.out))
     with reported_worker_failures():

@@ -1,8 +1,9 @@
 """Train a detector: ``python tools/train.py CONFIG [options]``.
 
-Reads the config, applies the command-line overrides and hands it to
-mmengine's Runner. Multi-process: ``tools/dist_train.sh CONFIG N`` (torchrun,
-``--launcher pytorch``): NCCL on GPUs, gloo on a CPU-only machine.
+Reads the config, applies the command-line overrides and hands it to the
+config's runner (detlab's configs: DetRunner, detlab/engine/runner).
+Multi-process: ``tools/dist_train.sh CONFIG N`` (torchrun, ``--launcher
+pytorch``): NCCL on GPUs, gloo on a CPU-only machine.
 """
 import argparse
 import os
@@ -11,9 +12,10 @@ import torch
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
+from detlab.engine.distributed import distributed_process
 from detlab.engine.faults import reported_worker_failures
-from detlab.engine.mmengine_fixes import distributed_process, setup_launcher
 from detlab.engine.optimizers import AMP_MODES
+from detlab.engine.runner import build_runner
 from detlab.utils import load_config, register_all_modules
 
 
@@ -57,7 +59,7 @@ def apply_amp(cfg: Config, mode: str) -> None:
 
 
 def build_cfg(args: argparse.Namespace) -> Config:
-    """The config the Runner gets: file, then CLI overrides, then detlab's additions."""
+    """The config the runner gets: the file, then the command-line overrides."""
     cfg = load_config(args.config, args.cfg_options, args.launcher, args.work_dir)
 
     if args.amp is not None:
@@ -76,13 +78,6 @@ def build_cfg(args: argparse.Namespace) -> Config:
         cfg.resume = True
         cfg.load_from = args.resume
 
-    custom_hooks = list(cfg.get('custom_hooks', []))
-    configured = custom_hooks + [hook for hook in (cfg.get('default_hooks') or {}).values()
-                                 if isinstance(hook, dict)]
-    for default in ('NumClassCheckHook', 'NonFiniteLossHook', 'BadSampleHook'):
-        if not any(hook.get('type') == default for hook in configured):
-            custom_hooks.append(dict(type=default))
-    cfg.custom_hooks = custom_hooks
     return cfg
 
 
@@ -90,8 +85,7 @@ def train(args: argparse.Namespace) -> Runner:
     """Build the config and the Runner from ``args`` and train; returns the Runner."""
     register_all_modules(init_default_scope=False)
     cfg = build_cfg(args)
-    setup_launcher(cfg)
-    runner = Runner.from_cfg(cfg)
+    runner = build_runner(cfg)
     with reported_worker_failures():
         runner.train()
     return runner

@@ -1,10 +1,13 @@
 default_scope = 'detlab'
+# DetRunner: atomic checkpoints, checkpoint checks, CPU multi-process set-up, detlab's
+# default hooks (detlab/engine/runner/det_runner.py).
+runner_type = 'DetRunner'
 
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),
-    logger=dict(type='LoggerHook', interval=50),
+    logger=dict(type='DetLoggerHook', interval=50),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', interval=1),
+    checkpoint=dict(type='DetCheckpointHook', interval=1),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='DetVisualizationHook'))
 

@@ -53,8 +53,8 @@ param_scheduler = [
 auto_scale_lr = dict(enable=False, base_batch_size=8)
 
 default_hooks = dict(
-    logger=dict(type='LoggerHook', interval=50),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=200, max_keep_ckpts=3),
+    logger=dict(type='DetLoggerHook', interval=50),
+    checkpoint=dict(type='DetCheckpointHook', by_epoch=False, interval=200, max_keep_ckpts=3),
     visualization=dict(type='DetVisualizationHook', draw=True, interval=5))
 log_processor = dict(type='LogProcessor', window_size=50, by_epoch=False)
 randomness = dict(seed=0)

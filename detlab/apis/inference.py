@@ -16,7 +16,6 @@ from mmengine.model import revert_sync_batchnorm
 from mmengine.runner import load_checkpoint
 from torch import nn
 
-from detlab.engine.mmengine_fixes import apply_mmengine_fixes
 from detlab.registry import DATASETS, MODELS
 from detlab.structures import DetDataSample
 from detlab.utils import adopt_default_scope, register_all_modules
@@ -144,7 +143,6 @@ def init_detector(config: ConfigLike,
         and ``dataset_meta`` (``classes``, ``palette``) set.
     """
     register_all_modules()
-    apply_mmengine_fixes()
     cfg = load_model_config(config)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)

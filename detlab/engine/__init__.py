@@ -1,10 +1,11 @@
-"""Runner parts beyond mmengine; importing this applies detlab's mmengine fixes."""
-from . import hooks, optimizers
-from .hooks import (BufferSyncHook, DetVisualizationHook, NonFiniteLossHook,
-                    NumClassCheckHook)
-from .mmengine_fixes import apply_mmengine_fixes
+"""Runner parts beyond mmengine: DetRunner, hooks, optimizer wrappers,
+checkpoint reading and writing, multi-process set-up."""
+from . import hooks, optimizers, runner
+from .checkpoint import register_checkpoint_schemes
+from .hooks import (BadSampleHook, BufferSyncHook, DetCheckpointHook, DetLoggerHook,
+                    DetVisualizationHook, NonFiniteLossHook, NumClassCheckHook)
+from .runner import DetRunner
 
-apply_mmengine_fixes()
-
-__all__ = ['hooks', 'optimizers', 'apply_mmengine_fixes', 'BufferSyncHook',
+__all__ = ['hooks', 'optimizers', 'runner', 'register_checkpoint_schemes', 'BadSampleHook',
+           'BufferSyncHook', 'DetCheckpointHook', 'DetLoggerHook', 'DetRunner',
            'DetVisualizationHook', 'NonFiniteLossHook', 'NumClassCheckHook']

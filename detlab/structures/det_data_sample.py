@@ -3,6 +3,11 @@ from typing import List, Optional
 
 from mmengine.structures import BaseDataElement, InstanceData
 
+#: Results key (and ``gt_instances`` metainfo key) that is True when the gt
+#: boxes were loaded after a ``Resize`` and so are in original-image pixels,
+#: as in MMDetection's COCO test pipelines; metrics then must not unscale them.
+GT_IN_ORI_IMAGE = 'gt_in_ori_image'
+
 
 class DetDataSample(BaseDataElement):
     """The interface between the parts of a detector.

@@ -9,10 +9,19 @@ from mmengine.logging import print_log
 #: MMDetection configs say ``default_scope = 'mmdet'``; detlab answers for it.
 MMDET_SCOPE = 'mmdet'
 DETLAB_SCOPE = 'detlab'
+#: The runner detlab's configs (and the configs it adopts) run under.
+DETLAB_RUNNER = 'DetRunner'
 
 
 def register_all_modules(init_default_scope: bool = True) -> None:
-    """Import every detlab module that registers something.
+    """Import every detlab module that registers something, and register
+    detlab's checkpoint loader with mmengine (safe ``weights_only`` loading,
+    offline resolution of ``torchvision://``, ``open-mmlab://`` and
+    ``http(s)://`` addresses: :mod:`detlab.engine.checkpoint`).
+
+    Nothing in mmengine is replaced: DetRunner and detlab's hooks carry the
+    rest of detlab's run behaviour. This is the one place below
+    ``detlab.engine`` that imports it: registering everything is its job.
 
     Args:
         init_default_scope (bool): Also make ``'detlab'`` the current default
@@ -24,6 +33,8 @@ def register_all_modules(init_default_scope: bool = True) -> None:
     import detlab.evaluation  # noqa: F401
     import detlab.models  # noqa: F401
     import detlab.visualization  # noqa: F401
+    from detlab.engine.checkpoint import register_checkpoint_schemes
+    register_checkpoint_schemes()
 
     if not init_default_scope:
         return
@@ -44,7 +55,10 @@ def adopt_default_scope(cfg) -> None:
     the models it supports, so a config written for MMDetection builds here.
     Without ``default_scope`` mmengine's Runner would look names up in
     mmengine's own registries and miss detlab's (``DetLocalVisualizer``, ...).
-    The config is changed in place, once, at the boundary (the tools).
+    Such a config also runs under ``runner_type='DetRunner'`` (as detlab's
+    own ``default_runtime.py`` sets), so it gets detlab's checkpoint checks,
+    atomic saves and CPU multi-process set-up. The config is changed in
+    place, once, at the boundary (the tools).
     """
     scope = cfg.get('default_scope')
     if scope == MMDET_SCOPE:
@@ -55,3 +69,5 @@ def adopt_default_scope(cfg) -> None:
             logger='current', level=logging.INFO)
     elif scope is None:
         cfg.default_scope = DETLAB_SCOPE
+    if scope in (None, MMDET_SCOPE) and cfg.get('runner_type') is None:
+        cfg.runner_type = DETLAB_RUNNER

@@ -6,21 +6,24 @@ import numpy as np
 import pytest
 
 from detlab.apis import DetInferencer
+from helpers import prediction_tolerance, tool_device
 
 
 @pytest.fixture(scope='module')
 def inferencer(quickstart_model):
     return DetInferencer(str(quickstart_model['config']), str(quickstart_model['checkpoint']),
-                         device='cpu', show_progress=False)
+                         device=tool_device(), show_progress=False)
 
 
 def assert_same_predictions(record: dict, expected: dict) -> None:
+    tolerance = prediction_tolerance()
     assert len(record['bboxes']) == len(expected['bboxes']) > 0
-    np.testing.assert_allclose(record['bboxes'], expected['bboxes'], atol=1e-3)
-    np.testing.assert_allclose(record['scores'], expected['scores'], atol=1e-5)
+    np.testing.assert_allclose(record['bboxes'], expected['bboxes'], atol=tolerance['box'])
+    np.testing.assert_allclose(record['scores'], expected['scores'], atol=tolerance['score'])
     assert record['labels'] == expected['labels']
 
 
+@pytest.mark.slow
 def test_folder_in_drawn_images_and_json_out_equal_to_test_tool(
         inferencer, quickstart_model, quickstart_test_predictions, tmp_path):
     images = quickstart_model['val_images']
@@ -37,6 +40,7 @@ def test_folder_in_drawn_images_and_json_out_equal_to_test_tool(
     assert not list(tmp_path.rglob('.tmp_*'))
 
 
+@pytest.mark.slow
 def test_batches_and_arrays(inferencer, quickstart_model, quickstart_test_predictions, tmp_path):
     images = quickstart_model['val_images'][:3]
     arrays = [mmcv.imread(str(image)) for image in images]
@@ -52,6 +56,7 @@ def test_batches_and_arrays(inferencer, quickstart_model, quickstart_test_predic
     assert all(len(record['bboxes']) > 0 for record in batched['predictions'])
 
 
+@pytest.mark.slow
 def test_score_threshold_only_changes_what_is_drawn(inferencer, quickstart_model):
     image = str(quickstart_model['val_images'][0])
     nothing = inferencer(image, return_vis=True, pred_score_thr=1.0)
@@ -62,6 +67,7 @@ def test_score_threshold_only_changes_what_is_drawn(inferencer, quickstart_model
     assert not np.array_equal(everything['visualization'][0], original)
 
 
+@pytest.mark.slow
 def test_datasamples_empty_inputs_and_bad_inputs(inferencer, tmp_path):
     assert inferencer([]) == dict(predictions=[], visualization=[])
     samples = inferencer(np.zeros((40, 50, 3), np.uint8), return_datasamples=True)

@@ -33,6 +33,7 @@ def test_a_checkpoint_given_as_config_is_refused(tmp_path):
         load_model_config(str(tmp_path / 'iter_4.pth'))
 
 
+@pytest.mark.slow
 def test_config_name_works_where_a_path_does(quickstart_model):
     by_path = init_detector(str(REPO_ROOT / 'configs/quickstart/retinanet_r18_fpn_shapes.py'),
                             str(quickstart_model['checkpoint']), device='cpu')
@@ -45,8 +46,9 @@ def test_config_name_works_where_a_path_does(quickstart_model):
     assert len(by_name.dataset_meta['palette']) == 3
 
 
+@pytest.mark.slow
 def test_checkpoint_weights_are_loaded(quickstart_model):
-    from detlab.engine.mmengine_fixes import load_checkpoint_file
+    from detlab.utils.checkpoint import load_checkpoint_file
     saved = load_checkpoint_file(str(quickstart_model['checkpoint']))['state_dict']
     model = init_detector(str(quickstart_model['config']), str(quickstart_model['checkpoint']),
                           device='cpu')
@@ -61,6 +63,7 @@ def test_unsafe_checkpoint_is_refused(tmp_path):
         init_detector('retinanet_r18_fpn_shapes', str(path), device='cpu')
 
 
+@pytest.mark.slow
 def test_palette_choices(quickstart_model):
     checkpoint = str(quickstart_model['checkpoint'])
     red = init_detector('retinanet_r18_fpn_shapes', checkpoint, palette='red', device='cpu')
@@ -72,6 +75,7 @@ def test_palette_choices(quickstart_model):
         init_detector('retinanet_r18_fpn_shapes', checkpoint, palette='no-such', device='cpu')
 
 
+@pytest.mark.slow
 def test_path_and_array_give_the_same_detections(quickstart_model):
     model = init_detector(str(quickstart_model['config']), str(quickstart_model['checkpoint']),
                           device='cpu')

@@ -1,9 +1,11 @@
 """benchmarks/bench_pipeline.py runs and reports its ratios (a smoke test, not a timing)."""
+import pytest
 import re
 
 from helpers import assert_ok, run_tool
 
 
+@pytest.mark.slow
 def test_pipeline_benchmark_reports_ratio_ceiling_and_stages(coco128):
     output = assert_ok(run_tool('benchmarks/bench_pipeline.py', '--data-root', coco128,
                                 '--rounds', '1', '--workers', '2', '--stages'))

@@ -83,6 +83,7 @@ BAD_ANNOTATIONS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('case', BAD_ANNOTATIONS, ids=[case[0] for case in BAD_ANNOTATIONS])
 def test_bad_annotation_fails_at_once_or_is_counted(tmp_path, case):
     _, images, annotations, where, reason = case
@@ -97,6 +98,7 @@ def test_bad_annotation_fails_at_once_or_is_counted(tmp_path, case):
     assert sorted(paths) == [str(tmp_path / 'imgs' / f'{i}.png') for i in range(1, NUM_GOOD + 1)]
 
 
+@pytest.mark.slow
 def test_image_without_annotations_is_filtered_or_kept_for_testing(tmp_path):
     write_coco(tmp_path, [extra_image(5)])
     cv2.imwrite(str(tmp_path / 'imgs' / '5.png'), np.zeros((24, 32, 3), np.uint8))
@@ -111,6 +113,7 @@ def test_malformed_json_names_the_file(tmp_path):
             build(tmp_path, skip_bad_samples=skip)
 
 
+@pytest.mark.slow
 def test_missing_image_fails_in_the_worker_naming_it_or_is_dropped_at_load(tmp_path):
     write_coco(tmp_path, [extra_image(5, 'gone.png')], [good_box(9, 5)])
     with pytest.raises(FileNotFoundError, match='gone.png'):
@@ -120,6 +123,7 @@ def test_missing_image_fails_in_the_worker_naming_it_or_is_dropped_at_load(tmp_p
     assert len(dataset) == NUM_GOOD and len(load_all(dataset)) == NUM_GOOD
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('content', [b'not an image at all', b'\x89PNG\r\n\x1a\n\x00\x00'],
                          ids=['garbage', 'truncated png'])
 def test_unreadable_image_fails_naming_it_or_is_skipped(tmp_path, content, capfd):
@@ -154,6 +158,7 @@ def two_bad_images_skipped_once_an_epoch(root):
     return dataset
 
 
+@pytest.mark.slow
 def test_every_worker_delivers_each_skip_exactly_once(tmp_path):
     """Two bad images, one in each of 2 workers, over 2 epochs: 4 records, no more, no less."""
     dataset = two_bad_images_skipped_once_an_epoch(tmp_path)
@@ -193,6 +198,7 @@ def test_skips_before_packing_reach_the_metainfo():
     assert pop_skipped_samples([packed['data_samples']]) == [record, record]
 
 
+@pytest.mark.slow
 def test_test_set_never_skips_an_unreadable_image(tmp_path):
     write_coco(tmp_path, [extra_image(5, 'bad.png')], [good_box(9, 5)])
     (tmp_path / 'imgs' / 'bad.png').write_bytes(b'garbage')
@@ -200,6 +206,7 @@ def test_test_set_never_skips_an_unreadable_image(tmp_path):
         load_all(build(tmp_path, skip_bad_samples=True, test_mode=True))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('xml, reason, image_kept', [
     ('<annotation><size><width>5', 'not well-formed XML', False),
     (None, 'does not exist', False),
@@ -234,6 +241,7 @@ def test_voc_box_of_negative_width_is_bad(tmp_path):
                             data_prefix=dict(sub_data_root='VOC2007/')))
 
 
+@pytest.mark.slow
 def test_clean_data_loads_without_a_warning(tmp_path):
     write_coco(tmp_path)
     with warnings.catch_warnings():

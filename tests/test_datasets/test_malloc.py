@@ -27,6 +27,7 @@ print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - start) / 100)
 '''
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(platform.libc_ver()[0] != 'glibc', reason='mallopt is glibc only')
 def test_freed_image_buffers_are_reused_without_page_faults():
     result = subprocess.run([sys.executable, '-c', SAMPLES], capture_output=True, text=True,

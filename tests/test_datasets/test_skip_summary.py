@@ -27,6 +27,7 @@ class CountingModel(BaseModel):
         return dict(loss=loss) if mode == 'loss' else loss
 
 
+@pytest.mark.slow
 def test_training_gives_one_summary_of_the_skips_of_all_workers(tmp_path):
     dataset = two_bad_images_skipped_once_an_epoch(tmp_path)  # 2 epochs: 4 skips
     model = CountingModel()

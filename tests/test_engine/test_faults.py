@@ -49,6 +49,7 @@ def train(tmp_path, how: str) -> None:
         runner.train()
 
 
+@pytest.mark.slow
 def test_killed_worker_is_reported_as_such(tmp_path):
     """In a process of its own: PyTorch's SIGCHLD handler may raise anywhere after."""
     paths = [str(Path(__file__).parent), str(REPO_ROOT / 'tests')]
@@ -63,6 +64,7 @@ def test_killed_worker_is_reported_as_such(tmp_path):
     assert re.search(r'DataLoader worker .*(died while sending|is killed by signal)', output)
 
 
+@pytest.mark.slow
 def test_dataset_errors_keep_their_own_message(tmp_path):
     with pytest.raises(ValueError, match=f'sample {BAD_INDEX} is broken'):
         train(tmp_path, 'raise')

@@ -4,9 +4,8 @@ import logging
 import pytest
 import torch
 from mmengine.model import BaseModel
-from mmengine.runner import Runner
 
-import detlab.engine  # noqa: F401  (installs the Runner fixes)
+from detlab.engine.runner import DetRunner
 
 
 class ConvToy(BaseModel):
@@ -23,9 +22,9 @@ class ConvToy(BaseModel):
         return dict(loss=outputs.square().mean()) if mode == 'loss' else outputs
 
 
-def train(tmp_path, name: str, **options) -> Runner:
+def train(tmp_path, name: str, **options) -> DetRunner:
     images = torch.rand(8, 3, 12, 12, generator=torch.Generator().manual_seed(1))
-    runner = Runner(
+    runner = DetRunner(
         model=ConvToy(), work_dir=str(tmp_path / name),
         train_dataloader=dict(dataset=[dict(inputs=image) for image in images], batch_size=4,
                               sampler=dict(type='DefaultSampler', shuffle=False),

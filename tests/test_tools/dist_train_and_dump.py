@@ -11,7 +11,7 @@ from mmengine.model import is_model_wrapper
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..', 'tools'))
 import train  # noqa: E402
 
-from detlab.engine.mmengine_fixes import distributed_process  # noqa: E402
+from detlab.engine.distributed import distributed_process  # noqa: E402
 
 if __name__ == '__main__':
     with distributed_process():

@@ -1,6 +1,7 @@
 """tools/analysis_tools: get_flops, analyze_logs, benchmark, receptive_field."""
 import importlib.util
 import json
+import math
 import re
 
 import matplotlib.image
@@ -33,6 +34,7 @@ def test_get_flops_counts_parameters_exactly_and_flops_like_torch():
     assert 'backbone' in info['out_table'] and 'bbox_head' in info['out_table']
 
 
+@pytest.mark.slow
 def test_get_flops_command_line():
     output = assert_ok(run_tool('tools/analysis_tools/get_flops.py', 'retinanet_r18_fpn_shapes',
                                 '--shape', '128'))
@@ -42,6 +44,7 @@ def test_get_flops_command_line():
         load_tool('get_flops').input_shape([1, 2, 3])
 
 
+@pytest.mark.slow
 def test_plot_curve_and_cal_train_time_on_a_training_log(quickstart_model, tmp_path):
     log = next((quickstart_model['root'] / 'work').glob('*/vis_data/*.json'))
     figure = tmp_path / 'curves.png'
@@ -78,6 +81,7 @@ def test_analyze_logs_on_a_hand_made_log(tmp_path):
     assert analyze_logs.cal_train_time([parsed], Args)['slowest'] == pytest.approx(19 / 3)
 
 
+@pytest.mark.slow
 def test_benchmark_prints_images_per_second(quickstart_model):
     output = assert_ok(run_tool('tools/analysis_tools/benchmark.py', quickstart_model['config'],
                                 quickstart_model['checkpoint'], '--max-iter', '6',
@@ -103,6 +107,7 @@ def test_theoretical_receptive_fields_of_resnet50_stages():
     assert clipped[-1].clipped and clipped[-1].size == 128 and not clipped[0].clipped
 
 
+@pytest.mark.slow
 def test_receptive_field_tool_prints_levels_and_writes_heat_maps(tmp_path):
     output = assert_ok(run_tool('tools/analysis_tools/receptive_field.py',
                                 'retinanet_r18_fpn_shapes', '--num-samples', '1',
@@ -116,3 +121,25 @@ def test_receptive_field_tool_prints_levels_and_writes_heat_maps(tmp_path):
     for level in (3, 4, 5):
         heat_map = matplotlib.image.imread(str(tmp_path / f'erf_P{level}.png'))
         assert heat_map.std() > 0.01
+
+
+@pytest.mark.slow
+def test_benchmark_data_tasks_report_images_per_worker_and_workers_needed(quickstart_model):
+    options = ['--cfg-options', *quickstart_model['options'], 'train_dataloader.batch_size=8']
+    output = assert_ok(run_tool('tools/analysis_tools/benchmark.py', quickstart_model['config'],
+                                '--task', 'dataset', '--dataset-type', 'train', '--max-iter', '12',
+                                '--num-warmup', '2', '--log-interval', '5', '--step-time', '0.05',
+                                *options))
+    rate = float(re.search(r'Overall \(train pipeline, one worker, run 1\): (\d+\.\d\d) img / s',
+                           output).group(1))
+    workers = int(re.search(r'needs 160\.0 img / s: (\d+) workers at', output).group(1))
+    # 160 images a second, each worker busy at most 90% of the time.
+    assert workers == max(1, math.ceil(160 / (rate * 0.9)))
+    output = assert_ok(run_tool('tools/analysis_tools/benchmark.py', quickstart_model['config'],
+                                '--dataset-type', 'train', '--num-workers', '0', '--max-iter', '4',
+                                '--num-warmup', '1', '--log-interval', '1', *options))
+    assert re.search(r'Overall \(train dataloader, 0 workers, run 1\): \d+\.\d\d img / s', output)
+    # Without a checkpoint an inference benchmark is refused, naming what it needs.
+    result = run_tool('tools/analysis_tools/benchmark.py', quickstart_model['config'], '--task',
+                      'inference')
+    assert result.returncode == 2 and '--task inference needs a checkpoint' in result.stderr

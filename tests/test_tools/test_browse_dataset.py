@@ -1,4 +1,5 @@
 """tools/analysis_tools/browse_dataset.py draws the training samples of a config."""
+import pytest
 import importlib.util
 import json
 import subprocess
@@ -36,6 +37,7 @@ def write_coco(root):
         images=images, annotations=annotations, categories=[dict(id=1, name='square')])))
 
 
+@pytest.mark.slow
 def test_writes_every_sample_with_its_boxes(tmp_path):
     write_coco(tmp_path)
     config = tmp_path / 'browse.py'

@@ -53,6 +53,7 @@ def two_process_run(tmp_path_factory):
     return dict(data_root=data_root, work_dir=work_dir, output=assert_ok(result))
 
 
+@pytest.mark.slow
 def test_two_processes_train_validate_and_draw(two_process_run):
     output, work_dir = two_process_run['output'], two_process_run['work_dir']
     assert 'Distributed training: True' in output and "dist_cfg: {'backend': 'gloo'}" in output
@@ -62,6 +63,7 @@ def test_two_processes_train_validate_and_draw(two_process_run):
     assert drawn, 'validation drew nothing'
 
 
+@pytest.mark.slow
 def test_skips_of_both_ranks_are_summarised_once(two_process_run):
     """Each rank skips some of the bad images; rank 0 warns once with their sum."""
     output, work_dir = two_process_run['output'], two_process_run['work_dir']
@@ -73,6 +75,7 @@ def test_skips_of_both_ranks_are_summarised_once(two_process_run):
     assert re.search(rf'{sum(per_rank)} x FileNotFoundError, from [2-8] different', output)
 
 
+@pytest.mark.slow
 def test_ranks_end_with_identical_weights(two_process_run):
     work_dir = two_process_run['work_dir']
     rank0 = torch.load(work_dir / 'rank0_weights.pth', weights_only=True)
@@ -83,6 +86,7 @@ def test_ranks_end_with_identical_weights(two_process_run):
     assert any('running_mean' in key for key in rank0)  # BN statistics were compared too
 
 
+@pytest.mark.slow
 def test_two_process_metrics_equal_one_process_metrics(two_process_run, monkeypatch):
     work_dir, data_root = two_process_run['work_dir'], two_process_run['data_root']
     in_run = coco_metrics(two_process_run['output'], 'val')

@@ -6,6 +6,7 @@ and the augmentations; detlab's training step draws no random numbers. So the
 final weights must equal an uninterrupted run's. ``max_keep_ckpts`` and
 ``save_best`` keep working across the resume.
 """
+import pytest
 import os
 import signal
 import subprocess
@@ -14,7 +15,7 @@ import time
 
 import torch
 
-from detlab.engine.mmengine_fixes import load_checkpoint_file
+from detlab.utils.checkpoint import load_checkpoint_file
 from helpers import QUICKSTART, REPO_ROOT, assert_ok, run_tool, tiny_run_options
 
 MAX_ITERS = 8
@@ -57,6 +58,7 @@ def kill_after_validation(command: list, work_dir, step: int, timeout: float = 3
     process.wait()
 
 
+@pytest.mark.slow
 def test_sigkill_and_resume_equals_an_uninterrupted_run(tmp_path):
     data_root = tmp_path / 'shapes'
     straight, killed = tmp_path / 'straight', tmp_path / 'killed'

@@ -56,6 +56,7 @@ def assert_same_detections(onnx_out: list, pred: DetDataSample) -> None:
     assert match.any(1).all() and match.any(0).all()
 
 
+@pytest.mark.slow
 def test_dynamic_export_matches_pytorch_on_real_images(quickstart_model, detector, tmp_path):
     out = tmp_path / 'model.onnx'
     output = assert_ok(run_tool('tools/deployment/export_onnx.py', quickstart_model['config'],
@@ -70,6 +71,7 @@ def test_dynamic_export_matches_pytorch_on_real_images(quickstart_model, detecto
                                torch_detections(detector, resized))
 
 
+@pytest.mark.slow
 def test_static_export_and_empty_output(detector, tmp_path, coco128):
     tool = load_tool()
     image = mmcv.imresize(mmcv.imread(str(next((coco128 / 'images').rglob('*.jpg')))), (224, 160))
@@ -88,6 +90,7 @@ def test_static_export_and_empty_output(detector, tmp_path, coco128):
     assert boxes.shape == (0, 4) and scores.shape == (0,) and labels.shape == (0,)
 
 
+@pytest.mark.slow
 def test_nms_that_onnx_cannot_hold_is_refused(detector, tmp_path):
     tool = load_tool()
     original = detector.bbox_head.test_cfg

@@ -14,6 +14,7 @@ MMDET_CONFIG = REPO_ROOT / 'tests/data/mmdet_3.3_configs/retinanet/retinanet_r50
 DETLAB_CONFIG = REPO_ROOT / 'configs/retinanet/retinanet_r50_fpn_1x_coco.py'
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('config', [DETLAB_CONFIG, MMDET_CONFIG], ids=['detlab', 'mmdet'])
 def test_print_config_prints_the_merged_config(config):
     result = subprocess.run(

@@ -29,6 +29,7 @@ MMDET_HEAD_SHAPES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('case', sorted(CASES))
 def test_print_config_prints_the_merged_config(case):
     path, detector, head = CASES[case]

@@ -4,14 +4,9 @@ import re
 
 import pytest
 
-from helpers import NUM_VAL, QUICKSTART, REPO_ROOT, assert_ok, run_tool, tiny_run_options
-from detlab.engine.mmengine_fixes import load_checkpoint_file
-
-
-def last_metric(output: str, key: str = 'coco/bbox_mAP') -> float:
-    values = re.findall(rf'{re.escape(key)}: ([0-9.]+)', output)
-    assert values, f'{key} not found in output'
-    return float(values[-1])
+from helpers import (NUM_VAL, QUICKSTART, REPO_ROOT, assert_ok, last_metric, run_tool,
+                     tiny_run_options)
+from detlab.utils.checkpoint import load_checkpoint_file
 
 
 @pytest.fixture(scope='module')
@@ -23,6 +18,7 @@ def trained(tmp_path_factory):
     return dict(root=root, data_root=data_root, work_dir=work_dir, output=assert_ok(result))
 
 
+@pytest.mark.slow
 def test_training_logs_progress_writes_checkpoints_and_tensorboard(trained):
     work_dir, output = trained['work_dir'], trained['output']
     assert re.search(r'Iter\(train\) \[4/4\].*eta.*loss_cls', output)
@@ -33,6 +29,7 @@ def test_training_logs_progress_writes_checkpoints_and_tensorboard(trained):
     assert not list(work_dir.glob('.tmp_*')), 'temporary checkpoint files left behind'
 
 
+@pytest.mark.slow
 def test_test_tool_reproduces_the_metric_and_draws_predictions(trained):
     work_dir = trained['work_dir']
     out_file = trained['root'] / 'preds.json'
@@ -48,6 +45,7 @@ def test_test_tool_reproduces_the_metric_and_draws_predictions(trained):
     assert {'img_id', 'img_path', 'pred_instances'} <= set(records[0])
 
 
+@pytest.mark.slow
 def test_resume_continues_from_the_last_checkpoint(trained):
     work_dir = trained['work_dir']
     result = run_tool('tools/train.py', QUICKSTART, '--work-dir', work_dir, '--resume',
@@ -59,6 +57,7 @@ def test_resume_continues_from_the_last_checkpoint(trained):
     assert checkpoint['meta']['iter'] == 6
 
 
+@pytest.mark.slow
 def test_num_classes_mismatch_stops_before_training(tmp_path):
     result = run_tool('tools/train.py', QUICKSTART, '--work-dir', tmp_path / 'work',
                       '--cfg-options', *tiny_run_options(tmp_path / 'shapes', max_iters=2),
@@ -69,6 +68,7 @@ def test_num_classes_mismatch_stops_before_training(tmp_path):
     assert 'Iter(train)' not in output
 
 
+@pytest.mark.slow
 def test_mmdet_scope_config_trains(tmp_path):
     config = tmp_path / 'mmdet_scope.py'
     config.write_text(f"_base_ = '{REPO_ROOT / QUICKSTART}'\ndefault_scope = 'mmdet'\n")

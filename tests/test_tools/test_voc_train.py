@@ -1,6 +1,7 @@
 """MMDetection's Pascal VOC recipe end to end on a VOC-layout fixture: VOC2007 + VOC2012
 through RepeatDataset and ConcatDataset into training, VOCMetric in the run and in
 tools/test.py."""
+import pytest
 import re
 
 import cv2
@@ -48,6 +49,7 @@ def voc_metrics(output, loop):
     return dict(re.findall(r'(pascal_voc/\w+): ([0-9.]+)', lines[-1]))
 
 
+@pytest.mark.slow
 def test_voc0712_recipe_trains_and_tests(tmp_path):
     write_fixture(tmp_path / 'VOCdevkit')
     work_dir = tmp_path / 'work'

@@ -1,39 +1,74 @@
-"""Inference speed of a detector: ``python tools/analysis_tools/benchmark.py CONFIG CHECKPOINT
-[--amp] [--max-iter 200] [--num-warmup 5] [--device cpu] [--cfg-options ...]``.
+"""Speed of a detector or of its data: ``python tools/analysis_tools/benchmark.py CONFIG
+[CHECKPOINT] [--task inference|dataloader|dataset] [options]``, as MMDetection's tool.
 
-Runs the test dataloader one image at a time through ``model.test_step``
-(preprocessing, network, decoding and NMS; data loading not counted) and
-prints images per second after ``--num-warmup`` images. ``--amp`` runs under
-autocast (float16 on CUDA, bfloat16 on CPU).
+``--task inference`` (the task when a checkpoint is given) runs the test dataloader one
+image at a time through ``model.test_step`` (preprocessing, network, decoding and NMS; data
+loading not counted) and prints images per second after ``--num-warmup`` images. ``--amp``
+runs under autocast (float16 on CUDA, bfloat16 on CPU).
+
+``--task dataset`` (``--dataset-type train|val|test``) times the dataset's pipeline one sample
+at a time in this process with one OpenCV and torch thread, as a DataLoader worker runs it:
+the images per second one worker delivers. ``--task dataloader`` (MMDetection's default)
+times the config's DataLoader (``--num-workers`` to override its workers) in images per
+second. With ``--step-time SECONDS`` (a training step of your GPU recipe) and the loader's
+batch size, both say how many workers keep that step fed.
 """
 import argparse
+import math
 import time
 from typing import List
 
+import cv2
 import numpy as np
 import torch
 from mmengine.config import DictAction
 from mmengine.runner import Runner
 
 from detlab.apis import init_detector
+from detlab.apis.inference import load_model_config
+from detlab.utils import adopt_default_scope, register_all_modules
+
+#: A loader that is busy this fraction of the step keeps up with some margin for slow images.
+FEED_MARGIN = 0.9
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description='Measure the inference speed of a detector')
+    parser = argparse.ArgumentParser(description='Measure the speed of a detector or its data')
     parser.add_argument('config', help='config file or config name')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('checkpoint', nargs='?', help='checkpoint file (inference)')
+    parser.add_argument('--checkpoint', dest='checkpoint_option', metavar='CHECKPOINT',
+                        help="checkpoint file, as MMDetection's tool takes it")
+    parser.add_argument('--task', choices=['inference', 'dataloader', 'dataset'], default=None,
+                        help='what to time (default: inference with a checkpoint, else '
+                        'dataloader)')
+    parser.add_argument('--dataset-type', choices=['train', 'val', 'test'], default='test',
+                        help='which dataloader of the config the data tasks time')
+    parser.add_argument('--num-workers', type=int, default=None,
+                        help='dataloader task: workers (default: the config\'s)')
+    parser.add_argument('--step-time', type=float, default=None,
+                        help='data tasks: seconds of one training step to keep fed; prints '
+                        'the workers needed')
     parser.add_argument('--amp', action='store_true',
                         help='mixed precision (float16 on CUDA, bfloat16 on CPU)')
     parser.add_argument('--device', default=None, help="'cpu' or 'cuda:0' (default: GPU if any)")
-    parser.add_argument('--max-iter', type=int, default=200, help='images to time in all')
+    parser.add_argument('--max-iter', type=int, default=200, help='images (or batches) to time')
     parser.add_argument('--num-warmup', type=int, default=5, help='images before timing starts')
     parser.add_argument('--log-interval', type=int, default=50, help='print every N images')
     parser.add_argument('--repeat-num', type=int, default=1, help='repeat the measurement')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, as in tools/test.py')
     args = parser.parse_args()
+    if args.checkpoint and args.checkpoint_option:
+        parser.error('give the checkpoint once: positional or --checkpoint')
+    args.checkpoint = args.checkpoint or args.checkpoint_option
+    if args.task is None:
+        args.task = 'inference' if args.checkpoint else 'dataloader'
+    if args.task == 'inference' and not args.checkpoint:
+        parser.error('--task inference needs a checkpoint')
     if args.max_iter <= args.num_warmup or args.num_warmup < 0:
         parser.error(f'--max-iter ({args.max_iter}) must exceed --num-warmup ({args.num_warmup})')
+    if args.step_time is not None and args.step_time <= 0:
+        parser.error(f'--step-time must be a positive number of seconds, got {args.step_time}')
     return args
 
 
@@ -63,8 +98,102 @@ def measure_fps(model: torch.nn.Module, data_loader, max_iter: int, num_warmup: 
     return timed / elapsed
 
 
+def measure_dataset(dataset, max_iter: int, num_warmup: int, log_interval: int) -> float:
+    """Samples per second of ``dataset[i]`` in this process, one thread, warm-up excluded:
+    what one DataLoader worker delivers."""
+    cv2.setNumThreads(1)
+    torch.set_num_threads(1)
+    elapsed, timed = 0.0, 0
+    for index in range(max_iter):
+        start = time.perf_counter()
+        dataset[index % len(dataset)]
+        if index >= num_warmup:
+            elapsed += time.perf_counter() - start
+            timed += 1
+            if timed % log_interval == 0:
+                print(f'Done sample [{index + 1:<3}/{max_iter}], {timed / elapsed:.2f} img / s')
+    return timed / elapsed
+
+
+def measure_dataloader(data_loader, max_iter: int, num_warmup: int, log_interval: int) -> float:
+    """Images per second the DataLoader delivers over ``max_iter`` batches, warm-up batches
+    (and the workers' start) excluded."""
+    images, index, start = 0, 0, None
+    while index < max_iter:
+        for data in data_loader:
+            index += 1
+            if index == num_warmup:
+                start = time.perf_counter()
+            elif index > num_warmup:
+                images += len(data['inputs'])
+                if (index - num_warmup) % log_interval == 0:
+                    print(f'Done batch [{index:<3}/{max_iter}], '
+                          f'{images / (time.perf_counter() - start):.2f} img / s')
+            if index >= max_iter:
+                break
+    if start is None:  # num_warmup 0
+        raise SystemExit('--num-warmup must be at least 1 for --task dataloader')
+    return images / (time.perf_counter() - start)
+
+
+def workers_needed(images_per_second_per_worker: float, batch_size: int,
+                   step_time: float) -> int:
+    """Workers that deliver ``batch_size`` images within ``step_time`` while busy only
+    :data:`FEED_MARGIN` of the time."""
+    needed = batch_size / step_time
+    return max(1, math.ceil(needed / (images_per_second_per_worker * FEED_MARGIN)))
+
+
+def benchmark_data(args) -> None:
+    register_all_modules()
+    cfg = load_model_config(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    adopt_default_scope(cfg)
+    loader_cfg = cfg.get(f'{args.dataset_type}_dataloader')
+    if loader_cfg is None:
+        raise SystemExit(f'{args.config} has no {args.dataset_type}_dataloader; choose '
+                         '--dataset-type among train, val and test')
+    batch_size = loader_cfg.get('batch_size', 1)
+    results: List[float] = []
+    for run in range(args.repeat_num):
+        if args.task == 'dataset':
+            dataset = Runner.build_dataloader(dict(loader_cfg, num_workers=0,
+                                                   persistent_workers=False)).dataset
+            rate = measure_dataset(dataset, args.max_iter, args.num_warmup, args.log_interval)
+            print(f'Overall ({args.dataset_type} pipeline, one worker, run {run + 1}): '
+                  f'{rate:.2f} img / s')
+        else:
+            options = dict(loader_cfg)
+            if args.num_workers is not None:
+                options.update(num_workers=args.num_workers,
+                               persistent_workers=args.num_workers > 0)
+            rate = measure_dataloader(Runner.build_dataloader(options), args.max_iter,
+                                      args.num_warmup, args.log_interval)
+            print(f'Overall ({args.dataset_type} dataloader, '
+                  f'{options.get("num_workers", 0)} workers, run {run + 1}): {rate:.2f} img / s')
+        results.append(rate)
+    rate = float(np.mean(results))
+    if args.repeat_num > 1:
+        print(f'Mean over {args.repeat_num} runs: {rate:.2f} img / s, std {np.std(results):.2f}')
+    if args.step_time is not None:
+        if args.task == 'dataset':
+            workers = workers_needed(rate, batch_size, args.step_time)
+            print(f'A step of {args.step_time} s with batch {batch_size} needs '
+                  f'{batch_size / args.step_time:.1f} img / s: {workers} workers at '
+                  f'{rate:.2f} img / s each')
+        else:
+            enough = rate * FEED_MARGIN >= batch_size / args.step_time
+            print(f'A step of {args.step_time} s with batch {batch_size} needs '
+                  f'{batch_size / args.step_time:.1f} img / s: this loader '
+                  f'{"keeps up" if enough else "does not keep up; add workers"}')
+
+
 def main() -> None:
     args = parse_args()
+    if args.task != 'inference':
+        benchmark_data(args)
+        return
     model = init_detector(args.config, args.checkpoint, device=args.device,
                           cfg_options=args.cfg_options)
     loader_cfg = dict(model.cfg.test_dataloader, batch_size=1)

@@ -9,10 +9,10 @@ from mmengine.structures import InstanceData, PixelData
 from detlab.registry import TRANSFORMS
 from detlab.structures import DetDataSample
 from detlab.structures.bbox import BaseBoxes
+from detlab.structures.det_data_sample import GT_IN_ORI_IMAGE
 from detlab.structures.mask import BaseInstanceMasks
 
 from ..bad_samples import SKIPPED_SAMPLES_KEY
-from .loading import GT_IN_ORI_IMAGE
 
 #: Results keys that become InstanceData fields.
 GT_FIELDS = {'gt_bboxes': 'bboxes', 'gt_bboxes_labels': 'labels', 'gt_masks': 'masks'}

@@ -12,14 +12,11 @@ from mmengine import fileio
 
 from detlab.registry import TRANSFORMS
 from detlab.structures.bbox import autocast_box_type, get_box_type
+from detlab.structures.det_data_sample import GT_IN_ORI_IMAGE
 from detlab.structures.mask import BitmapMasks, PolygonMasks
 
 from .instance_ops import select_instances
 
-#: Results key (and ``gt_instances`` metainfo key) that is True when the gt
-#: boxes were loaded after a ``Resize`` and so are in original-image pixels,
-#: as in MMDetection's COCO test pipelines; metrics then must not unscale them.
-GT_IN_ORI_IMAGE = 'gt_in_ori_image'
 #: Stand-in polygon of an instance whose mask annotation is unusable (it is then ignored).
 FAKE_POLYGON = np.zeros(6)
 _JPEG_START, _JPEG_END, _JPEG_SCAN = b'\xff\xd8', b'\xff\xd9', b'\xff\xda'

@@ -1,8 +1,10 @@
 from .bad_sample_hook import BadSampleHook
 from .buffer_sync_hook import BufferSyncHook
+from .checkpoint_hook import DetCheckpointHook
+from .logger_hook import DetLoggerHook
 from .nonfinite_loss_hook import NonFiniteLossHook
 from .num_class_check_hook import NumClassCheckHook
 from .visualization_hook import DetVisualizationHook
 
-__all__ = ['BadSampleHook', 'BufferSyncHook', 'DetVisualizationHook', 'NonFiniteLossHook',
-           'NumClassCheckHook']
+__all__ = ['BadSampleHook', 'BufferSyncHook', 'DetCheckpointHook', 'DetLoggerHook',
+           'DetVisualizationHook', 'NonFiniteLossHook', 'NumClassCheckHook']

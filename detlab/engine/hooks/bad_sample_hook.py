@@ -22,7 +22,7 @@ class BadSampleHook(Hook):
     every rank and gives one ``BadSampleWarning`` (and log line) on rank 0
     naming how many samples were skipped, why, and a few of them.
 
-    ``tools/train.py`` adds it to ``custom_hooks`` unless the config has it.
+    DetRunner adds it to the hooks unless the config has it.
     """
 
     priority = 'VERY_HIGH'  # pop the records before other hooks look at the batch

@@ -27,7 +27,7 @@ class NumClassCheckHook(Hook):
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         dataloader = runner.train_dataloader if mode == 'train' else runner.val_dataloader
         dataset = dataloader.dataset
-        classes = dataset.metainfo.get('classes')
+        classes = (getattr(dataset, 'metainfo', None) or {}).get('classes')
         if classes is None:
             runner.logger.warning(
                 f'The {mode} dataset {type(dataset).__name__} has no `classes` in its metainfo, '

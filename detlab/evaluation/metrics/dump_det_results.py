@@ -21,7 +21,7 @@ from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 from mmengine.structures import BaseDataElement
 
-from detlab.engine.mmengine_fixes import CHECKPOINT_SAFE_GLOBALS
+from detlab.utils.checkpoint import CHECKPOINT_SAFE_GLOBALS
 from detlab.registry import METRICS
 from ..functional.coco_format import dump_atomic
 

@@ -4,7 +4,7 @@ from typing import Dict
 import numpy as np
 import torch
 
-from detlab.datasets.transforms.loading import GT_IN_ORI_IMAGE
+from detlab.structures.det_data_sample import GT_IN_ORI_IMAGE
 
 
 def to_numpy(value) -> np.ndarray:

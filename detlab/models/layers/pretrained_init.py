@@ -16,7 +16,7 @@ from mmengine.model.weight_init import update_init_info
 from mmengine.runner.checkpoint import load_state_dict
 from torch import nn
 
-from detlab.engine.mmengine_fixes import load_checkpoint_file, resolve_checkpoint
+from detlab.utils.checkpoint import load_checkpoint_file, resolve_checkpoint
 from detlab.registry import WEIGHT_INITIALIZERS
 
 #: Key under which mmengine/MMDetection checkpoints keep the model weights.

@@ -1,5 +1,4 @@
 """NumClassCheckHook: two-stage configs pass, mismatches stop, class-less datasets warn."""
-import logging
 from types import SimpleNamespace
 
 import pytest
@@ -42,15 +41,28 @@ def two_stage(num_classes=3):
 
 
 def test_two_stage_model_with_one_class_rpn_head_passes():
+    warnings = []
     hook = NumClassCheckHook()
-    hook.before_train(runner(two_stage(), CLASSES))
-    hook.before_val_epoch(runner(two_stage(), CLASSES))
+    assert hook.before_train(runner(two_stage(), CLASSES, warnings)) is None
+    assert hook.before_val_epoch(runner(two_stage(), CLASSES, warnings)) is None
+    assert warnings == []
+    # A one-class head that is not an RPN head is checked and stops training.
+    model = two_stage()
+    model.extra_head = Head(1)
+    with pytest.raises(ValueError, match=r'model.extra_head.num_classes = 1'):
+        hook.before_train(runner(model, CLASSES))
 
 
 def test_rpn_detector_head_is_not_checked_either():
     model = nn.Module()
     model.bbox_head = rpn_head()  # MMDetection's RPN stores its RPNHead as bbox_head
-    NumClassCheckHook().before_train(runner(model, CLASSES))
+    warnings = []
+    assert NumClassCheckHook().before_train(runner(model, CLASSES, warnings)) is None
+    assert warnings == []
+    # A plain one-class head in the same place is a mismatch.
+    model.bbox_head = Head(1)
+    with pytest.raises(ValueError, match=r'model.bbox_head.num_classes = 1'):
+        NumClassCheckHook().before_train(runner(model, CLASSES))
 
 
 def test_roi_head_mismatch_still_stops_training():

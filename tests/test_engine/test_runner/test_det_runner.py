@@ -1,0 +1,168 @@
+"""DetRunner: mmengine left as it is, atomic checkpoints on every path, the
+weights mmengine's own Runner gives, detlab's hooks."""
+import itertools
+import logging
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from mmengine.runner import Runner
+
+from detlab.engine import checkpoint as engine_checkpoint
+from detlab.engine.runner import DetRunner
+from detlab.utils.checkpoint import load_checkpoint_file
+from helpers import REPO_ROOT
+from toy_model import TinyModel
+
+_RUN_NUMBER = itertools.count()
+
+#: Imports detlab the ways a user does and checks that every mmengine object
+#: detlab used to replace is still mmengine's own.
+UNTOUCHED_SCRIPT = '''
+import mmengine.hooks, mmengine.registry, mmengine.runner
+from mmengine.hooks import CheckpointHook, LoggerHook
+from mmengine.runner import Runner, checkpoint
+
+watched = {
+    'Runner.scale_lr': (Runner, 'scale_lr'), 'Runner.wrap_model': (Runner, 'wrap_model'),
+    'Runner._maybe_compile': (Runner, '_maybe_compile'),
+    'Runner.save_checkpoint': (Runner, 'save_checkpoint'),
+    'Runner.load_checkpoint': (Runner, 'load_checkpoint'),
+    'LoggerHook.after_val_epoch': (LoggerHook, 'after_val_epoch'),
+    'CheckpointHook._publish_model': (CheckpointHook, '_publish_model'),
+    'mmengine.runner.save_checkpoint': (mmengine.runner, 'save_checkpoint'),
+    'mmengine.runner.runner.save_checkpoint': (mmengine.runner.runner, 'save_checkpoint'),
+    'mmengine.runner.checkpoint.save_checkpoint': (checkpoint, 'save_checkpoint'),
+}
+before = {name: getattr(owner, attr) for name, (owner, attr) in watched.items()}
+roots = [value for value in vars(mmengine.registry).values()
+         if isinstance(value, mmengine.registry.Registry)]
+build_funcs = {root.name: root.build_func for root in roots}
+
+import detlab
+import detlab.models, detlab.engine, detlab.apis
+from detlab.utils import register_all_modules
+register_all_modules()
+
+changed = [name for name, (owner, attr) in watched.items()
+           if getattr(owner, attr) is not before[name]]
+changed += [name + '.__module__' for name, (owner, attr) in watched.items()
+            if not getattr(owner, attr).__module__.startswith('mmengine')]
+changed += [f'{root.name} registry build_func' for root in roots
+            if root.build_func is not build_funcs[root.name]]
+print('CHANGED', changed)
+'''
+
+
+@pytest.mark.slow
+def test_importing_detlab_leaves_mmengine_as_it_is():
+    result = subprocess.run([sys.executable, '-c', UNTOUCHED_SCRIPT], capture_output=True,
+                            text=True, timeout=300, cwd=REPO_ROOT,
+                            env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert 'CHANGED []' in result.stdout, result.stdout
+
+
+def toy_run(work_dir, runner_class=DetRunner, max_iters: int = 2, **kwargs) -> Runner:
+    """A seeded 2-iteration run of the tiny linear model, checkpoints every iteration."""
+    hooks = dict(checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=1,
+                                 published_keys=['meta', 'state_dict']))
+    data = [dict(inputs=torch.tensor([float(i), 1.0])) for i in range(8)]
+    return runner_class(
+        model=TinyModel(), work_dir=str(work_dir),
+        train_dataloader=dict(dataset=data, batch_size=2,
+                              sampler=dict(type='DefaultSampler', shuffle=True),
+                              collate_fn=dict(type='pseudo_collate')),
+        train_cfg=dict(by_epoch=False, max_iters=max_iters),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1, momentum=0.9)),
+        default_hooks=hooks, randomness=dict(seed=0), default_scope='detlab',
+        log_level=logging.WARNING,
+        experiment_name=f'toy-{work_dir.name}-{next(_RUN_NUMBER)}', **kwargs)
+
+
+def test_every_checkpoint_file_is_written_atomically(tmp_path, monkeypatch):
+    written = []
+    write = engine_checkpoint.write_atomically
+
+    def recording_write(data, filename):
+        written.append(os.path.basename(filename))
+        write(data, filename)
+
+    monkeypatch.setattr(engine_checkpoint, 'write_atomically', recording_write)
+    runner = toy_run(tmp_path / 'work')
+    runner.train()
+    published = [name for name in os.listdir(tmp_path / 'work') if name.startswith('iter_2-')]
+    assert len(published) == 1  # mmengine's name: <checkpoint>-<sha256[:8]>.pth
+    assert set(written) == {'iter_1.pth', 'iter_2.pth', published[0]}
+    assert set(load_checkpoint_file(str(tmp_path / 'work' / published[0]))) == {
+        'meta', 'state_dict'}
+    assert not [name for name in os.listdir(tmp_path / 'work') if name.startswith('.tmp_')]
+
+
+class Interrupted(BaseException):
+    """Stands in for the signal or crash that stops a save half-way."""
+
+
+def test_interrupted_save_leaves_the_previous_checkpoint_intact(tmp_path, monkeypatch):
+    runner = toy_run(tmp_path / 'work')
+    runner.train()
+    path = tmp_path / 'work' / 'iter_2.pth'
+    before = load_checkpoint_file(str(path))['state_dict']
+    with torch.no_grad():
+        runner.model.linear.weight.add_(1.0)
+
+    def interrupted_fsync(fileno):  # the bytes are in the temporary file, not yet renamed
+        raise Interrupted()
+
+    monkeypatch.setattr(os, 'fsync', interrupted_fsync)
+    with pytest.raises(Interrupted):
+        runner.save_checkpoint(str(tmp_path / 'work'), 'iter_2.pth', by_epoch=False)
+    monkeypatch.undo()
+    after = load_checkpoint_file(str(path))['state_dict']
+    assert all(torch.equal(before[key], after[key]) for key in before)
+    assert not [name for name in os.listdir(tmp_path / 'work') if name.startswith('.tmp_')]
+
+
+def test_det_runner_trains_the_weights_mmengine_runner_trains(tmp_path):
+    """Same seed, data and schedule: DetRunner's weights and checkpoints are mmengine's."""
+    plain = toy_run(tmp_path / 'mmengine', runner_class=Runner, max_iters=3)
+    plain.train()
+    det = toy_run(tmp_path / 'detlab', max_iters=3)
+    det.train()
+    for key, value in plain.model.state_dict().items():
+        assert torch.equal(value, det.model.state_dict()[key]), key
+    saved = load_checkpoint_file(str(tmp_path / 'detlab' / 'iter_3.pth'))
+    for key, value in plain.model.state_dict().items():
+        assert torch.equal(value, saved['state_dict'][key]), key
+    assert saved['meta']['iter'] == 3
+
+
+def test_det_runner_adds_detlab_hooks_and_upgrades_mmengine_ones(tmp_path):
+    names = [type(hook).__name__ for hook in toy_run(tmp_path / 'work').hooks]
+    for name in ('NumClassCheckHook', 'NonFiniteLossHook', 'BadSampleHook',
+                 'DetCheckpointHook', 'DetLoggerHook'):
+        assert names.count(name) == 1, names
+    assert 'CheckpointHook' not in names and 'LoggerHook' not in names
+
+
+def test_runs_started_in_the_same_second_get_their_own_log_folder(tmp_path, monkeypatch):
+    monkeypatch.setattr('time.strftime', lambda *args: '20260101_000000')
+    first, second = toy_run(tmp_path / 'work'), toy_run(tmp_path / 'work')
+    assert first.log_dir != second.log_dir
+    assert os.path.basename(second.log_dir) == '20260101_000000_2'
+
+
+def test_a_second_training_run_in_the_work_dir_is_refused(tmp_path):
+    holder = toy_run(tmp_path / 'work')
+    holder._lock_work_dir()
+    try:
+        with pytest.raises(RuntimeError, match='Another training run') as error:
+            toy_run(tmp_path / 'work').train()
+        message = str(error.value)
+        assert str(tmp_path / 'work') in message and f'pid {os.getpid()}' in message
+        assert '--work-dir' in message
+    finally:
+        holder._work_dir_lock.release()
+    toy_run(tmp_path / 'work').train()  # free again once the first run is done
