@@ -95,9 +95,10 @@ def make_inputs(seed: int = 0):
 
 
 def optimise(losses: dict, optimizer, scaler=None) -> None:
-    """One SGD step on the sum of a dict of losses (both models return one)."""
+    """One SGD step on the sum of a dict of losses (both models return one; detlab's
+    anchor heads give a list per loss, one entry per level, summed as mmengine does)."""
     optimizer.zero_grad()
-    loss = sum(losses.values())
+    loss = sum(sum(value) if isinstance(value, list) else value for value in losses.values())
     if scaler is None:
         loss.backward()
         optimizer.step()
@@ -134,7 +135,7 @@ def build_detlab(images, boxes, labels, extra_convs: Optional[str] = 'on_input',
         model.backbone.compile()
         model.neck.compile()
     if not batched_targets:
-        model.bbox_head._can_batch_targets = lambda *args: False
+        model.bbox_head.sampler.supports_batch = False
 
     def batch():
         samples = []

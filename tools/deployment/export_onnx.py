@@ -111,7 +111,9 @@ def dense_head_detections(head: nn.Module, outputs: Sequence[List[Tensor]],
             largest = torch.cat([boxes.reshape(-1), boxes.new_zeros(1)]).max()
             shifted = boxes + (labels.to(boxes.dtype) * (largest + 1))[:, None]
         keep = torchvision.ops.nms(shifted, scores, nms_cfg.get('iou_threshold', 0.5))
-        keep = keep[:cfg.get('max_per_img', 100)]
+        max_per_img = cfg.get('max_per_img', -1)
+        if max_per_img >= 0:  # negative keeps every box, as the head's own prediction
+            keep = keep[:max_per_img]
         boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
     return boxes, scores, labels
 

@@ -7,7 +7,7 @@ from torch import Tensor
 
 from detlab.registry import MODELS, TASK_UTILS
 from detlab.structures import SampleList, bbox2roi
-from .bbox_heads.bbox_head import empty_detections
+from ..utils import empty_instances
 
 
 @MODELS.register_module()
@@ -131,9 +131,9 @@ class StandardRoIHead(BaseModule):
         proposals = [res.bboxes for res in rpn_results_list]
         rois = bbox2roi(proposals).to(x[0].device)
         if rois.shape[0] == 0:
-            return [empty_detections(rois.device, self.bbox_head.num_classes,
-                                     score_per_cls=rcnn_test_cfg is None)
-                    for _ in batch_img_metas]
+            return empty_instances(batch_img_metas, rois.device,
+                                   num_classes=self.bbox_head.num_classes,
+                                   score_per_cls=rcnn_test_cfg is None)
         results = self._bbox_forward(x, rois)
         per_image = tuple(len(p) for p in proposals)
         bbox_preds = results['bbox_pred']

@@ -1,6 +1,6 @@
 """Adaptive Training Sample Selection (Zhang et al., "Bridging the Gap Between
 Anchor-based and Anchor-free Detection via Adaptive Training Sample Selection", 2020)."""
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 import torch
 from mmengine.structures import InstanceData
@@ -78,6 +78,13 @@ class ATSSAssigner:
         cls_cost = torch.sigmoid(pred_instances.scores[:, gt_instances.labels])
         ious = self.iou_calculator(pred_instances.bboxes, gt_instances.bboxes)
         return cls_cost**(1 - self.alpha) * ious**self.alpha
+
+    def can_assign_batch(self, batch_gt_instances: Sequence[InstanceData],
+                         batch_gt_instances_ignore: Optional[Sequence[Optional[InstanceData]]]
+                         = None) -> bool:
+        """Always False: each image's candidates depend on the anchors inside
+        that image, so heads call :meth:`assign` image by image."""
+        return False
 
     def assign(self,
                pred_instances: InstanceData,

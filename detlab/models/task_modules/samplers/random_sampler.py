@@ -29,6 +29,10 @@ class RandomSampler:
             to True.
     """
 
+    #: Draws are made image by image (in MMDetection's order of random
+    #: numbers), so heads call :meth:`sample` per image.
+    supports_batch = False
+
     def __init__(self,
                  num: int,
                  pos_fraction: float,
