@@ -35,12 +35,21 @@ TOOLS_DEV = Path(__file__).resolve().parent
 # ``mmdet_reference`` or ``open-mmlab/mmdetection``.
 MMDET_NAME = re.compile(r'(?<![\w./-])mmdet(?![\w-])')
 
-# Imported by pytest before the tests when the target is MMDetection itself.
-REFERENCE_CONFTEST = f'''import sys
+# Imported by pytest before the tests. Some test files import ``mmcv.ops`` for an
+# isinstance check; mmcv-lite lacks the compiled ``mmcv._ext`` that ``mmcv.ops`` loads,
+# so a stand-in whose kernels raise is installed first, for either target.
+CONFTEST = {
+    'detlab': f'''import sys
+sys.path.insert(0, {str(TOOLS_DEV)!r})
+from mmdet_reference import _install_ext_stand_in
+_install_ext_stand_in()
+''',
+    'mmdet': f'''import sys
 sys.path.insert(0, {str(TOOLS_DEV)!r})
 from mmdet_reference import import_mmdet
 import_mmdet()
-'''
+''',
+}
 
 OUTCOMES = ('passed', 'failed', 'error', 'skipped')
 
@@ -63,8 +72,7 @@ def prepare_copy(source: Path, dest: Path, target: str) -> None:
         if target == 'detlab' and path.suffix == '.py':
             path.write_text(rewrite_imports(path.read_text()))
     (dest / '__init__.py').unlink(missing_ok=True)
-    if target == 'mmdet':
-        (dest / 'conftest.py').write_text(REFERENCE_CONFTEST)
+    (dest / 'conftest.py').write_text(CONFTEST[target])
 
 
 def count_outcomes(junit_xml: Path, root: Path) -> dict:
@@ -130,6 +138,7 @@ def main() -> int:
             env['PYTHONPATH'] = os.pathsep.join(
                 p for p in (str(REPO_ROOT), env.get('PYTHONPATH')) if p)
         cmd = [sys.executable, '-m', 'pytest', '-q', '-p', 'no:cacheprovider',
+               '--continue-on-collection-errors',
                f'--rootdir={root}', f'--junitxml={junit}', '-o', 'junit_family=xunit1',
                str(root), *args.pytest_args]
         subprocess.run(cmd, cwd=root, env=env)
