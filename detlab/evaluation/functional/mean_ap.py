@@ -11,6 +11,7 @@ from typing import List, Optional, Sequence, Tuple, Union
 import numpy as np
 from mmengine.logging import print_log
 
+from detlab.structures.errors import AssertionValueError
 from .bbox_overlaps import bbox_overlaps
 from .class_names import get_classes
 from .coco_eval import format_table
@@ -37,13 +38,13 @@ def average_precision(recalls: np.ndarray, precisions: np.ndarray,
         float | np.ndarray: the AP, or (num_scales,) float32 APs.
     """
     if mode not in AP_MODES:
-        raise ValueError(f'average_precision: mode={mode!r}, expected one of {AP_MODES}.')
+        raise AssertionValueError(f'average_precision: mode={mode!r}, expected one of {AP_MODES}.')
     single = np.ndim(recalls) == 1
     recalls = np.atleast_2d(np.asarray(recalls))
     precisions = np.atleast_2d(np.asarray(precisions))
     if recalls.shape != precisions.shape:
-        raise ValueError(f'average_precision: recalls {recalls.shape} and precisions '
-                         f'{precisions.shape} must have the same shape.')
+        raise AssertionValueError(f'average_precision: recalls {recalls.shape} and precisions '
+                                  f'{precisions.shape} must have the same shape.')
     num_scales = recalls.shape[0]
     if mode == 'area':
         zeros = np.zeros((num_scales, 1), dtype=recalls.dtype)
@@ -179,12 +180,12 @@ def eval_map(det_results: Sequence[Sequence[np.ndarray]],
         PR curve over the class's detections in score order) and ``ap``.
     """
     if len(det_results) != len(annotations):
-        raise ValueError(f'eval_map: {len(det_results)} detection results but '
-                         f'{len(annotations)} annotations; give one of each per image.')
+        raise AssertionValueError(f'eval_map: {len(det_results)} detection results but '
+                                  f'{len(annotations)} annotations; give one of each per image.')
     if eval_mode not in AP_MODES:
-        raise ValueError(f'eval_map: eval_mode={eval_mode!r}, expected one of {AP_MODES}.')
+        raise AssertionValueError(f'eval_map: eval_mode={eval_mode!r}, expected one of {AP_MODES}.')
     if nproc < 1:
-        raise ValueError(f'eval_map: nproc must be at least 1, got {nproc}.')
+        raise AssertionValueError(f'eval_map: nproc must be at least 1, got {nproc}.')
     tpfp_fn = tpfp_default if tpfp_fn is None else tpfp_fn
     extra_length = 1.0 if use_legacy_coordinate else 0.0
     area_ranges = (None if scale_ranges is None else

@@ -10,6 +10,7 @@ from torch import nn
 
 from detlab.registry import MODELS
 from detlab.structures import SampleList
+from detlab.structures.errors import AssertionTypeError, AssertionValueError
 
 from .batch_augments import pad_sem_seg
 
@@ -72,13 +73,14 @@ class DetDataPreprocessor(ImgDataPreprocessor):
                  non_blocking: Optional[bool] = False,
                  batch_augments: Optional[List[dict]] = None) -> None:
         if not isinstance(pad_size_divisor, int) or pad_size_divisor < 1:
-            raise ValueError(f'DetDataPreprocessor: pad_size_divisor must be a positive int, '
-                             f'got {pad_size_divisor!r}.')
+            raise AssertionValueError('DetDataPreprocessor: pad_size_divisor must be a positive '
+                                      f'int, got {pad_size_divisor!r}.')
         if (mean is None) != (std is None):
-            raise ValueError('DetDataPreprocessor: give both mean and std, or neither '
-                             f'(got mean={mean}, std={std}).')
+            raise AssertionValueError('DetDataPreprocessor: give both mean and std, or neither '
+                                      f'(got mean={mean}, std={std}).')
         if bgr_to_rgb and rgb_to_bgr:
-            raise ValueError('DetDataPreprocessor: bgr_to_rgb and rgb_to_bgr cannot both be True.')
+            raise AssertionValueError('DetDataPreprocessor: bgr_to_rgb and rgb_to_bgr cannot both '
+                                      'be True.')
         super().__init__(mean=mean, std=std, pad_size_divisor=pad_size_divisor,
                          pad_value=pad_value, bgr_to_rgb=bgr_to_rgb, rgb_to_bgr=rgb_to_bgr,
                          non_blocking=non_blocking)
@@ -130,9 +132,9 @@ class DetDataPreprocessor(ImgDataPreprocessor):
         if isinstance(inputs, torch.Tensor) and inputs.dim() == 4:
             shape = (_padded_size(inputs.shape[2], divisor), _padded_size(inputs.shape[3], divisor))
             return [shape] * inputs.shape[0]
-        raise TypeError('DetDataPreprocessor: data["inputs"] must be a list of (C, H, W) '
-                        'tensors or a (B, C, H, W) tensor, got '
-                        f'{getattr(inputs, "shape", type(inputs).__name__)}.')
+        raise AssertionTypeError('DetDataPreprocessor: data["inputs"] must be a list of (C, H, W) '
+                                 'tensors or a (B, C, H, W) tensor, got '
+                                 f'{getattr(inputs, "shape", type(inputs).__name__)}.')
 
 
 def _boxes_to_tensors(data_samples: SampleList) -> None:

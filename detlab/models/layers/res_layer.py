@@ -4,6 +4,7 @@ from typing import Optional, Type
 from mmcv.cnn import build_conv_layer, build_norm_layer
 from mmengine.model import Sequential
 from torch import nn
+from detlab.structures.errors import AssertionValueError
 
 
 class ResLayer(Sequential):
@@ -42,7 +43,7 @@ class ResLayer(Sequential):
                  norm_cfg: dict = dict(type='BN'),
                  **kwargs) -> None:
         if num_blocks < 1:
-            raise ValueError(f'ResLayer: num_blocks must be >= 1, got {num_blocks}')
+            raise AssertionValueError(f'ResLayer: num_blocks must be >= 1, got {num_blocks}')
         out_channels = planes * block.expansion
         downsample = None
         if stride != 1 or inplanes != out_channels:

@@ -7,6 +7,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
+from ..errors import AssertionValueError
 
 #: Directions ``bbox_flip`` understands.
 FLIP_DIRECTIONS = ('horizontal', 'vertical', 'diagonal')
@@ -52,10 +53,11 @@ def bbox_flip(bboxes: Tensor, img_shape: Tuple[int, int], direction: str = 'hori
         Tensor: Flipped boxes, same shape; still x1 <= x2 and y1 <= y2.
     """
     if bboxes.size(-1) % 4 != 0:
-        raise ValueError(f'bbox_flip: last dim of bboxes must be a multiple of 4, '
-                         f'got shape {tuple(bboxes.shape)}')
+        raise AssertionValueError(f'bbox_flip: last dim of bboxes must be a multiple of 4, '
+                                  f'got shape {tuple(bboxes.shape)}')
     if direction not in FLIP_DIRECTIONS:
-        raise ValueError(f'bbox_flip: direction={direction!r} is not one of {FLIP_DIRECTIONS}')
+        raise AssertionValueError(f'bbox_flip: direction={direction!r} is not one of '
+                                  f'{FLIP_DIRECTIONS}')
     height, width = img_shape[:2]
     flipped = bboxes.clone()
     if direction in ('horizontal', 'diagonal'):
@@ -80,8 +82,8 @@ def scale_boxes(bboxes: Tensor, scale_factor: Sequence[float]) -> Tensor:
         Tensor: (..., 4) scaled boxes (a new tensor).
     """
     if len(scale_factor) != 2:
-        raise ValueError(f'scale_boxes: scale_factor must be (w_scale, h_scale), '
-                         f'got {scale_factor!r}')
+        raise AssertionValueError(f'scale_boxes: scale_factor must be (w_scale, h_scale), '
+                                  f'got {scale_factor!r}')
     factors = bboxes.new_tensor(scale_factor).repeat(2)
     return bboxes * factors
 
@@ -132,16 +134,16 @@ def clip_boxes(boxes: Tensor, max_shape) -> Tensor:
     """
     shape = torch.as_tensor(max_shape, dtype=boxes.dtype, device=boxes.device)
     if shape.dim() not in (1, 2) or shape.size(-1) not in (2, 3):
-        raise ValueError('clip_boxes: max_shape must be (h, w), (h, w, c) or one of those per '
-                         f'image, got {max_shape!r}')
+        raise AssertionValueError('clip_boxes: max_shape must be (h, w), (h, w, c) or one of '
+                                  f'those per image, got {max_shape!r}')
     # (h, w) -> upper bounds (w, h, w, h) for x1, y1, x2, y2.
     img_wh = shape[..., :2].flip(-1)
     bounds = torch.cat([img_wh, img_wh], dim=-1)
     if shape.dim() == 2:
         if boxes.dim() < 3 or boxes.size(0) != shape.size(0):
-            raise ValueError(f'clip_boxes: {shape.size(0)} max_shapes (one per image) need '
-                             f'boxes (B, ..., 4) with B={shape.size(0)}, got boxes of shape '
-                             f'{tuple(boxes.shape)}')
+            raise AssertionValueError(f'clip_boxes: {shape.size(0)} max_shapes (one per image) '
+                                      f'need boxes (B, ..., 4) with B={shape.size(0)}, got boxes '
+                                      f'of shape {tuple(boxes.shape)}')
         bounds = bounds.view(shape.size(0), *([1] * (boxes.dim() - 2)), 4)
     return torch.min(boxes.clamp(min=0), bounds)
 

@@ -8,6 +8,7 @@ import torch
 
 from .base import BaseInstanceMasks, check_cat, check_flip_direction
 from .utils import clip_polygon_to_box, polygon_to_bitmap
+from ..errors import AssertionTypeError, AssertionValueError
 
 Polygons = List[List[np.ndarray]]
 #: Placeholder for an object whose polygons were all cropped away; keeps masks aligned with boxes.
@@ -26,12 +27,12 @@ class PolygonMasks(BaseInstanceMasks):
 
     def __init__(self, masks: Polygons, height: int, width: int) -> None:
         if not isinstance(masks, list):
-            raise TypeError(f'PolygonMasks: masks must be a list (objects) of lists (polygons) '
-                            f'of arrays, got {type(masks).__name__}.')
+            raise AssertionTypeError('PolygonMasks: masks must be a list (objects) of lists '
+                                     f'(polygons) of arrays, got {type(masks).__name__}.')
         if masks and not (isinstance(masks[0], list) and masks[0]
                           and isinstance(masks[0][0], np.ndarray)):
-            raise TypeError('PolygonMasks: each object must be a non-empty list of flat '
-                            'np.ndarray polygons.')
+            raise AssertionTypeError('PolygonMasks: each object must be a non-empty list of flat '
+                                     'np.ndarray polygons.')
         self.height, self.width = int(height), int(width)
         self.masks = masks
 
@@ -48,8 +49,8 @@ class PolygonMasks(BaseInstanceMasks):
         elif isinstance(index, slice):
             masks = self.masks[index]
         else:
-            raise TypeError(f'PolygonMasks: cannot index with {type(index).__name__}; use an '
-                            'int, slice, list or array.')
+            raise AssertionTypeError(f'PolygonMasks: cannot index with {type(index).__name__}; '
+                                     'use an int, slice, list or array.')
         return PolygonMasks(masks, self.height, self.width)
 
     def _map_points(self, func: Callable[[np.ndarray], np.ndarray], height: int,
@@ -85,7 +86,8 @@ class PolygonMasks(BaseInstanceMasks):
     def crop(self, bbox: np.ndarray) -> 'PolygonMasks':
         bbox = np.asarray(bbox, dtype=np.float64).reshape(-1).copy()
         if bbox.shape != (4,):
-            raise ValueError(f'PolygonMasks.crop: bbox must be (x1, y1, x2, y2), got {bbox!r}.')
+            raise AssertionValueError('PolygonMasks.crop: bbox must be (x1, y1, x2, y2), got '
+                                      f'{bbox!r}.')
         bbox[0::2] = bbox[0::2].clip(0, self.width)
         bbox[1::2] = bbox[1::2].clip(0, self.height)
         x1, y1, x2, y2 = bbox

@@ -13,6 +13,7 @@ from typing import Dict
 
 import torch
 from torch import Tensor
+from detlab.structures.errors import AssertionKeyError
 
 NEGATIVE_GT_IND = 0
 IGNORED_GT_IND = -1
@@ -57,7 +58,7 @@ class AssignResult:
     def set_extra_property(self, key: str, value: object) -> None:
         """Attach extra per-assignment data (e.g. a centerness target)."""
         if key in self.info:
-            raise KeyError(f'AssignResult already has a property named {key!r}')
+            raise AssertionKeyError(f'AssignResult already has a property named {key!r}')
         self._extra_properties[key] = value
 
     def get_extra_property(self, key: str) -> object:

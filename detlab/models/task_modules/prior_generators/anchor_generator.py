@@ -7,6 +7,7 @@ from torch import Tensor
 from torch.nn.modules.utils import _pair
 
 from detlab.registry import TASK_UTILS
+from detlab.structures.errors import AssertionValueError
 
 DeviceType = Union[str, torch.device]
 
@@ -51,20 +52,21 @@ class AnchorGenerator:
                  centers: Optional[Sequence[Tuple[float, float]]] = None,
                  center_offset: float = 0.) -> None:
         if not 0 <= center_offset <= 1:
-            raise ValueError(
+            raise AssertionValueError(
                 f'AnchorGenerator: center_offset must be in [0, 1], got {center_offset}')
         if center_offset != 0 and centers is not None:
-            raise ValueError('AnchorGenerator: give either centers or a non-zero center_offset, '
-                             f'not both (centers={centers}, center_offset={center_offset})')
+            raise AssertionValueError('AnchorGenerator: give either centers or a non-zero '
+                                      f'center_offset, not both (centers={centers}, '
+                                      f'center_offset={center_offset})')
         if centers is not None and len(centers) != len(strides):
-            raise ValueError(f'AnchorGenerator: one center per level needed; got {len(strides)} '
-                             f'strides and centers={centers}')
+            raise AssertionValueError('AnchorGenerator: one center per level needed; got '
+                                      f'{len(strides)} strides and centers={centers}')
         self.strides = [_pair(stride) for stride in strides]
         self.base_sizes = ([min(stride) for stride in self.strides]
                            if base_sizes is None else list(base_sizes))
         if len(self.base_sizes) != len(self.strides):
-            raise ValueError(f'AnchorGenerator: base_sizes={self.base_sizes} must have one entry '
-                             f'per stride in strides={self.strides}')
+            raise AssertionValueError(f'AnchorGenerator: base_sizes={self.base_sizes} must have '
+                                      f'one entry per stride in strides={self.strides}')
         self.scales = self._make_scales(scales, octave_base_scale, scales_per_octave)
         self.octave_base_scale = octave_base_scale
         self.scales_per_octave = scales_per_octave
@@ -78,10 +80,10 @@ class AnchorGenerator:
     def _make_scales(scales, octave_base_scale, scales_per_octave) -> Tensor:
         octave_given = octave_base_scale is not None and scales_per_octave is not None
         if octave_given == (scales is not None):
-            raise ValueError('AnchorGenerator: set exactly one of `scales` or '
-                             '`octave_base_scale` with `scales_per_octave`; got '
-                             f'scales={scales}, octave_base_scale={octave_base_scale}, '
-                             f'scales_per_octave={scales_per_octave}')
+            raise AssertionValueError('AnchorGenerator: set exactly one of `scales` or '
+                                      '`octave_base_scale` with `scales_per_octave`; got '
+                                      f'scales={scales}, octave_base_scale={octave_base_scale}, '
+                                      f'scales_per_octave={scales_per_octave}')
         if scales is not None:
             return torch.Tensor(scales)
         octave_scales = [2**(i / scales_per_octave) for i in range(scales_per_octave)]
@@ -153,8 +155,9 @@ class AnchorGenerator:
 
     def _check_levels(self, featmap_sizes: Sequence) -> None:
         if len(featmap_sizes) != self.num_levels:
-            raise ValueError(f'AnchorGenerator: got {len(featmap_sizes)} feature map sizes for '
-                             f'{self.num_levels} levels (strides={self.strides})')
+            raise AssertionValueError(f'AnchorGenerator: got {len(featmap_sizes)} feature map '
+                                      f'sizes for {self.num_levels} levels '
+                                      f'(strides={self.strides})')
 
     def grid_priors(self,
                     featmap_sizes: Sequence[Tuple[int, int]],
@@ -321,7 +324,7 @@ def single_level_grid_valid_flags(featmap_size: Tuple[int, int], valid_size: Tup
     feat_h, feat_w = featmap_size
     valid_h, valid_w = valid_size
     if valid_h > feat_h or valid_w > feat_w:
-        raise ValueError(f'valid_size {valid_size} exceeds featmap_size {featmap_size}')
+        raise AssertionValueError(f'valid_size {valid_size} exceeds featmap_size {featmap_size}')
     valid_y = torch.arange(feat_h, device=device) < valid_h
     valid_x = torch.arange(feat_w, device=device) < valid_w
     valid = valid_y[:, None] & valid_x[None, :]  # (h, w)
