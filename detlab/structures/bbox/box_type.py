@@ -32,8 +32,12 @@ def _register_box(name: str, box_type: type, force: bool = False) -> None:
         raise AssertionKeyError(f"register_box: box type name '{name}' or class "
                                 f'{box_type.__name__} is already registered; pass force=True to '
                                 'replace it.')
+    # A forced registration replaces both entries it collides with, so each name maps to
+    # one class and each class to one name.
     if name in box_types:
-        _box_type_to_name.pop(box_types[name], None)
+        _box_type_to_name.pop(box_types.pop(name))
+    if box_type in _box_type_to_name:
+        box_types.pop(_box_type_to_name.pop(box_type))
     box_types[name] = box_type
     _box_type_to_name[box_type] = name
 
@@ -65,6 +69,9 @@ def register_box_converter(src_type: Union[str, type], dst_type: Union[str, type
     """
 
     def _register(func: Callable) -> Callable:
+        if not callable(func):
+            raise AssertionTypeError('register_box_converter: the converter must be callable, '
+                                     f'got {func!r}.')
         src_name, _ = get_box_type(src_type)
         dst_name, _ = get_box_type(dst_type)
         key = f'{src_name}2{dst_name}'
@@ -74,9 +81,9 @@ def register_box_converter(src_type: Union[str, type], dst_type: Union[str, type
         box_converters[key] = func
         return func
 
-    if converter is not None:
-        return _register(converter)
-    return _register
+    if converter is None:
+        return _register
+    return _register(converter)
 
 
 def get_box_type(box_type: Union[str, type]) -> Tuple[str, type]:

@@ -198,8 +198,45 @@ class AnchorGenerator:
             a is at index (y * w + x) * A + a.
         """
         base_anchors = self.base_anchors[level_idx].to(device).to(dtype)
+        return self.single_level_grid_anchors(base_anchors, featmap_size,
+                                              self.strides[level_idx], device=device)
+
+    def grid_anchors(self, featmap_sizes: Sequence[Tuple[int, int]],
+                     device: DeviceType = 'cpu') -> List[Tensor]:
+        """MMDetection's older name of ``grid_priors`` (float32 anchors).
+
+        Args:
+            featmap_sizes (list[tuple[int, int]]): (h, w) of each level.
+            device (str | torch.device): Device of the anchors.
+
+        Returns:
+            list[Tensor]: One (h * w * A, 4) tensor per level.
+        """
+        return self.grid_priors(featmap_sizes, device=device)
+
+    @staticmethod
+    def single_level_grid_anchors(base_anchors: Tensor,
+                                  featmap_size: Tuple[int, int],
+                                  stride: Tuple[int, int] = (16, 16),
+                                  device: DeviceType = 'cpu') -> Tensor:
+        """Tile ``base_anchors`` over a feature map.
+
+        Args:
+            base_anchors (Tensor): (A, 4) anchors of the cell at (0, 0); the
+                result has their dtype.
+            featmap_size (tuple[int, int]): (h, w) of the feature map.
+            stride (tuple[int, int]): (w, h) stride of the level in pixels.
+                Defaults to (16, 16).
+            device (str | torch.device): Device of the anchors.
+
+        Returns:
+            Tensor: (h * w * A, 4); the anchor at row y, column x, base anchor
+            a is at index (y * w + x) * A + a.
+        """
+        base_anchors = base_anchors.to(device)
+        dtype = base_anchors.dtype
         feat_h, feat_w = featmap_size
-        stride_w, stride_h = self.strides[level_idx]
+        stride_w, stride_h = stride
         shift_x = torch.arange(0, feat_w, device=device).to(dtype) * stride_w
         shift_y = torch.arange(0, feat_h, device=device).to(dtype) * stride_h
         shift_yy, shift_xx = torch.meshgrid(shift_y, shift_x, indexing='ij')
