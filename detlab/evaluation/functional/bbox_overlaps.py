@@ -1,5 +1,6 @@
 """MMDetection's numpy ``bbox_overlaps`` for evaluation (float32, optional legacy +1)."""
 import numpy as np
+
 from detlab.structures.errors import AssertionValueError
 
 #: Overlap modes: intersection over union, or over the area of ``bboxes1``.

@@ -1,6 +1,7 @@
 """Activation layers from an mmcv ``act_cfg``, built the way ConvModule builds them."""
 from mmcv.cnn import build_activation_layer
 from torch import nn
+
 from detlab.structures.errors import AssertionValueError
 
 #: Activation types whose torch modules take no ``inplace`` argument (ConvModule's list).

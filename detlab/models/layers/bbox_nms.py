@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor
 from torchvision.ops import nms as _tv_nms
+
 from detlab.structures.errors import AssertionValueError
 
 NMS_TYPES = ('nms', 'soft_nms')

@@ -4,6 +4,7 @@ from typing import Optional, Type
 from mmcv.cnn import build_conv_layer, build_norm_layer
 from mmengine.model import Sequential
 from torch import nn
+
 from detlab.structures.errors import AssertionValueError
 
 

@@ -3,6 +3,7 @@ from typing import List, Optional, Tuple, Union
 
 import torch.nn as nn
 from torch import Tensor
+
 from detlab.structures.errors import AssertionValueError
 
 

@@ -4,6 +4,7 @@ from typing import Callable, Optional
 
 import torch
 from torch import Tensor
+
 from detlab.structures.errors import AssertionValueError
 
 #: Reductions every loss understands.

@@ -11,6 +11,7 @@ from typing import List, Optional, Sequence, Tuple, Type, TypeVar, Union
 import numpy as np
 import torch
 from torch import BoolTensor, Tensor
+
 from ..errors import AssertionIndexError, AssertionTypeError, AssertionValueError
 
 T = TypeVar('T', bound='BaseBoxes')

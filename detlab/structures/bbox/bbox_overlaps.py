@@ -1,6 +1,7 @@
 """Pairwise and aligned overlaps (IoU, IoF, GIoU) between boxes."""
 import torch
 from torch import Tensor
+
 from ..errors import AssertionValueError
 
 #: Overlap modes ``bbox_overlaps`` understands.

@@ -12,8 +12,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .base_boxes import BaseBoxes
 from ..errors import AssertionKeyError, AssertionTypeError, AssertionValueError
+from .base_boxes import BaseBoxes
 
 BoxType = Union[np.ndarray, Tensor, BaseBoxes]
 

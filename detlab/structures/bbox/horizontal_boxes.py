@@ -6,11 +6,11 @@ import numpy as np
 import torch
 from torch import BoolTensor, Tensor
 
+from ..errors import AssertionTypeError, AssertionValueError
 from .base_boxes import BaseBoxes, DeviceType
 from .bbox_overlaps import bbox_overlaps
 from .box_type import register_box
 from .transforms import bbox_cxcywh_to_xyxy, bbox_flip, bbox_xyxy_to_cxcywh
-from ..errors import AssertionTypeError, AssertionValueError
 
 #: Layouts ``HorizontalBoxes(in_mode=...)`` accepts; boxes are always stored as xyxy.
 BOX_MODES = ('xyxy', 'cxcywh')

@@ -3,10 +3,12 @@
 Boxes are float tensors (..., 4): x1, y1, x2, y2 in pixels unless a name says
 otherwise (``cxcywh``: centre x, centre y, width, height).
 """
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple, Union
 
+import numpy as np
 import torch
 from torch import Tensor
+
 from ..errors import AssertionValueError
 
 #: Directions ``bbox_flip`` understands.
@@ -146,6 +148,28 @@ def clip_boxes(boxes: Tensor, max_shape) -> Tensor:
                                       f'of shape {tuple(boxes.shape)}')
         bounds = bounds.view(shape.size(0), *([1] * (boxes.dim() - 2)), 4)
     return torch.min(boxes.clamp(min=0), bounds)
+
+
+def bbox_project(bboxes: Union[Tensor, np.ndarray],
+                 homography_matrix: Union[Tensor, np.ndarray],
+                 img_shape: Optional[Tuple[int, int]] = None) -> Union[Tensor, np.ndarray]:
+    """Map boxes through a homography: the box enclosing each box's four mapped corners.
+
+    Args:
+        bboxes (Tensor | np.ndarray): (N, 4) x1, y1, x2, y2.
+        homography_matrix (Tensor | np.ndarray): (3, 3) matrix acting on
+            homogeneous (x, y, 1) column vectors.
+        img_shape (tuple[int, int], optional): (h, w) to clip the result to.
+
+    Returns:
+        Tensor | np.ndarray: (N, 4) projected boxes, of the input's kind (a new array).
+    """
+    from .horizontal_boxes import HorizontalBoxes  # the box type imports this module
+    boxes = HorizontalBoxes(torch.as_tensor(bboxes))
+    boxes.project_(homography_matrix)
+    if img_shape is not None:
+        boxes.clip_(img_shape)
+    return boxes.tensor.numpy() if isinstance(bboxes, np.ndarray) else boxes.tensor
 
 
 def distance2bbox(points: Tensor, distance: Tensor, max_shape=None) -> Tensor:

@@ -7,6 +7,7 @@ from abc import ABCMeta, abstractmethod
 from typing import Sequence, Type, TypeVar
 
 import numpy as np
+
 from ..errors import AssertionTypeError, AssertionValueError
 
 T = TypeVar('T', bound='BaseInstanceMasks')

@@ -7,8 +7,8 @@ import numpy as np
 import torch
 from torchvision.ops import roi_align
 
-from .base import BaseInstanceMasks, check_cat, check_flip_direction
 from ..errors import AssertionTypeError, AssertionValueError
+from .base import BaseInstanceMasks, check_cat, check_flip_direction
 
 #: Flip axis of the (N, h, w) array per direction.
 _FLIP_AXES = {'horizontal': (2,), 'vertical': (1,), 'diagonal': (1, 2)}

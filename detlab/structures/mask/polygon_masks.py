@@ -6,9 +6,9 @@ import mmcv
 import numpy as np
 import torch
 
+from ..errors import AssertionTypeError, AssertionValueError
 from .base import BaseInstanceMasks, check_cat, check_flip_direction
 from .utils import clip_polygon_to_box, polygon_to_bitmap
-from ..errors import AssertionTypeError, AssertionValueError
 
 Polygons = List[List[np.ndarray]]
 #: Placeholder for an object whose polygons were all cropped away; keeps masks aligned with boxes.

@@ -61,6 +61,31 @@ class SamplingResult:
         else:
             self.pos_gt_bboxes = gt_bboxes[self.pos_assigned_gt_inds.long()]
 
+    @classmethod
+    def random(cls, rng=None, **kwargs) -> 'SamplingResult':
+        """A random sampling result, for tests and debugging (MMDetection's ``random``).
+
+        A random ``AssignResult`` (``kwargs`` go to ``AssignResult.random``: num_gts,
+        num_preds, p_ignore, p_assigned, num_classes) of random boxes is sampled by a
+        ``RandomSampler(32, 0.5)`` that adds the gts as proposals.
+
+        Args:
+            rng (None | int | numpy.random.RandomState): Seed or state.
+        """
+        from mmengine.structures import InstanceData
+
+        from ..demodata import ensure_rng, random_boxes
+        from .random_sampler import RandomSampler
+        rng = ensure_rng(rng)
+        assign_result = AssignResult.random(rng=rng, **kwargs)
+        priors = random_boxes(assign_result.num_preds, rng=rng)
+        gt_bboxes = random_boxes(assign_result.num_gts, rng=rng)
+        gt_labels = torch.randint(0, 5, (assign_result.num_gts, ), dtype=torch.long)
+        sampler = RandomSampler(num=32, pos_fraction=0.5, neg_pos_ub=-1,
+                                add_gt_as_proposals=True)
+        return sampler.sample(assign_result, InstanceData(priors=priors),
+                              InstanceData(bboxes=gt_bboxes, labels=gt_labels))
+
     @property
     def priors(self) -> Tensor:
         """Tensor: (P + Q, 4) positive then negative priors."""
