@@ -10,6 +10,7 @@ rewritten to ``detlab``, and pytest runs there; the folder itself is never chang
     python tools/dev/run_mmdet_unit_tests.py /tmp/mmdet_tests --target mmdet   # the reference
     python tools/dev/run_mmdet_unit_tests.py /tmp/mmdet_tests --json counts.json
     python tools/dev/run_mmdet_unit_tests.py /tmp/mmdet_tests --compare counts.json
+    python tools/dev/run_mmdet_unit_tests.py /tmp/mmdet_tests --detlab-root /tmp/old_checkout
 
 ``--target mmdet`` leaves the files as they are and imports MMDetection from its wheel
 through ``mmdet_reference.py``, which gives the number of tests MMDetection itself passes
@@ -118,6 +119,9 @@ def main() -> int:
                         help='folder with MMDetection test files at their repository paths')
     parser.add_argument('--target', choices=('detlab', 'mmdet'), default='detlab',
                         help='run against detlab (imports rewritten) or MMDetection itself')
+    parser.add_argument('--detlab-root', type=Path, default=REPO_ROOT,
+                        help='the detlab checkout to test (default: this one), e.g. a '
+                        '`git worktree` of an older commit for before/after counts')
     parser.add_argument('--json', type=Path, help='write the per-file counts to this file')
     parser.add_argument('--compare', type=Path, help='counts of an earlier --json run')
     parser.add_argument('--keep', action='store_true',
@@ -136,7 +140,7 @@ def main() -> int:
         env = dict(os.environ)
         if args.target == 'detlab':
             env['PYTHONPATH'] = os.pathsep.join(
-                p for p in (str(REPO_ROOT), env.get('PYTHONPATH')) if p)
+                p for p in (str(args.detlab_root.resolve()), env.get('PYTHONPATH')) if p)
         cmd = [sys.executable, '-m', 'pytest', '-q', '-p', 'no:cacheprovider',
                '--continue-on-collection-errors',
                f'--rootdir={root}', f'--junitxml={junit}', '-o', 'junit_family=xunit1',
