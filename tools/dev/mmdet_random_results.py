@@ -1,7 +1,8 @@
-"""Print MMDetection 3.3's AssignResult.random / SamplingResult.random for fixed seeds.
+"""Print MMDetection 3.3's random test data: AssignResult.random, SamplingResult.random
+and mmdet.testing's demo_mm_inputs / demo_mm_proposals, for fixed seeds.
 
-Not run by CI. tests/test_models/test_task_modules/test_random_results.py pins these values,
-so detlab's ``random`` classmethods draw MMDetection's values for the same seed.
+Not run by CI. tests/test_models/test_task_modules/test_random_results.py and
+tests/test_testing/test_demo_inputs.py pin these values, so detlab draws MMDetection's.
 
     python tools/dev/mmdet_random_results.py
 """
@@ -25,6 +26,21 @@ def main() -> None:
         value = getattr(sampling, key)
         print(f'  {key}: {value.tolist() if isinstance(value, torch.Tensor) else value}')
     print(f'  pos_priors: {sampling.pos_priors.tolist()}')
+
+    from mmdet.testing import demo_mm_inputs, demo_mm_proposals
+    data = demo_mm_inputs(batch_size=1, image_shapes=[(3, 20, 30)], num_items=[2],
+                          with_mask=True)
+    sample = data['data_samples'][0]
+    print("demo_mm_inputs(1, [(3, 20, 30)], num_items=[2], with_mask=True)")
+    print(f"  inputs[0][:, 0, 0]: {data['inputs'][0][:, 0, 0].tolist()}")
+    print(f'  gt bboxes: {sample.gt_instances.bboxes.tolist()}')
+    print(f'  gt labels: {sample.gt_instances.labels.tolist()}')
+    print(f'  mask pixels: {sample.gt_instances.masks.masks.sum(axis=(1, 2)).tolist()}')
+    print(f'  ignored bboxes: {sample.ignored_instances.bboxes.tolist()}')
+    proposals = demo_mm_proposals([(3, 20, 30)], 2)[0]
+    print("demo_mm_proposals([(3, 20, 30)], 2)")
+    print(f'  bboxes: {proposals.bboxes.tolist()}')
+    print(f'  scores: {proposals.scores.tolist()}')
 
 
 if __name__ == '__main__':
