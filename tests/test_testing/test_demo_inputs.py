@@ -55,3 +55,18 @@ def test_demo_mm_sampling_results_assigns_and_samples_each_image():
     assert results[0].pos_inds.numel() >= 3 and results[0].pos_is_gt[:3].tolist() == [1, 1, 1]
     assert results[1].pos_inds.numel() == 0 and results[1].neg_inds.numel() == 20
     assert 'priors' in proposals[0] and 'bboxes' not in proposals[0]
+
+
+def test_get_detector_and_roi_head_cfg_read_detlabs_configs():
+    from detlab.registry import MODELS
+    from detlab.testing import get_detector_cfg, get_roi_head_cfg
+    model = get_detector_cfg('faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py')
+    assert model.type == 'FasterRCNN'
+    model.backbone.depth = 18  # a copy: the next call reads the file again
+    assert get_detector_cfg('faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py').backbone.depth == 50
+    roi_head = get_roi_head_cfg('faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py')
+    assert roi_head.train_cfg.sampler.type == 'RandomSampler'
+    assert roi_head.test_cfg.max_per_img == 100
+    assert MODELS.build(roi_head).with_bbox
+    with pytest.raises(FileNotFoundError, match='no config'):
+        get_detector_cfg('no/such_config.py')
