@@ -114,7 +114,8 @@ def print_table(counts: dict, baseline: dict = None) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
+                                     epilog='Arguments after -- go to pytest.')
     parser.add_argument('tests_dir', type=Path,
                         help='folder with MMDetection test files at their repository paths')
     parser.add_argument('--target', choices=('detlab', 'mmdet'), default='detlab',
@@ -126,8 +127,9 @@ def main() -> int:
     parser.add_argument('--compare', type=Path, help='counts of an earlier --json run')
     parser.add_argument('--keep', action='store_true',
                         help='keep the temporary copy and print where it is')
-    parser.add_argument('pytest_args', nargs='*', help='passed on to pytest, after --')
-    args = parser.parse_args()
+    argv = sys.argv[1:]
+    pytest_args = argv[argv.index('--') + 1:] if '--' in argv else []
+    args = parser.parse_args(argv[:argv.index('--')] if '--' in argv else argv)
     if not args.tests_dir.is_dir():
         parser.error(f'tests_dir {str(args.tests_dir)!r} is not a folder; give the folder '
                      'holding the copied MMDetection test files')
@@ -144,7 +146,7 @@ def main() -> int:
         cmd = [sys.executable, '-m', 'pytest', '-q', '-p', 'no:cacheprovider',
                '--continue-on-collection-errors',
                f'--rootdir={root}', f'--junitxml={junit}', '-o', 'junit_family=xunit1',
-               str(root), *args.pytest_args]
+               str(root), *pytest_args]
         subprocess.run(cmd, cwd=root, env=env)
         if not junit.exists():
             print('pytest wrote no report; see its output above', file=sys.stderr)
