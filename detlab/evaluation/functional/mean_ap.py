@@ -149,11 +149,13 @@ def eval_map(det_results: Sequence[Sequence[np.ndarray]],
              annotations: Sequence[dict],
              scale_ranges: Optional[Sequence[Tuple[float, float]]] = None,
              iou_thr: float = 0.5,
+             ioa_thr: Optional[float] = None,
              dataset: Optional[Union[str, Sequence[str]]] = None,
              logger=None,
              tpfp_fn=None,
              nproc: int = 4,
              use_legacy_coordinate: bool = False,
+             use_group_of: bool = False,
              eval_mode: str = 'area') -> Tuple[Union[float, List[float]], List[dict]]:
     """mAP of a dataset, as MMDetection's ``eval_map`` (VOC / default matching).
 
@@ -165,6 +167,9 @@ def eval_map(det_results: Sequence[Sequence[np.ndarray]],
         scale_ranges (list[tuple], optional): [(min, max), ...] box sizes;
             area ranges are their squares. One AP per range when given.
         iou_thr (float): IoU needed for a true positive.
+        ioa_thr (float, optional): Must be None: MMDetection's intersection-over-
+            area threshold for Open Images' group-of boxes, which detlab does not
+            evaluate. Kept so positional calls line up with MMDetection's.
         dataset (str | list[str], optional): Names for the summary table: a
             dataset name (``'voc'``, ``'coco'``) or the class names.
         logger: Where to print the summary (``'silent'`` for nowhere).
@@ -172,6 +177,8 @@ def eval_map(det_results: Sequence[Sequence[np.ndarray]],
         nproc (int): Accepted for MMDetection's signature; detlab computes in
             this process (matching is vectorised per image and class).
         use_legacy_coordinate (bool): Widths as ``x2 - x1 + 1`` (VOC devkit).
+        use_group_of (bool): Must be False (Open Images' group-of matching, see
+            ``ioa_thr``).
         eval_mode (str): ``'area'`` or ``'11points'``.
 
     Returns:
@@ -186,6 +193,10 @@ def eval_map(det_results: Sequence[Sequence[np.ndarray]],
         raise AssertionValueError(f'eval_map: eval_mode={eval_mode!r}, expected one of {AP_MODES}.')
     if nproc < 1:
         raise AssertionValueError(f'eval_map: nproc must be at least 1, got {nproc}.')
+    if ioa_thr is not None or use_group_of:
+        raise AssertionValueError(
+            f'eval_map: ioa_thr={ioa_thr!r}, use_group_of={use_group_of!r} ask for Open Images '
+            "group-of matching, which detlab does not have; leave them at None and False")
     tpfp_fn = tpfp_default if tpfp_fn is None else tpfp_fn
     extra_length = 1.0 if use_legacy_coordinate else 0.0
     area_ranges = (None if scale_ranges is None else

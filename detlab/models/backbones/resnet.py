@@ -168,6 +168,11 @@ class ResNet(BaseModule):
         #: Channels of the last stage's output.
         self.feat_dim = inplanes
 
+    def make_stage_plugins(self, plugins: List[dict], stage_idx: int) -> List[dict]:
+        """The ``dict(cfg, position)`` plugins of stage ``stage_idx`` (MMDetection's method;
+        see ``detlab.models.layers.plugins``)."""
+        return make_stage_plugins(plugins, stage_idx) or []
+
     def make_res_layer(self, **kwargs) -> ResLayer:
         """Build one stage; subclasses with other stages override this."""
         return ResLayer(**kwargs)

@@ -113,17 +113,17 @@ class DetDataPreprocessor(ImgDataPreprocessor):
                 inputs, data_samples = batch_aug(inputs, data_samples)
         return dict(inputs=inputs, data_samples=data_samples)
 
-    def pad_gt_masks(self, data_samples: SampleList) -> None:
+    def pad_gt_masks(self, batch_data_samples: SampleList) -> None:
         """Pad each sample's gt masks to its ``batch_input_shape``, in place."""
-        for data_sample in data_samples:
+        for data_sample in batch_data_samples:
             masks = data_sample.gt_instances.get('masks')
             if masks is not None:
                 data_sample.gt_instances.masks = masks.pad(data_sample.batch_input_shape,
                                                            pad_val=self.mask_pad_value)
 
-    def pad_gt_sem_seg(self, data_samples: SampleList) -> None:
+    def pad_gt_sem_seg(self, batch_data_samples: SampleList) -> None:
         """Pad each sample's ``gt_sem_seg`` to its ``batch_input_shape``, in place."""
-        for data_sample in data_samples:
+        for data_sample in batch_data_samples:
             if 'gt_sem_seg' in data_sample:
                 pad_sem_seg(data_sample, *data_sample.batch_input_shape, self.seg_pad_value)
 

@@ -45,8 +45,15 @@ class HorizontalBoxes(BaseBoxes):
         if in_mode == 'cxcywh':
             self.tensor = self.cxcywh_to_xyxy(self.tensor)
 
-    cxcywh_to_xyxy = staticmethod(bbox_cxcywh_to_xyxy)
-    xyxy_to_cxcywh = staticmethod(bbox_xyxy_to_cxcywh)
+    @staticmethod
+    def cxcywh_to_xyxy(boxes: Tensor) -> Tensor:
+        """(..., 4) cx, cy, w, h -> x1, y1, x2, y2."""
+        return bbox_cxcywh_to_xyxy(boxes)
+
+    @staticmethod
+    def xyxy_to_cxcywh(boxes: Tensor) -> Tensor:
+        """(..., 4) x1, y1, x2, y2 -> cx, cy, w, h."""
+        return bbox_xyxy_to_cxcywh(boxes)
 
     @property
     def cxcywh(self) -> Tensor:

@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 
 from ..errors import AssertionValueError
+from .base_boxes import BaseBoxes
 
 #: Directions ``bbox_flip`` understands.
 FLIP_DIRECTIONS = ('horizontal', 'vertical', 'diagonal')
@@ -72,22 +73,27 @@ def bbox_flip(bboxes: Tensor, img_shape: Tuple[int, int], direction: str = 'hori
     return flipped
 
 
-def scale_boxes(bboxes: Tensor, scale_factor: Sequence[float]) -> Tensor:
+def scale_boxes(boxes: Union[Tensor, BaseBoxes],
+                scale_factor: Sequence[float]) -> Union[Tensor, BaseBoxes]:
     """Scale boxes by a (w, h) factor, e.g. back to the original image.
 
     Args:
-        bboxes (Tensor): (..., 4) x1, y1, x2, y2.
+        boxes (Tensor | BaseBoxes): (..., 4) x1, y1, x2, y2, or a box object.
         scale_factor (Sequence[float]): (w_scale, h_scale), as in the
             ``scale_factor`` metainfo key.
 
     Returns:
-        Tensor: (..., 4) scaled boxes (a new tensor).
+        Tensor | BaseBoxes: (..., 4) scaled boxes: a new tensor, or the box
+        object rescaled in place (as MMDetection does).
     """
     if len(scale_factor) != 2:
         raise AssertionValueError(f'scale_boxes: scale_factor must be (w_scale, h_scale), '
                                   f'got {scale_factor!r}')
-    factors = bboxes.new_tensor(scale_factor).repeat(2)
-    return bboxes * factors
+    if isinstance(boxes, BaseBoxes):
+        boxes.rescale_(scale_factor)
+        return boxes
+    factors = boxes.new_tensor(scale_factor).repeat(2)
+    return boxes * factors
 
 
 def bbox2roi(bbox_list: List[Tensor]) -> Tensor:
@@ -110,16 +116,18 @@ def bbox2roi(bbox_list: List[Tensor]) -> Tensor:
     return torch.cat(rois, dim=0)
 
 
-def get_box_wh(bboxes: Tensor) -> Tuple[Tensor, Tensor]:
+def get_box_wh(boxes: Union[Tensor, BaseBoxes]) -> Tuple[Tensor, Tensor]:
     """Widths and heights of boxes.
 
     Args:
-        bboxes (Tensor): (..., 4) x1, y1, x2, y2.
+        boxes (Tensor | BaseBoxes): (..., 4) x1, y1, x2, y2, or a box object.
 
     Returns:
         tuple[Tensor, Tensor]: (...,) widths and (...,) heights.
     """
-    return bboxes[..., 2] - bboxes[..., 0], bboxes[..., 3] - bboxes[..., 1]
+    if isinstance(boxes, BaseBoxes):
+        return boxes.widths, boxes.heights
+    return boxes[..., 2] - boxes[..., 0], boxes[..., 3] - boxes[..., 1]
 
 
 def clip_boxes(boxes: Tensor, max_shape) -> Tensor:

@@ -186,9 +186,11 @@ class PolygonMasks(BaseInstanceMasks):
         return boxes
 
     @classmethod
-    def random(cls, num_masks: int = 3, height: int = 32, width: int = 32,
-               n_verts: int = 5, rng: Optional[np.random.RandomState] = None) -> 'PolygonMasks':
-        """Random star-shaped polygons inside the image, for tests and demos."""
+    def random(cls, num_masks: int = 3, height: int = 32, width: int = 32, n_verts: int = 5,
+               dtype: type = np.float32,
+               rng: Optional[np.random.RandomState] = None) -> 'PolygonMasks':
+        """Random star-shaped polygons inside the image (coordinates of ``dtype``), for tests
+        and demos."""
         rng = np.random.RandomState(0) if rng is None else rng
         masks = []
         for _ in range(num_masks):
@@ -196,7 +198,7 @@ class PolygonMasks(BaseInstanceMasks):
             centre = rng.uniform(0.3, 0.7, 2) * (width, height)
             radius = rng.uniform(0.1, 0.3, n_verts)[:, None] * (width, height)
             xy = centre + radius * np.stack([np.cos(angles), np.sin(angles)], axis=1)
-            masks.append([xy.reshape(-1)])
+            masks.append([xy.reshape(-1).astype(dtype)])
         return cls(masks, height, width)
 
     @classmethod

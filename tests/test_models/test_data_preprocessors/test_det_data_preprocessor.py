@@ -95,8 +95,8 @@ def test_pad_gt_sem_seg_and_masks_pad_to_the_batch_shape():
     sample.gt_sem_seg = PixelData(sem_seg=torch.ones(1, 2, 3, dtype=torch.uint8))
     sample.gt_instances = InstanceData(masks=BitmapMasks(np.ones((1, 2, 3), np.uint8), 2, 3))
     preprocessor = DetDataPreprocessor(seg_pad_value=7, mask_pad_value=0)
-    preprocessor.pad_gt_sem_seg([sample])
-    preprocessor.pad_gt_masks([sample])
+    preprocessor.pad_gt_sem_seg(batch_data_samples=[sample])  # MMDetection's parameter name
+    preprocessor.pad_gt_masks(batch_data_samples=[sample])
     sem_seg = sample.gt_sem_seg.sem_seg
     assert sem_seg.shape == (1, 4, 6) and sem_seg.sum() == 6 + 7 * (24 - 6)
     assert sample.gt_instances.masks.masks.shape == (1, 4, 6)

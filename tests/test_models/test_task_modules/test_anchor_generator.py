@@ -112,3 +112,14 @@ def test_single_level_grid_anchors_tiles_given_base_anchors_in_their_dtype():
     assert anchors.dtype == torch.float64 and anchors.shape == (2 * 3 * 2, 4)
     # Row y, column x, base anchor a sits at index (y * w + x) * A + a.
     assert anchors[(1 * 3 + 2) * 2 + 1].tolist() == [-3 + 8, -3 + 8, 3 + 8, 3 + 8]
+
+
+def test_use_box_type_wraps_grid_priors_in_horizontal_boxes():
+    from detlab.structures.bbox import HorizontalBoxes
+    plain = TASK_UTILS.build(RETINA_CFG)
+    boxed = TASK_UTILS.build(dict(RETINA_CFG, use_box_type=True))
+    sizes = [(2, 3), (1, 2), (1, 1), (1, 1), (1, 1)]
+    for tensor, boxes in zip(plain.grid_priors(sizes), boxed.grid_priors(sizes)):
+        assert isinstance(boxes, HorizontalBoxes) and torch.equal(boxes.tensor, tensor)
+    # grid_anchors, MMDetection's older name, keeps returning tensors.
+    assert all(isinstance(a, torch.Tensor) for a in boxed.grid_anchors(sizes))

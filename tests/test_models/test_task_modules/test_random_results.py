@@ -42,3 +42,15 @@ def test_random_boxes_are_ordered_and_scaled():
     assert boxes.shape == (20, 4) and boxes.dtype == torch.float32
     assert (boxes[:, :2] <= boxes[:, 2:]).all() and boxes.min() >= 0 and boxes.max() <= 50
     assert torch.equal(random_boxes(3, rng=5), random_boxes(3, rng=5))
+
+
+def test_sampling_result_keeps_mmdetections_older_names():
+    result = SamplingResult.random(rng=4, num_gts=2, num_preds=6)
+    with pytest.warns(DeprecationWarning, match='pos_priors'):
+        assert torch.equal(result.pos_bboxes, result.pos_priors)
+    with pytest.warns(DeprecationWarning, match='neg_priors'):
+        assert torch.equal(result.neg_bboxes, result.neg_priors)
+    with pytest.warns(DeprecationWarning, match='use priors'):
+        assert torch.equal(result.bboxes, result.priors)
+    assert result.info['num_gts'] == 2 and result.info['avg_factor'] == result.avg_factor
+    assert torch.equal(result.info['pos_inds'], result.pos_inds)

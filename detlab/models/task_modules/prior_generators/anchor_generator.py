@@ -7,6 +7,7 @@ from torch import Tensor
 from torch.nn.modules.utils import _pair
 
 from detlab.registry import TASK_UTILS
+from detlab.structures.bbox import HorizontalBoxes
 from detlab.structures.errors import AssertionValueError
 
 DeviceType = Union[str, torch.device]
@@ -39,6 +40,8 @@ class AnchorGenerator:
             each level, relative to the top-left of a feature cell.
         center_offset (float): Centre as a fraction of the base size, in
             [0, 1]; only when ``centers`` is None. Defaults to 0.
+        use_box_type (bool): ``grid_priors`` returns HorizontalBoxes instead of
+            tensors. Defaults to False.
     """
 
     def __init__(self,
@@ -50,7 +53,8 @@ class AnchorGenerator:
                  octave_base_scale: Optional[int] = None,
                  scales_per_octave: Optional[int] = None,
                  centers: Optional[Sequence[Tuple[float, float]]] = None,
-                 center_offset: float = 0.) -> None:
+                 center_offset: float = 0.,
+                 use_box_type: bool = False) -> None:
         if not 0 <= center_offset <= 1:
             raise AssertionValueError(
                 f'AnchorGenerator: center_offset must be in [0, 1], got {center_offset}')
@@ -75,6 +79,7 @@ class AnchorGenerator:
         self.centers = centers
         self.center_offset = center_offset
         self.base_anchors = self.gen_base_anchors()
+        self.use_box_type = use_box_type
 
     @staticmethod
     def _make_scales(scales, octave_base_scale, scales_per_octave) -> Tensor:
@@ -194,16 +199,19 @@ class AnchorGenerator:
             device (str | torch.device): Device of the anchors.
 
         Returns:
-            Tensor: (h * w * A, 4); the anchor at row y, column x, base anchor
-            a is at index (y * w + x) * A + a.
+            Tensor | HorizontalBoxes: (h * w * A, 4), boxes with
+            ``use_box_type``; the anchor at row y, column x, base anchor a is
+            at index (y * w + x) * A + a.
         """
         base_anchors = self.base_anchors[level_idx].to(device).to(dtype)
-        return self.single_level_grid_anchors(base_anchors, featmap_size,
-                                              self.strides[level_idx], device=device)
+        anchors = self.single_level_grid_anchors(base_anchors, featmap_size,
+                                                 self.strides[level_idx], device=device)
+        return HorizontalBoxes(anchors, clone=False) if self.use_box_type else anchors
 
     def grid_anchors(self, featmap_sizes: Sequence[Tuple[int, int]],
                      device: DeviceType = 'cpu') -> List[Tensor]:
-        """MMDetection's older name of ``grid_priors`` (float32 anchors).
+        """MMDetection's older name of ``grid_priors``: float32 tensors, whatever
+        ``use_box_type`` says.
 
         Args:
             featmap_sizes (list[tuple[int, int]]): (h, w) of each level.
@@ -212,7 +220,11 @@ class AnchorGenerator:
         Returns:
             list[Tensor]: One (h * w * A, 4) tensor per level.
         """
-        return self.grid_priors(featmap_sizes, device=device)
+        self._check_levels(featmap_sizes)
+        return [
+            self.single_level_grid_anchors(base_anchors, size, stride, device=device)
+            for base_anchors, size, stride in zip(self.base_anchors, featmap_sizes, self.strides)
+        ]
 
     @staticmethod
     def single_level_grid_anchors(base_anchors: Tensor,

@@ -1,4 +1,6 @@
 """Which priors a head trains on, and the gt each positive one regresses to."""
+import warnings
+
 import torch
 from torch import Tensor
 
@@ -90,6 +92,33 @@ class SamplingResult:
     def priors(self) -> Tensor:
         """Tensor: (P + Q, 4) positive then negative priors."""
         return torch.cat([self.pos_priors, self.neg_priors])
+
+    @property
+    def bboxes(self) -> Tensor:
+        """MMDetection's older name of ``priors``."""
+        warnings.warn('SamplingResult.bboxes is deprecated; use priors', DeprecationWarning)
+        return self.priors
+
+    @property
+    def pos_bboxes(self) -> Tensor:
+        """MMDetection's older name of ``pos_priors``."""
+        warnings.warn('SamplingResult.pos_bboxes is deprecated; use pos_priors',
+                      DeprecationWarning)
+        return self.pos_priors
+
+    @property
+    def neg_bboxes(self) -> Tensor:
+        """MMDetection's older name of ``neg_priors``."""
+        warnings.warn('SamplingResult.neg_bboxes is deprecated; use neg_priors',
+                      DeprecationWarning)
+        return self.neg_priors
+
+    @property
+    def info(self) -> dict:
+        """dict: The sampled indices, priors and counts, by MMDetection's keys."""
+        keys = ('pos_inds', 'neg_inds', 'pos_priors', 'neg_priors', 'pos_is_gt', 'num_gts',
+                'pos_assigned_gt_inds', 'num_pos', 'num_neg', 'avg_factor')
+        return {key: getattr(self, key) for key in keys}
 
     def to(self, device) -> 'SamplingResult':
         """Move every tensor to ``device`` in place and return self."""
