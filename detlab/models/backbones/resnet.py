@@ -8,6 +8,7 @@ from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from detlab.registry import MODELS
+from detlab.structures.errors import AssertionKeyError, AssertionTypeError, AssertionValueError
 from ..layers import ResLayer
 from ..layers.activation import build_activation
 from ..layers.plugins import check_plugins, make_stage_plugins
@@ -115,13 +116,14 @@ class ResNet(BaseModule):
                  act_cfg: dict = dict(type='ReLU')) -> None:
         super().__init__(init_cfg)
         if depth not in self.arch_settings:
-            raise KeyError(f'ResNet: invalid depth {depth!r}; valid depths are '
-                           f'{sorted(self.arch_settings)}')
+            raise AssertionKeyError(f'ResNet: invalid depth {depth!r}; valid depths are '
+                                    f'{sorted(self.arch_settings)}')
         refuse_dcn(type(self).__name__, dcn)
         if conv_cfg is not None and conv_cfg.get('type') in DEFORMABLE_CONV_TYPES:
-            raise ValueError(f'{type(self).__name__}: conv_cfg={conv_cfg!r} asks for deformable '
-                             "convolution, which detlab does not support (it needs mmcv's "
-                             "compiled ops); remove 'conv_cfg' or use dict(type='Conv2d')")
+            raise AssertionValueError(f'{type(self).__name__}: conv_cfg={conv_cfg!r} asks for '
+                                      'deformable convolution, which detlab does not support (it '
+                                      "needs mmcv's compiled ops); remove 'conv_cfg' or use "
+                                      "dict(type='Conv2d')")
         self._check_args(num_stages, strides, dilations, out_indices, style, frozen_stages)
         check_plugins(plugins, num_stages)
         self.block, stage_blocks = self.arch_settings[depth]
@@ -166,6 +168,11 @@ class ResNet(BaseModule):
         #: Channels of the last stage's output.
         self.feat_dim = inplanes
 
+    def make_stage_plugins(self, plugins: List[dict], stage_idx: int) -> List[dict]:
+        """The ``dict(cfg, position)`` plugins of stage ``stage_idx`` (MMDetection's method;
+        see ``detlab.models.layers.plugins``)."""
+        return make_stage_plugins(plugins, stage_idx) or []
+
     def make_res_layer(self, **kwargs) -> ResLayer:
         """Build one stage; subclasses with other stages override this."""
         return ResLayer(**kwargs)
@@ -179,28 +186,32 @@ class ResNet(BaseModule):
     def _check_args(self, num_stages: int, strides: Sequence[int], dilations: Sequence[int],
                     out_indices: Sequence[int], style: str, frozen_stages: int) -> None:
         if not 1 <= num_stages <= MAX_STAGES:
-            raise ValueError(f'ResNet: num_stages must be in 1..{MAX_STAGES}, got {num_stages}')
+            raise AssertionValueError(f'ResNet: num_stages must be in 1..{MAX_STAGES}, got '
+                                      f'{num_stages}')
         if len(strides) != num_stages or len(dilations) != num_stages:
-            raise ValueError(f'ResNet: strides {tuple(strides)} and dilations '
-                             f'{tuple(dilations)} need one entry per stage (num_stages='
-                             f'{num_stages})')
+            raise AssertionValueError(f'ResNet: strides {tuple(strides)} and dilations '
+                                      f'{tuple(dilations)} need one entry per stage (num_stages='
+                                      f'{num_stages})')
         if not out_indices or any(not 0 <= i < num_stages for i in out_indices):
-            raise ValueError(f'ResNet: out_indices {tuple(out_indices)} must be a non-empty '
-                             f'subset of stage indices 0..{num_stages - 1}')
+            raise AssertionValueError(f'ResNet: out_indices {tuple(out_indices)} must be a '
+                                      f'non-empty subset of stage indices 0..{num_stages - 1}')
         if style not in RESNET_STYLES:
-            raise ValueError(f'ResNet: style must be one of {RESNET_STYLES}, got {style!r}')
+            raise AssertionValueError(f'ResNet: style must be one of {RESNET_STYLES}, got '
+                                      f'{style!r}')
         if not NOT_FROZEN <= frozen_stages <= num_stages:
-            raise ValueError(f'ResNet: frozen_stages must be in {NOT_FROZEN}..{num_stages}, '
-                             f'got {frozen_stages}')
+            raise AssertionValueError('ResNet: frozen_stages must be in '
+                                      f'{NOT_FROZEN}..{num_stages}, got {frozen_stages}')
 
     def _resolve_init_cfg(self, init_cfg: Union[dict, list, None],
                           pretrained: Optional[str]) -> Optional[dict]:
         """Set ``self.init_cfg``; return the init config of every residual block."""
         if pretrained is not None:
             if init_cfg:
-                raise ValueError('ResNet: give init_cfg or the deprecated pretrained, not both')
+                raise AssertionValueError('ResNet: give init_cfg or the deprecated pretrained, '
+                                          'not both')
             if not isinstance(pretrained, str):
-                raise TypeError(f'ResNet: pretrained must be a str or None, got {pretrained!r}')
+                raise AssertionTypeError('ResNet: pretrained must be a str or None, got '
+                                         f'{pretrained!r}')
             warnings.warn("ResNet: 'pretrained' is deprecated, use init_cfg=dict(type="
                           "'Pretrained', checkpoint=...)", DeprecationWarning)
             self.init_cfg = dict(type='Pretrained', checkpoint=pretrained)

@@ -6,6 +6,7 @@ from mmcv.cnn import build_conv_layer, build_norm_layer
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
+from detlab.structures.errors import AssertionValueError
 from ..layers.activation import build_activation
 from ..layers.plugins import add_block_plugins, forward_plugins
 
@@ -15,9 +16,9 @@ RESNET_STYLES = ('pytorch', 'caffe')
 def refuse_dcn(owner: str, dcn: Optional[dict]) -> None:
     """Deformable convolution needs mmcv's compiled ops, which detlab does not use."""
     if dcn is not None:
-        raise ValueError(f'{owner}: dcn={dcn!r} asks for deformable convolution, which detlab '
-                         "does not support (it needs mmcv's compiled ops); remove the 'dcn' key "
-                         "(and 'stage_with_dcn') from the backbone config")
+        raise AssertionValueError(f'{owner}: dcn={dcn!r} asks for deformable convolution, which '
+                                  "detlab does not support (it needs mmcv's compiled ops); remove "
+                                  "the 'dcn' key (and 'stage_with_dcn') from the backbone config")
 
 
 class _ResidualBlock(BaseModule):
@@ -39,9 +40,9 @@ class _ResidualBlock(BaseModule):
         refuse_dcn(type(self).__name__, dcn)
         for plugin in plugins or ():
             if plugin['position'] not in self.plugin_positions:
-                raise ValueError(f"{type(self).__name__}: plugin position {plugin['position']!r} "
-                                 f'does not exist in this block; use one of '
-                                 f'{self.plugin_positions}')
+                raise AssertionValueError(f"{type(self).__name__}: plugin position "
+                                          f"{plugin['position']!r} does not exist in this block; "
+                                          f'use one of {self.plugin_positions}')
         self.downsample = downsample
         self.with_cp = with_cp
         self.plugins = plugins
@@ -181,7 +182,8 @@ class Bottleneck(_ResidualBlock):
                  act_cfg: dict = dict(type='ReLU')) -> None:
         super().__init__(downsample, with_cp, init_cfg, act_cfg, dcn, plugins)
         if style not in RESNET_STYLES:
-            raise ValueError(f'Bottleneck: style must be one of {RESNET_STYLES}, got {style!r}')
+            raise AssertionValueError(f'Bottleneck: style must be one of {RESNET_STYLES}, got '
+                                      f'{style!r}')
         self.style = style
         self.conv1_stride, self.conv2_stride = (1, stride) if style == 'pytorch' else (stride, 1)
         self.conv1 = build_conv_layer(conv_cfg, inplanes, planes, 1, stride=self.conv1_stride,

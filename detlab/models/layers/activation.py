@@ -2,6 +2,8 @@
 from mmcv.cnn import build_activation_layer
 from torch import nn
 
+from detlab.structures.errors import AssertionValueError
+
 #: Activation types whose torch modules take no ``inplace`` argument (ConvModule's list).
 NO_INPLACE_ACTIVATIONS = ('Tanh', 'PReLU', 'Sigmoid', 'HSigmoid', 'Swish', 'GELU')
 
@@ -23,8 +25,8 @@ def build_activation(act_cfg: dict, inplace: bool = True) -> nn.Module:
         ValueError: ``act_cfg`` is not a dict with a ``type``.
     """
     if not isinstance(act_cfg, dict) or 'type' not in act_cfg:
-        raise ValueError(f"act_cfg must be a dict with a 'type' such as dict(type='ReLU'), "
-                         f'got {act_cfg!r}')
+        raise AssertionValueError("act_cfg must be a dict with a 'type' such as "
+                                  f"dict(type='ReLU'), got {act_cfg!r}")
     cfg = dict(act_cfg)
     if cfg['type'] not in NO_INPLACE_ACTIVATIONS:
         cfg.setdefault('inplace', inplace)

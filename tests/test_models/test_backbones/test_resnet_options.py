@@ -183,3 +183,15 @@ def test_caffe2xavier_init_is_caffe2_xavier_fill():
 def test_dcn_configs_get_an_error_naming_the_key(kwargs, key):
     with pytest.raises(ValueError, match=key):
         MODELS.build(dict(type='ResNet', depth=50, **kwargs))
+
+
+def test_make_stage_plugins_is_also_a_resnet_method():
+    from detlab.models.backbones import ResNet
+    plugins = [dict(cfg=dict(type='SEBlock', ratio=4), stages=(False, True, True, True),
+                    position='after_conv2'),
+               dict(cfg=dict(type='CBAM'), position='after_conv3')]
+    resnet = ResNet(50, base_channels=4)
+    assert resnet.make_stage_plugins(plugins, 0) == [
+        dict(cfg=dict(type='CBAM'), position='after_conv3')]
+    assert [p['cfg']['type'] for p in resnet.make_stage_plugins(plugins, 2)] == ['SEBlock', 'CBAM']
+    assert resnet.make_stage_plugins(None, 0) == []

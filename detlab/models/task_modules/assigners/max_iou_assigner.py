@@ -7,6 +7,7 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from detlab.registry import TASK_UTILS
+from detlab.structures.errors import AssertionValueError
 from .assign_result import IGNORED_GT_IND, NEGATIVE_GT_IND, NO_LABEL, AssignResult
 
 #: Overlap written for priors inside an ignore region, below any real IoU, so
@@ -81,8 +82,8 @@ class MaxIoUAssigner:
             return float(neg_iou_thr)
         if isinstance(neg_iou_thr, (tuple, list)) and len(neg_iou_thr) == 2:
             return (float(neg_iou_thr[0]), float(neg_iou_thr[1]))
-        raise ValueError('MaxIoUAssigner: neg_iou_thr must be a number or a (lo, hi) pair, '
-                         f'got {neg_iou_thr!r}')
+        raise AssertionValueError('MaxIoUAssigner: neg_iou_thr must be a number or a (lo, hi) '
+                                  f'pair, got {neg_iou_thr!r}')
 
     @torch.no_grad()
     def assign(self,
