@@ -6,13 +6,13 @@ test image; ``--out FILE`` (.pkl or .json) saves the raw predictions.
 import argparse
 import os
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.runner import Runner
 
 from detlab.engine.faults import reported_worker_failures
 from detlab.engine.mmengine_fixes import distributed_process, setup_launcher
 from detlab.evaluation.metrics import DumpDetResults
-from detlab.utils import load_config, register_all_modules
+from detlab.utils import CfgOptionsAction, load_config, register_all_modules
 
 
 def parse_args() -> argparse.Namespace:
@@ -27,7 +27,7 @@ def parse_args() -> argparse.Namespace:
                         help='folder (under the work dir\'s timestamp folder) to save '
                         'images with the predictions drawn')
     parser.add_argument('--wait-time', type=float, default=2, help='seconds between --show images')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
                         help='override config settings, as in tools/train.py')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher')

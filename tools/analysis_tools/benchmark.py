@@ -12,10 +12,10 @@ from typing import List
 
 import numpy as np
 import torch
-from mmengine.config import DictAction
 from mmengine.runner import Runner
 
 from detlab.apis import init_detector
+from detlab.utils import CfgOptionsAction
 
 
 def parse_args() -> argparse.Namespace:
@@ -29,7 +29,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--num-warmup', type=int, default=5, help='images before timing starts')
     parser.add_argument('--log-interval', type=int, default=50, help='print every N images')
     parser.add_argument('--repeat-num', type=int, default=1, help='repeat the measurement')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
                         help='override config settings, as in tools/test.py')
     args = parser.parse_args()
     if args.max_iter <= args.num_warmup or args.num_warmup < 0:
