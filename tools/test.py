@@ -38,7 +38,8 @@ def parse_args() -> argparse.Namespace:
 
 
 def build_cfg(args: argparse.Namespace) -> Config:
-    cfg = load_config(args.config, args.cfg_options, args.launcher, args.work_dir)
+    cfg = load_config(args.config, args.cfg_options, args.launcher, args.work_dir,
+                      check_train_parts=False)
     cfg.load_from = args.checkpoint
     if args.show or args.show_dir:
         hooks = cfg.default_hooks

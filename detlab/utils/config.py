@@ -164,14 +164,16 @@ def read_config(path: str, cfg_options: Optional[dict] = None) -> Config:
 
 
 def load_config(path: str, cfg_options: Optional[dict] = None, launcher: str = 'none',
-                work_dir: Optional[str] = None) -> Config:
+                work_dir: Optional[str] = None, check_train_parts: bool = True) -> Config:
     """Read ``path`` with its ``_base_`` chain, apply ``--cfg-options`` and defaults.
 
     The config's default scope (``'detlab'`` for a config without one or an
     MMDetection config) becomes the current one, so anything the tool then
     builds, through detlab's registries or mmengine's, finds detlab's parts.
     Every ``type`` of the top-level parts is checked against its registry
-    first, so a misspelled name stops the tool at once with the closest names.
+    first, so a misspelled name stops the tool at once with the closest names;
+    a tool that does not train passes ``check_train_parts=False``, so a config
+    whose training parts detlab lacks still tests and evaluates.
 
     Args:
         path (str): Config file.
@@ -184,10 +186,9 @@ def load_config(path: str, cfg_options: Optional[dict] = None, launcher: str = '
     cfg.launcher = launcher
     adopt_default_scope(cfg)
     init_default_scope(cfg.get('default_scope', DETLAB_SCOPE))
-    check_config_types(cfg)
+    check_config_types(cfg, check_train_parts)
     if work_dir is not None:
         cfg.work_dir = work_dir
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(path))[0])
     return cfg
-

@@ -41,6 +41,10 @@ def dataset_parts(key: str, dataset: Any) -> Iterator[Tuple[str, Any, Registry]]
             yield from dataset_parts(f'{here}.{inner}', part.get(inner))
 
 
+#: Top-level keys only training builds; tools that only test or evaluate may skip them.
+TRAIN_ONLY_KEYS = ('optim_wrapper', 'param_scheduler', 'train_cfg', 'train_dataloader')
+
+
 def config_parts(cfg: Any) -> Iterator[Tuple[str, Any, Registry]]:
     """(config key, type, registry) of the parts a runner builds from ``cfg``."""
     r = detlab_registry
@@ -83,27 +87,31 @@ def config_parts(cfg: Any) -> Iterator[Tuple[str, Any, Registry]]:
                                        r.DATA_SAMPLERS)
 
 
-def unknown_types(cfg: Any) -> List[str]:
+def unknown_types(cfg: Any, train_parts: bool = True) -> List[str]:
     """One message per part of ``cfg`` whose ``type`` its registry does not know.
 
     Types that are not plain names (classes, ``scope.Name`` strings, parts with
     ``_scope_``) are left to the registries, which resolve them at build time.
+    ``train_parts=False`` leaves out the parts under :data:`TRAIN_ONLY_KEYS`.
     """
     problems = []
     for key, type_name, registry in config_parts(cfg):
         if not isinstance(type_name, str) or '.' in type_name:
+            continue
+        if not train_parts and key.startswith(TRAIN_ONLY_KEYS):
             continue
         if registry.get(type_name) is None:
             problems.append(f'{key}: {registry.unknown_name_message(type_name)}')
     return problems
 
 
-def check_config_types(cfg: Any) -> None:
-    """Raise a KeyError naming every unknown ``type`` in ``cfg``'s top-level parts.
+def check_config_types(cfg: Any, train_parts: bool = True) -> None:
+    """Raise a KeyError naming every unknown ``type`` in ``cfg``'s top-level parts
+    (with ``train_parts=False``, those a test or evaluation builds).
 
     Call it in the config's default scope (:func:`detlab.utils.load_config`
     does), which is where the runner looks the names up.
     """
-    problems = unknown_types(cfg)
+    problems = unknown_types(cfg, train_parts)
     if problems:
         raise KeyError(' | '.join(problems))

@@ -40,8 +40,8 @@ def test_image_demo_keeps_both_predictions_when_stems_collide(quickstart_model, 
                        '--pred-score-thr', '0.0'))
     assert sorted(p.name for p in (out / 'vis').iterdir()) == ['x.jpg', 'x.png', 'y.jpg']
     # Colliding stems keep the extension; a unique stem keeps MMDetection's <stem>.json.
-    assert sorted(p.name for p in (out / 'preds').iterdir()) == ['x.jpg.json', 'x.png.json',
-                                                                  'y.json']
+    preds = sorted(p.name for p in (out / 'preds').iterdir())
+    assert preds == ['x.jpg.json', 'x.png.json', 'y.json']
     for name in ('x.jpg.json', 'x.png.json'):
         assert json.loads((out / 'preds' / name).read_text())['bboxes']
 

@@ -37,8 +37,8 @@ def failure(result) -> str:
     return result.stderr
 
 
-def test_eval_metric_and_confusion_matrix_run_on_the_quickstart_config(quickstart_model,
-                                                                      tmp_path):
+def test_eval_metric_and_confusion_matrix_run_on_the_quickstart_config(
+        quickstart_model, tmp_path):
     """The README's commands: test.py --out preds.pkl, then the analysis tools on the
     real config (its real pipeline, PackDetInputs and all)."""
     preds = tmp_path / 'preds.pkl'

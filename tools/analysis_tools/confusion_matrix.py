@@ -50,7 +50,7 @@ def renms(pred: dict, iou_thr: float) -> dict:
 def main() -> None:
     args = parse_args()
     register_all_modules(init_default_scope=False)
-    cfg = load_config(args.config, args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options, check_train_parts=False)
     dataset = DATASETS.build(cfg.test_dataloader.dataset)
     records = attach_instances(load_det_results(args.prediction_path), dataset,
                                args.prediction_path)

@@ -46,7 +46,7 @@ def f1_table(curves, class_names) -> str:
 def main() -> None:
     args = parse_args()
     register_all_modules(init_default_scope=False)
-    cfg = load_config(args.config, args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options, check_train_parts=False)
     dataset = DATASETS.build(cfg.test_dataloader.dataset)
     records = attach_instances(load_det_results(args.results), dataset, args.results)
     evaluator = Evaluator(cfg.test_evaluator)
