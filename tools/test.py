@@ -6,13 +6,13 @@ test image; ``--out FILE`` (.pkl or .json) saves the raw predictions.
 import argparse
 import os
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 
 from detlab.engine.distributed import distributed_process
 from detlab.engine.faults import reported_worker_failures
 from detlab.engine.runner import build_runner
 from detlab.evaluation.metrics import DumpDetResults
-from detlab.utils import load_config, register_all_modules
+from detlab.utils import CfgOptionsAction, load_config, register_all_modules
 
 
 def parse_args() -> argparse.Namespace:
@@ -32,7 +32,7 @@ def parse_args() -> argparse.Namespace:
                         help='folder (under the work dir\'s timestamp folder) to save '
                         'images with the predictions drawn')
     parser.add_argument('--wait-time', type=float, default=2, help='seconds between --show images')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
                         help='override config settings, as in tools/train.py')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher')
@@ -43,7 +43,8 @@ def parse_args() -> argparse.Namespace:
 
 
 def build_cfg(args: argparse.Namespace) -> Config:
-    cfg = load_config(args.config, args.cfg_options, args.launcher, args.work_dir)
+    cfg = load_config(args.config, args.cfg_options, args.launcher, args.work_dir,
+                      check_train_parts=False)
     cfg.load_from = args.checkpoint
     if args.allow_partial_checkpoint:
         cfg.allow_partial_checkpoint = True

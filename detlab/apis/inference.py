@@ -18,7 +18,8 @@ from torch import nn
 
 from detlab.registry import DATASETS, MODELS
 from detlab.structures import DetDataSample
-from detlab.utils import adopt_default_scope, register_all_modules
+from detlab.utils import (adopt_default_scope, merge_cfg_options, read_config,
+                          register_all_modules)
 from detlab.utils.fast_path import use_channels_last
 from detlab.visualization.palette import get_palette
 
@@ -69,14 +70,14 @@ def load_model_config(config: ConfigLike) -> Config:
                         f'got {type(config).__name__}.')
     config = str(config)
     if osp.isfile(config):
-        return Config.fromfile(config)
+        return read_config(config)
     if config.endswith(('.pth', '.pt')):
         raise ValueError(f'{config!r} looks like a checkpoint, not a config: give the config '
                          'file (or name) and the checkpoint as weights. detlab does not run '
                          'the config text stored inside a checkpoint.')
     configs = model_configs()
     if config in configs:
-        return Config.fromfile(str(configs[config]))
+        return read_config(str(configs[config]))
     close = difflib.get_close_matches(config, list(configs), n=5, cutoff=0.5)
     hint = f' Close names: {close}.' if close else f' Known names: {sorted(configs)}.'
     raise FileNotFoundError(f'{config!r} is neither a config file nor the name of a detlab '
@@ -146,8 +147,7 @@ def init_detector(config: ConfigLike,
     """
     register_all_modules()
     cfg = load_model_config(config)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+    merge_cfg_options(cfg, cfg_options)
     adopt_default_scope(cfg)
     if 'model' not in cfg:
         raise KeyError(f'The config {config!r} has no "model" to build.')
@@ -190,15 +190,23 @@ def default_input_shape(cfg: Config) -> Tuple[int, int]:
     return FALLBACK_INPUT_SHAPE
 
 
-def build_test_pipeline(cfg: Config, from_array: bool = False) -> Compose:
+def build_test_pipeline(cfg: Config, from_array: bool = False,
+                        max_pixels: Union[int, None, str] = 'config') -> Compose:
     """The config's test pipeline without annotation loading, for images from
-    files or, with ``from_array``, from (H, W, 3) BGR arrays."""
+    files or, with ``from_array``, from (H, W, 3) BGR arrays.
+
+    ``max_pixels`` other than ``'config'`` replaces ``LoadImageFromFile``'s
+    pixel limit (an int, or None for no limit)."""
     try:
         steps = copy.deepcopy(list(cfg.test_dataloader.dataset.pipeline))
     except AttributeError:
         raise KeyError('The config has no test_dataloader.dataset.pipeline to prepare '
                        'images with.') from None
     steps = [step for step in steps if step['type'].split('.')[-1] not in ANNOTATION_LOADERS]
+    if max_pixels != 'config':
+        steps = [dict(step, max_pixels=max_pixels)
+                 if step['type'].split('.')[-1] == 'LoadImageFromFile' else step
+                 for step in steps]
     if from_array:
         loaders = [i for i, step in enumerate(steps)
                    if step['type'].split('.')[-1] == 'LoadImageFromFile']

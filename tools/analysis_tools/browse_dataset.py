@@ -10,12 +10,10 @@ import os.path as osp
 from typing import Dict
 
 import numpy as np
-from mmengine.config import DictAction
-from mmengine.registry import init_default_scope
 from mmengine.utils import ProgressBar
 
 from detlab.registry import DATASETS, VISUALIZERS
-from detlab.utils import load_config, register_all_modules
+from detlab.utils import CfgOptionsAction, load_config, register_all_modules
 from detlab.utils.atomic import imwrite_atomic
 from detlab.visualization.palette import get_palette
 
@@ -31,7 +29,7 @@ def parse_args() -> argparse.Namespace:
                         help='do not open a window (for machines without a display)')
     parser.add_argument('--show-interval', type=float, default=2,
                         help='seconds each image stays in the window')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
                         help='override config settings, as in tools/train.py')
     return parser.parse_args()
 
@@ -68,7 +66,6 @@ def main() -> None:
     args = parse_args()
     register_all_modules(init_default_scope=False)
     cfg = load_config(args.config, args.cfg_options)
-    init_default_scope(cfg.get('default_scope', 'detlab'))
     dataset = DATASETS.build(cfg.train_dataloader.dataset)
     visualizer_cfg = dict(cfg.get('visualizer', dict(type='DetLocalVisualizer')))
     # No vis backends: this tool writes its own files, atomically.

@@ -16,6 +16,7 @@ from pycocotools.coco import COCO
 
 from detlab.utils.atomic import atomic_write
 from detlab.structures.errors import AssertionValueError
+from detlab.utils.coco_json import check_coco_ids, read_json
 
 
 def xyxy_to_xywh(bboxes: np.ndarray) -> np.ndarray:
@@ -157,11 +158,14 @@ def load_coco(ann_file: str) -> COCO:
 
     Raises:
         FileNotFoundError: naming the path when it does not exist.
+        ValueError: The file is not JSON, or an entry's ids are not 64-bit
+            integers; the message names the file and the entry.
     """
     if not osp.isfile(ann_file):
         raise FileNotFoundError(f'COCO ann_file not found: {ann_file!r}')
-    with contextlib.redirect_stdout(io.StringIO()):
-        return COCO(ann_file)
+    content = read_json(ann_file, 'COCO ann_file')
+    check_coco_ids(content, ann_file)
+    return coco_from_dict(content)
 
 
 def load_detections(coco_gt: COCO, json_results: List[dict]) -> COCO:

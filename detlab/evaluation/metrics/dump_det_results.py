@@ -10,7 +10,6 @@ tensors, numpy arrays and plain containers.
 """
 import codecs
 import io
-import json
 import os.path as osp
 import pickle
 from typing import Any, Callable, Dict, List, Sequence, Tuple
@@ -23,6 +22,7 @@ from mmengine.structures import BaseDataElement
 
 from detlab.utils.checkpoint import CHECKPOINT_SAFE_GLOBALS
 from detlab.registry import METRICS
+from detlab.utils.coco_json import read_json
 from ..functional.coco_format import dump_atomic
 
 #: Suffixes DumpDetResults writes: MMDetection's pickle, or detlab's json twin.
@@ -160,8 +160,7 @@ def load_det_results(path: str) -> List[dict]:
     if not path.endswith(RESULT_SUFFIXES):
         raise ValueError(f'Result file {path!r} must end with one of {RESULT_SUFFIXES}.')
     if path.endswith('.json'):
-        with open(path, encoding='utf-8') as file:
-            records = json.load(file)
+        records = read_json(path, 'Result file')
     else:
         with open(path, 'rb') as file:
             records = _ResultUnpickler(file, path).load()
