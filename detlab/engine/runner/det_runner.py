@@ -9,11 +9,13 @@ from mmengine.dist import broadcast_object_list, is_distributed
 from mmengine.hooks import CheckpointHook, LoggerHook
 from mmengine.model import is_model_wrapper
 from mmengine.optim import OptimWrapperDict
+from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
 from mmengine.runner.checkpoint import _load_checkpoint, _load_checkpoint_to_model
 
 from detlab.registry import RUNNERS, close_name_hints
 from detlab.utils.checkpoint import DamagedCheckpointError
+from detlab.utils.config_types import check_config_types
 from detlab.utils.fast_path import fused_optimizer_cfg, use_channels_last
 from ..checkpoint import atomic_backend_args, is_local_path, register_checkpoint_schemes
 from ..distributed import ddp_wrapper_cfg, init_distributed, setup_launcher
@@ -83,6 +85,8 @@ class DetRunner(Runner):
     def from_cfg(cls, cfg) -> 'DetRunner':
         """Build the runner from a config, which is copied, not changed."""
         cfg = copy.deepcopy(cfg)
+        with DefaultScope.overwrite_default_scope(cfg.get('default_scope') or 'detlab'):
+            check_config_types(cfg)
         setup_launcher(cfg)
         with close_name_hints():
             return super().from_cfg(cfg)
