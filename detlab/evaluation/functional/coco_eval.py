@@ -12,7 +12,6 @@ import numpy as np
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from detlab.structures.errors import AssertionKeyError, AssertionValueError
 from .coco_format import DetectionArrays, check_image_ids, load_detections
 from .coco_summary import CocoEvalResult
 from .fast_coco_eval import fast_coco_eval
@@ -72,11 +71,11 @@ def evaluate_bbox(coco_gt: COCO,
     """
     max_dets = [int(m) for m in max_dets]
     if len(max_dets) != len(COCO_MAX_DETS) or sorted(max_dets) != max_dets:
-        raise AssertionValueError(f'max_dets (proposal_nums) must be 3 ascending integers like '
-                                  f'{COCO_MAX_DETS}, got {tuple(max_dets)}.')
+        raise ValueError(f'max_dets (proposal_nums) must be 3 ascending integers like '
+                         f'{COCO_MAX_DETS}, got {tuple(max_dets)}.')
     if backend not in COCO_EVAL_BACKENDS:
-        raise AssertionValueError(f'COCO evaluation backend {backend!r} is not known; use one of '
-                                  f'{COCO_EVAL_BACKENDS}.')
+        raise ValueError(f'COCO evaluation backend {backend!r} is not known; use one of '
+                         f'{COCO_EVAL_BACKENDS}.')
     iou_thrs = np.asarray(COCO_IOU_THRS if iou_thrs is None else iou_thrs,
                           dtype=np.float64).reshape(-1)
     img_ids = list(coco_gt.getImgIds() if img_ids is None else img_ids)
@@ -123,8 +122,8 @@ def check_metric_items(metric_items: Sequence[str]) -> None:
     """Raise a KeyError naming any item that is not a COCO stat name."""
     unknown = [item for item in metric_items if item not in COCO_STAT_NAMES]
     if unknown:
-        raise AssertionKeyError(f'metric_items {unknown} are not supported; valid items: '
-                                f'{list(COCO_STAT_NAMES)}.')
+        raise KeyError(f'metric_items {unknown} are not supported; valid items: '
+                       f'{list(COCO_STAT_NAMES)}.')
 
 
 def _masked_mean(precision: np.ndarray) -> np.ndarray:

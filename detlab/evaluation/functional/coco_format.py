@@ -15,7 +15,6 @@ from mmengine.fileio import dump
 from pycocotools.coco import COCO
 
 from detlab.utils.atomic import atomic_write
-from detlab.structures.errors import AssertionValueError
 from detlab.utils.coco_json import check_coco_ids, read_json
 
 
@@ -53,7 +52,7 @@ def detections_from_results(results: Sequence[dict],
     for result, image_labels in zip(results, labels):
         if image_labels.size and (image_labels.min() < 0 or
                                   image_labels.max() >= len(cat_id_of_label)):
-            raise AssertionValueError(
+            raise ValueError(
                 f'Image {result["img_id"]} has predicted labels in '
                 f'[{image_labels.min()}, {image_labels.max()}], but only '
                 f'{len(cat_id_of_label)} classes map to COCO categories (valid labels: '
@@ -190,9 +189,9 @@ def check_image_ids(coco_gt: COCO, image_ids: Sequence[int]) -> None:
     """Raise a ValueError naming detections' image ids that ``coco_gt`` lacks."""
     unknown = set(np.unique(np.asarray(image_ids)).tolist()) - set(coco_gt.getImgIds())
     if unknown:
-        raise AssertionValueError(f'Predictions name image ids that the ground truth lacks: '
-                                  f'{sorted(unknown)[:10]} (the ground truth has '
-                                  f'{len(coco_gt.getImgIds())} images).')
+        raise ValueError(f'Predictions name image ids that the ground truth lacks: '
+                         f'{sorted(unknown)[:10]} (the ground truth has '
+                         f'{len(coco_gt.getImgIds())} images).')
 
 
 def dump_atomic(obj: Any, path: str) -> None:
