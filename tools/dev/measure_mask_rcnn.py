@@ -141,14 +141,14 @@ def r50(mmdet_models):
     detlab_model.init_weights()
     mmdet_model = mmdet_models.build(mmdet_cfg)
     mmdet_state = mmdet_model.state_dict()
-    keys_equal = list(mmdet_state) == list(detlab_model.state_dict())
+    keys_equal = sorted(mmdet_state) == sorted(detlab_model.state_dict())
     mmdet_model.load_state_dict(detlab_model.state_dict(), strict=True)
     inputs, annotations = coco128_batch(COCO128, num_classes=80, image_ids=(9, ),
                                         scale=(1333, 800))
     report = compare('r50 mask-rcnn_r50_fpn_1x_coco.py',
                      run(detlab_model, inputs, detlab_samples(annotations)),
                      run(mmdet_model, inputs, mmdet_samples(annotations)))
-    report.update(state_dict_keys_in_same_order=keys_equal, num_keys=len(mmdet_state),
+    report.update(same_state_dict_keys=keys_equal, num_keys=len(mmdet_state),
                   state_dict_signature=state_dict_signature(mmdet_state),
                   input_shape=tuple(inputs.shape))
     return [report]

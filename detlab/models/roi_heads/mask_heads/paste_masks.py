@@ -88,7 +88,9 @@ def paste_chunk(mask_probs: Tensor, boxes: Tensor, img_h: int, img_w: int,
     img_x = torch.arange(x0_int, x1_int, device=device).float() + 0.5
     img_y = (img_y - y0) / (y1 - y0) * 2 - 1  # (n, h')
     img_x = (img_x - x0) / (x1 - x0) * 2 - 1  # (n, w')
-    # A box of zero width or height divides by zero; such rows sample the centre.
+    # A box of zero width or height divides by zero; those pixels sample the mask's
+    # centre line (as MMDetection): within a pixel of the box with ``skip_empty``,
+    # across the whole image without.
     img_x = img_x.masked_fill(torch.isinf(img_x), 0)
     img_y = img_y.masked_fill(torch.isinf(img_y), 0)
     n = mask_probs.size(0)
