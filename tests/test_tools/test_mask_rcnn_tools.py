@@ -104,3 +104,15 @@ def test_inferencer_writes_masks_as_rle_in_its_json(mask_rcnn, tmp_path):
     masks = mask_util.decode([dict(m, counts=m['counts'].encode()) for m in saved['masks']])
     assert masks.shape == (*SIZE, len(saved['labels']))
     assert mmcv.imread(str(tmp_path / 'vis' / '0.jpg')).shape == (*SIZE, 3)
+
+
+def test_quickstart_trains_on_the_shapes_polygons_and_reports_mask_ap(tmp_path):
+    from helpers import tiny_run_options
+    result = run_tool('tools/train.py', 'configs/quickstart/mask-rcnn_r18_fpn_shapes.py',
+                      '--work-dir', tmp_path / 'work', '--cfg-options',
+                      *tiny_run_options(tmp_path / 'shapes', max_iters=2))
+    output = assert_ok(result)
+    assert 'loss_mask' in output
+    for key in ('coco/bbox_mAP', 'coco/segm_mAP'):
+        assert key in output, key
+    assert (tmp_path / 'work' / 'iter_2.pth').is_file()
