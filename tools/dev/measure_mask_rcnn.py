@@ -12,8 +12,10 @@ Two models:
   r50   configs/mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py against MMDetection's own file,
         on coco128 image 9 at 1066x800 (score_thr 0.001 so that random weights detect
         100 objects): state_dict keys, losses, boxes and pasted masks.
+  c4    (--c4) the same for mask-rcnn_r50-caffe-c4_1x_coco.py (ResLayer shared head),
+        at 480x360 with 200 proposals per image to keep a CPU run short.
 
-Usage:  python tools/dev/measure_mask_rcnn.py [--skip-r50]
+Usage:  python tools/dev/measure_mask_rcnn.py [--skip-r50] [--c4]
 """
 import argparse
 import copy
@@ -117,7 +119,8 @@ def tiny(mmdet_models):
     return reports
 
 
-def r50(mmdet_models):
+def full_model(mmdet_models, config_name, scale, options=None):
+    """detlab's configs/mask_rcnn/<config_name> against MMDetection's file of that name."""
     from mmengine.config import Config
 
     from detlab.registry import MODELS
@@ -126,26 +129,24 @@ def r50(mmdet_models):
 
     def config(path, scope):
         cfg = Config.fromfile(str(path))
-        cfg.model.backbone.init_cfg = None
-        cfg.model.test_cfg.rcnn.score_thr = 0.001
+        cfg.merge_from_dict(dict(options or {}, **{'model.backbone.init_cfg': None,
+                                                   'model.test_cfg.rcnn.score_thr': 0.001}))
         if scope == 'detlab':
             adopt_default_scope(cfg)
+        cfg.model.pop('data_preprocessor')
         return cfg.model
 
-    detlab_cfg = config(REPO / 'configs/mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py', 'detlab')
-    mmdet_cfg = config(MMDET_CONFIGS / 'mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py', 'mmdet')
+    detlab_cfg = config(REPO / 'configs/mask_rcnn' / config_name, 'detlab')
+    mmdet_cfg = config(MMDET_CONFIGS / 'mask_rcnn' / config_name, 'mmdet')
     torch.manual_seed(0)
-    detlab_cfg.pop('data_preprocessor')
-    mmdet_cfg.pop('data_preprocessor')
     detlab_model = MODELS.build(detlab_cfg)
     detlab_model.init_weights()
     mmdet_model = mmdet_models.build(mmdet_cfg)
     mmdet_state = mmdet_model.state_dict()
     keys_equal = sorted(mmdet_state) == sorted(detlab_model.state_dict())
     mmdet_model.load_state_dict(detlab_model.state_dict(), strict=True)
-    inputs, annotations = coco128_batch(COCO128, num_classes=80, image_ids=(9, ),
-                                        scale=(1333, 800))
-    report = compare('r50 mask-rcnn_r50_fpn_1x_coco.py',
+    inputs, annotations = coco128_batch(COCO128, num_classes=80, image_ids=(9, ), scale=scale)
+    report = compare(config_name,
                      run(detlab_model, inputs, detlab_samples(annotations)),
                      run(mmdet_model, inputs, mmdet_samples(annotations)))
     report.update(same_state_dict_keys=keys_equal, num_keys=len(mmdet_state),
@@ -157,6 +158,8 @@ def r50(mmdet_models):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--skip-r50', action='store_true')
+    parser.add_argument('--c4', action='store_true',
+                        help='also mask-rcnn_r50-caffe-c4_1x_coco (at 480x360, 200 proposals)')
     args = parser.parse_args()
     from mmdet_reference import import_mmdet
     import_mmdet()
@@ -167,7 +170,12 @@ def main():
     quiet()
     reports = tiny(MMDET_MODELS)
     if not args.skip_r50:
-        reports += r50(MMDET_MODELS)
+        reports += full_model(MMDET_MODELS, 'mask-rcnn_r50_fpn_1x_coco.py', (1333, 800))
+    if args.c4:
+        fewer = {f'model.{key}.max_per_img': 200
+                 for key in ('train_cfg.rpn_proposal', 'test_cfg.rpn')}
+        reports += full_model(MMDET_MODELS, 'mask-rcnn_r50-caffe-c4_1x_coco.py', (480, 360),
+                              fewer)
     for report in reports:
         print(json.dumps(report))
 

@@ -1,4 +1,7 @@
 """RoI heads: the second stage of two-stage detectors."""
+# shared_heads registers ResLayer (the C4 shared head) under MMDetection's name; it is not
+# re-exported, so that detlab.models.ResLayer stays the backbone stage.
+from . import shared_heads  # noqa: F401
 from .bbox_heads import (BBoxHead, ConvFCBBoxHead, RoITargets, Shared2FCBBoxHead,
                          Shared4Conv1FCBBoxHead)
 from .mask_heads import FCNMaskHead, paste_masks_in_image

@@ -36,8 +36,8 @@ class StandardRoIHead(BaseModule):
             the box branch's extractor and, in training, its features of the
             positive RoIs (``share_roi_extractor``).
         mask_head (dict, optional): e.g. ``FCNMaskHead``.
-        shared_head (dict, optional): Not supported by detlab; giving one is
-            an error.
+        shared_head (dict, optional): Layers run on every pooled RoI feature
+            before the box and mask heads, e.g. ``ResLayer`` (C4 models).
         train_cfg (dict, optional): R-CNN ``assigner``, ``sampler``,
             ``pos_weight``; ``mask_size`` with a mask head.
         test_cfg (dict, optional): ``score_thr``, ``nms``, ``max_per_img``;
@@ -55,9 +55,6 @@ class StandardRoIHead(BaseModule):
                  test_cfg: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        if shared_head:
-            raise ValueError('roi_head.shared_head is not supported by detlab (no C4 shared '
-                             'heads); remove the key.')
         if mask_roi_extractor and not mask_head:
             raise ValueError('roi_head.mask_roi_extractor is given without a mask_head; add '
                              'mask_head (e.g. FCNMaskHead) or remove the extractor.')
@@ -66,6 +63,8 @@ class StandardRoIHead(BaseModule):
                              'configs.')
         self.train_cfg = train_cfg
         self.test_cfg = test_cfg
+        if shared_head:
+            self.shared_head = MODELS.build(shared_head)
         self.bbox_roi_extractor = MODELS.build(bbox_roi_extractor)
         self.bbox_head = MODELS.build(bbox_head)
         if mask_head:
@@ -94,12 +93,14 @@ class StandardRoIHead(BaseModule):
 
     @property
     def with_shared_head(self) -> bool:
-        return False
+        return getattr(self, 'shared_head', None) is not None
 
     def _bbox_forward(self, x: Sequence[Tensor], rois: Tensor) -> dict:
         """Head outputs for (K, 5) RoIs: ``cls_score`` (K, C + 1), ``bbox_pred``
         (K, 4C) and the pooled ``bbox_feats`` (K, 256, 7, 7)."""
         bbox_feats = self.bbox_roi_extractor(x[:self.bbox_roi_extractor.num_inputs], rois)
+        if self.with_shared_head:
+            bbox_feats = self.shared_head(bbox_feats)
         cls_score, bbox_pred = self.bbox_head(bbox_feats)
         return dict(cls_score=cls_score, bbox_pred=bbox_pred, bbox_feats=bbox_feats)
 
@@ -113,6 +114,8 @@ class StandardRoIHead(BaseModule):
             raise ValueError('_mask_forward needs either rois or both pos_inds and bbox_feats')
         if rois is not None:
             mask_feats = self.mask_roi_extractor(x[:self.mask_roi_extractor.num_inputs], rois)
+            if self.with_shared_head:
+                mask_feats = self.shared_head(mask_feats)
         else:
             mask_feats = bbox_feats[pos_inds]
         return dict(mask_preds=self.mask_head(mask_feats), mask_feats=mask_feats)
