@@ -220,6 +220,13 @@ def test_configuration_errors_name_the_key():
         MODELS.build(dict(type='FCNMaskHead', init_cfg=dict(type='Normal')))
     with pytest.raises(ValueError, match='carafe'):
         MODELS.build(dict(type='FCNMaskHead', upsample_cfg=dict(type='carafe', scale_factor=2)))
+    no_threshold = tiny_config()
+    del no_threshold['test_cfg']['rcnn']['mask_thr_binary']
+    model = MODELS.build(no_threshold).eval()
+    from tiny_faster_rcnn import inputs_and_samples
+    inputs, samples = inputs_and_samples()
+    with pytest.raises(KeyError, match='mask_thr_binary'), torch.no_grad():
+        model.predict(inputs, samples)
 
 
 # ---- configs ----------------------------------------------------------------

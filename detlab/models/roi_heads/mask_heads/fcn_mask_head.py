@@ -176,6 +176,9 @@ class FCNMaskHead(BaseModule):
         if not len(mask_preds) == len(results_list) == len(batch_img_metas):
             raise ValueError('predict_by_feat needs one mask_preds, result and img_meta per '
                              'image')
+        if not rcnn_test_cfg or 'mask_thr_binary' not in rcnn_test_cfg:
+            raise KeyError('test_cfg.rcnn needs mask_thr_binary (e.g. 0.5) to binarise the '
+                           'predicted masks')
         return [self._predict_by_feat_single(preds, results, img_meta, rcnn_test_cfg, rescale,
                                              activate_map)
                 for preds, results, img_meta in zip(mask_preds, results_list, batch_img_metas)]
