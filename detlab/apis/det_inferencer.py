@@ -14,9 +14,10 @@ from mmengine.visualization import Visualizer
 from rich.progress import track
 from torch import nn
 
-from detlab.evaluation.functional.coco_format import dump_atomic
+from detlab.evaluation.functional.coco_format import dump_atomic, rle_with_str_counts
 from detlab.registry import VISUALIZERS
 from detlab.structures import DetDataSample
+from detlab.structures.mask import encode_mask_results
 from detlab.utils import imwrite_atomic
 from .inference import (ConfigLike, ImageLike, build_test_pipeline, image_inputs, init_detector,
                         list_models, run_on_batch)
@@ -253,12 +254,16 @@ class DetInferencer:
 
     def pred2dict(self, data_sample: DetDataSample, pred_dir: str = '',
                   name: Optional[str] = None) -> dict:
-        """``labels``, ``scores`` and ``bboxes`` as lists; written to
+        """``labels``, ``scores`` and ``bboxes`` as lists, and ``masks`` as COCO
+        RLE dicts (str ``counts``) for instance segmentation; written to
         ``pred_dir/<name>`` when given (by default ``<image stem>.json``, or
         ``<n>.json`` for arrays)."""
         pred = data_sample.pred_instances.cpu().numpy()
         record = dict(labels=pred.labels.tolist(), scores=pred.scores.tolist(),
                       bboxes=pred.bboxes.tolist())
+        if 'masks' in pred:
+            record['masks'] = [rle_with_str_counts(rle)
+                               for rle in encode_mask_results(pred.masks)]
         if pred_dir:
             img_path = data_sample.metainfo.get('img_path')
             if name is None and img_path:

@@ -113,10 +113,17 @@ class PolygonMasks(BaseInstanceMasks):
         bboxes, inds = np.asarray(bboxes), np.asarray(inds)
         targets = []
         for box, ind in zip(bboxes, inds):
-            x1, y1, x2, y2 = box.astype(np.float64)
-            scale = np.array([out_w / max(x2 - x1, 0.1), out_h / max(y2 - y1, 0.1)])
-            polys = [((p.reshape(-1, 2) - (x1, y1)) * scale).reshape(-1)
-                     for p in self.masks[int(ind)]]
+            # In the boxes' own dtype (float32 RoIs), boxes under a pixel
+            # counted as one, as MMDetection: the same scales to the last bit.
+            x1, y1, x2, y2 = box
+            w_scale = out_w / np.maximum(x2 - x1, 1)
+            h_scale = out_h / np.maximum(y2 - y1, 1)
+            polys = []
+            for poly in self.masks[int(ind)]:
+                poly = np.array(poly, dtype=np.float64)
+                poly[0::2] = (poly[0::2] - x1) * w_scale
+                poly[1::2] = (poly[1::2] - y1) * h_scale
+                polys.append(poly)
             targets.append(polygon_to_bitmap(polys, out_h, out_w))
         return BitmapMasks(np.stack(targets) if targets else [], out_h, out_w)
 

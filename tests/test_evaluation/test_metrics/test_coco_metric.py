@@ -147,8 +147,8 @@ def test_no_predictions_give_zero(ann_file, log_file):
 
 
 def test_bad_arguments_give_clear_errors(ann_file, tmp_path):
-    with pytest.raises(KeyError, match=r"\['bbox', 'proposal', 'proposal_fast'\]"):
-        CocoMetric(metric='segm')
+    with pytest.raises(KeyError, match=r"\['bbox', 'segm', 'proposal', 'proposal_fast'\]"):
+        CocoMetric(metric='keypoints')
     with pytest.raises(FileNotFoundError, match='nowhere.json'):
         CocoMetric(ann_file=str(tmp_path / 'nowhere.json'))
     with pytest.raises(RuntimeError, match='backend_args'):
