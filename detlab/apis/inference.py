@@ -25,8 +25,9 @@ from detlab.visualization.palette import get_palette
 
 #: detlab's configs: ``configs/<model>/<name>.py`` beside the package.
 CONFIG_ROOT = Path(__file__).resolve().parents[2] / 'configs'
-#: Folders of ``configs/`` that hold pieces of configs, not models.
-PARTIAL_CONFIG_DIRS = ('_base_',)
+#: Folders of ``configs/`` that hold pieces of configs, not models (``common/``: MMDetection's
+#: shared training recipes, such as the large-scale-jitter schedules).
+PARTIAL_CONFIG_DIRS = ('_base_', 'common')
 #: ``palette=`` names that mean "the palette of this dataset" (MMDetection's choices).
 DATASET_PALETTES = {'coco': 'CocoDataset', 'voc': 'VOCDataset', 'citys': 'CityscapesDataset'}
 #: Transforms that read annotations, which images given for inference do not have.
