@@ -9,3 +9,7 @@ from .atss_head import ATSSHead  # noqa: E402
 from .fcos_head import FCOSHead  # noqa: E402
 
 __all__ += ['AnchorFreeHead', 'FCOSHead', 'ATSSHead']
+
+from .rtmdet_head import RTMDetHead, RTMDetSepBNHead  # noqa: E402
+
+__all__ += ['RTMDetHead', 'RTMDetSepBNHead']

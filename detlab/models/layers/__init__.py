@@ -7,7 +7,9 @@ __all__ = ['PretrainedInit', 'ResLayer', 'load_local_state_dict', 'batched_nms',
            'nms', 'soft_nms']
 
 from .activation import build_activation  # noqa: E402
-from .attention import CBAM, SEBlock  # noqa: E402
+from .attention import CBAM, ChannelAttention, SEBlock  # noqa: E402
+from .csp_layer import CSPLayer, CSPNeXtBlock, DarknetBottleneck, SPPBottleneck  # noqa: E402
 from .plugins import PLUGIN_POSITIONS, make_stage_plugins  # noqa: E402
 
-__all__ += ['build_activation', 'CBAM', 'SEBlock', 'PLUGIN_POSITIONS', 'make_stage_plugins']
+__all__ += ['build_activation', 'CBAM', 'SEBlock', 'PLUGIN_POSITIONS', 'make_stage_plugins',
+            'ChannelAttention', 'CSPLayer', 'CSPNeXtBlock', 'DarknetBottleneck', 'SPPBottleneck']

@@ -15,3 +15,7 @@ __all__ += ['ATSSAssigner']
 from .fcos_assign import PointTargets, fcos_assign, pad_gt_instances  # noqa: E402
 
 __all__ += ['fcos_assign', 'pad_gt_instances', 'PointTargets']
+
+from .dynamic_soft_label_assigner import DynamicSoftLabelAssigner  # noqa: E402
+
+__all__ += ['DynamicSoftLabelAssigner']

@@ -1,0 +1,218 @@
+"""RTMDet: MMDetection 3.3's losses and detections for the same weights and inputs.
+
+The numbers below were measured by tools/dev/measure_rtmdet.py on MMDetection 3.3's RTMDet
+built from its own configs (tests/data/mmdet_3.3_configs/rtmdet/), with the seeded weights and
+the coco128 batch (two photos resized to fit 320 x 320 and padded) of rtmdet_parity.py:
+detections in eval mode (count, score sum and top 5 per image, rescaled to the original photo),
+then the per-level losses in train mode.
+"""
+import copy
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.structures import InstanceData
+
+from detlab.registry import MODELS
+from detlab.structures import DetDataSample
+from detlab.utils import adopt_default_scope
+from helpers import REPO_ROOT, require_coco128
+from rtmdet_parity import coco128_batch, parity_samples, parity_state_dict
+
+CONFIGS = {'tiny': 'rtmdet_tiny_8xb32-300e_coco.py', 's': 'rtmdet_s_8xb32-300e_coco.py'}
+SIZE = 320
+MMDET_REFERENCE = (
+    {'tiny': {'level_losses': {'loss_cls': [178.8247833251953,
+                                            47.59423065185547,
+                                            10.275962829589844],
+                               'loss_bbox': [0.42731067538261414,
+                                             0.28110477328300476,
+                                             0.41527727246284485]},
+              'detections': [{'num': 300,
+                              'score_sum': 281.5993957519531,
+                              'labels': [72, 72, 49, 72, 47],
+                              'scores': [0.9973957538604736,
+                                         0.9960622191429138,
+                                         0.9953501224517822,
+                                         0.9934137463569641,
+                                         0.9929083585739136],
+                              'boxes': [[384.5321350097656,
+                                         133.3492889404297,
+                                         442.150634765625,
+                                         169.3756561279297],
+                                        [466.8583068847656,
+                                         280.68914794921875,
+                                         514.9612426757812,
+                                         321.9720764160156],
+                                        [466.8583068847656,
+                                         280.68914794921875,
+                                         514.9612426757812,
+                                         321.9720764160156],
+                                        [448.21087646484375,
+                                         136.41505432128906,
+                                         500.127197265625,
+                                         179.3506317138672],
+                                        [482.3888854980469,
+                                         211.06292724609375,
+                                         539.3760375976562,
+                                         251.27822875976562]]},
+                             {'num': 300,
+                              'score_sum': 204.72715759277344,
+                              'labels': [72, 49, 72, 72, 39],
+                              'scores': [0.9698450565338135,
+                                         0.952468991279602,
+                                         0.9403995871543884,
+                                         0.9228384494781494,
+                                         0.9122240543365479],
+                              'boxes': [[229.26699829101562,
+                                         269.2052001953125,
+                                         271.0257263183594,
+                                         304.1773986816406],
+                                        [229.26699829101562,
+                                         269.2052001953125,
+                                         271.0257263183594,
+                                         304.1773986816406],
+                                        [34.05878829956055,
+                                         358.0328369140625,
+                                         78.94994354248047,
+                                         395.29083251953125],
+                                        [201.29930114746094,
+                                         291.8643798828125,
+                                         244.8658447265625,
+                                         334.2538757324219],
+                                        [201.90928649902344,
+                                         266.7196960449219,
+                                         241.55020141601562,
+                                         299.76300048828125]]}]},
+     's': {'level_losses': {'loss_cls': [202.8310089111328, 47.912620544433594, 9.110308647155762],
+                            'loss_bbox': [0.39308178424835205,
+                                          0.33645519614219666,
+                                          0.5525961518287659]},
+           'detections': [{'num': 300,
+                           'score_sum': 267.8831787109375,
+                           'labels': [13, 55, 47, 54, 26],
+                           'scores': [0.9954653382301331,
+                                      0.994758665561676,
+                                      0.9898876547813416,
+                                      0.9896492958068848,
+                                      0.9894689321517944],
+                           'boxes': [[24.78154754638672,
+                                      362.19647216796875,
+                                      75.90472412109375,
+                                      425.4770812988281],
+                                     [18.556541442871094,
+                                      374.10223388671875,
+                                      50.26618957519531,
+                                      427.2239990234375],
+                                     [462.20184326171875,
+                                      50.65117645263672,
+                                      470.525146484375,
+                                      92.21366119384766],
+                                     [18.556541442871094,
+                                      374.10223388671875,
+                                      50.26618957519531,
+                                      427.2239990234375],
+                                     [17.944190979003906,
+                                      352.4361572265625,
+                                      51.5111083984375,
+                                      411.1171569824219]]},
+                          {'num': 300,
+                           'score_sum': 230.94493103027344,
+                           'labels': [59, 72, 26, 59, 38],
+                           'scores': [0.959502637386322,
+                                      0.9592998623847961,
+                                      0.9546947479248047,
+                                      0.9542221426963806,
+                                      0.9517015814781189],
+                           'boxes': [[220.49754333496094,
+                                      304.3546447753906,
+                                      254.15805053710938,
+                                      334.4920654296875],
+                                     [229.8436279296875,
+                                      260.4940185546875,
+                                      269.63720703125,
+                                      300.8722229003906],
+                                     [222.89122009277344,
+                                      265.79461669921875,
+                                      249.71592712402344,
+                                      299.8395690917969],
+                                     [237.08517456054688,
+                                      276.05950927734375,
+                                      262.3627624511719,
+                                      314.1158447265625],
+                                     [222.89122009277344,
+                                      265.79461669921875,
+                                      249.71592712402344,
+                                      299.8395690917969]]}]}})
+
+
+def build(name: str):
+    cfg = Config.fromfile(str(REPO_ROOT / 'tests/data/mmdet_3.3_configs/rtmdet' / CONFIGS[name]))
+    adopt_default_scope(cfg)
+    cfg.model.backbone.init_cfg = None  # the ImageNet weights would need a download
+    cfg.model.pop('data_preprocessor')
+    return MODELS.build(cfg.model)
+
+
+@pytest.mark.parametrize('name', sorted(CONFIGS))
+def test_losses_and_detections_equal_mmdetections(name):
+    inputs, metas, gts = coco128_batch(require_coco128(), SIZE)
+    torch.manual_seed(0)
+    model = build(name)
+    parity_state_dict(model, inputs)
+    reference = MMDET_REFERENCE[name]
+
+    model.eval()
+    with torch.no_grad():
+        results = model.predict(inputs, parity_samples(DetDataSample, metas, gts), rescale=True)
+    for result, expected in zip(results, reference['detections']):
+        pred = result.pred_instances
+        assert len(pred) == expected['num']
+        assert pred.scores.sum().item() == pytest.approx(expected['score_sum'], rel=1e-5)
+        top = len(expected['labels'])
+        assert pred.labels[:top].tolist() == expected['labels']
+        assert torch.allclose(pred.scores[:top], torch.tensor(expected['scores']), atol=1e-6)
+        assert torch.allclose(pred.bboxes[:top], torch.tensor(expected['boxes']), atol=1e-3)
+
+    model.train()
+    batch_samples = parity_samples(DetDataSample, metas, gts)
+    losses = model.loss(inputs, batch_samples)
+    assert set(losses) == {'loss_cls', 'loss_bbox'}
+    for key, levels in reference['level_losses'].items():
+        assert [v.item() for v in losses[key]] == pytest.approx(levels, rel=1e-5), key
+    sum(sum(levels) for levels in losses.values()).backward()
+    assert model.backbone.stem[0].conv.weight.grad is not None
+    # The samples are left as they were given.
+    assert torch.equal(batch_samples[0].gt_instances.bboxes, gts[0][0])
+
+
+def test_sepbn_head_shares_tower_convs_but_not_norms():
+    model = build('tiny')
+    head = model.bbox_head
+    assert head.cls_convs[2][1].conv is head.cls_convs[0][1].conv
+    assert head.reg_convs[1][0].conv is head.reg_convs[0][0].conv
+    assert head.cls_convs[1][0].bn is not head.cls_convs[0][0].bn
+    keys = model.state_dict()
+    # MMDetection's state_dict repeats the shared weights under every level's keys.
+    assert 'bbox_head.cls_convs.2.1.conv.weight' in keys
+    assert torch.equal(keys['bbox_head.cls_convs.2.1.conv.weight'],
+                       keys['bbox_head.cls_convs.0.1.conv.weight'])
+
+
+def test_images_without_gts_give_background_targets_and_finite_losses():
+    model = build('tiny')
+    model.init_weights()
+    model.train()
+    meta = dict(img_shape=(64, 96), pad_shape=(64, 96), ori_shape=(64, 96),
+                scale_factor=(1.0, 1.0), batch_input_shape=(64, 96))
+    empty = DetDataSample(metainfo=meta)
+    empty.gt_instances = InstanceData(bboxes=torch.zeros(0, 4), labels=torch.zeros(0).long())
+    one = DetDataSample(metainfo=meta)
+    one.gt_instances = InstanceData(bboxes=torch.tensor([[10., 8., 50., 40.]]),
+                                    labels=torch.tensor([3]))
+    inputs = torch.randn(2, 3, 64, 96)
+    losses = model.loss(inputs, [copy.deepcopy(empty), copy.deepcopy(empty)])
+    assert all(torch.isfinite(v).all() for levels in losses.values() for v in levels)
+    assert sum(losses['loss_bbox']).item() == 0
+    losses = model.loss(inputs, [empty, one])
+    assert sum(losses['loss_bbox']).item() > 0
