@@ -6,9 +6,9 @@ For RTMDet-tiny and RTMDet-s, built from MMDetection's own configs (the byte-for
 under tests/data/mmdet_3.3_configs/rtmdet/), with the seeded weights and the coco128 batch of
 tests/test_models/test_detectors/rtmdet_parity.py: the detections in eval mode (per image: count,
 top boxes, scores, labels) and then the losses in train mode. Also ExpMomentumEMA's averaged
-weights after 50 updates. Prints a Python literal to paste into the test.
+weights after 50 updates (``ema_updates``). Prints a Python literal to paste into the test.
 
-    python tools/dev/measure_rtmdet.py [--size 320] [--compare]
+    python tools/dev/measure_rtmdet.py [--size 320] [--compare] [--models tiny s]
 
 ``--compare`` also runs detlab's model on the same weights and batch and prints the differences.
 """
@@ -25,7 +25,7 @@ sys.path.insert(0, str(REPO / 'tests/test_models/test_detectors'))
 sys.path.insert(0, str(REPO))
 
 from mmdet_reference import import_mmdet  # noqa: E402
-from rtmdet_parity import coco128_batch, parity_samples, parity_state_dict  # noqa: E402
+from rtmdet_parity import coco128_batch, ema_updates, parity_samples, parity_state_dict  # noqa: E402
 
 CONFIGS = {'tiny': 'rtmdet_tiny_8xb32-300e_coco.py', 's': 'rtmdet_s_8xb32-300e_coco.py'}
 COCO128 = REPO.parent / 'shared/data/coco128'
@@ -77,12 +77,14 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--size', type=int, default=320)
     parser.add_argument('--compare', action='store_true')
+    parser.add_argument('--models', nargs='*', default=list(CONFIGS), choices=list(CONFIGS),
+                        help='which RTMDet configs to measure (none: only the EMA)')
     args = parser.parse_args()
     import_mmdet()
     from mmdet.structures import DetDataSample
     inputs, metas, gts = coco128_batch(COCO128, args.size)
     reference = {}
-    for name in CONFIGS:
+    for name in args.models:
         torch.manual_seed(0)
         detlab_model = build_detlab(name)
         weights = parity_state_dict(detlab_model, inputs)
@@ -105,6 +107,11 @@ def main():
                     print('  max box diff', float((mp.bboxes - dp.bboxes).abs().max()),
                           'max score diff', float((mp.scores - dp.scores).abs().max()),
                           'labels equal', bool((mp.labels == dp.labels).all()))
+    from mmdet.models.layers import ExpMomentumEMA
+    reference['ema'] = ema_updates(ExpMomentumEMA)
+    if args.compare:
+        from detlab.models.layers import ExpMomentumEMA as DetlabEMA
+        print('ema equal', ema_updates(DetlabEMA) == reference['ema'])
     print(repr(reference))
 
 

@@ -2,7 +2,8 @@ from .bad_sample_hook import BadSampleHook
 from .buffer_sync_hook import BufferSyncHook
 from .nonfinite_loss_hook import NonFiniteLossHook
 from .num_class_check_hook import NumClassCheckHook
+from .pipeline_switch_hook import PipelineSwitchHook
 from .visualization_hook import DetVisualizationHook
 
 __all__ = ['BadSampleHook', 'BufferSyncHook', 'DetVisualizationHook', 'NonFiniteLossHook',
-           'NumClassCheckHook']
+           'NumClassCheckHook', 'PipelineSwitchHook']

@@ -13,3 +13,7 @@ from .plugins import PLUGIN_POSITIONS, make_stage_plugins  # noqa: E402
 
 __all__ += ['build_activation', 'CBAM', 'SEBlock', 'PLUGIN_POSITIONS', 'make_stage_plugins',
             'ChannelAttention', 'CSPLayer', 'CSPNeXtBlock', 'DarknetBottleneck', 'SPPBottleneck']
+
+from .ema import ExpMomentumEMA  # noqa: E402
+
+__all__ += ['ExpMomentumEMA']

@@ -11,6 +11,7 @@ on MMDetection and the test on detlab describe the same computation.
 * Batch: coco128 photos resized to fit SIZE x SIZE (aspect kept, as
   ``Resize(keep_ratio=True)``), padded with 114 to SIZE x SIZE, normalised with
   RTMDet's mean and std (BGR kept), with their gt boxes scaled alike.
+* EMA: the averaged weights of an ExpMomentumEMA after 50 seeded updates.
 """
 import json
 from pathlib import Path
@@ -120,3 +121,19 @@ def parity_samples(sample_type: type, metas: List[dict], gts: list) -> list:
         sample.gt_instances = InstanceData(bboxes=bboxes.clone(), labels=labels.clone())
         samples.append(sample)
     return samples
+
+
+def ema_updates(ema_type, steps=50):
+    """The averaged weights of ``ema_type`` (gamma=20, update_buffers) after ``steps`` updates
+    of a small conv + BN whose weights take seeded random steps."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))
+    ema = ema_type(model, momentum=0.0002, gamma=20, update_buffers=True)
+    for _ in range(steps):
+        with torch.no_grad():
+            for tensor in model.state_dict().values():
+                if tensor.is_floating_point():
+                    tensor.add_(torch.randn_like(tensor) * 0.1)
+        ema.update_parameters(model)
+    return {key: value.reshape(-1)[:3].tolist() + [float(value.float().sum())]
+            for key, value in ema.module.state_dict().items()}

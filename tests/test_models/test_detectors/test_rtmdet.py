@@ -17,7 +17,8 @@ from detlab.registry import MODELS
 from detlab.structures import DetDataSample
 from detlab.utils import adopt_default_scope
 from helpers import REPO_ROOT, require_coco128
-from rtmdet_parity import coco128_batch, parity_samples, parity_state_dict
+from detlab.models.layers import ExpMomentumEMA
+from rtmdet_parity import coco128_batch, ema_updates, parity_samples, parity_state_dict
 
 CONFIGS = {'tiny': 'rtmdet_tiny_8xb32-300e_coco.py', 's': 'rtmdet_s_8xb32-300e_coco.py'}
 SIZE = 320
@@ -145,6 +146,23 @@ MMDET_REFERENCE = (
                                       249.71592712402344,
                                       299.8395690917969]]}]}})
 
+# ExpMomentumEMA of MMDetection 3.3 after 50 updates (rtmdet_parity.ema_updates): per
+# state_dict entry, the first three values and the sum.
+MMDET_EMA = {
+    '0.weight': [-0.14040639996528625, -0.06987332552671432, -0.9649877548217773,
+                 0.8652228116989136],
+    '0.bias': [-0.04677852243185043, 0.10792990028858185, -0.10727889835834503,
+               -0.6477142572402954],
+    '1.weight': [0.9299221038818359, 1.3090921640396118, -0.4155621826648712,
+                 2.1866888999938965],
+    '1.bias': [0.9503903985023499, 1.0109293460845947, -0.022447457537055016,
+               0.6056827306747437],
+    '1.running_mean': [-0.04844190552830696, 0.24648231267929077, -0.026087746024131775,
+                       0.47167184948921204],
+    '1.running_var': [0.728342592716217, 1.3374062776565552, 1.2232849597930908,
+                      4.7130889892578125],
+    '1.num_batches_tracked': [0, 0.0]}
+
 
 def build(name: str):
     cfg = Config.fromfile(str(REPO_ROOT / 'tests/data/mmdet_3.3_configs/rtmdet' / CONFIGS[name]))
@@ -216,3 +234,12 @@ def test_images_without_gts_give_background_targets_and_finite_losses():
     assert sum(losses['loss_bbox']).item() == 0
     losses = model.loss(inputs, [empty, one])
     assert sum(losses['loss_bbox']).item() > 0
+
+
+def test_exp_momentum_ema_equals_mmdetections_after_50_updates():
+    averaged = ema_updates(ExpMomentumEMA)
+    assert set(averaged) == set(MMDET_EMA)
+    for key, values in MMDET_EMA.items():
+        assert averaged[key] == pytest.approx(values, rel=1e-6, abs=1e-7), key
+    with pytest.raises(ValueError, match='gamma'):
+        ExpMomentumEMA(torch.nn.Linear(1, 1), gamma=0)
