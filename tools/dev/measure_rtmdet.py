@@ -25,7 +25,8 @@ sys.path.insert(0, str(REPO / 'tests/test_models/test_detectors'))
 sys.path.insert(0, str(REPO))
 
 from mmdet_reference import import_mmdet  # noqa: E402
-from rtmdet_parity import coco128_batch, ema_updates, parity_samples, parity_state_dict  # noqa: E402
+from rtmdet_parity import (coco128_batch, ema_updates, parity_samples,  # noqa: E402
+                           parity_state_dict)
 
 CONFIGS = {'tiny': 'rtmdet_tiny_8xb32-300e_coco.py', 's': 'rtmdet_s_8xb32-300e_coco.py'}
 COCO128 = REPO.parent / 'shared/data/coco128'
@@ -73,12 +74,39 @@ def run(model, inputs, batch_samples):
     return summed, levels, dets, results
 
 
+ALL_CONFIGS = ('rtmdet_tiny_8xb32-300e_coco.py', 'rtmdet_s_8xb32-300e_coco.py',
+               'rtmdet_m_8xb32-300e_coco.py', 'rtmdet_l_8xb32-300e_coco.py',
+               'rtmdet_x_8xb32-300e_coco.py', 'rtmdet_x_p6_4xb8-300e_coco.py')
+
+
+def state_dict_summaries():
+    """Per MMDetection RTMDet config: state_dict entries, total elements, and a digest of
+    every key's name and shape."""
+    import hashlib
+
+    from mmdet.registry import MODELS
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+    out = {}
+    for file_name in ALL_CONFIGS:
+        cfg = Config.fromfile(str(REPO / 'tests/data/mmdet_3.3_configs/rtmdet' / file_name))
+        cfg.model.backbone.init_cfg = None
+        with DefaultScope.overwrite_default_scope('mmdet'):
+            state_dict = MODELS.build(cfg.model).state_dict()
+        keys = ''.join(f'{k}:{tuple(v.shape)};' for k, v in state_dict.items())
+        out[file_name] = (len(state_dict), sum(v.numel() for v in state_dict.values()),
+                          hashlib.sha256(keys.encode()).hexdigest()[:16])
+    return out
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--size', type=int, default=320)
     parser.add_argument('--compare', action='store_true')
     parser.add_argument('--models', nargs='*', default=list(CONFIGS), choices=list(CONFIGS),
                         help='which RTMDet configs to measure (none: only the EMA)')
+    parser.add_argument('--state-dicts', action='store_true',
+                        help='also summarise the state_dict of every RTMDet config')
     args = parser.parse_args()
     import_mmdet()
     from mmdet.structures import DetDataSample
@@ -112,6 +140,8 @@ def main():
     if args.compare:
         from detlab.models.layers import ExpMomentumEMA as DetlabEMA
         print('ema equal', ema_updates(DetlabEMA) == reference['ema'])
+    if args.state_dicts:
+        reference['state_dicts'] = state_dict_summaries()
     print(repr(reference))
 
 
