@@ -8,3 +8,7 @@ __all__ = ['register_all_modules', 'adopt_default_scope', 'atomic_write', 'imwri
 from .dist_utils import reduce_mean  # noqa: E402
 
 __all__ += ['reduce_mean']
+
+from .tta import apply_tta  # noqa: E402
+
+__all__ += ['apply_tta']

@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from detlab.registry import MODELS
 from detlab.structures.bbox import distance2bbox
 from detlab.utils import reduce_mean
+from ..layers.activation import inverse_sigmoid
 from ..task_modules.assigners import NEGATIVE_GT_IND
 from .anchor_head import AnchorHead, levels_to_anchor_rows
 from .batch_targets import batch_valid_flags, inside_image, pad_gt_instances
@@ -29,14 +30,6 @@ from .dense_head_mixin import DenseHeadMixin
 
 #: Prior probability behind the classifier's (and objectness') initial bias.
 PRIOR_PROB = 0.01
-#: Clamp of :func:`inverse_sigmoid`, as MMDetection.
-INVERSE_SIGMOID_EPS = 1e-5
-
-
-def inverse_sigmoid(x: Tensor, eps: float = INVERSE_SIGMOID_EPS) -> Tensor:
-    """``log(x / (1 - x))`` of probabilities clamped to [0, 1], both terms at least ``eps``."""
-    x = x.clamp(min=0, max=1)
-    return torch.log(x.clamp(min=eps) / (1 - x).clamp(min=eps))
 
 
 def sigmoid_geometric_mean(x: Tensor, y: Tensor) -> Tensor:
