@@ -2,13 +2,15 @@
 
 The test is tests/test_models/test_detectors/test_rtmdet.py.
 
-For RTMDet-tiny and RTMDet-s, built from MMDetection's own configs (the byte-for-byte copies
-under tests/data/mmdet_3.3_configs/rtmdet/), with the seeded weights and the coco128 batch of
-tests/test_models/test_detectors/rtmdet_parity.py: the detections in eval mode (per image: count,
-top boxes, scores, labels) and then the losses in train mode. Also ExpMomentumEMA's averaged
-weights after 50 updates (``ema_updates``). Prints a Python literal to paste into the test.
+For RTMDet-tiny, RTMDet-s and RTMDet-tiny with RTMDetHead, built from MMDetection's own
+configs (the byte-for-byte copies under tests/data/mmdet_3.3_configs/rtmdet/), with the seeded
+weights and the coco128 batch of tests/test_models/test_detectors/rtmdet_parity.py: the
+detections in eval mode (per image: count, top boxes, scores, labels) and then the losses in
+train mode. Also ExpMomentumEMA's averaged weights after 50 updates (``ema_updates``) and, with
+``--state-dicts``, a summary of the state_dict of every RTMDet config. Prints a Python literal
+to paste into the tests.
 
-    python tools/dev/measure_rtmdet.py [--size 320] [--compare] [--models tiny s]
+    python tools/dev/measure_rtmdet.py [--size 320] [--compare] [--models tiny s ...] [--state-dicts]
 
 ``--compare`` also runs detlab's model on the same weights and batch and prints the differences.
 """
@@ -25,34 +27,25 @@ sys.path.insert(0, str(REPO / 'tests/test_models/test_detectors'))
 sys.path.insert(0, str(REPO))
 
 from mmdet_reference import import_mmdet  # noqa: E402
-from rtmdet_parity import (coco128_batch, ema_updates, parity_samples,  # noqa: E402
-                           parity_state_dict)
+from rtmdet_parity import (CONFIGS, coco128_batch, ema_updates, parity_model_cfg,  # noqa: E402
+                           parity_samples, parity_state_dict)
 
-CONFIGS = {'tiny': 'rtmdet_tiny_8xb32-300e_coco.py', 's': 'rtmdet_s_8xb32-300e_coco.py'}
 COCO128 = REPO.parent / 'shared/data/coco128'
 TOP = 5
-
-
-def load_cfg(name):
-    from mmengine.config import Config
-    cfg = Config.fromfile(str(REPO / 'tests/data/mmdet_3.3_configs/rtmdet' / CONFIGS[name]))
-    cfg.model.backbone.init_cfg = None
-    cfg.model.pop('data_preprocessor')
-    return cfg.model
 
 
 def build_mmdet(name):
     from mmdet.registry import MODELS
     from mmengine.registry import DefaultScope
     with DefaultScope.overwrite_default_scope('mmdet'):
-        return MODELS.build(load_cfg(name))
+        return MODELS.build(parity_model_cfg(REPO, name))
 
 
 def build_detlab(name):
     from detlab.registry import MODELS
     from mmengine.registry import DefaultScope
     with DefaultScope.overwrite_default_scope('detlab'):
-        return MODELS.build(load_cfg(name))
+        return MODELS.build(parity_model_cfg(REPO, name))
 
 
 def run(model, inputs, batch_samples):

@@ -20,14 +20,37 @@ from typing import List, Tuple
 import mmcv
 import numpy as np
 import torch
+from mmengine.config import Config, ConfigDict
 from mmengine.structures import InstanceData
 
+#: The parity cases: MMDetection's config file under tests/data/mmdet_3.3_configs/rtmdet/.
+CONFIGS = {'tiny': 'rtmdet_tiny_8xb32-300e_coco.py', 's': 'rtmdet_s_8xb32-300e_coco.py',
+           'tiny-rtmdethead': 'rtmdet_tiny_8xb32-300e_coco.py'}
+#: RTMDet-tiny with MMDetection's RTMDetHead (towers shared by the levels, GroupNorm,
+#: objectness, exp on the distances) in place of RTMDetSepBNHead.
+SHARED_HEAD_VARIANTS = {
+    'tiny-rtmdethead': dict(type='RTMDetHead', with_objectness=True, pred_kernel_size=3,
+                            norm_cfg=dict(type='GN', num_groups=32, requires_grad=True))}
 #: RTMDet's DetDataPreprocessor settings (BGR input, no channel swap).
 MEAN = (103.53, 116.28, 123.675)
 STD = (57.375, 57.12, 58.395)
 PAD_VALUE = 114
 #: coco128 photos of the parity batch: landscape and portrait, 8 and 9 boxes of 3 classes each.
 IMAGE_FILES = ('000000000009.jpg', '000000000049.jpg')
+
+
+def parity_model_cfg(repo: Path, name: str) -> ConfigDict:
+    """The model config of parity case ``name`` (no ImageNet weights, no preprocessor: the
+    batch comes normalised)."""
+    cfg = Config.fromfile(str(repo / 'tests/data/mmdet_3.3_configs/rtmdet' / CONFIGS[name]))
+    model = cfg.model
+    model.backbone.init_cfg = None
+    model.pop('data_preprocessor')
+    if name in SHARED_HEAD_VARIANTS:
+        for key in ('exp_on_reg', 'share_conv', 'use_depthwise'):
+            model.bbox_head.pop(key, None)
+        model.bbox_head.update(SHARED_HEAD_VARIANTS[name])
+    return model
 
 
 def parity_state_dict(model: torch.nn.Module, inputs: torch.Tensor, seed: int = 0) -> dict:

@@ -1,7 +1,8 @@
 """RTMDet: MMDetection 3.3's losses and detections for the same weights and inputs.
 
 The numbers below were measured by tools/dev/measure_rtmdet.py on MMDetection 3.3's RTMDet
-built from its own configs (tests/data/mmdet_3.3_configs/rtmdet/), with the seeded weights and
+built from its own configs (tests/data/mmdet_3.3_configs/rtmdet/; RTMDet-tiny also with
+RTMDetHead in place of RTMDetSepBNHead), with the seeded weights and
 the coco128 batch (two photos resized to fit 320 x 320 and padded) of rtmdet_parity.py:
 detections in eval mode (count, score sum and top 5 per image, rescaled to the original photo),
 then the per-level losses in train mode.
@@ -10,17 +11,15 @@ import copy
 
 import pytest
 import torch
-from mmengine.config import Config
 from mmengine.structures import InstanceData
 
+from detlab.models.layers import ExpMomentumEMA
 from detlab.registry import MODELS
 from detlab.structures import DetDataSample
-from detlab.utils import adopt_default_scope
 from helpers import REPO_ROOT, require_coco128
-from detlab.models.layers import ExpMomentumEMA
-from rtmdet_parity import coco128_batch, ema_updates, parity_samples, parity_state_dict
+from rtmdet_parity import (CONFIGS, coco128_batch, ema_updates, parity_model_cfg,
+                           parity_samples, parity_state_dict)
 
-CONFIGS = {'tiny': 'rtmdet_tiny_8xb32-300e_coco.py', 's': 'rtmdet_s_8xb32-300e_coco.py'}
 SIZE = 320
 MMDET_REFERENCE = (
     {'tiny': {'level_losses': {'loss_cls': [178.8247833251953,
@@ -144,7 +143,69 @@ MMDET_REFERENCE = (
                                      [222.89122009277344,
                                       265.79461669921875,
                                       249.71592712402344,
-                                      299.8395690917969]]}]}})
+                                      299.8395690917969]]}]},
+     'tiny-rtmdethead': {'level_losses': {'loss_cls': [346.02117919921875,
+                                                       85.40328216552734,
+                                                       21.723859786987305],
+                                          'loss_bbox': [0.5773293972015381,
+                                                        0.45201730728149414,
+                                                        0.0]},
+                         'detections': [{'num': 300,
+                                         'score_sum': 221.91082763671875,
+                                         'labels': [33, 38, 38, 44, 44],
+                                         'scores': [0.9399465918540955,
+                                                    0.9095354080200195,
+                                                    0.9023621082305908,
+                                                    0.9018193483352661,
+                                                    0.8728166222572327],
+                                         'boxes': [[187.464599609375,
+                                                    146.05287170410156,
+                                                    640.0,
+                                                    480.0],
+                                                   [187.464599609375,
+                                                    146.05287170410156,
+                                                    640.0,
+                                                    480.0],
+                                                   [309.36724853515625,
+                                                    48.74176025390625,
+                                                    491.18212890625,
+                                                    249.2749786376953],
+                                                   [187.464599609375,
+                                                    146.05287170410156,
+                                                    640.0,
+                                                    480.0],
+                                                   [365.498779296875,
+                                                    189.52951049804688,
+                                                    621.26708984375,
+                                                    424.3848876953125]]},
+                                        {'num': 300,
+                                         'score_sum': 230.81048583984375,
+                                         'labels': [62, 44, 21, 67, 44],
+                                         'scores': [0.9501864314079285,
+                                                    0.9465059638023376,
+                                                    0.9427591562271118,
+                                                    0.9240227341651917,
+                                                    0.9201000332832336],
+                                         'boxes': [[0.0,
+                                                    299.56494140625,
+                                                    194.07740783691406,
+                                                    414.29925537109375],
+                                                   [0.0,
+                                                    299.56494140625,
+                                                    194.07740783691406,
+                                                    414.29925537109375],
+                                                   [0.0,
+                                                    299.56494140625,
+                                                    194.07740783691406,
+                                                    414.29925537109375],
+                                                   [68.55945587158203,
+                                                    178.73239135742188,
+                                                    381.0,
+                                                    470.07940673828125],
+                                                   [28.645261764526367,
+                                                    231.1908721923828,
+                                                    181.68251037597656,
+                                                    318.10980224609375]]}]}})
 
 # ExpMomentumEMA of MMDetection 3.3 after 50 updates (rtmdet_parity.ema_updates): per
 # state_dict entry, the first three values and the sum.
@@ -165,11 +226,8 @@ MMDET_EMA = {
 
 
 def build(name: str):
-    cfg = Config.fromfile(str(REPO_ROOT / 'tests/data/mmdet_3.3_configs/rtmdet' / CONFIGS[name]))
-    adopt_default_scope(cfg)
-    cfg.model.backbone.init_cfg = None  # the ImageNet weights would need a download
-    cfg.model.pop('data_preprocessor')
-    return MODELS.build(cfg.model)
+    """Parity case ``name``'s detlab model."""
+    return MODELS.build(parity_model_cfg(REPO_ROOT, name))
 
 
 @pytest.mark.parametrize('name', sorted(CONFIGS))
