@@ -21,6 +21,7 @@ from detlab.structures.mask import encode_mask_results
 from detlab.utils import imwrite_atomic
 from .inference import (ConfigLike, ImageLike, build_test_pipeline, image_inputs, init_detector,
                         list_models, run_on_batch)
+from .model_zoo import model_zoo_weights
 
 #: Files in an input folder that are read as images (lower-case suffixes).
 IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif', '.tiff', '.webp')
@@ -92,6 +93,8 @@ class DetInferencer:
             Config. A checkpoint alone is refused: detlab does not run the
             config text stored inside a checkpoint.
         weights (str, optional): Checkpoint, read with ``weights_only=True``.
+            Defaults, for a config name, to the name's trained weights in the
+            torch hub cache (:mod:`detlab.apis.model_zoo`).
         device (str, optional): Defaults to the first GPU, else the CPU.
         scope (str): Registry scope; only ``'detlab'`` (or MMDetection's
             ``'mmdet'``, which detlab serves) is accepted.
@@ -122,6 +125,8 @@ class DetInferencer:
                              'stored in a checkpoint.')
         if scope not in (None, 'detlab', 'mmdet'):
             raise ValueError(f"scope={scope!r}: DetInferencer builds detlab models; use 'detlab'.")
+        if weights is None:
+            weights = model_zoo_weights(model)
         self.model = init_detector(model, weights, palette=palette, device=device)
         self.cfg = self.model.cfg
         self.pipelines = {from_array: build_test_pipeline(self.cfg, from_array, max_pixels)

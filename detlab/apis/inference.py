@@ -28,6 +28,8 @@ CONFIG_ROOT = Path(__file__).resolve().parents[2] / 'configs'
 #: Folders of ``configs/`` that hold pieces of configs, not models (``common/``: MMDetection's
 #: shared training recipes, such as the large-scale-jitter schedules).
 PARTIAL_CONFIG_DIRS = ('_base_', 'common')
+#: Endings of config names that are pieces too (a model's test-time augmentation).
+PARTIAL_CONFIG_SUFFIXES = ('_tta',)
 #: ``palette=`` names that mean "the palette of this dataset" (MMDetection's choices).
 DATASET_PALETTES = {'coco': 'CocoDataset', 'voc': 'VOCDataset', 'citys': 'CityscapesDataset'}
 #: Transforms that read annotations, which images given for inference do not have.
@@ -45,7 +47,8 @@ def model_configs(config_root: Union[str, Path] = CONFIG_ROOT) -> Dict[str, Path
     """
     found: Dict[str, Path] = {}
     for path in sorted(Path(config_root).rglob('*.py')):
-        if any(part in PARTIAL_CONFIG_DIRS for part in path.relative_to(config_root).parts):
+        if (any(part in PARTIAL_CONFIG_DIRS for part in path.relative_to(config_root).parts)
+                or path.stem.endswith(PARTIAL_CONFIG_SUFFIXES)):
             continue
         if path.stem in found:
             raise ValueError(f'Two configs are named {path.stem!r}: {found[path.stem]} and {path}.')
@@ -53,13 +56,21 @@ def model_configs(config_root: Union[str, Path] = CONFIG_ROOT) -> Dict[str, Path
     return found
 
 
-def list_models(config_root: Union[str, Path] = CONFIG_ROOT) -> List[str]:
+def list_models(config_root: Union[str, Path] = CONFIG_ROOT,
+                with_weights: bool = False) -> Union[List[str], Dict[str, Optional[str]]]:
     """Names of detlab's model configs, e.g. ``'retinanet_r50_fpn_1x_coco'``.
 
     A name works wherever a config path does (``init_detector``,
-    ``DetInferencer``, ``demo/image_demo.py``).
+    ``DetInferencer``, ``demo/image_demo.py``); ``DetInferencer(name)`` without
+    ``weights`` loads the name's trained weights (see :mod:`detlab.apis.model_zoo`).
+
+    Args:
+        config_root (str | Path): Where the configs are. Defaults to detlab's.
+        with_weights (bool): Return ``{name: checkpoint URL or None}`` instead.
     """
-    return sorted(model_configs(config_root))
+    from .model_zoo import model_zoo_weights
+    names = sorted(model_configs(config_root))
+    return {name: model_zoo_weights(name) for name in names} if with_weights else names
 
 
 def load_model_config(config: ConfigLike) -> Config:

@@ -6,8 +6,9 @@ from .base_dense_head import BaseDenseHead
 from .fcos_head import FCOSHead
 from .retina_head import RetinaHead
 from .rpn_head import RPNHead
+from .rtmdet_head import RTMDetHead, RTMDetSepBNHead
 
 __all__ = [
     'BaseDenseHead', 'AnchorHead', 'AnchorFreeHead', 'RetinaHead', 'RPNHead', 'FCOSHead',
-    'ATSSHead'
+    'ATSSHead', 'RTMDetHead', 'RTMDetSepBNHead'
 ]

@@ -13,3 +13,7 @@ from .atss import ATSS  # noqa: E402
 from .fcos import FCOS  # noqa: E402
 
 __all__ += ['FCOS', 'ATSS']
+
+from .rtmdet import RTMDet  # noqa: E402
+
+__all__ += ['RTMDet']

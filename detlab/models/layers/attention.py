@@ -141,3 +141,24 @@ class CBAM(BaseModule):
         """Rescale (B, C, H, W) ``x`` per channel, then per position; same shape out."""
         x = x * self.channel_attention(x)
         return x * self.spatial_attention(x)
+
+
+class ChannelAttention(BaseModule):
+    """CSPNeXt's channel attention: ``x * hardsigmoid(fc(avgpool(x)))`` with one
+    1x1 conv ``fc`` (``channels`` -> ``channels``, with bias), as MMDetection's.
+
+    Args:
+        channels (int): Input and output channels.
+        init_cfg (dict, optional): mmengine initialisation config.
+    """
+
+    def __init__(self, channels: int, init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.global_avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Conv2d(channels, channels, 1, 1, 0, bias=True)
+        self.act = nn.Hardsigmoid(inplace=True)
+
+    def forward(self, x: Tensor) -> Tensor:
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            out = self.global_avgpool(x)
+        return x * self.act(self.fc(out))
