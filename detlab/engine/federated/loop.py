@@ -254,7 +254,10 @@ class FedAvgTrainLoop(BaseLoop):
                 log_sums[key] += value * client.num_samples
         log_sums['num_samples'] = float(averager.total_weight.item())
         if self.client_optim_state == 'keep' and get_world_size() > 1:
-            for states in all_gather_object(self.client_states):
+            # Every rank (rank 0 saves checkpoints) gets the states its owners hold.
+            own = {index: state for index, state in self.client_states.items()
+                   if index in self.clients}
+            for states in all_gather_object(own):
                 self.client_states.update(states)
         gathered = all_gather_object((failures, dict(log_sums)))
         failures = sorted(failure for rank_failures, _ in gathered for failure in rank_failures)
