@@ -26,7 +26,7 @@ from typing import Dict, List, Optional, Union
 import numpy as np
 import torch
 from mmengine.dist import all_gather_object, get_world_size
-from mmengine.hooks import Hook
+from mmengine.hooks import Hook, LoggerHook
 from mmengine.model import is_model_wrapper
 from mmengine.optim import OptimWrapper
 from mmengine.runner.base_loop import BaseLoop
@@ -168,6 +168,12 @@ class FedAvgTrainLoop(BaseLoop):
             'classes', ())) or None
         log_clients(runner, list(self.clients.values()), num_classes)
         runner.register_hook(_FedAvgStateHook(self))
+        # The run has one epoch and counts rounds as iterations: log training
+        # lines and validation metrics (TensorBoard, scalars.json) by round.
+        runner.log_processor.by_epoch = False
+        for hook in runner.hooks:
+            if isinstance(hook, LoggerHook):
+                hook.log_metric_by_epoch = False
 
     def _clients_per_round(self, value: Union[int, float]) -> int:
         if isinstance(value, bool) or not isinstance(value, (int, float)):

@@ -1,9 +1,11 @@
 """FedAvgTrainLoop in one process with a tiny linear model: exactness against
 ordinary training, FedProx, the NaN policy, per-round checkpoints and resume."""
 import copy
+import json
 
 import pytest
 import torch
+from mmengine.evaluator import BaseMetric, Evaluator
 from mmengine.runner import Runner
 
 from detlab.engine.federated import WeightAverager
@@ -43,13 +45,14 @@ def loader(dataset, batch_size=NUM_SAMPLES) -> dict:
 def make_runner(tmp_path, train_cfg, dataset=None, batch_size=NUM_SAMPLES, momentum=0.0,
                 **extra) -> Runner:
     torch.manual_seed(0)
-    return Runner(
+    kwargs = dict(
         model=TinyModel(), work_dir=str(tmp_path), train_cfg=train_cfg,
         train_dataloader=loader(dataset or LabelledPoints(), batch_size),
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=LR, momentum=momentum)),
         default_hooks=dict(checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=1)),
         log_processor=dict(by_epoch=False), default_scope='detlab', randomness=dict(seed=0),
-        experiment_name=f'fedavg-{tmp_path.name}', **extra)
+        experiment_name=f'fedavg-{tmp_path.parent.name}-{tmp_path.name}')
+    return Runner(**{**kwargs, **extra})
 
 
 def fed_cfg(rounds=3, local_iters=1, num_clients=1, **extra) -> dict:
@@ -228,3 +231,37 @@ def test_averager_handles_batchnorm_buffers():
     assert averaged['num_batches_tracked'].dtype == torch.int64
     assert int(averaged['num_batches_tracked']) == 5
     assert WeightAverager(start).reduce() is None
+
+
+class _BiasMetric(BaseMetric):
+    """The model's bias after the round, as a metric that grows as SGD lowers it."""
+
+    default_prefix = 'toy'
+
+    def __init__(self, model) -> None:
+        super().__init__()
+        self.model = model
+
+    def process(self, data_batch, data_samples) -> None:
+        self.results.append(-float(self.model.linear.bias))
+
+    def compute_metrics(self, results) -> dict:
+        return dict(bias=results[0])
+
+
+def test_validation_every_val_interval_rounds_logged_by_round_with_save_best(tmp_path):
+    runner = make_runner(
+        tmp_path / 'fed', fed_cfg(rounds=4, num_clients=2, val_interval=2), batch_size=4,
+        val_dataloader=loader(LabelledPoints(), 8), val_cfg=dict(),
+        val_evaluator=Evaluator(_BiasMetric(None)),
+        default_hooks=dict(checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=1,
+                                           save_best='toy/bias', rule='greater'),
+                           logger=dict(type='LoggerHook', interval=1)))
+    runner.val_evaluator.metrics[0].model = runner.model
+    runner.train()
+    scalars = tmp_path / 'fed' / runner.timestamp / 'vis_data' / 'scalars.json'
+    records = [json.loads(line) for line in scalars.read_text().splitlines()]
+    assert [record['step'] for record in records if 'toy/bias' in record] == [2, 4]
+    assert [record['step'] for record in records if 'loss' in record] == [1, 2, 3, 4]
+    assert [path.name for path in (tmp_path / 'fed').glob('best_*.pth')] == [
+        'best_toy_bias_iter_4.pth']
