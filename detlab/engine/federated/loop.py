@@ -70,6 +70,8 @@ class _FedAvgStateHook(Hook):
             checkpoint['fedavg'] = dict(client_optim_states=self.loop.client_states)
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        if not runner._resume:  # load_from starts new clients from the weights only
+            return
         states = checkpoint.get('fedavg', {}).get('client_optim_states')
         if self.loop.client_optim_state == 'keep' and states is not None:
             self.loop.client_states = dict(states)
