@@ -77,11 +77,11 @@ def test_one_client_with_all_data_is_ordinary_training(tmp_path, state, momentum
     (with momentum when the client keeps its optimizer state)."""
     runner = make_runner(tmp_path / 'fed', fed_cfg(rounds=4, client_optim_state=state),
                          momentum=momentum)
+    start = weights(runner)
     runner.train()
     expected = ordinary(tmp_path, 4, momentum)
     torch.testing.assert_close(weights(runner), expected)
-    assert weights(runner)['linear.bias'] != make_runner(tmp_path / 'init', fed_cfg()).model \
-        .state_dict()['linear.bias']
+    assert not torch.equal(expected['linear.bias'], start['linear.bias'])
 
 
 def test_fresh_state_resets_momentum(tmp_path):
@@ -265,3 +265,34 @@ def test_validation_every_val_interval_rounds_logged_by_round_with_save_best(tmp
     assert [record['step'] for record in records if 'loss' in record] == [1, 2, 3, 4]
     assert [path.name for path in (tmp_path / 'fed').glob('best_*.pth')] == [
         'best_toy_bias_iter_4.pth']
+
+
+class _CountedPoints(LabelledPoints):
+    """LabelledPoints built from a config, recording which sizes were built."""
+
+    built = []
+
+    def __init__(self, num: int) -> None:
+        super().__init__(num=num)
+        self.built.append(num)
+
+
+def test_by_dataset_builds_only_this_process_clients(monkeypatch):
+    """Rank 1 of 2 with 4 clients owns clients 2 and 3 and builds nothing else;
+    each client's config is merged onto train_dataloader.dataset."""
+    from detlab.engine.federated import clients as clients_module
+    from detlab.registry import DATASETS
+    DATASETS.register_module(name='_FedCountedPoints', module=_CountedPoints, force=True)
+    monkeypatch.setattr(clients_module, 'get_rank', lambda: 1)
+    monkeypatch.setattr(clients_module, 'get_world_size', lambda: 2)
+    _CountedPoints.built.clear()
+    partition = dict(type='by_dataset', datasets=[dict(num=index + 2) for index in range(4)])
+    datasets = clients_module.client_datasets(
+        partition, dict(type='_FedCountedPoints', num=100), seed=0)
+    assert sorted(datasets) == [2, 3]
+    assert [len(datasets[index]) for index in (2, 3)] == [4, 5]
+    assert _CountedPoints.built == [4, 5]
+    assert [clients_module.owner_rank(k, 4, 2) for k in range(4)] == [0, 0, 1, 1]
+    with pytest.raises(ValueError, match='3 federated clients cannot fill 4 processes'):
+        monkeypatch.setattr(clients_module, 'get_world_size', lambda: 4)
+        clients_module.client_datasets(dict(type='iid', num_clients=3), [1, 2, 3], seed=0)
