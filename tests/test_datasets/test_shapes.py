@@ -243,7 +243,7 @@ def test_generator_refuses_a_foreign_image_folder(tmp_path):
 
 
 def test_quickstart_streams_with_infinite_sampler_and_aspect_ratio_batches(tmp_path):
-    """Issue 8.3: no end-of-epoch "Reach the end of the dataloader" in iteration-based runs."""
+    """no end-of-epoch "Reach the end of the dataloader" in iteration-based runs."""
     from pathlib import Path
 
     from mmengine.config import Config
