@@ -9,3 +9,9 @@ from .atss_head import ATSSHead  # noqa: E402
 from .fcos_head import FCOSHead  # noqa: E402
 
 __all__ += ['AnchorFreeHead', 'FCOSHead', 'ATSSHead']
+
+from .deformable_detr_head import DeformableDETRHead  # noqa: E402
+from .detr_head import DETRHead  # noqa: E402
+from .dino_head import DINOHead  # noqa: E402
+
+__all__ += ['DETRHead', 'DeformableDETRHead', 'DINOHead']

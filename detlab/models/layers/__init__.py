@@ -11,3 +11,9 @@ from .attention import CBAM, SEBlock  # noqa: E402
 from .plugins import PLUGIN_POSITIONS, make_stage_plugins  # noqa: E402
 
 __all__ += ['build_activation', 'CBAM', 'SEBlock', 'PLUGIN_POSITIONS', 'make_stage_plugins']
+
+from .positional_encoding import LearnedPositionalEncoding, SinePositionalEncoding  # noqa: E402
+from .transformer import *  # noqa: F401,F403,E402
+from .transformer import __all__ as _transformer_names  # noqa: E402
+
+__all__ += ['LearnedPositionalEncoding', 'SinePositionalEncoding', *_transformer_names]

@@ -15,3 +15,7 @@ __all__ += ['ATSSAssigner']
 from .fcos_assign import PointTargets, fcos_assign, pad_gt_instances  # noqa: E402
 
 __all__ += ['fcos_assign', 'pad_gt_instances', 'PointTargets']
+
+from .hungarian_assigner import HungarianAssigner  # noqa: E402
+
+__all__ += ['HungarianAssigner']
