@@ -113,7 +113,7 @@ class DETRHead(BaseModule):
         self.fc_cls = nn.Linear(self.embed_dims, self.cls_out_channels)
         self.activate = nn.ReLU()
         self.reg_ffn = FFN(self.embed_dims, self.embed_dims, self.num_reg_fcs,
-                           dict(type='ReLU', inplace=True), dropout=0.0, add_identity=False)
+                           dict(type='ReLU', inplace=True), ffn_drop=0.0, add_identity=False)
         self.fc_reg = nn.Linear(self.embed_dims, 4)
 
     def forward(self, hidden_states: Tensor) -> Tuple[Tensor, Tensor]:
