@@ -16,6 +16,10 @@ from .fcos_assign import PointTargets, fcos_assign, pad_gt_instances  # noqa: E4
 
 __all__ += ['fcos_assign', 'pad_gt_instances', 'PointTargets']
 
+from ..match_costs import (BBoxL1Cost, ClassificationCost, CrossEntropyLossCost,  # noqa: E402
+                           FocalLossCost, IoUCost)
 from .hungarian_assigner import HungarianAssigner  # noqa: E402
 
-__all__ += ['HungarianAssigner']
+# MMDetection exports the match costs from its assigners package too.
+__all__ += ['HungarianAssigner', 'BBoxL1Cost', 'ClassificationCost', 'CrossEntropyLossCost',
+            'FocalLossCost', 'IoUCost']
