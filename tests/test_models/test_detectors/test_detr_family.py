@@ -61,3 +61,39 @@ def test_the_reference_names_every_auxiliary_loss():
     dn = {k.replace('loss_', 'dn_loss_') for k in detr}
     assert set(REFERENCE['dino']['losses']) == detr | dn | {
         'enc_loss_cls', 'enc_loss_bbox', 'enc_loss_iou'}
+
+
+def test_dino_quickstart_config_trains_and_predicts():
+    """configs/quickstart/dino-4scale_r18_shapes.py: a 128-channel DINO with 3 decoder layers
+    builds, its losses cover every layer, the encoder and the denoising queries, and it
+    predicts in the original image's pixels."""
+    from mmengine.config import Config
+    from mmengine.structures import InstanceData
+
+    from detlab.registry import MODELS
+    cfg = Config.fromfile(str(REPO_ROOT / 'configs/quickstart/dino-4scale_r18_shapes.py'))
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    samples = []
+    for boxes, labels in (([[10., 20., 60., 90.], [70., 5., 90., 40.]], [0, 2]),
+                          ([[30., 30., 80., 80.]], [1])):
+        sample = DetDataSample(metainfo=dict(img_shape=(96, 96), batch_input_shape=(96, 96),
+                                             ori_shape=(48, 48), scale_factor=(2., 2.)))
+        sample.gt_instances = InstanceData(bboxes=torch.tensor(boxes),
+                                           labels=torch.tensor(labels))
+        samples.append(sample)
+    inputs = torch.randn(2, 3, 96, 96)
+    model.train()
+    losses = model.loss(inputs, samples)
+    assert {'loss_cls', 'd1.loss_iou', 'enc_loss_bbox', 'dn_loss_cls', 'd0.dn_loss_bbox'} <= \
+        set(losses) and 'd2.loss_cls' not in losses
+    sum(losses.values()).backward()
+    assert model.dn_query_generator.label_embedding.weight.grad.abs().sum() > 0
+    assert model.backbone.conv1.weight.grad.abs().sum() > 0
+    model.eval()
+    with torch.no_grad():
+        results = model.predict(inputs, samples)
+    pred = results[0].pred_instances
+    assert len(pred) == 100 and pred.bboxes.max() <= 48 + 1e-4
+    assert ((pred.labels >= 0) & (pred.labels < 3)).all()

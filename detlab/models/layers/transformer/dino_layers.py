@@ -33,7 +33,11 @@ class DinoTransformerDecoder(DeformableDetrTransformerDecoder):
         intermediate, intermediate_reference_points = [], [reference_points]
         for lid, layer in enumerate(self.layers):
             reference_points_input = scale_by_valid_ratios(reference_points, valid_ratios)
-            query_pos = self.ref_point_head(coordinate_to_encoding(reference_points_input[:, :, 0]))
+            # embed_dims // 2 features per coordinate: MMDetection's fixed 128
+            # at its 256 channels, and narrower models work too.
+            query_sine_embed = coordinate_to_encoding(reference_points_input[:, :, 0],
+                                                      num_feats=self.embed_dims // 2)
+            query_pos = self.ref_point_head(query_sine_embed)
             query = layer(query, query_pos=query_pos, value=value,
                           key_padding_mask=key_padding_mask, self_attn_mask=self_attn_mask,
                           spatial_shapes=spatial_shapes, level_start_index=level_start_index,
