@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from mmengine.model import BaseModule, constant_init, xavier_init
 from torch import Tensor, nn
+from torch.autograd import Function
 
 from detlab.registry import MODELS
 
@@ -29,8 +30,8 @@ def multi_scale_deformable_attn(value: Tensor, value_spatial_shapes,
     Bit for bit the forward of mmcv's ``multi_scale_deformable_attn_pytorch``
     (the same ``grid_sample`` per level and the same weighted sum), because
     DINO's query selection is a top-k over encoder scores whose near-ties any
-    rounding difference reorders; the speed comes from the backward (see
-    ``_DeformableAttnFunction``).
+    rounding difference reorders; the speed comes from fewer copies and a
+    hand-written backward (see ``_DeformableAttnFunction``).
 
     Args:
         value (Tensor): (B, S, num_heads, head_dims), the levels flattened
@@ -48,27 +49,78 @@ def multi_scale_deformable_attn(value: Tensor, value_spatial_shapes,
     if len(shapes) != num_levels or sum(h * w for h, w in shapes) != value.shape[1]:
         raise ValueError(f'multi_scale_deformable_attn: value_spatial_shapes {shapes} do not '
                          f'match {num_levels} levels and {value.shape[1]} values')
-    return _sample_and_weigh(value, shapes, sampling_locations, attention_weights)
+    return _DeformableAttnFunction.apply(value, shapes, sampling_locations, attention_weights)
 
 
-def _sample_and_weigh(value: Tensor, shapes: List[Tuple[int, int]], sampling_locations: Tensor,
-                      attention_weights: Tensor) -> Tensor:
-    bs, _, num_heads, head_dims = value.shape
-    _, num_queries, _, num_levels, num_points, _ = sampling_locations.shape
-    value_list = value.split([h * w for h, w in shapes], dim=1)
-    sampling_grids = 2 * sampling_locations - 1
-    sampled = []
-    for level, (h, w) in enumerate(shapes):
-        # (B * heads, head_dims, H, W) map and (B * heads, Q, P, 2) grid of the level.
-        value_l = value_list[level].flatten(2).transpose(1, 2).reshape(
-            bs * num_heads, head_dims, h, w)
-        grid_l = sampling_grids[:, :, :, level].transpose(1, 2).flatten(0, 1)
-        sampled.append(F.grid_sample(value_l, grid_l, mode='bilinear', padding_mode='zeros',
-                                     align_corners=False))
-    weights = attention_weights.transpose(1, 2).reshape(bs * num_heads, 1, num_queries,
-                                                        num_levels * num_points)
-    output = (torch.stack(sampled, dim=-2).flatten(-2) * weights).sum(-1)
-    return output.view(bs, num_heads * head_dims, num_queries).transpose(1, 2).contiguous()
+class _DeformableAttnFunction(Function):
+    """Per-level ``grid_sample`` and the attention-weighted sum, with a
+    hand-written backward.
+
+    The forward computes mmcv's numbers bit for bit, but writes each level's
+    weighted samples straight into one buffer instead of stacking the samples
+    and multiplying afterwards. The backward feeds each level's gradient
+    straight to ``grid_sample``'s backward and contracts the attention-weight
+    gradient over channels with ``einsum``, so no stacked copies are made or
+    split again; it is about 1.3-1.5x faster than autograd through mmcv's
+    formulation on the CPU (benchmarks/bench_deformable_attention.py).
+    """
+
+    @staticmethod
+    def forward(ctx, value: Tensor, shapes: List[Tuple[int, int]], sampling_locations: Tensor,
+                attention_weights: Tensor) -> Tensor:
+        bs, _, num_heads, head_dims = value.shape
+        _, num_queries, _, num_levels, num_points, _ = sampling_locations.shape
+        n = bs * num_heads
+        value_list = value.split([h * w for h, w in shapes], dim=1)
+        sampling_grids = 2 * sampling_locations - 1
+        weights = attention_weights.transpose(1, 2).reshape(n, 1, num_queries, num_levels,
+                                                            num_points)
+        products = value.new_empty(n, head_dims, num_queries, num_levels, num_points)
+        maps, grids, sampled = [], [], []
+        for level, (h, w) in enumerate(shapes):
+            # (B * heads, head_dims, H, W) map and (B * heads, Q, P, 2) grid of the level.
+            value_l = value_list[level].flatten(2).transpose(1, 2).reshape(n, head_dims, h, w)
+            grid_l = sampling_grids[:, :, :, level].transpose(1, 2).flatten(0, 1)
+            sampled_l = F.grid_sample(value_l, grid_l, mode='bilinear', padding_mode='zeros',
+                                      align_corners=False)
+            torch.mul(sampled_l, weights[:, :, :, level], out=products[:, :, :, level])
+            maps.append(value_l)
+            grids.append(grid_l)
+            sampled.append(sampled_l)
+        output = products.flatten(-2).sum(-1)
+        ctx.save_for_backward(weights, *maps, *grids, *sampled)
+        ctx.shapes = shapes
+        return output.view(bs, num_heads * head_dims, num_queries).transpose(1, 2).contiguous()
+
+    @staticmethod
+    def backward(ctx, grad_output: Tensor):
+        shapes = ctx.shapes
+        num_levels = len(shapes)
+        weights, *saved = ctx.saved_tensors
+        maps, grids, sampled = (saved[:num_levels], saved[num_levels:2 * num_levels],
+                                saved[2 * num_levels:])
+        n, head_dims, num_queries, _ = sampled[0].shape
+        bs, num_points = grad_output.shape[0], sampled[0].shape[-1]
+        num_heads = n // bs
+        grad = grad_output.transpose(1, 2).reshape(n, head_dims, num_queries)
+        grad_value = grad.new_empty(bs, sum(h * w for h, w in shapes), num_heads, head_dims)
+        grad_locations = grad.new_empty(bs, num_queries, num_heads, num_levels, num_points, 2)
+        grad_weights = grad.new_empty(bs, num_queries, num_heads, num_levels, num_points)
+        first = 0
+        for level, (h, w) in enumerate(shapes):
+            grad_weights[:, :, :, level] = torch.einsum(
+                'ncqp,ncq->nqp', sampled[level], grad).view(bs, num_heads, num_queries,
+                                                            num_points).transpose(1, 2)
+            grad_map, grad_grid = torch.ops.aten.grid_sampler_2d_backward(
+                grad[..., None] * weights[:, :, :, level], maps[level], grids[level],
+                0, 0, False, [True, True])  # bilinear, zero padding, align_corners=False
+            grad_value[:, first:first + h * w] = grad_map.view(
+                bs, num_heads * head_dims, h * w).transpose(1, 2).view(bs, h * w, num_heads,
+                                                                       head_dims)
+            grad_locations[:, :, :, level] = grad_grid.view(
+                bs, num_heads, num_queries, num_points, 2).transpose(1, 2) * 2
+            first += h * w
+        return grad_value, None, grad_locations, grad_weights
 
 
 @MODELS.register_module()
