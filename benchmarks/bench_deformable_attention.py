@@ -8,7 +8,7 @@ bit) and prints both times and mmcv's over detlab's. mmcv's function is
 imported through tools/dev/mmdet_reference.py's stand-in for mmcv's compiled
 extension (mmcv-lite has none).
 
-    python benchmarks/bench_deformable_attention.py [--image 384] [--batch 2] [--repeats 5]
+    python benchmarks/bench_deformable_attention.py [--image 384] [--batch 2] [--repeats 5] [--threads 1]
 """
 import argparse
 import sys
@@ -60,7 +60,10 @@ def main():
     parser.add_argument('--batch', type=int, default=2)
     parser.add_argument('--repeats', type=int, default=5,
                         help='timed runs; the fastest is kept (other load only adds time)')
+    parser.add_argument('--threads', type=int, default=1,
+                        help='torch threads (one keeps timings steady on a shared machine)')
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     reference = mmcv_fallback()
     for case, queries in (('encoder', None), ('decoder', DECODER_QUERIES)):
         inputs = make_inputs(args.batch, args.image, queries)
@@ -77,7 +80,7 @@ def main():
         print(f'{case}: {inputs[2].shape[1]} queries, {inputs[0].shape[1]} values, batch '
               f'{args.batch}: mmcv {mmcv_s:.3f} s, detlab {detlab_s:.3f} s, '
               f'mmcv/detlab {mmcv_s / detlab_s:.2f}x (forward + backward, best of '
-              f'{args.repeats})')
+              f'{args.repeats}, {args.threads} thread(s))')
 
 
 if __name__ == '__main__':
