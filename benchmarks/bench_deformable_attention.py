@@ -8,7 +8,8 @@ bit) and prints both times and mmcv's over detlab's. mmcv's function is
 imported through tools/dev/mmdet_reference.py's stand-in for mmcv's compiled
 extension (mmcv-lite has none).
 
-    python benchmarks/bench_deformable_attention.py [--image 384] [--batch 2] [--repeats 5] [--threads 1]
+    python benchmarks/bench_deformable_attention.py [--image 384] [--batch 2] [--repeats 5] \
+        [--threads 1]
 """
 import argparse
 import sys

@@ -6,7 +6,6 @@ import random
 
 import numpy as np
 import pytest
-import torch
 from mmengine.config import Config
 from mmengine.dataset import Compose
 from mmengine.optim import build_optim_wrapper

@@ -6,7 +6,8 @@ from .prior_generators import AnchorGenerator
 from .samplers import PseudoSampler, RandomSampler, SamplingResult
 
 __all__ = [
-    'assigners', 'coders', 'match_costs', 'prior_generators', 'samplers', 'AnchorGenerator', 'AssignResult',
+    'assigners', 'coders', 'match_costs', 'prior_generators', 'samplers', 'AnchorGenerator',
+    'AssignResult',
     'BboxOverlaps2D', 'MaxIoUAssigner', 'DeltaXYWHBBoxCoder', 'PseudoSampler', 'SamplingResult',
     'RandomSampler'
 ]

@@ -16,6 +16,7 @@ from torch.autograd import Function
 
 from detlab.registry import MODELS
 
+
 def _level_shapes(value_spatial_shapes) -> List[Tuple[int, int]]:
     if isinstance(value_spatial_shapes, Tensor):
         value_spatial_shapes = value_spatial_shapes.tolist()
@@ -236,8 +237,9 @@ class MultiScaleDeformableAttention(BaseModule):
         attention_weights = attention_weights.view(*shape)
         if reference_points.shape[-1] == 2:
             offset_normalizer = torch.stack([spatial_shapes[..., 1], spatial_shapes[..., 0]], -1)
-            sampling_locations = (reference_points[:, :, None, :, None, :] +
-                                  sampling_offsets / offset_normalizer[None, None, None, :, None, :])
+            sampling_locations = (
+                reference_points[:, :, None, :, None, :] +
+                sampling_offsets / offset_normalizer[None, None, None, :, None, :])
         elif reference_points.shape[-1] == 4:
             sampling_locations = (reference_points[:, :, None, :, None, :2] +
                                   sampling_offsets / self.num_points *

@@ -49,7 +49,8 @@ def coordinate_to_encoding(coord_tensor: Tensor, num_feats: int = 128, temperatu
                          f'2 or 4, got {coord_tensor.size(-1)}')
     dim_t = torch.arange(num_feats, dtype=torch.float32, device=coord_tensor.device)
     dim_t = temperature**(2 * (dim_t // 2) / num_feats)
-    parts = [_sine_cosine(coord_tensor[..., i] * scale, dim_t) for i in range(coord_tensor.size(-1))]
+    parts = [_sine_cosine(coord_tensor[..., i] * scale, dim_t)
+             for i in range(coord_tensor.size(-1))]
     parts[0], parts[1] = parts[1], parts[0]
     return torch.cat(parts, dim=-1)
 

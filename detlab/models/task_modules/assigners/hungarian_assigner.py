@@ -43,7 +43,8 @@ class HungarianAssigner:
         num_gts, num_preds = len(gt_instances), len(pred_instances)
         gt_labels = gt_instances.labels
         device = gt_labels.device
-        assigned_gt_inds = torch.full((num_preds, ), IGNORED_GT_IND, dtype=torch.long, device=device)
+        assigned_gt_inds = torch.full((num_preds, ), IGNORED_GT_IND, dtype=torch.long,
+                                      device=device)
         assigned_labels = torch.full((num_preds, ), NO_LABEL, dtype=torch.long, device=device)
         if num_gts == 0 or num_preds == 0:
             if num_gts == 0:
