@@ -166,3 +166,24 @@ def test_cdn_queries_groups_and_mask():
     with pytest.raises(TypeError, match='num_groups'):
         CdnQueryGenerator(num_classes=5, embed_dims=8, num_matching_queries=4,
                           group_cfg=dict(dynamic=False))
+
+
+def test_encoder_activation_checkpointing_gives_the_same_outputs_and_gradients():
+    from detlab.models.layers import DetrTransformerEncoder
+    layer_cfg = dict(self_attn_cfg=dict(embed_dims=16, num_heads=2, dropout=0.0),
+                     ffn_cfg=dict(embed_dims=16, feedforward_channels=32, ffn_drop=0.0))
+    torch.manual_seed(0)
+    plain = DetrTransformerEncoder(num_layers=3, layer_cfg=layer_cfg)
+    checkpointed = DetrTransformerEncoder(num_layers=3, layer_cfg=layer_cfg, num_cp=2)
+    checkpointed.load_state_dict(plain.state_dict())
+    query, pos = torch.randn(2, 5, 16), torch.randn(2, 5, 16)
+    outs = []
+    for encoder in (plain, checkpointed):
+        encoder.train()
+        out = encoder(query=query, query_pos=pos, key_padding_mask=None)
+        out.sum().backward()
+        outs.append((out, encoder.layers[0].self_attn.attn.in_proj_weight.grad))
+    assert torch.allclose(outs[0][0], outs[1][0], atol=1e-6)
+    assert torch.allclose(outs[0][1], outs[1][1], atol=1e-6)
+    with pytest.raises(ValueError, match='num_cp'):
+        DetrTransformerEncoder(num_layers=1, layer_cfg=layer_cfg, num_cp=2)
