@@ -25,9 +25,11 @@ ROUNDS = 4
 
 
 def options(data_root) -> list:
-    """4 Dirichlet clients over 16 images, batches of 2, 2 local iterations, 4 rounds."""
+    """4 Dirichlet clients over 16 images, all in every round, batches of 2, 2 local
+    iterations, 4 rounds."""
     found = [f'train_cfg.rounds={ROUNDS}', f'train_cfg.val_interval={ROUNDS}',
-             'train_cfg.local_iters=2', 'default_hooks.checkpoint.interval=1',
+             'train_cfg.local_iters=2', 'train_cfg.clients_per_round=1.0',
+             'default_hooks.checkpoint.interval=1',
              'default_hooks.checkpoint.max_keep_ckpts=10', 'default_hooks.logger.interval=1',
              'default_hooks.visualization.draw=False', 'train_dataloader.batch_size=2',
              'train_dataloader.dataset.num_images=16', 'val_dataloader.dataset.num_images=4',
