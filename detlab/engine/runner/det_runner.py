@@ -7,7 +7,7 @@ import torch
 from mmengine.device import get_device
 from mmengine.dist import broadcast_object_list, is_distributed
 from mmengine.hooks import CheckpointHook, LoggerHook
-from mmengine.model import is_model_wrapper
+from mmengine.model import BaseTTAModel, is_model_wrapper
 from mmengine.optim import OptimWrapperDict
 from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
@@ -283,7 +283,10 @@ class DetRunner(Runner):
         self.call_hook('after_load_checkpoint', checkpoint=checkpoint)
         model = self.model.module if is_model_wrapper(self.model) else self.model
         if self._checkpoint_must_fit:
-            require_checkpoint_fits(model, checkpoint, filename, revise_keys)
+            # A test-time-augmentation model holds the detector the checkpoint is of
+            # (mmengine's load_state_dict loads into it the same way).
+            detector = model.module if isinstance(model, BaseTTAModel) else model
+            require_checkpoint_fits(detector, checkpoint, filename, revise_keys)
         checkpoint = _load_checkpoint_to_model(model, checkpoint, strict,
                                                revise_keys=revise_keys)
         self._has_loaded = True
