@@ -132,7 +132,7 @@ class CdnQueryGenerator(BaseModule):
         dn_bbox_query = self.generate_dn_bbox_query(gt_bboxes, num_groups)
         batch_idx = torch.cat([torch.full_like(t.long(), i) for i, t in enumerate(gt_labels_list)])
         dn_label_query, dn_bbox_query = self.collate_dn_queries(
-            dn_label_query, dn_bbox_query, batch_idx, num_target_list, num_groups)
+            dn_label_query, dn_bbox_query, batch_idx, len(gt_labels_list), num_groups)
         attn_mask = self.generate_dn_mask(max_num_target, num_groups,
                                           device=dn_label_query.device)
         dn_meta = dict(num_denoising_queries=int(max_num_target * 2 * num_groups),
@@ -177,12 +177,13 @@ class CdnQueryGenerator(BaseModule):
         return inverse_sigmoid(noisy_bboxes_expand, eps=1e-3)
 
     def collate_dn_queries(self, input_label_query: Tensor, input_bbox_query: Tensor,
-                           batch_idx: Tensor, num_target_list: list,
+                           batch_idx: Tensor, batch_size: int,
                            num_groups: int) -> Tuple[Tensor, Tensor]:
         """Scatter the concatenated queries of all images into (B, D, ...)
-        batches, each part padded to ``max_num_target`` (zeros)."""
+        batches, each part padded to ``max_num_target`` (zeros); ``batch_idx``
+        gives the image of each target (MMDetection's signature)."""
         device = input_label_query.device
-        batch_size = len(num_target_list)
+        num_target_list = torch.bincount(batch_idx, minlength=batch_size).tolist()
         max_num_target = max(num_target_list)
         num_denoising_queries = int(max_num_target * 2 * num_groups)
         map_query_index = torch.cat([torch.arange(n, device=device) for n in num_target_list])
