@@ -1,36 +1,39 @@
 """export_onnx.py on every dense-head quickstart detector (RetinaNet, and FCOS / ATSS where
 detlab has them): onnxruntime gives PyTorch's detections on a real image."""
-import importlib.util
-
 import mmcv
 import pytest
 
 from helpers import REPO_ROOT
 from detlab.apis import init_detector
 from detlab.apis.inference import load_model_config
+from detlab.models.dense_heads import BaseDenseHead
+from detlab.registry import MODELS
+from detlab.utils import register_all_modules
 
 ort = pytest.importorskip('onnxruntime', reason='onnxruntime is not installed '
                           '(pip install -e ".[onnx]")')
 pytest.importorskip('onnx', reason='onnx is not installed (pip install -e ".[onnx]")')
 
-from test_export_onnx import assert_same_detections, onnx_detections, torch_detections  # noqa: E402
+from onnx_cases import (assert_same_detections, load_tool, onnx_detections,  # noqa: E402
+                        torch_detections)
 
 
 def dense_quickstart_configs() -> list:
+    """Quickstart configs of single-stage detectors whose head is a dense head (not a DETR
+    family set-prediction head)."""
+    register_all_modules()
     names = []
     for path in sorted((REPO_ROOT / 'configs' / 'quickstart').glob('*.py')):
         model = load_model_config(str(path)).model
-        if 'bbox_head' in model and 'roi_head' not in model:
+        if 'bbox_head' in model and 'roi_head' not in model and issubclass(
+                MODELS.get(model.bbox_head.type), BaseDenseHead):
             names.append(path.stem)
     return names
 
 
 @pytest.mark.parametrize('name', dense_quickstart_configs())
 def test_every_dense_head_detector_exports(name, tmp_path, coco128):
-    spec = importlib.util.spec_from_file_location(
-        'export_onnx', REPO_ROOT / 'tools/deployment/export_onnx.py')
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool()
     # Random weights; every (prior, class) pair is a candidate so that near-equal scores
     # cannot fall on either side of an nms_pre cut.
     detector = init_detector(name, None, device='cpu',
@@ -40,3 +43,10 @@ def test_every_dense_head_detector_exports(name, tmp_path, coco128):
     tool.export(detector, str(tmp_path / f'{name}.onnx'), (128, 160))
     session = ort.InferenceSession(str(tmp_path / f'{name}.onnx'))
     assert_same_detections(onnx_detections(session, image), torch_detections(detector, image))
+
+
+def test_detr_family_detectors_are_refused_naming_the_head(tmp_path):
+    detector = init_detector('dino-4scale_r18_shapes', None, device='cpu')
+    with pytest.raises(TypeError, match='DINOHead is not a dense head'):
+        load_tool().export(detector, str(tmp_path / 'dino.onnx'), (128, 160))
+    assert not list(tmp_path.iterdir())

@@ -25,6 +25,7 @@ from torch import Tensor, nn
 
 from detlab.apis import init_detector
 from detlab.apis.inference import default_input_shape
+from detlab.models.dense_heads import BaseDenseHead
 from detlab.utils import CfgOptionsAction, atomic_write
 
 #: Names of the graph's input and outputs.
@@ -130,6 +131,10 @@ class DenseDetectorGraph(nn.Module):
         if not hasattr(detector, 'bbox_head') or hasattr(detector, 'roi_head'):
             raise TypeError(f'{type(detector).__name__} is not a dense-head (single-stage) '
                             'detector; export_onnx.py exports detectors with a bbox_head only.')
+        if not isinstance(detector.bbox_head, BaseDenseHead):
+            raise TypeError(f'{type(detector.bbox_head).__name__} is not a dense head (the DETR '
+                            "family's set-prediction heads decode on their own); export_onnx.py "
+                            'exports detectors whose bbox_head is a BaseDenseHead.')
         self.detector = detector
         preprocessor = detector.data_preprocessor
         self.bgr_to_rgb = bool(getattr(preprocessor, '_channel_conversion', False))
