@@ -139,3 +139,43 @@ def prediction_tolerance() -> dict:
     if tool_device() == 'cpu':
         return dict(box=1e-3, score=1e-5)
     return dict(box=2e-2, score=1e-4)
+
+
+def fill_seeded_weights(model, seed: int = 0) -> None:
+    """Give every float entry of ``model.state_dict()`` seeded, well-scaled values.
+
+    Entries are filled in sorted key order from one generator, so two models with
+    the same keys and shapes (detlab's and MMDetection's) get the same weights;
+    tools/dev/measure_backbones.py uses it to pin MMDetection's outputs. Convs
+    get He-scaled normals, norms weights near 1, running variances in
+    [0.5, 1.5), so that deep backbones neither vanish nor overflow.
+    """
+    import torch
+    generator = torch.Generator().manual_seed(seed)
+    state = model.state_dict()
+    filled = {}
+    for key in sorted(state):
+        value = state[key]
+        if not value.is_floating_point():
+            continue
+        noise = torch.randn(value.shape, generator=generator)
+        if key.endswith('running_var'):
+            filled[key] = 0.5 + torch.rand(value.shape, generator=generator)
+        elif value.dim() > 1:
+            fan_in = value[0].numel()
+            filled[key] = noise * (2.0 / fan_in)**0.5
+        elif key.endswith('weight'):
+            filled[key] = 1 + 0.1 * noise
+        else:
+            filled[key] = 0.1 * noise
+    model.load_state_dict(filled, strict=False)
+
+
+def state_dict_signature(model) -> tuple:
+    """(number of entries, SHA-1 of the sorted (key, shape) list) of a model's state_dict.
+
+    tools/dev/measure_backbones.py prints it for MMDetection's models; tests pin it.
+    """
+    import hashlib
+    shapes = sorted((k, tuple(v.shape)) for k, v in model.state_dict().items())
+    return len(shapes), hashlib.sha1(repr(shapes).encode()).hexdigest()

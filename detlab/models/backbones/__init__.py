@@ -1,5 +1,6 @@
 """Backbones: image -> multi-scale feature maps."""
 from .resnet import ResNet, ResNetV1d
 from .resnet_blocks import BasicBlock, Bottleneck
+from .resnext import ResNeXt
 
-__all__ = ['BasicBlock', 'Bottleneck', 'ResNet', 'ResNetV1d']
+__all__ = ['BasicBlock', 'Bottleneck', 'ResNeXt', 'ResNet', 'ResNetV1d']

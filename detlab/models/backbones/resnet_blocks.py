@@ -179,20 +179,30 @@ class Bottleneck(_ResidualBlock):
                  plugins: Optional[List[dict]] = None,
                  init_cfg: Optional[dict] = None,
                  act_cfg: dict = dict(type='ReLU')) -> None:
+        self._build(inplanes, planes, planes, 1, stride, dilation, downsample, style, with_cp,
+                    conv_cfg, norm_cfg, dcn, plugins, init_cfg, act_cfg)
+
+    def _build(self, inplanes: int, planes: int, width: int, groups: int, stride: int,
+               dilation: int, downsample: Optional[nn.Module], style: str, with_cp: bool,
+               conv_cfg: Optional[dict], norm_cfg: dict, dcn: Optional[dict],
+               plugins: Optional[List[dict]], init_cfg: Optional[dict], act_cfg: dict) -> None:
+        """Build the layers: ``width`` channels (in ``groups`` groups) inside the block."""
         super().__init__(downsample, with_cp, init_cfg, act_cfg, dcn, plugins)
         if style not in RESNET_STYLES:
-            raise ValueError(f'Bottleneck: style must be one of {RESNET_STYLES}, got {style!r}')
+            raise ValueError(f'{type(self).__name__}: style must be one of {RESNET_STYLES}, '
+                             f'got {style!r}')
         self.style = style
         self.conv1_stride, self.conv2_stride = (1, stride) if style == 'pytorch' else (stride, 1)
-        self.conv1 = build_conv_layer(conv_cfg, inplanes, planes, 1, stride=self.conv1_stride,
+        self.conv1 = build_conv_layer(conv_cfg, inplanes, width, 1, stride=self.conv1_stride,
                                       bias=False)
-        self.norm1_name = self._add_norm(norm_cfg, planes, 1)
-        self.conv2 = build_conv_layer(conv_cfg, planes, planes, 3, stride=self.conv2_stride,
-                                      padding=dilation, dilation=dilation, bias=False)
-        self.norm2_name = self._add_norm(norm_cfg, planes, 2)
-        self.conv3 = build_conv_layer(conv_cfg, planes, planes * self.expansion, 1, bias=False)
+        self.norm1_name = self._add_norm(norm_cfg, width, 1)
+        self.conv2 = build_conv_layer(conv_cfg, width, width, 3, stride=self.conv2_stride,
+                                      padding=dilation, dilation=dilation, groups=groups,
+                                      bias=False)
+        self.norm2_name = self._add_norm(norm_cfg, width, 2)
+        self.conv3 = build_conv_layer(conv_cfg, width, planes * self.expansion, 1, bias=False)
         self.norm3_name = self._add_norm(norm_cfg, planes * self.expansion, 3)
-        self._add_plugins(plugins, planes, planes, planes * self.expansion)
+        self._add_plugins(plugins, width, width, planes * self.expansion)
 
     @property
     def norm3(self) -> nn.Module:

@@ -1,0 +1,51 @@
+"""MMDetection 3.3's configs of other backbones build in detlab with MMDetection's
+state_dict keys and shapes, and detlab's copies under configs/ build the same model."""
+import pytest
+from mmengine.config import Config
+
+from helpers import REPO_ROOT, state_dict_signature
+from detlab.registry import MODELS
+from detlab.utils import adopt_default_scope
+
+MMDET_CONFIGS = REPO_ROOT / 'tests/data/mmdet_3.3_configs'
+# (entries, SHA-1 of the sorted (key, shape) list) of the models MMDetection 3.3 builds
+# from these files, measured by tools/dev/measure_backbones.py --configs.
+MMDET_SIGNATURES = {
+    'retinanet/retinanet_x101-32x4d_fpn_1x_coco.py': (660, 'd5eef6edd487e4ea1c1c3d3e7a52ff36997aee76'),
+    'retinanet/retinanet_x101-64x4d_fpn_1x_coco.py': (660, '51d2a702b99a80f8e5f3e31c0d83384596413fac'),
+    'faster_rcnn/faster-rcnn_x101-32x4d_fpn_1x_coco.py': (654, '2629d45729c8b149137130136b21a18ad968e75a'),
+    'faster_rcnn/faster-rcnn_x101-64x4d_fpn_1x_coco.py': (654, 'cb7fccf18dd8e766b8f778e6d06be53366b59c29'),
+}
+
+
+def build(path):
+    cfg = Config.fromfile(str(path))
+    adopt_default_scope(cfg)
+    cfg.model.backbone.init_cfg = None  # the ImageNet weights would need a download
+    return MODELS.build(cfg.model)
+
+
+@pytest.mark.parametrize('path', sorted(MMDET_SIGNATURES))
+def test_mmdet_config_builds_mmdets_state_dict(path):
+    assert state_dict_signature(build(MMDET_CONFIGS / path)) == MMDET_SIGNATURES[path]
+
+
+@pytest.mark.parametrize('path', sorted(MMDET_SIGNATURES))
+def test_detlab_config_is_mmdets_and_builds_the_same(path):
+    assert (REPO_ROOT / 'configs' / path).read_bytes() == (MMDET_CONFIGS / path).read_bytes()
+    assert state_dict_signature(build(REPO_ROOT / 'configs' / path)) == MMDET_SIGNATURES[path]
+
+
+@pytest.mark.parametrize('path', sorted(MMDET_SIGNATURES))
+def test_pretrained_backbone_names_resolve_offline_with_a_clear_error(path):
+    from detlab.utils.checkpoint import resolve_checkpoint
+    checkpoint = Config.fromfile(str(MMDET_CONFIGS / path)).model.backbone.init_cfg.checkpoint
+    assert checkpoint.startswith('open-mmlab://')
+    try:
+        local = resolve_checkpoint(checkpoint)
+    except RuntimeError as error:
+        message = str(error)
+        assert 'https://download.openmmlab.com/pretrain/third_party/' in message
+        assert 'hub' in message and checkpoint in message
+    else:
+        assert local.endswith('.pth')

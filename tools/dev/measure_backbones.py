@@ -1,0 +1,98 @@
+"""Measure MMDetection 3.3's backbone outputs that detlab's backbone tests pin.
+
+For each case, builds MMDetection's backbone, fills its weights with
+``tests/helpers.py:fill_seeded_weights`` (seeded, sorted-key order), copies its
+state_dict into detlab's backbone of the same config strictly, runs both in
+eval mode on the same seeded (1, 3, 64, 64) input, checks that they agree and
+prints the numbers the tests pin: per output, its shape, sum and mean of
+absolute values.
+
+With ``--configs``, builds MMDetection's detector from each config fixture
+under tests/data/mmdet_3.3_configs (backbone init_cfg dropped) and prints its
+number of state_dict entries and the SHA-1 of its sorted (key, shape) list,
+which tests/test_models/test_backbones/test_mmdet_backbone_configs.py pins.
+
+Not run by CI (it needs the MMDetection wheel):
+
+    PYTHONPATH=$PWD python tools/dev/measure_backbones.py [CASE ...]
+    PYTHONPATH=$PWD python tools/dev/measure_backbones.py --configs [CONFIG ...]
+"""
+import os
+import sys
+
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, '..', '..', 'tests'))
+from helpers import fill_seeded_weights, state_dict_signature  # noqa: E402
+from mmdet_reference import import_mmdet  # noqa: E402
+
+#: Case name -> backbone config, the same in MMDetection and detlab.
+CASES = {
+    'resnext50_32x4d': dict(type='ResNeXt', depth=50, groups=32, base_width=4),
+    'resnext101_64x4d_caffe': dict(type='ResNeXt', depth=101, groups=64, base_width=4,
+                                   style='caffe', out_indices=(1, 3)),
+}
+SEED = 0
+IMAGE_SIZE = 64
+
+
+def seeded_input() -> torch.Tensor:
+    return torch.rand(1, 3, IMAGE_SIZE, IMAGE_SIZE, generator=torch.Generator().manual_seed(SEED))
+
+
+def summarize(outputs) -> list:
+    return [(tuple(o.shape), round(o.sum().item(), 3), round(o.abs().mean().item(), 6))
+            for o in outputs]
+
+
+def measure(name: str, cfg: dict) -> None:
+    from mmdet.registry import MODELS as MMDET_MODELS
+
+    from detlab.registry import MODELS
+    reference = MMDET_MODELS.build(dict(cfg))
+    reference.eval()  # mmdet's ResNet.train returns None, so no chaining
+    fill_seeded_weights(reference, SEED)
+    model = MODELS.build(dict(cfg)).eval()
+    model.load_state_dict(reference.state_dict(), strict=True)
+    x = seeded_input()
+    with torch.no_grad():
+        want, got = reference(x), model(x)
+    for w, g in zip(want, got):
+        assert torch.allclose(w, g, rtol=1e-5, atol=1e-5), (name, (w - g).abs().max())
+    print(f'{name!r}: {summarize(want)},')
+
+
+def measure_config(path: str) -> None:
+    from mmengine.config import Config
+    from mmdet.registry import MODELS as MMDET_MODELS
+    from mmdet.utils import register_all_modules
+    register_all_modules()
+    cfg = Config.fromfile(os.path.join(FIXTURES, path))
+    cfg.model.backbone.init_cfg = None
+    print(f'{path!r}: {state_dict_signature(MMDET_MODELS.build(cfg.model))},')
+
+
+FIXTURES = os.path.join(HERE, '..', '..', 'tests', 'data', 'mmdet_3.3_configs')
+CONFIGS = [
+    'retinanet/retinanet_x101-32x4d_fpn_1x_coco.py',
+    'retinanet/retinanet_x101-64x4d_fpn_1x_coco.py',
+    'faster_rcnn/faster-rcnn_x101-32x4d_fpn_1x_coco.py',
+    'faster_rcnn/faster-rcnn_x101-64x4d_fpn_1x_coco.py',
+]
+
+
+def main() -> None:
+    import_mmdet()
+    args = sys.argv[1:]
+    if args[:1] == ['--configs']:
+        for path in args[1:] or CONFIGS:
+            measure_config(path)
+        return
+    for name in args or CASES:
+        measure(name, CASES[name])
+
+
+if __name__ == '__main__':
+    main()
