@@ -33,6 +33,15 @@ CASES = {
     'resnext50_32x4d': dict(type='ResNeXt', depth=50, groups=32, base_width=4),
     'resnext101_64x4d_caffe': dict(type='ResNeXt', depth=101, groups=64, base_width=4,
                                    style='caffe', out_indices=(1, 3)),
+    'regnetx_400mf': dict(type='RegNet', arch='regnetx_400mf'),
+    'regnetx_3.2gf': dict(type='RegNet', arch='regnetx_3.2gf', out_indices=(0, 2)),
+    'regnetx_12gf': dict(type='RegNet', arch='regnetx_12gf', frozen_stages=1),
+    'regnet_dict_arch_bot_mul': dict(type='RegNet', arch=dict(w0=24, wa=36.44, wm=2.49,
+                                                              group_w=8, depth=13, bot_mul=0.5)),
+    'regnet_dict_arch_3_stages': dict(type='RegNet', arch=dict(w0=48, wa=20.0, wm=2.3,
+                                                               group_w=24, depth=12, bot_mul=1.0),
+                                      strides=(2, 2, 2), dilations=(1, 1, 1),
+                                      out_indices=(0, 1, 2)),
 }
 SEED = 0
 IMAGE_SIZE = 64
@@ -80,6 +89,16 @@ CONFIGS = [
     'retinanet/retinanet_x101-64x4d_fpn_1x_coco.py',
     'faster_rcnn/faster-rcnn_x101-32x4d_fpn_1x_coco.py',
     'faster_rcnn/faster-rcnn_x101-64x4d_fpn_1x_coco.py',
+    'regnet/retinanet_regnetx-3.2GF_fpn_1x_coco.py',
+    'regnet/retinanet_regnetx-1.6GF_fpn_1x_coco.py',
+    'regnet/retinanet_regnetx-800MF_fpn_1x_coco.py',
+    'regnet/faster-rcnn_regnetx-3.2GF_fpn_1x_coco.py',
+    'regnet/faster-rcnn_regnetx-3.2GF_fpn_2x_coco.py',
+    'regnet/faster-rcnn_regnetx-3.2GF_fpn_ms-3x_coco.py',
+    'regnet/faster-rcnn_regnetx-400MF_fpn_ms-3x_coco.py',
+    'regnet/faster-rcnn_regnetx-800MF_fpn_ms-3x_coco.py',
+    'regnet/faster-rcnn_regnetx-1.6GF_fpn_ms-3x_coco.py',
+    'regnet/faster-rcnn_regnetx-4GF_fpn_ms-3x_coco.py',
 ]
 
 

@@ -1,6 +1,7 @@
 """Backbones: image -> multi-scale feature maps."""
+from .regnet import RegNet
 from .resnet import ResNet, ResNetV1d
 from .resnet_blocks import BasicBlock, Bottleneck
 from .resnext import ResNeXt
 
-__all__ = ['BasicBlock', 'Bottleneck', 'ResNeXt', 'ResNet', 'ResNetV1d']
+__all__ = ['BasicBlock', 'Bottleneck', 'RegNet', 'ResNeXt', 'ResNet', 'ResNetV1d']

@@ -114,9 +114,7 @@ class ResNet(BaseModule):
                  init_cfg: Union[dict, list, None] = None,
                  act_cfg: dict = dict(type='ReLU')) -> None:
         super().__init__(init_cfg)
-        if depth not in self.arch_settings:
-            raise KeyError(f'ResNet: invalid depth {depth!r}; valid depths are '
-                           f'{sorted(self.arch_settings)}')
+        self.block, stage_blocks = self._arch(depth)
         refuse_dcn(type(self).__name__, dcn)
         if conv_cfg is not None and conv_cfg.get('type') in DEFORMABLE_CONV_TYPES:
             raise ValueError(f'{type(self).__name__}: conv_cfg={conv_cfg!r} asks for deformable '
@@ -124,7 +122,6 @@ class ResNet(BaseModule):
                              "compiled ops); remove 'conv_cfg' or use dict(type='Conv2d')")
         self._check_args(num_stages, strides, dilations, out_indices, style, frozen_stages)
         check_plugins(plugins, num_stages)
-        self.block, stage_blocks = self.arch_settings[depth]
         self.depth = depth
         self.stem_channels = base_channels if stem_channels is None else stem_channels
         self.base_channels = base_channels
@@ -152,19 +149,33 @@ class ResNet(BaseModule):
         self.res_layers = []
         inplanes = self.stem_channels
         for i, num_blocks in enumerate(self.stage_blocks):
-            planes = base_channels * STAGE_WIDTH_GROWTH**i
             res_layer = self.make_res_layer(
-                block=self.block, inplanes=inplanes, planes=planes, num_blocks=num_blocks,
-                stride=self.strides[i], dilation=self.dilations[i], style=style,
-                avg_down=avg_down, with_cp=with_cp, conv_cfg=conv_cfg, norm_cfg=norm_cfg,
-                plugins=make_stage_plugins(plugins, i), init_cfg=block_init_cfg,
-                act_cfg=act_cfg)
-            inplanes = planes * self.block.expansion
+                block=self.block, inplanes=inplanes, planes=self._stage_planes(i),
+                num_blocks=num_blocks, stride=self.strides[i], dilation=self.dilations[i],
+                style=style, avg_down=avg_down, with_cp=with_cp, conv_cfg=conv_cfg,
+                norm_cfg=norm_cfg, plugins=make_stage_plugins(plugins, i),
+                init_cfg=block_init_cfg, act_cfg=act_cfg, **self._stage_block_args(i))
+            inplanes = self._stage_planes(i) * self.block.expansion
             self.add_module(f'layer{i + 1}', res_layer)
             self.res_layers.append(f'layer{i + 1}')
         self._freeze_stages()
         #: Channels of the last stage's output.
         self.feat_dim = inplanes
+
+    def _arch(self, depth: int) -> Tuple[type, Sequence[int]]:
+        """The block class and the number of blocks of each stage for ``depth``."""
+        if depth not in self.arch_settings:
+            raise KeyError(f'{type(self).__name__}: invalid depth {depth!r}; valid depths are '
+                           f'{sorted(self.arch_settings)}')
+        return self.arch_settings[depth]
+
+    def _stage_planes(self, stage: int) -> int:
+        """``planes`` of the blocks of ``stage``: ``base_channels * 2**stage``."""
+        return self.base_channels * STAGE_WIDTH_GROWTH**stage
+
+    def _stage_block_args(self, stage: int) -> dict:
+        """Extra arguments of the blocks of ``stage`` (none in ResNet)."""
+        return {}
 
     def make_res_layer(self, **kwargs) -> ResLayer:
         """Build one stage; subclasses with other stages override this."""
@@ -173,7 +184,7 @@ class ResNet(BaseModule):
     @property
     def out_channels(self) -> Tuple[int, ...]:
         """Channels of each map that ``forward`` returns (stage order)."""
-        return tuple(self.base_channels * STAGE_WIDTH_GROWTH**i * self.block.expansion
+        return tuple(self._stage_planes(i) * self.block.expansion
                      for i in range(self.num_stages) if i in self.out_indices)
 
     def _check_args(self, num_stages: int, strides: Sequence[int], dilations: Sequence[int],
@@ -268,17 +279,21 @@ class ResNet(BaseModule):
             ``out_indices``), with ``C_i = base_channels * 2**i * expansion``
             and ``s_i = 4 * prod(strides[:i + 1])`` (4, 8, 16, 32 by default).
         """
-        if self.deep_stem:
-            x = self.stem(x)
-        else:
-            x = self.relu(self.norm1(self.conv1(x)))
-        x = self.maxpool(x)
+        x = self._stem(x)
         outs = []
         for i, layer_name in enumerate(self.res_layers):
             x = getattr(self, layer_name)(x)
             if i in self.out_indices:
                 outs.append(x)
         return tuple(outs)
+
+    def _stem(self, x: Tensor) -> Tensor:
+        """The stem and the max pool: (B, C, H, W) -> (B, stem_channels, H / 4, W / 4)."""
+        if self.deep_stem:
+            x = self.stem(x)
+        else:
+            x = self.relu(self.norm1(self.conv1(x)))
+        return self.maxpool(x)
 
     def train(self, mode: bool = True) -> 'ResNet':
         """Set train mode, keeping frozen stages and (with ``norm_eval``) BN in eval."""

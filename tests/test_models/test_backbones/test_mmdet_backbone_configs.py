@@ -15,6 +15,16 @@ MMDET_SIGNATURES = {
     'retinanet/retinanet_x101-64x4d_fpn_1x_coco.py': (660, '51d2a702b99a80f8e5f3e31c0d83384596413fac'),
     'faster_rcnn/faster-rcnn_x101-32x4d_fpn_1x_coco.py': (654, '2629d45729c8b149137130136b21a18ad968e75a'),
     'faster_rcnn/faster-rcnn_x101-64x4d_fpn_1x_coco.py': (654, 'cb7fccf18dd8e766b8f778e6d06be53366b59c29'),
+    'regnet/retinanet_regnetx-3.2GF_fpn_1x_coco.py': (516, '6be3ff6f41357ad85cdab4e9d9bed61d3e0715d2'),
+    'regnet/retinanet_regnetx-1.6GF_fpn_1x_coco.py': (390, 'a501afd5fad425cd7fe11adeb54a95d5f9c9db50'),
+    'regnet/retinanet_regnetx-800MF_fpn_1x_coco.py': (354, 'ac874b6b268bae2d4b3ae5a5bd057291bceb9332'),
+    'regnet/faster-rcnn_regnetx-3.2GF_fpn_1x_coco.py': (510, 'c73c93ecc98e955ef3d779b38bcdef3c6fe073d1'),
+    'regnet/faster-rcnn_regnetx-3.2GF_fpn_2x_coco.py': (510, 'c73c93ecc98e955ef3d779b38bcdef3c6fe073d1'),
+    'regnet/faster-rcnn_regnetx-3.2GF_fpn_ms-3x_coco.py': (510, 'c73c93ecc98e955ef3d779b38bcdef3c6fe073d1'),
+    'regnet/faster-rcnn_regnetx-400MF_fpn_ms-3x_coco.py': (456, '390b7129f611856a01103d99f0ffefd6c96d3a29'),
+    'regnet/faster-rcnn_regnetx-800MF_fpn_ms-3x_coco.py': (348, '71c063f468f5ac3b82d9b31a7cdc837106452ac5'),
+    'regnet/faster-rcnn_regnetx-1.6GF_fpn_ms-3x_coco.py': (384, 'ed4730a600091d08dafa6d1d1c0b59fb619da6b3'),
+    'regnet/faster-rcnn_regnetx-4GF_fpn_ms-3x_coco.py': (474, '5ef821985b8e6053e8a0dd4d0a880a548969480b'),
 }
 
 

@@ -1,0 +1,171 @@
+"""RegNet backbone (Radosavovic et al., 2020) with MMDetection's arch names and keys."""
+from typing import List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+from mmcv.cnn import build_conv_layer, build_norm_layer
+from torch import Tensor
+
+from detlab.registry import MODELS
+from ..layers.activation import build_activation
+from .resnet import ResNet
+from .resnext import Bottleneck as ResNeXtBottleneck
+
+#: Keys of a RegNet ``arch`` dict: initial width, width slope, width multiplier
+#: (quantization), number of blocks, channels per group and bottleneck ratio.
+ARCH_KEYS = ('w0', 'wa', 'wm', 'depth', 'group_w', 'bot_mul')
+#: Stage widths are rounded to multiples of this.
+WIDTH_DIVISOR = 8
+MAX_STAGES = 4
+
+
+class RegNetBottleneck(ResNeXtBottleneck):
+    """ResNeXt's bottleneck without expansion: the block outputs ``planes`` channels.
+
+    State_dict keys are ResNeXt's (``conv1..3``, ``bn1..3``), as in MMDetection,
+    which builds RegNet's blocks from ResNeXt's Bottleneck with ``expansion = 1``.
+    """
+
+    expansion = 1
+
+
+def regnet_block_widths(w0: int, wa: float, wm: float, depth: int,
+                        divisor: int = WIDTH_DIVISOR) -> List[int]:
+    """Per-block widths of the quantized linear rule ``w_j = w0 * wm**round(log_wm(u_j / w0))``.
+
+    ``u_j = w0 + wa * j`` for block ``j``; each width is rounded to a multiple
+    of ``divisor``. Computed with numpy, as MMDetection does, so the rounding
+    (half to even) is the same.
+    """
+    widths_cont = np.arange(depth) * wa + w0
+    exponents = np.round(np.log(widths_cont / w0) / np.log(wm))
+    widths = np.round(w0 * np.power(wm, exponents) / divisor) * divisor
+    return widths.astype(int).tolist()
+
+
+def regnet_stages(arch: dict, owner: str = 'RegNet') -> Tuple[List[int], List[int], List[int]]:
+    """(stage widths, group widths, blocks per stage) of a RegNet ``arch`` dict.
+
+    Consecutive blocks of one width form a stage; the group width is capped by
+    the bottleneck width and the bottleneck width rounded to a multiple of it.
+
+    Raises:
+        ValueError: A missing key or a value outside the rule's domain.
+    """
+    missing = [key for key in ARCH_KEYS if key not in arch]
+    if missing:
+        raise ValueError(f'{owner}: arch dict {arch!r} lacks {missing}; it needs all of '
+                         f'{list(ARCH_KEYS)}')
+    w0, wa, wm = arch['w0'], arch['wa'], arch['wm']
+    if not (w0 > 0 and w0 % WIDTH_DIVISOR == 0 and wa >= 0 and wm > 1 and arch['depth'] >= 1):
+        raise ValueError(f'{owner}: arch {arch!r} needs w0 > 0 and a multiple of '
+                         f'{WIDTH_DIVISOR}, wa >= 0, wm > 1 and depth >= 1')
+    widths = regnet_block_widths(w0, wa, wm, arch['depth'])
+    stage_widths, stage_blocks = [], []
+    for width in widths:
+        if stage_widths and stage_widths[-1] == width:
+            stage_blocks[-1] += 1
+        else:
+            stage_widths.append(width)
+            stage_blocks.append(1)
+    bot_mul = arch['bot_mul']
+    bottleneck_widths = [int(w * bot_mul) for w in stage_widths]
+    group_widths = [min(arch['group_w'], w) for w in bottleneck_widths]
+    bottleneck_widths = [int(round(w / g) * g) for w, g in zip(bottleneck_widths, group_widths)]
+    stage_widths = [int(w / bot_mul) for w in bottleneck_widths]
+    return stage_widths, group_widths, stage_blocks
+
+
+@MODELS.register_module()
+class RegNet(ResNet):
+    """RegNetX as a detection backbone, with MMDetection 3.3's config and state_dict keys.
+
+    The stem is one 3x3 stride-2 conv (``conv1``/``bn1``, no max pool); each
+    stage is ``layer{i}`` of ResNeXt bottlenecks without expansion.
+
+    Args:
+        arch (str | dict): One of ``arch_settings`` (``'regnetx_400mf'`` ..
+            ``'regnetx_12gf'``) or a dict with keys ``w0, wa, wm, depth,
+            group_w, bot_mul`` (see :func:`regnet_stages`).
+        in_channels (int): Image channels. Defaults to 3.
+        stem_channels (int): Stem width. Defaults to 32.
+        base_channels (int): Kept for MMDetection's signature; stage widths
+            come from ``arch``. Defaults to 32.
+        strides (Sequence[int]): Stride of each stage. Defaults to (2, 2, 2, 2).
+        dilations (Sequence[int]): Dilation of each stage.
+        out_indices (Sequence[int]): Stages whose outputs ``forward`` returns.
+        **kwargs: :class:`ResNet`'s other arguments (style, frozen_stages,
+            conv_cfg, norm_cfg, norm_eval, dcn, stage_with_dcn, plugins,
+            with_cp, zero_init_residual, pretrained, init_cfg, act_cfg);
+            ``deep_stem`` must stay False (RegNet's stem is fixed).
+
+    Example:
+        >>> feats = RegNet('regnetx_3.2gf').eval()(torch.rand(1, 3, 32, 32))
+        >>> [tuple(f.shape) for f in feats]
+        [(1, 96, 8, 8), (1, 192, 4, 4), (1, 432, 2, 2), (1, 1008, 1, 1)]
+    """
+
+    arch_settings = {
+        'regnetx_400mf': dict(w0=24, wa=24.48, wm=2.54, group_w=16, depth=22, bot_mul=1.0),
+        'regnetx_800mf': dict(w0=56, wa=35.73, wm=2.28, group_w=16, depth=16, bot_mul=1.0),
+        'regnetx_1.6gf': dict(w0=80, wa=34.01, wm=2.25, group_w=24, depth=18, bot_mul=1.0),
+        'regnetx_3.2gf': dict(w0=88, wa=26.31, wm=2.25, group_w=48, depth=25, bot_mul=1.0),
+        'regnetx_4.0gf': dict(w0=96, wa=38.65, wm=2.43, group_w=40, depth=23, bot_mul=1.0),
+        'regnetx_6.4gf': dict(w0=184, wa=60.83, wm=2.07, group_w=56, depth=17, bot_mul=1.0),
+        'regnetx_8.0gf': dict(w0=80, wa=49.56, wm=2.88, group_w=120, depth=23, bot_mul=1.0),
+        'regnetx_12gf': dict(w0=168, wa=73.36, wm=2.37, group_w=112, depth=19, bot_mul=1.0),
+    }
+
+    def __init__(self,
+                 arch: Union[str, dict],
+                 in_channels: int = 3,
+                 stem_channels: int = 32,
+                 base_channels: int = 32,
+                 strides: Sequence[int] = (2, 2, 2, 2),
+                 dilations: Sequence[int] = (1, 1, 1, 1),
+                 out_indices: Sequence[int] = (0, 1, 2, 3),
+                 deep_stem: bool = False,
+                 **kwargs) -> None:
+        if isinstance(arch, str):
+            if arch not in self.arch_settings:
+                raise KeyError(f'RegNet: unknown arch {arch!r}; use one of '
+                               f'{sorted(self.arch_settings)} or a dict with keys '
+                               f'{list(ARCH_KEYS)}')
+            arch = self.arch_settings[arch]
+        elif not isinstance(arch, dict):
+            raise TypeError(f'RegNet: arch must be a str or a dict, got {type(arch).__name__}')
+        if deep_stem:
+            raise ValueError('RegNet: deep_stem=True is not available; RegNet has its own '
+                             'stem (one 3x3 stride-2 conv)')
+        self.stage_widths, self.group_widths, self._stage_blocks = regnet_stages(arch)
+        if len(self.stage_widths) > MAX_STAGES:
+            raise ValueError(f'RegNet: arch {arch!r} gives {len(self.stage_widths)} stages '
+                             f'(widths {self.stage_widths}); at most {MAX_STAGES} are allowed')
+        self.bottleneck_ratio = [arch['bot_mul']] * len(self.stage_widths)
+        super().__init__(depth=sum(self._stage_blocks), in_channels=in_channels,
+                         stem_channels=stem_channels, base_channels=base_channels,
+                         num_stages=len(self.stage_widths), strides=strides,
+                         dilations=dilations, out_indices=out_indices, **kwargs)
+
+    def _arch(self, depth: int) -> Tuple[type, Sequence[int]]:
+        return RegNetBottleneck, self._stage_blocks
+
+    def _stage_planes(self, stage: int) -> int:
+        return self.stage_widths[stage]
+
+    def _stage_block_args(self, stage: int) -> dict:
+        """Groups of the 3x3 conv: bottleneck width / group width."""
+        group_width = self.group_widths[stage]
+        width = int(round(self.stage_widths[stage] * self.bottleneck_ratio[stage]))
+        return dict(groups=width // group_width, base_width=group_width,
+                    base_channels=self.stage_widths[stage])
+
+    def _make_stem_layer(self, in_channels: int, stem_channels: int) -> None:
+        self.conv1 = build_conv_layer(self.conv_cfg, in_channels, stem_channels, kernel_size=3,
+                                      stride=2, padding=1, bias=False)
+        self.norm1_name, norm1 = build_norm_layer(self.norm_cfg, stem_channels, postfix=1)
+        self.add_module(self.norm1_name, norm1)
+        self.relu = build_activation(self.act_cfg)
+
+    def _stem(self, x: Tensor) -> Tensor:
+        """(B, C, H, W) -> (B, stem_channels, H / 2, W / 2)."""
+        return self.relu(self.norm1(self.conv1(x)))

@@ -1,0 +1,59 @@
+"""detlab's backbones compute MMDetection 3.3's outputs for the same weights and input."""
+import pytest
+import torch
+
+from helpers import fill_seeded_weights
+from detlab.registry import MODELS
+
+SEED = 0
+IMAGE_SIZE = 64
+# MMDetection 3.3's outputs (shape, sum, mean |x|) for these configs, with weights from
+# fill_seeded_weights(SEED) and the seeded (1, 3, 64, 64) input below, measured by
+# tools/dev/measure_backbones.py, which also loads MMDetection's state_dict into detlab's
+# backbone strictly and checks the outputs elementwise.
+MMDET_OUTPUTS = {
+    'resnext50_32x4d': (
+        dict(type='ResNeXt', depth=50, groups=32, base_width=4),
+        [((1, 256, 16, 16), 150582.906, 2.297713), ((1, 512, 8, 8), 396656.219, 12.104987),
+         ((1, 1024, 4, 4), 2494998.25, 152.282608), ((1, 2048, 2, 2), 3422943.75, 417.839813)]),
+    'resnext101_64x4d_caffe': (
+        dict(type='ResNeXt', depth=101, groups=64, base_width=4, style='caffe',
+             out_indices=(1, 3)),
+        [((1, 512, 8, 8), 419718.656, 12.808797), ((1, 2048, 2, 2), 6282784256.0, 766941.4375)]),
+    'regnetx_400mf': (
+        dict(type='RegNet', arch='regnetx_400mf'),
+        [((1, 32, 16, 16), 3667.21, 0.447657), ((1, 64, 8, 8), 5120.793, 1.250194),
+         ((1, 160, 4, 4), 64306.73, 25.119816), ((1, 384, 2, 2), 1608988.375, 1047.518433)]),
+    'regnetx_3.2gf': (
+        dict(type='RegNet', arch='regnetx_3.2gf', out_indices=(0, 2)),
+        [((1, 96, 16, 16), 29431.352, 1.197565), ((1, 432, 4, 4), 106641936.0, 15428.520508)]),
+    'regnetx_12gf': (
+        dict(type='RegNet', arch='regnetx_12gf', frozen_stages=1),
+        [((1, 224, 16, 16), 48745.055, 0.850046), ((1, 448, 8, 8), 262803.688, 9.165865),
+         ((1, 896, 4, 4), 13264375.0, 925.24939), ((1, 2240, 2, 2), 10187421.0, 1136.988892)]),
+    'regnet_dict_arch_bot_mul': (
+        dict(type='RegNet', arch=dict(w0=24, wa=36.44, wm=2.49, group_w=8, depth=13,
+                                      bot_mul=0.5)),
+        [((1, 32, 16, 16), 3494.055, 0.42652), ((1, 64, 8, 8), 2908.391, 0.710056),
+         ((1, 160, 4, 4), 13098.884, 5.116752), ((1, 368, 2, 2), 62042.609, 42.14851)]),
+    'regnet_dict_arch_3_stages': (
+        dict(type='RegNet', arch=dict(w0=48, wa=20.0, wm=2.3, group_w=24, depth=12, bot_mul=1.0),
+             strides=(2, 2, 2), dilations=(1, 1, 1), out_indices=(0, 1, 2)),
+        [((1, 48, 16, 16), 13686.725, 1.113829), ((1, 120, 8, 8), 68953.852, 8.978366),
+         ((1, 264, 4, 4), 655498.875, 155.184387)]),
+}
+
+
+@pytest.mark.parametrize('case', sorted(MMDET_OUTPUTS))
+def test_outputs_match_mmdetection_for_the_same_weights(case):
+    cfg, expected = MMDET_OUTPUTS[case]
+    model = MODELS.build(cfg).eval()
+    fill_seeded_weights(model, SEED)
+    x = torch.rand(1, 3, IMAGE_SIZE, IMAGE_SIZE, generator=torch.Generator().manual_seed(SEED))
+    with torch.no_grad():
+        outputs = model(x)
+    assert len(outputs) == len(expected)
+    for out, (shape, total, mean_abs) in zip(outputs, expected):
+        assert tuple(out.shape) == shape
+        assert out.sum().item() == pytest.approx(total, rel=1e-4)
+        assert out.abs().mean().item() == pytest.approx(mean_abs, rel=1e-4)
