@@ -42,6 +42,21 @@ CASES = {
                                                                group_w=24, depth=12, bot_mul=1.0),
                                       strides=(2, 2, 2), dilations=(1, 1, 1),
                                       out_indices=(0, 1, 2)),
+    'resnet50_dcn_c3_c5': dict(type='ResNet', depth=50,
+                               dcn=dict(type='DCN', deform_groups=1, fallback_on_stride=False),
+                               stage_with_dcn=(False, True, True, True)),
+    'resnet50_dcnv2_group4_c3_c5': dict(type='ResNet', depth=50,
+                                        dcn=dict(type='DCNv2', deform_groups=4,
+                                                 fallback_on_stride=False),
+                                        stage_with_dcn=(False, True, True, True)),
+    'resnext50_32x4d_dcn_c5': dict(type='ResNeXt', depth=50, groups=32, base_width=4,
+                                   dcn=dict(type='DCN', deform_groups=1,
+                                            fallback_on_stride=False),
+                                   stage_with_dcn=(False, False, False, True)),
+    'regnetx_400mf_dcnv2_c3_c5': dict(type='RegNet', arch='regnetx_400mf',
+                                      dcn=dict(type='DCNv2', deform_groups=1,
+                                               fallback_on_stride=False),
+                                      stage_with_dcn=(False, True, True, True)),
 }
 SEED = 0
 IMAGE_SIZE = 64
@@ -99,6 +114,12 @@ CONFIGS = [
     'regnet/faster-rcnn_regnetx-800MF_fpn_ms-3x_coco.py',
     'regnet/faster-rcnn_regnetx-1.6GF_fpn_ms-3x_coco.py',
     'regnet/faster-rcnn_regnetx-4GF_fpn_ms-3x_coco.py',
+    'faster_rcnn/faster-rcnn_r101_fpn_1x_coco.py',
+    'dcn/faster-rcnn_r50-dconv-c3-c5_fpn_1x_coco.py',
+    'dcn/faster-rcnn_r101-dconv-c3-c5_fpn_1x_coco.py',
+    'dcn/faster-rcnn_x101-32x4d-dconv-c3-c5_fpn_1x_coco.py',
+    'dcnv2/faster-rcnn_r50-mdconv-c3-c5_fpn_1x_coco.py',
+    'dcnv2/faster-rcnn_r50-mdconv-group4-c3-c5_fpn_1x_coco.py',
 ]
 
 

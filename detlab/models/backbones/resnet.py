@@ -21,7 +21,7 @@ POOL_KERNEL, POOL_STRIDE, POOL_PADDING = 3, 2, 1
 MAX_STAGES = 4
 #: ``frozen_stages=-1`` freezes nothing; 0 freezes the stem; k also layer1..layer{k}.
 NOT_FROZEN = -1
-#: Conv types that need mmcv's compiled ops (deformable convolutions).
+#: Deformable conv types that ``conv_cfg`` may not name (``dcn`` builds DCN/DCNv2).
 DEFORMABLE_CONV_TYPES = ('DCN', 'DCNv2', 'DCNv3', 'DeformConv2d', 'ModulatedDeformConv2d',
                          'DeformConv', 'ModulatedDeformConv')
 
@@ -55,9 +55,11 @@ class ResNet(BaseModule):
             ``dict(type='BN', requires_grad=True)``.
         norm_eval (bool): Keep every BatchNorm in eval mode (frozen running
             statistics) during ``train()``. Defaults to True.
-        dcn (dict, optional): Must be None: deformable convolution is not
-            supported, and a config that sets it gets an error naming the key.
-        stage_with_dcn (Sequence[bool]): Only meaningful with ``dcn``.
+        dcn (dict, optional): ``dict(type='DCN' | 'DCNv2', deform_groups=1,
+            fallback_on_stride=False)`` makes the 3x3 conv of the Bottlenecks
+            of the stages chosen by ``stage_with_dcn`` deformable (mmcv's
+            layers and state_dict keys); BasicBlock depths refuse it.
+        stage_with_dcn (Sequence[bool]): One flag per stage; used with ``dcn``.
         plugins (list[dict], optional): Layers inserted in the blocks, in
             MMDetection's form ``dict(cfg=dict(type=...), position=
             'after_conv1' | 'after_conv2' | 'after_conv3', stages=(bool,) *
@@ -115,11 +117,18 @@ class ResNet(BaseModule):
                  act_cfg: dict = dict(type='ReLU')) -> None:
         super().__init__(init_cfg)
         self.block, stage_blocks = self._arch(depth)
-        refuse_dcn(type(self).__name__, dcn)
         if conv_cfg is not None and conv_cfg.get('type') in DEFORMABLE_CONV_TYPES:
-            raise ValueError(f'{type(self).__name__}: conv_cfg={conv_cfg!r} asks for deformable '
-                             "convolution, which detlab does not support (it needs mmcv's "
-                             "compiled ops); remove 'conv_cfg' or use dict(type='Conv2d')")
+            raise ValueError(f'{type(self).__name__}: conv_cfg={conv_cfg!r} makes every conv '
+                             'deformable, which detlab does not build; use dcn=dict(type='
+                             "'DCN' | 'DCNv2', deform_groups=1, fallback_on_stride=False) with "
+                             'stage_with_dcn for the 3x3 convs of chosen stages')
+        if dcn is not None:
+            if self.block is BasicBlock:
+                refuse_dcn(type(self).__name__, dcn)
+            if len(stage_with_dcn) != num_stages:
+                raise ValueError(f'{type(self).__name__}: stage_with_dcn '
+                                 f'{tuple(stage_with_dcn)} needs one entry per stage '
+                                 f'(num_stages={num_stages})')
         self._check_args(num_stages, strides, dilations, out_indices, style, frozen_stages)
         check_plugins(plugins, num_stages)
         self.depth = depth
@@ -154,7 +163,9 @@ class ResNet(BaseModule):
                 num_blocks=num_blocks, stride=self.strides[i], dilation=self.dilations[i],
                 style=style, avg_down=avg_down, with_cp=with_cp, conv_cfg=conv_cfg,
                 norm_cfg=norm_cfg, plugins=make_stage_plugins(plugins, i),
-                init_cfg=block_init_cfg, act_cfg=act_cfg, **self._stage_block_args(i))
+                init_cfg=block_init_cfg, act_cfg=act_cfg,
+                dcn=dcn if dcn is not None and stage_with_dcn[i] else None,
+                **self._stage_block_args(i))
             inplanes = self._stage_planes(i) * self.block.expansion
             self.add_module(f'layer{i + 1}', res_layer)
             self.res_layers.append(f'layer{i + 1}')

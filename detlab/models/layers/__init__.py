@@ -8,6 +8,10 @@ __all__ = ['PretrainedInit', 'ResLayer', 'load_local_state_dict', 'batched_nms',
 
 from .activation import build_activation  # noqa: E402
 from .attention import CBAM, SEBlock  # noqa: E402
+from .deform_conv import (DeformConv2d, DeformConv2dPack, ModulatedDeformConv2d,  # noqa: E402
+                          ModulatedDeformConv2dPack)
 from .plugins import PLUGIN_POSITIONS, make_stage_plugins  # noqa: E402
 
-__all__ += ['build_activation', 'CBAM', 'SEBlock', 'PLUGIN_POSITIONS', 'make_stage_plugins']
+__all__ += ['build_activation', 'CBAM', 'SEBlock', 'PLUGIN_POSITIONS', 'make_stage_plugins',
+            'DeformConv2d', 'DeformConv2dPack', 'ModulatedDeformConv2d',
+            'ModulatedDeformConv2dPack']

@@ -25,6 +25,12 @@ MMDET_SIGNATURES = {
     'regnet/faster-rcnn_regnetx-800MF_fpn_ms-3x_coco.py': (348, '71c063f468f5ac3b82d9b31a7cdc837106452ac5'),
     'regnet/faster-rcnn_regnetx-1.6GF_fpn_ms-3x_coco.py': (384, 'ed4730a600091d08dafa6d1d1c0b59fb619da6b3'),
     'regnet/faster-rcnn_regnetx-4GF_fpn_ms-3x_coco.py': (474, '5ef821985b8e6053e8a0dd4d0a880a548969480b'),
+    'faster_rcnn/faster-rcnn_r101_fpn_1x_coco.py': (654, '6d2d07460bf89cca51df466c13c98b47b189927d'),
+    'dcn/faster-rcnn_r50-dconv-c3-c5_fpn_1x_coco.py': (374, '8ea6ef198117adf1bb0ad2b5cd33e0a647d2014a'),
+    'dcn/faster-rcnn_r101-dconv-c3-c5_fpn_1x_coco.py': (714, 'ef22b870c739058760edf7437f91b42fb94ef7cb'),
+    'dcn/faster-rcnn_x101-32x4d-dconv-c3-c5_fpn_1x_coco.py': (714, 'bb2802e4ba22286be8fd4397a39419f2fd9a8245'),
+    'dcnv2/faster-rcnn_r50-mdconv-c3-c5_fpn_1x_coco.py': (374, 'f6d56c3b80b2fd6f859d64b1acb5218209539788'),
+    'dcnv2/faster-rcnn_r50-mdconv-group4-c3-c5_fpn_1x_coco.py': (374, '590dfe407f1dbb9dbbeedc254431639dcc0396e4'),
 }
 
 
@@ -50,12 +56,12 @@ def test_detlab_config_is_mmdets_and_builds_the_same(path):
 def test_pretrained_backbone_names_resolve_offline_with_a_clear_error(path):
     from detlab.utils.checkpoint import resolve_checkpoint
     checkpoint = Config.fromfile(str(MMDET_CONFIGS / path)).model.backbone.init_cfg.checkpoint
-    assert checkpoint.startswith('open-mmlab://')
+    assert checkpoint.startswith(('open-mmlab://', 'torchvision://'))
     try:
         local = resolve_checkpoint(checkpoint)
     except RuntimeError as error:
         message = str(error)
-        assert 'https://download.openmmlab.com/pretrain/third_party/' in message
+        assert 'https://download' in message
         assert 'hub' in message and checkpoint in message
     else:
         assert local.endswith('.pth')

@@ -41,6 +41,31 @@ MMDET_OUTPUTS = {
              strides=(2, 2, 2), dilations=(1, 1, 1), out_indices=(0, 1, 2)),
         [((1, 48, 16, 16), 13686.725, 1.113829), ((1, 120, 8, 8), 68953.852, 8.978366),
          ((1, 264, 4, 4), 655498.875, 155.184387)]),
+    # Deformable stages: the seeded conv_offset weights give non-zero offsets (and masks).
+    'resnet50_dcn_c3_c5': (
+        dict(type='ResNet', depth=50, dcn=dict(type='DCN', deform_groups=1,
+                                               fallback_on_stride=False),
+             stage_with_dcn=(False, True, True, True)),
+        [((1, 256, 16, 16), 113357.57, 1.729699), ((1, 512, 8, 8), 132323.906, 4.038205),
+         ((1, 1024, 4, 4), 76920.094, 4.69483), ((1, 2048, 2, 2), 40174.078, 4.904062)]),
+    'resnet50_dcnv2_group4_c3_c5': (
+        dict(type='ResNet', depth=50, dcn=dict(type='DCNv2', deform_groups=4,
+                                               fallback_on_stride=False),
+             stage_with_dcn=(False, True, True, True)),
+        [((1, 256, 16, 16), 113357.57, 1.729699), ((1, 512, 8, 8), 87180.547, 2.660539),
+         ((1, 1024, 4, 4), 52621.18, 3.211742), ((1, 2048, 2, 2), 25627.766, 3.128389)]),
+    'resnext50_32x4d_dcn_c5': (
+        dict(type='ResNeXt', depth=50, groups=32, base_width=4,
+             dcn=dict(type='DCN', deform_groups=1, fallback_on_stride=False),
+             stage_with_dcn=(False, False, False, True)),
+        [((1, 256, 16, 16), 150582.906, 2.297713), ((1, 512, 8, 8), 396656.219, 12.104987),
+         ((1, 1024, 4, 4), 2494998.25, 152.282608), ((1, 2048, 2, 2), 1018331.125, 124.307999)]),
+    'regnetx_400mf_dcnv2_c3_c5': (
+        dict(type='RegNet', arch='regnetx_400mf',
+             dcn=dict(type='DCNv2', deform_groups=1, fallback_on_stride=False),
+             stage_with_dcn=(False, True, True, True)),
+        [((1, 32, 16, 16), 3667.21, 0.447657), ((1, 64, 8, 8), 2207.704, 0.53899),
+         ((1, 160, 4, 4), 3379.725, 1.320205), ((1, 384, 2, 2), 3257.954, 2.121063)]),
 }
 
 
