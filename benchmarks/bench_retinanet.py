@@ -43,6 +43,7 @@ from mmengine.structures import InstanceData
 from detlab.models.dense_heads import AnchorHead
 from detlab.registry import MODELS
 from detlab.structures import DetDataSample
+from detlab.structures.mask import BitmapMasks
 from detlab.utils import register_all_modules
 
 IMAGE_SIZE = 512
@@ -95,9 +96,10 @@ def make_inputs(seed: int = 0):
 
 
 def optimise(losses: dict, optimizer, scaler=None) -> None:
-    """One SGD step on the sum of a dict of losses (both models return one)."""
+    """One SGD step on the sum of a dict of losses (both models return one; detlab's
+    anchor heads give a list per loss, one entry per level, summed as mmengine does)."""
     optimizer.zero_grad()
-    loss = sum(losses.values())
+    loss = sum(sum(value) if isinstance(value, list) else value for value in losses.values())
     if scaler is None:
         loss.backward()
         optimizer.step()
@@ -110,12 +112,13 @@ def optimise(losses: dict, optimizer, scaler=None) -> None:
 def build_detlab(images, boxes, labels, extra_convs: Optional[str] = 'on_input',
                  config: str = 'configs/retinanet/retinanet_r50_fpn_1x_coco.py',
                  options: Optional[dict] = None, batched_targets: bool = True,
-                 channels_last: bool = False, compile_: bool = False):
+                 channels_last: bool = False, compile_: bool = False, masks=None):
     """detlab's model of ``config`` with every backbone stage trainable (BN in training mode)
     and its train-step and inference closures; ``extra_convs=None`` keeps the config's neck;
     ``options`` are ``--cfg-options``-style overrides (``{'model.backbone.style': ...}``);
     ``batched_targets=False`` assigns targets image by image; ``channels_last`` and
-    ``compile_`` do what the config keys ``channels_last=True`` and ``compile=True`` do."""
+    ``compile_`` do what the config keys ``channels_last=True`` and ``compile=True`` do;
+    ``masks`` (B, N, H, W) uint8 become each sample's gt ``BitmapMasks``."""
     cfg = Config.fromfile(config)
     if options:
         cfg.merge_from_dict(options)
@@ -134,7 +137,7 @@ def build_detlab(images, boxes, labels, extra_convs: Optional[str] = 'on_input',
         model.backbone.compile()
         model.neck.compile()
     if not batched_targets:
-        model.bbox_head._can_batch_targets = lambda *args: False
+        model.bbox_head.sampler.supports_batch = False
 
     def batch():
         samples = []
@@ -143,6 +146,9 @@ def build_detlab(images, boxes, labels, extra_convs: Optional[str] = 'on_input',
                 img_shape=(IMAGE_SIZE, IMAGE_SIZE), ori_shape=(IMAGE_SIZE, IMAGE_SIZE),
                 scale_factor=(1.0, 1.0)))
             sample.gt_instances = InstanceData(bboxes=boxes[i].clone(), labels=labels[i].clone())
+            if masks is not None:
+                sample.gt_instances.masks = BitmapMasks(masks[i].cpu().numpy(), IMAGE_SIZE,
+                                                        IMAGE_SIZE)
             samples.append(sample)
         return dict(inputs=list(images), data_samples=samples)
 
@@ -160,10 +166,12 @@ def build_detlab(images, boxes, labels, extra_convs: Optional[str] = 'on_input',
     return model, train_step, inference
 
 
-def build_torchvision(images, boxes, labels, builder=None, background_class: bool = False):
+def build_torchvision(images, boxes, labels, builder=None, background_class: bool = False,
+                      masks=None):
     """torchvision's ``builder`` (default ``retinanet_resnet50_fpn``) without weights, and its
     train-step and inference closures. With ``background_class`` torchvision's class 0 is the
-    background, so the model gets NUM_CLASSES + 1 classes and the labels move up by one."""
+    background, so the model gets NUM_CLASSES + 1 classes and the labels move up by one;
+    ``masks`` (B, N, H, W) uint8 go into the targets."""
     builder = builder or torchvision.models.detection.retinanet_resnet50_fpn
     model = builder(weights=None, weights_backbone=None,
                     num_classes=NUM_CLASSES + int(background_class),
@@ -171,6 +179,9 @@ def build_torchvision(images, boxes, labels, builder=None, background_class: boo
     float_images = [image.float() / 255.0 for image in images]
     targets = [dict(boxes=boxes[i], labels=labels[i] + int(background_class))
                for i in range(NUM_IMAGES)]
+    if masks is not None:
+        for target, image_masks in zip(targets, masks):
+            target['masks'] = image_masks
 
     def train_step(optimizer, scaler=None):
         with autocast():

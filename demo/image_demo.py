@@ -12,13 +12,15 @@ Example::
 import argparse
 
 from detlab.apis import DetInferencer
+from detlab.datasets.transforms import DEFAULT_MAX_PIXELS
 
 PALETTES = ('coco', 'voc', 'citys', 'random', 'none')
 
 
 def parse_args() -> tuple:
     parser = argparse.ArgumentParser(description='Detect objects in images with a detlab model')
-    parser.add_argument('inputs', type=str, help='an image file or a folder of images')
+    parser.add_argument('inputs', type=str,
+                        help='an image file or a folder of images (local: URLs are refused)')
     parser.add_argument('model', type=str, help='config file or config name')
     parser.add_argument('--weights', default=None, help='checkpoint file')
     parser.add_argument('--out-dir', type=str, default='outputs', help='output folder')
@@ -34,10 +36,17 @@ def parse_args() -> tuple:
     parser.add_argument('--print-result', action='store_true', help='print the predictions')
     parser.add_argument('--palette', default='none', choices=PALETTES,
                         help="box colours; 'none' uses the dataset's own")
+    parser.add_argument('--max-pixels', type=int, default=None,
+                        help='refuse images whose header declares more pixels (width x '
+                        "height) than this (default: the config's LoadImageFromFile limit, "
+                        f'{DEFAULT_MAX_PIXELS:,} = 2**27 unless it sets one)')
     call_args = vars(parser.parse_args())
+    if call_args['max_pixels'] is None:
+        call_args['max_pixels'] = 'config'
     if call_args['no_save_vis'] and call_args['no_save_pred']:
         call_args['out_dir'] = ''
-    init_args = {key: call_args.pop(key) for key in ('model', 'weights', 'device', 'palette')}
+    init_args = {key: call_args.pop(key) for key in ('model', 'weights', 'device', 'palette',
+                                                'max_pixels')}
     return init_args, call_args
 
 

@@ -141,6 +141,57 @@ def prediction_tolerance() -> dict:
     return dict(box=2e-2, score=1e-4)
 
 
+#: Runs a command and prints its peak resident memory (KiB, Linux) as the last line of stderr.
+_PEAK_RSS_WRAPPER = '''
+import resource, subprocess, sys
+code = subprocess.call(sys.argv[1:])
+sys.stderr.write(f"\\npeak_rss_kib={resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}\\n")
+sys.exit(code)
+'''
+
+
+def run_tool_peak_rss(*args, timeout=600) -> tuple:
+    """:func:`run_tool`, and the tool process's peak resident memory in MiB.
+
+    The tool runs as the only child of a small wrapper process, so the peak
+    is that of the tool alone, not of anything this test process ran before.
+    """
+    result = run_tool('-c', _PEAK_RSS_WRAPPER, sys.executable, *args, timeout=timeout)
+    stderr, _, peak = result.stderr.rstrip().rpartition('peak_rss_kib=')
+    result.stderr = stderr
+    return result, int(peak) / 1024
+
+
+def write_png_bomb(path, width: int, height: int) -> None:
+    """A valid grey PNG of ``width`` x ``height`` black pixels that takes a few hundred
+    kilobytes on disk (30000 x 30000: 0.9 MB) and as many bytes as pixels decoded.
+
+    The deflate stream repeats one compressed block of rows, each ended by a full
+    flush (which makes the compressor forget its history, so every block comes out
+    the same), instead of compressing every row.
+    """
+    import math
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack('>I', len(data)) + kind + data + struct.pack(
+            '>I', zlib.crc32(kind + data) & 0xffffffff)
+
+    rows = math.gcd(height, 500)  # rows per repeated block
+    block = b'\x00' * ((width + 1) * rows)  # filter byte 0 and the row's zeros
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    deflated = compressor.compress(block) + compressor.flush(zlib.Z_FULL_FLUSH)
+    checksum = 1
+    for _ in range(height // rows):
+        checksum = zlib.adler32(block, checksum)
+    stream = (b'\x78\xda' + deflated * (height // rows) + compressor.flush(zlib.Z_FINISH) +
+              struct.pack('>I', checksum))
+    header = struct.pack('>IIBBBBB', width, height, 8, 0, 0, 0, 0)
+    Path(path).write_bytes(b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', header) +
+                           chunk(b'IDAT', stream) + chunk(b'IEND', b''))
+
+
 def fill_seeded_weights(model, seed: int = 0) -> None:
     """Give every float entry of ``model.state_dict()`` seeded, well-scaled values.
 

@@ -13,7 +13,8 @@ import detlab
 NAMES = json.loads((Path(__file__).parent / 'data' / 'mmdet_3.3_public_names.json').read_text())
 PACKAGES = sorted(k for k in NAMES if not k.startswith('_'))
 # Same name, different thing: MMDetection's roi_heads.ResLayer is the ResNet shared RoI head,
-# which detlab does not have; detlab's ResLayer is the backbone stage (models.layers).
+# which detlab keeps in roi_heads.shared_heads (registered as 'ResLayer', not re-exported);
+# detlab's exported ResLayer is the backbone stage (models.layers).
 NOT_THE_SAME = {'mmdet.models.roi_heads': {'ResLayer'}}
 
 

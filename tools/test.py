@@ -6,13 +6,13 @@ test image; ``--out FILE`` (.pkl or .json) saves the raw predictions.
 import argparse
 import os
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 
 from detlab.engine.distributed import distributed_process
 from detlab.engine.faults import reported_worker_failures
 from detlab.engine.runner import build_runner
 from detlab.evaluation.metrics import DumpDetResults
-from detlab.utils import load_config, register_all_modules
+from detlab.utils import CfgOptionsAction, apply_tta, load_config, register_all_modules
 
 
 def parse_args() -> argparse.Namespace:
@@ -32,8 +32,10 @@ def parse_args() -> argparse.Namespace:
                         help='folder (under the work dir\'s timestamp folder) to save '
                         'images with the predictions drawn')
     parser.add_argument('--wait-time', type=float, default=2, help='seconds between --show images')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
                         help='override config settings, as in tools/train.py')
+    parser.add_argument('--tta', action='store_true',
+                        help='test-time augmentation: the config\'s tta_model and tta_pipeline')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
@@ -43,7 +45,8 @@ def parse_args() -> argparse.Namespace:
 
 
 def build_cfg(args: argparse.Namespace) -> Config:
-    cfg = load_config(args.config, args.cfg_options, args.launcher, args.work_dir)
+    cfg = load_config(args.config, args.cfg_options, args.launcher, args.work_dir,
+                      check_train_parts=False)
     cfg.load_from = args.checkpoint
     if args.allow_partial_checkpoint:
         cfg.allow_partial_checkpoint = True
@@ -56,6 +59,8 @@ def build_cfg(args: argparse.Namespace) -> Config:
         hooks.visualization.show = args.show
         hooks.visualization.wait_time = args.wait_time
         hooks.visualization.test_out_dir = args.show_dir
+    if args.tta:
+        apply_tta(cfg)
     return cfg
 
 

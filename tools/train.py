@@ -9,14 +9,14 @@ import argparse
 import os
 
 import torch
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.runner import Runner
 
 from detlab.engine.distributed import distributed_process
 from detlab.engine.faults import reported_worker_failures
 from detlab.engine.optimizers import AMP_MODES
 from detlab.engine.runner import build_runner
-from detlab.utils import load_config, register_all_modules
+from detlab.utils import CfgOptionsAction, load_config, register_all_modules
 
 
 def parse_args() -> argparse.Namespace:
@@ -34,7 +34,7 @@ def parse_args() -> argparse.Namespace:
         help='resume from the given checkpoint; without a path, from the latest '
         'checkpoint in the work dir')
     parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
+        '--cfg-options', nargs='+', action=CfgOptionsAction,
         help='override config settings, e.g. train_cfg.max_iters=100 '
         "model.bbox_head.num_classes=3 (lists as 'key=[a,b]')")
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],

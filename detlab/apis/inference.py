@@ -18,13 +18,18 @@ from torch import nn
 
 from detlab.registry import DATASETS, MODELS
 from detlab.structures import DetDataSample
-from detlab.utils import adopt_default_scope, register_all_modules
+from detlab.utils import (adopt_default_scope, merge_cfg_options, read_config,
+                          register_all_modules)
+from detlab.utils.fast_path import use_channels_last
 from detlab.visualization.palette import get_palette
 
 #: detlab's configs: ``configs/<model>/<name>.py`` beside the package.
 CONFIG_ROOT = Path(__file__).resolve().parents[2] / 'configs'
-#: Folders of ``configs/`` that hold pieces of configs, not models.
-PARTIAL_CONFIG_DIRS = ('_base_',)
+#: Folders of ``configs/`` that hold pieces of configs, not models (``common/``: MMDetection's
+#: shared training recipes, such as the large-scale-jitter schedules).
+PARTIAL_CONFIG_DIRS = ('_base_', 'common')
+#: Endings of config names that are pieces too (a model's test-time augmentation).
+PARTIAL_CONFIG_SUFFIXES = ('_tta',)
 #: ``palette=`` names that mean "the palette of this dataset" (MMDetection's choices).
 DATASET_PALETTES = {'coco': 'CocoDataset', 'voc': 'VOCDataset', 'citys': 'CityscapesDataset'}
 #: Transforms that read annotations, which images given for inference do not have.
@@ -42,7 +47,8 @@ def model_configs(config_root: Union[str, Path] = CONFIG_ROOT) -> Dict[str, Path
     """
     found: Dict[str, Path] = {}
     for path in sorted(Path(config_root).rglob('*.py')):
-        if any(part in PARTIAL_CONFIG_DIRS for part in path.relative_to(config_root).parts):
+        if (any(part in PARTIAL_CONFIG_DIRS for part in path.relative_to(config_root).parts)
+                or path.stem.endswith(PARTIAL_CONFIG_SUFFIXES)):
             continue
         if path.stem in found:
             raise ValueError(f'Two configs are named {path.stem!r}: {found[path.stem]} and {path}.')
@@ -50,13 +56,21 @@ def model_configs(config_root: Union[str, Path] = CONFIG_ROOT) -> Dict[str, Path
     return found
 
 
-def list_models(config_root: Union[str, Path] = CONFIG_ROOT) -> List[str]:
+def list_models(config_root: Union[str, Path] = CONFIG_ROOT,
+                with_weights: bool = False) -> Union[List[str], Dict[str, Optional[str]]]:
     """Names of detlab's model configs, e.g. ``'retinanet_r50_fpn_1x_coco'``.
 
     A name works wherever a config path does (``init_detector``,
-    ``DetInferencer``, ``demo/image_demo.py``).
+    ``DetInferencer``, ``demo/image_demo.py``); ``DetInferencer(name)`` without
+    ``weights`` loads the name's trained weights (see :mod:`detlab.apis.model_zoo`).
+
+    Args:
+        config_root (str | Path): Where the configs are. Defaults to detlab's.
+        with_weights (bool): Return ``{name: checkpoint URL or None}`` instead.
     """
-    return sorted(model_configs(config_root))
+    from .model_zoo import model_zoo_weights
+    names = sorted(model_configs(config_root))
+    return {name: model_zoo_weights(name) for name in names} if with_weights else names
 
 
 def load_model_config(config: ConfigLike) -> Config:
@@ -68,14 +82,14 @@ def load_model_config(config: ConfigLike) -> Config:
                         f'got {type(config).__name__}.')
     config = str(config)
     if osp.isfile(config):
-        return Config.fromfile(config)
+        return read_config(config)
     if config.endswith(('.pth', '.pt')):
         raise ValueError(f'{config!r} looks like a checkpoint, not a config: give the config '
                          'file (or name) and the checkpoint as weights. detlab does not run '
                          'the config text stored inside a checkpoint.')
     configs = model_configs()
     if config in configs:
-        return Config.fromfile(str(configs[config]))
+        return read_config(str(configs[config]))
     close = difflib.get_close_matches(config, list(configs), n=5, cutoff=0.5)
     hint = f' Close names: {close}.' if close else f' Known names: {sorted(configs)}.'
     raise FileNotFoundError(f'{config!r} is neither a config file nor the name of a detlab '
@@ -135,7 +149,8 @@ def init_detector(config: ConfigLike,
         palette (str): Box colours: ``'none'`` (the checkpoint's dataset
             palette), ``'random'``, ``'coco'``, ``'voc'`` or a colour name.
         device (str, optional): ``'cpu'``, ``'cuda:0'``, ...; defaults to the
-            first GPU when there is one, else the CPU.
+            first GPU when there is one, else the CPU. On CUDA the model's
+            weights go to channels_last unless the config says ``channels_last=False``.
         cfg_options (dict, optional): Overrides merged into the config.
 
     Returns:
@@ -144,8 +159,7 @@ def init_detector(config: ConfigLike,
     """
     register_all_modules()
     cfg = load_model_config(config)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+    merge_cfg_options(cfg, cfg_options)
     adopt_default_scope(cfg)
     if 'model' not in cfg:
         raise KeyError(f'The config {config!r} has no "model" to build.')
@@ -164,7 +178,10 @@ def init_detector(config: ConfigLike,
     dataset_meta['palette'] = resolve_palette(palette, dataset_meta)
     model.dataset_meta = dataset_meta
     model.cfg = cfg
-    model.to(device or default_device())
+    device = device or default_device()
+    model.to(device)
+    if use_channels_last(cfg.get('channels_last', None), device):
+        model.to(memory_format=torch.channels_last)
     model.eval()
     return model
 
@@ -185,15 +202,23 @@ def default_input_shape(cfg: Config) -> Tuple[int, int]:
     return FALLBACK_INPUT_SHAPE
 
 
-def build_test_pipeline(cfg: Config, from_array: bool = False) -> Compose:
+def build_test_pipeline(cfg: Config, from_array: bool = False,
+                        max_pixels: Union[int, None, str] = 'config') -> Compose:
     """The config's test pipeline without annotation loading, for images from
-    files or, with ``from_array``, from (H, W, 3) BGR arrays."""
+    files or, with ``from_array``, from (H, W, 3) BGR arrays.
+
+    ``max_pixels`` other than ``'config'`` replaces ``LoadImageFromFile``'s
+    pixel limit (an int, or None for no limit)."""
     try:
         steps = copy.deepcopy(list(cfg.test_dataloader.dataset.pipeline))
     except AttributeError:
         raise KeyError('The config has no test_dataloader.dataset.pipeline to prepare '
                        'images with.') from None
     steps = [step for step in steps if step['type'].split('.')[-1] not in ANNOTATION_LOADERS]
+    if max_pixels != 'config':
+        steps = [dict(step, max_pixels=max_pixels)
+                 if step['type'].split('.')[-1] == 'LoadImageFromFile' else step
+                 for step in steps]
     if from_array:
         loaders = [i for i, step in enumerate(steps)
                    if step['type'].split('.')[-1] == 'LoadImageFromFile']

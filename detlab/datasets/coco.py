@@ -4,9 +4,10 @@ import warnings
 from collections import Counter
 from typing import Dict, List, Sequence, Tuple
 
-from mmengine.fileio import exists, get_local_path, load
+from mmengine.fileio import exists, get_local_path
 
 from detlab.registry import DATASETS
+from detlab.utils.coco_json import is_coco_id, read_json
 from .base_det_dataset import BaseDetDataset
 from .coco_parsing import check_coco_json, parse_coco_images, parse_coco_instances
 from .metainfo import COCO_CLASSES, COCO_PALETTE
@@ -72,7 +73,8 @@ class CocoDataset(BaseDetDataset):
         seg_prefix = self.data_prefix.get('seg')
         data_list = []
         for img in content['images']:
-            if img.get('id') not in img_sizes:
+            if not isinstance(img, dict) or not is_coco_id(img.get('id')) \
+                    or img['id'] not in img_sizes:
                 continue
             width, height = img_sizes.pop(img['id'])  # pop: a duplicate id loads once
             seg_map_path = None
@@ -90,15 +92,12 @@ class CocoDataset(BaseDetDataset):
                 f"{type(self).__name__}: annotation file '{osp.abspath(self.ann_file)}' does not "
                 f"exist (ann_file joined with data_root='{self.data_root}').")
         with get_local_path(self.ann_file, backend_args=self.backend_args) as local_path:
-            try:
-                content = load(local_path, file_format='json')
-            except ValueError as error:  # json.JSONDecodeError and friends
-                raise ValueError(f"{type(self).__name__}: annotation file '{self.ann_file}' is "
-                                 f'not valid JSON: {error}.') from error
+            content = read_json(local_path, f'{type(self).__name__}: annotation file',
+                                shown=self.ann_file)
         check_coco_json(content, self.ann_file)
         if self.ANN_ID_UNIQUE:
             ann_ids = [ann.get('id') for ann in content.get('annotations', [])
-                       if isinstance(ann, dict)]
+                       if isinstance(ann, dict) and is_coco_id(ann.get('id'))]
             repeated = [ann_id for ann_id, count in Counter(ann_ids).items() if count > 1]
             if repeated:
                 raise ValueError(f"Annotation ids in '{self.ann_file}' are not unique: "

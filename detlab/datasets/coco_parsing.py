@@ -4,6 +4,7 @@ from typing import Dict, List, Mapping, Sequence, Set, Tuple
 
 import numpy as np
 
+from detlab.utils.coco_json import check_categories, id_problem, short_repr
 from .bad_samples import BadSampleReport
 
 #: Keys a COCO detection file must have at the top level (``annotations`` is
@@ -43,6 +44,7 @@ def check_coco_json(content: object, ann_file: str) -> None:
         if missing:
             raise ValueError(f"Annotation file '{ann_file}': categories[{index}] has no "
                              f'{missing} (each category needs {list(needed)}).')
+    check_categories(content['categories'], ann_file)
 
 
 def _is_number(value: object) -> bool:
@@ -57,10 +59,14 @@ def parse_coco_images(images: Sequence[object],
         dict: image id -> (width, height) for each usable image.
     """
     sizes: Dict[object, Tuple[float, float]] = {}
-    malformed, bad_size, repeated = [], [], []
+    malformed, bad_id, bad_name, bad_size, repeated = [], [], [], [], []
     for index, img in enumerate(images):
         if not isinstance(img, dict) or any(k not in img for k in REQUIRED_ENTRY_KEYS['images']):
             malformed.append(f'images[{index}]')
+        elif id_problem(img, 'images'):
+            bad_id.append(f"images[{index}] ({id_problem(img, 'images')})")
+        elif not isinstance(img['file_name'], str):
+            bad_name.append(f"image id {img['id']} (file_name={img['file_name']!r})")
         elif not (_is_number(img['width']) and _is_number(img['height'])
                   and img['width'] > 0 and img['height'] > 0):
             bad_size.append(f"image id {img['id']} (width={img['width']!r}, "
@@ -71,6 +77,8 @@ def parse_coco_images(images: Sequence[object],
             sizes[img['id']] = (img['width'], img['height'])
     report.bad(f"is not a COCO image entry (each needs {list(REQUIRED_ENTRY_KEYS['images'])})",
                malformed)
+    report.bad('has an id that is not a COCO id (an integer that fits in 64 bits)', bad_id)
+    report.bad('has a file_name that is not a string', bad_name)
     report.bad('has a width or height that is not a positive number', bad_size)
     report.bad('repeats an earlier image id (image ids must be unique)', repeated)
     return sizes
@@ -81,7 +89,17 @@ def _well_formed(ann: object) -> bool:
         return False
     bbox = ann['bbox']
     return (isinstance(bbox, (list, tuple)) and len(bbox) == 4
-            and all(_is_number(v) for v in bbox))
+            and all(_is_number(v) for v in bbox) and id_problem(ann, 'annotations') is None
+            and _is_number(ann.get('area', 1.0)))
+
+
+def _malformed_where(index: int, ann: object) -> str:
+    """How a summary names a malformed annotation: its id, and a bad id field if any."""
+    if not isinstance(ann, dict):
+        return f'annotation #{index} ({short_repr(ann)})'
+    problem = id_problem(ann, 'annotations')
+    return f"annotation {short_repr(ann.get('id', f'#{index}'))}" + (
+        f' ({problem})' if problem else '')
 
 
 def parse_coco_instances(annotations: Sequence[object],
@@ -109,10 +127,11 @@ def parse_coco_instances(annotations: Sequence[object],
     """
     anns = [ann for ann in annotations if not (isinstance(ann, dict) and ann.get('ignore'))]
     well_formed = [_well_formed(ann) for ann in anns]
-    report.bad(f"is not a COCO annotation (each needs {list(REQUIRED_ENTRY_KEYS['annotations'])}, "
-               'bbox=[x, y, w, h] of 4 numbers)',
-               (f"annotation {ann.get('id', f'#{i}') if isinstance(ann, dict) else f'#{i}'}"
-                for i, (ann, ok) in enumerate(zip(anns, well_formed)) if not ok))
+    report.bad(f"is not a COCO annotation (each needs {list(REQUIRED_ENTRY_KEYS['annotations'])}: "
+               'integer ids that fit in 64 bits, bbox=[x, y, w, h] of 4 numbers, a number as '
+               'area if any)',
+               (_malformed_where(i, ann) for i, (ann, ok) in enumerate(zip(anns, well_formed))
+                if not ok))
     anns = [ann for ann, ok in zip(anns, well_formed) if ok]
     if not anns:
         return {}, set()

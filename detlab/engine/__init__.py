@@ -1,11 +1,14 @@
-"""Runner parts beyond mmengine: DetRunner, hooks, optimizer wrappers,
-checkpoint reading and writing, multi-process set-up."""
-from . import hooks, optimizers, runner
+"""Runner parts beyond mmengine: DetRunner, the federated loop, hooks, optimizer
+wrappers, checkpoint reading and writing, multi-process set-up."""
+from . import federated, hooks, optimizers, runner
 from .checkpoint import register_checkpoint_schemes
+from .federated import FedAvgTrainLoop
 from .hooks import (BadSampleHook, BufferSyncHook, DetCheckpointHook, DetLoggerHook,
-                    DetVisualizationHook, NonFiniteLossHook, NumClassCheckHook)
+                    DetVisualizationHook, NonFiniteLossHook, NumClassCheckHook,
+                    PipelineSwitchHook)
 from .runner import DetRunner
 
-__all__ = ['hooks', 'optimizers', 'runner', 'register_checkpoint_schemes', 'BadSampleHook',
-           'BufferSyncHook', 'DetCheckpointHook', 'DetLoggerHook', 'DetRunner',
-           'DetVisualizationHook', 'NonFiniteLossHook', 'NumClassCheckHook']
+__all__ = ['federated', 'hooks', 'optimizers', 'runner', 'register_checkpoint_schemes',
+           'FedAvgTrainLoop', 'BadSampleHook', 'BufferSyncHook', 'DetCheckpointHook',
+           'DetLoggerHook', 'DetRunner', 'DetVisualizationHook', 'NonFiniteLossHook',
+           'NumClassCheckHook', 'PipelineSwitchHook']

@@ -27,8 +27,16 @@ def init_distributed(launcher: str, backend: Optional[str] = None,
     Returns:
         str: The device kind the run will use, ``'cuda'`` or ``'cpu'``.
     """
-    if launcher == 'none' or torch.cuda.is_available():
+    if launcher == 'none':
         return 'cuda' if torch.cuda.is_available() else 'cpu'
+    if torch.cuda.is_available():
+        processes = int(os.environ.get('LOCAL_WORLD_SIZE', 1))
+        if processes > torch.cuda.device_count():
+            raise RuntimeError(
+                f'{processes} processes on this machine but {torch.cuda.device_count()} CUDA '
+                'GPU(s): with CUDA each process trains on a GPU of its own (NCCL). Start at most '
+                'as many processes as GPUs (tools/dist_train.sh CONFIG NUM_GPUS).')
+        return 'cuda'
     if launcher != 'pytorch':
         raise RuntimeError(f"--launcher {launcher} needs CUDA GPUs; on a CPU-only machine use "
                            "--launcher pytorch under torchrun (gloo) or --launcher none.")

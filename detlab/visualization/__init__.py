@@ -1,4 +1,4 @@
 from .local_visualizer import DetLocalVisualizer
-from .palette import adaptive_text_scales, get_palette
+from .palette import adaptive_text_scales, get_palette, jitter_color
 
-__all__ = ['DetLocalVisualizer', 'get_palette', 'adaptive_text_scales']
+__all__ = ['DetLocalVisualizer', 'get_palette', 'adaptive_text_scales', 'jitter_color']

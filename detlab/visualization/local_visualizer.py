@@ -1,15 +1,17 @@
-"""DetLocalVisualizer: draws ground-truth and predicted boxes with class names."""
+"""DetLocalVisualizer: draws ground-truth and predicted boxes with class names, and masks."""
 from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
+import torch
 from mmengine.dist import is_main_process
 from mmengine.structures import InstanceData
 from mmengine.visualization import Visualizer
 
 from detlab.registry import VISUALIZERS
 from detlab.structures import DetDataSample
+from detlab.structures.mask import BaseInstanceMasks, bitmap_to_polygon
 from detlab.utils.atomic import imwrite_atomic
-from .palette import PaletteSpec, adaptive_text_scales, get_palette
+from .palette import PaletteSpec, adaptive_text_scales, get_palette, jitter_color
 
 #: Font size of a label on a large box; smaller boxes scale it down.
 BASE_FONT_SIZE = 13
@@ -32,10 +34,11 @@ class DetLocalVisualizer(Visualizer):
             (``dataset_meta['palette']``) or a generated one when None.
         text_color (palette spec): Label text colours. Defaults to
             (200, 200, 200).
-        mask_color (palette spec, optional): Kept for mmdet config
-            compatibility; detlab draws boxes only.
+        mask_color (palette spec, optional): Mask colours (each instance's
+            jittered a little); the box palette when None.
         line_width (int | float): Box edge width in pixels. Defaults to 3.
-        alpha (float): Box edge opacity. Defaults to 0.8.
+        alpha (float): Opacity of box edges, mask fills and their white
+            outlines. Defaults to 0.8.
     """
 
     def __init__(self,
@@ -81,28 +84,37 @@ class DetLocalVisualizer(Visualizer):
     def _draw_instances(self, image: np.ndarray, instances: InstanceData,
                         classes: Optional[Sequence[str]],
                         palette: PaletteSpec) -> np.ndarray:
-        """Draw boxes and their labels on a copy of ``image``.
+        """Draw boxes with their labels, and masks, on a copy of ``image``.
 
         Args:
             image (np.ndarray): (H, W, 3) RGB uint8.
-            instances (InstanceData): ``bboxes`` (N, 4) x1, y1, x2, y2 in
-                ``image``'s pixels, ``labels`` (N,), optional ``scores`` (N,).
+            instances (InstanceData): ``labels`` (N,); ``bboxes`` (N, 4)
+                x1, y1, x2, y2 in ``image``'s pixels, optional ``scores``
+                (N,); optional ``masks`` (N, H, W) (a tensor, array,
+                ``BitmapMasks`` or ``PolygonMasks`` of ``image``'s size).
             classes (Sequence[str], optional): Class names by label.
             palette: The dataset palette, used when ``bbox_color`` is None.
 
         Returns:
-            np.ndarray: (H, W, 3) RGB uint8 with the boxes drawn.
+            np.ndarray: (H, W, 3) RGB uint8 with the boxes and masks drawn.
         """
         self.set_image(image)
-        if 'bboxes' not in instances or len(instances) == 0:
+        if len(instances) == 0:
             return self.get_image()
+        label_list = instances.labels.long().tolist()
+        num_colors = max(label_list) + 1
+        if 'bboxes' in instances:
+            self._draw_boxes(instances, label_list, num_colors, classes, palette)
+        if 'masks' in instances:
+            self._draw_masks(instances.masks, label_list, num_colors, palette)
+        return self.get_image()
+
+    def _draw_boxes(self, instances: InstanceData, label_list: List[int], num_colors: int,
+                    classes: Optional[Sequence[str]], palette: PaletteSpec) -> None:
         bboxes = instances.bboxes.float()
-        labels = instances.labels.long()
-        num_colors = int(labels.max()) + 1
         box_palette = get_palette(palette if self.bbox_color is None else self.bbox_color,
                                   num_colors)
         text_palette = get_palette(self.text_color, num_colors)
-        label_list = labels.tolist()
         self.draw_bboxes(bboxes, edge_colors=[box_palette[i] for i in label_list],
                          alpha=self.alpha, line_widths=self.line_width)
 
@@ -112,7 +124,27 @@ class DetLocalVisualizer(Visualizer):
         self.draw_texts(self._label_texts(instances, classes), positions,
                         colors=[text_palette[i] for i in label_list], font_sizes=font_sizes,
                         bboxes=[LABEL_BACKGROUND] * len(label_list))
-        return self.get_image()
+
+    def _draw_masks(self, masks, label_list: List[int], num_colors: int,
+                    palette: PaletteSpec) -> None:
+        """Fill each mask in its class colour, jittered per instance, outlined in white."""
+        if isinstance(masks, BaseInstanceMasks):
+            masks = masks.to_ndarray()
+        elif isinstance(masks, torch.Tensor):
+            masks = masks.numpy()
+        masks = np.asarray(masks).astype(bool)
+        height, width = self.get_image().shape[:2]
+        if masks.shape[1:] != (height, width):
+            raise ValueError(f'Masks of shape {masks.shape[1:]} do not fit the {height}x{width} '
+                             'image they are drawn on; masks must be in the pixels of the '
+                             'drawn image (predictions in the original image).')
+        mask_palette = get_palette(palette if self.mask_color is None else self.mask_color,
+                                   num_colors)
+        colors = [jitter_color(mask_palette[label], seed=i) for i, label in enumerate(label_list)]
+        outlines = [contour for mask in masks for contour in bitmap_to_polygon(mask)[0]]
+        if outlines:
+            self.draw_polygons(outlines, edge_colors='w', alpha=self.alpha)
+        self.draw_binary_masks(masks, colors=colors, alphas=self.alpha)
 
     def add_datasample(self,
                        name: str,

@@ -77,3 +77,21 @@ def adaptive_text_scales(areas: np.ndarray) -> np.ndarray:
     span = (MAX_TEXT_SCALE - MIN_TEXT_SCALE) / (MAX_TEXT_AREA - MIN_TEXT_AREA)
     scales = MIN_TEXT_SCALE + (np.asarray(areas, dtype=np.float64) - MIN_TEXT_AREA) * span
     return np.clip(scales, MIN_TEXT_SCALE, MAX_TEXT_SCALE)
+
+
+#: How far ``jitter_color`` moves a colour, as a fraction of the channel range.
+JITTER_SCALE = 0.5
+
+
+def jitter_color(color: Sequence[int], seed: int = 0) -> Color:
+    """A colour near ``color``, so instances of one class can be told apart.
+
+    As MMDetection's ``jitter_color`` (a random unit vector, centred and
+    scaled by half the channel range, added and clipped), but drawn from a
+    generator seeded with ``seed`` (e.g. the instance index), so the same
+    image is drawn the same way every time.
+    """
+    jitter = np.random.default_rng(seed).random(NUM_CHANNELS)
+    jitter = (jitter / np.linalg.norm(jitter) - 0.5) * JITTER_SCALE * MAX_COLOR_VALUE
+    jittered = np.clip(jitter + np.asarray(color), 0, MAX_COLOR_VALUE).astype(np.uint8)
+    return tuple(int(c) for c in jittered)

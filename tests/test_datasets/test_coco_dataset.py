@@ -71,7 +71,7 @@ def test_labels_are_contiguous_in_class_order(tmp_path):
 
 
 def test_label_order_follows_the_file_as_in_mmdetection(tmp_path):
-    """Issue 5.5: labels in the file's category order, names shown for them right."""
+    """labels in the file's category order, names shown for them right."""
     with pytest.warns(ClassOrderWarning) as record:
         dataset = build(write_coco(tmp_path), metainfo=dict(
             classes=('toothbrush', 'person'), palette=[(1, 1, 1), (2, 2, 2)]), test_mode=True)
@@ -123,7 +123,7 @@ def test_default_metainfo_is_coco():
 
 
 def test_file_with_some_of_the_classes_loads_as_in_mmdetection(tmp_path):
-    """Issue 5.10: the 80 COCO classes over a file of 3 categories."""
+    """the 80 COCO classes over a file of 3 categories."""
     with pytest.warns(ClassOrderWarning, match='77 classes'):
         dataset = DATASETS.build(dict(type='CocoDataset', data_root=str(write_coco(tmp_path)),
                                       ann_file='ann.json', test_mode=True))
@@ -141,7 +141,7 @@ def test_no_class_in_the_file_is_an_error(tmp_path):
 
 
 def test_image_info_file_without_annotations_key_loads_for_testing(tmp_path):
-    """Issue 5.10: test-dev's image_info_test-dev2017.json has no 'annotations'."""
+    """test-dev's image_info_test-dev2017.json has no 'annotations'."""
     (tmp_path / 'ann.json').write_text(json.dumps(dict(images=IMAGES, categories=CATEGORIES)))
     dataset = build(tmp_path, test_mode=True)
     assert len(dataset) == 4 and dataset.cat_ids == [1, 3, 90]
@@ -149,7 +149,7 @@ def test_image_info_file_without_annotations_key_loads_for_testing(tmp_path):
 
 
 def test_filter_that_empties_the_training_set_fails_at_once(tmp_path):
-    """Issue 5.3: not a ZeroDivisionError in DefaultSampler, nor a hang in InfiniteSampler."""
+    """not a ZeroDivisionError in DefaultSampler, nor a hang in InfiniteSampler."""
     write_coco(tmp_path, annotations=[])
     assert len(build(tmp_path, test_mode=True)) == 4
     with pytest.raises(ValueError, match=r"CocoDataset\('.*ann.json'\).*filter_empty_gt.*"

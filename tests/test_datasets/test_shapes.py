@@ -4,6 +4,7 @@ import threading
 
 import cv2
 import numpy as np
+import pycocotools.mask as mask_util
 import pytest
 
 from detlab.datasets.shapes import (SHAPE_CLASSES, ShapesParams, generate_shapes,
@@ -36,6 +37,12 @@ def test_train_and_val_differ(tmp_path):
     train = load_json(generate_shapes(str(tmp_path), 'train', 4, seed=0))
     val = load_json(generate_shapes(str(tmp_path), 'val', 4, seed=1))
     assert [a['bbox'] for a in train['annotations']] != [a['bbox'] for a in val['annotations']]
+    for ann in train['annotations']:  # each outline polygon lies on its box
+        xs, ys = ann['segmentation'][0][0::2], ann['segmentation'][0][1::2]
+        x, y, w, h = ann['bbox']
+        assert len(ann['segmentation']) == 1 and len(xs) >= 3
+        assert x - 1 <= min(xs) and max(xs) <= x + w + 1
+        assert y - 1 <= min(ys) and max(ys) <= y + h + 1
     assert not np.array_equal(cv2.imread(str(tmp_path / 'train/000000.jpg')),
                               cv2.imread(str(tmp_path / 'val/000000.jpg')))
 
@@ -67,13 +74,20 @@ def test_sizes_counts_and_classes_in_range():
 def test_shape_masks_are_tight(label):
     rng = np.random.default_rng(label)
     for _ in range(20):
-        mask = shapes_generator._shape_mask(rng, label, 12, 40)
+        mask, outline = shapes_generator._shape_mask(rng, label, 12, 40)
         # every border row and column holds a drawn pixel: the box is tight
         assert mask[0].any() and mask[-1].any() and mask[:, 0].any() and mask[:, -1].any()
         if label == shapes_generator.RECTANGLE:
             assert mask.all() and 0.5 <= mask.shape[0] / mask.shape[1] <= 2
         else:
             assert not mask.all()
+        # The outline, rasterised as COCO does, covers the drawn pixels: exactly for
+        # rectangles; for the others cv2 also fills the pixels its edges pass through.
+        height, width = mask.shape
+        coco = mask_util.decode(mask_util.merge(mask_util.frPyObjects(
+            [outline.reshape(-1).tolist()], height, width))).astype(bool)
+        iou = (coco & mask.astype(bool)).sum() / (coco | mask.astype(bool)).sum()
+        assert iou == 1.0 if label == shapes_generator.RECTANGLE else iou > 0.7
 
 
 @pytest.mark.parametrize('under', [
@@ -229,7 +243,7 @@ def test_generator_refuses_a_foreign_image_folder(tmp_path):
 
 
 def test_quickstart_streams_with_infinite_sampler_and_aspect_ratio_batches(tmp_path):
-    """Issue 8.3: no end-of-epoch "Reach the end of the dataloader" in iteration-based runs."""
+    """no end-of-epoch "Reach the end of the dataloader" in iteration-based runs."""
     from pathlib import Path
 
     from mmengine.config import Config

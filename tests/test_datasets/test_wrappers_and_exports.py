@@ -74,7 +74,7 @@ def test_get_loading_pipeline_keeps_the_loading_steps():
 
 
 def test_exports_mmdetection_names_for_the_parts_detlab_has():
-    """Issue 5.13: what mmdet.datasets exports, for the parts detlab has."""
+    """what mmdet.datasets exports, for the parts detlab has."""
     mmdet_names = ['BaseDetDataset', 'CocoDataset', 'XMLDataset', 'VOCDataset',
                    'ConcatDataset', 'MultiImageMixDataset', 'AspectRatioBatchSampler',
                    'get_loading_pipeline']

@@ -61,3 +61,14 @@ def test_failing_body_raises_and_single_process_returns():
     with distributed_process():
         pass  # no process group: nothing to close, and the caller goes on
     assert not torch.distributed.is_initialized()
+
+
+def test_more_processes_than_gpus_is_refused_naming_both(monkeypatch):
+    from detlab.engine.distributed import init_distributed
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    monkeypatch.setattr(torch.cuda, 'device_count', lambda: 1)
+    monkeypatch.setenv('LOCAL_WORLD_SIZE', '2')
+    with pytest.raises(RuntimeError, match=r'2 processes on this machine but 1 CUDA GPU'):
+        init_distributed('pytorch')
+    monkeypatch.setenv('LOCAL_WORLD_SIZE', '1')
+    assert init_distributed('pytorch') == 'cuda'  # mmengine's own launcher starts NCCL

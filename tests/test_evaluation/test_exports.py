@@ -1,4 +1,4 @@
-"""Issue 5.13: MMDetection's ``mmdet.evaluation`` names import from ``detlab.evaluation``."""
+"""MMDetection's ``mmdet.evaluation`` names import from ``detlab.evaluation``."""
 import detlab.evaluation as evaluation
 from detlab.registry import METRICS
 

@@ -1,8 +1,10 @@
+import numpy as np
 import pytest
 import torch
 
 from detlab.structures import (bbox2roi, bbox_cxcywh_to_xyxy, bbox_flip, bbox_xyxy_to_cxcywh,
                                scale_boxes)
+from detlab.structures.bbox import bbox_project
 
 
 def test_xyxy_cxcywh_round_trip():
@@ -39,3 +41,17 @@ def test_bbox2roi_prepends_image_index():
     assert rois.shape == (3, 5)
     assert rois[:, 0].tolist() == [0., 0., 2.]
     assert torch.equal(rois[2, 1:], torch.full((4, ), 2.))
+
+
+def test_bbox_project_maps_corners_and_keeps_the_input_kind():
+    # Rotate by 90 degrees about the origin, then shift right by 100: (x, y) -> (100 - y, x).
+    matrix = np.array([[0, -1, 100], [1, 0, 0], [0, 0, 1]], dtype=np.float32)
+    boxes = np.array([[10, 20, 30, 60]], dtype=np.float32)
+    projected = bbox_project(boxes, matrix)
+    assert isinstance(projected, np.ndarray) and projected.tolist() == [[40, 10, 80, 30]]
+    assert boxes.tolist() == [[10, 20, 30, 60]]  # the input is left alone
+    clipped = bbox_project(torch.from_numpy(boxes), torch.from_numpy(matrix), img_shape=(20, 50))
+    assert isinstance(clipped, torch.Tensor) and clipped.tolist() == [[40, 10, 50, 20]]
+    # A scale in the homogeneous coordinate divides: w' = 2 halves every coordinate.
+    halving = np.diag([1, 1, 2]).astype(np.float32)
+    assert bbox_project(boxes, halving).tolist() == [[5, 10, 15, 30]]

@@ -163,3 +163,18 @@ def test_autocast_box_type_round_trips_arrays():
     assert Shift().transform.__name__ == 'transform'
     with pytest.raises(TypeError, match='gt_bboxes'):
         Shift().transform(dict(gt_bboxes=[[0, 0, 1, 1]]))
+
+
+def test_mmdetection_parameter_names_and_box_objects_in_helpers():
+    from detlab.structures.bbox import get_box_wh, scale_boxes
+    xyxy = torch.tensor([[10., 20., 30., 60.]])
+    assert HorizontalBoxes.xyxy_to_cxcywh(boxes=xyxy).tolist() == [[20, 40, 20, 40]]
+    assert HorizontalBoxes.cxcywh_to_xyxy(boxes=torch.tensor([[20., 40., 20., 40.]])).tolist() \
+        == xyxy.tolist()
+    assert scale_boxes(boxes=xyxy, scale_factor=(2, 0.5)).tolist() == [[20, 10, 60, 30]]
+    # Box objects are rescaled in place and returned, as MMDetection does.
+    boxes = HorizontalBoxes(xyxy)
+    assert scale_boxes(boxes, (2, 0.5)) is boxes and boxes.tensor.tolist() == [[20, 10, 60, 30]]
+    widths, heights = get_box_wh(boxes=boxes)
+    assert widths.tolist() == [40] and heights.tolist() == [20]
+    assert [t.tolist() for t in get_box_wh(xyxy)] == [[20], [40]]

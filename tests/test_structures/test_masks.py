@@ -126,3 +126,10 @@ def test_conversions_and_helpers():
         BitmapMasks(np.zeros((1, 3, 3)), 4, 4)
     with pytest.raises(TypeError, match='list'):
         PolygonMasks(np.zeros((1, 6)), 4, 4)
+
+
+def test_random_polygons_take_mmdetections_dtype_argument():
+    masks = PolygonMasks.random(num_masks=2, height=20, width=30, n_verts=6, dtype=np.float64)
+    assert len(masks) == 2 and all(poly.dtype == np.float64 and poly.size == 12
+                                   for obj in masks.masks for poly in obj)
+    assert PolygonMasks.random(num_masks=1).masks[0][0].dtype == np.float32

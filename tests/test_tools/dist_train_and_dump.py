@@ -1,17 +1,19 @@
 """torchrun entry for the multi-process tests: tools/train.py, then every rank
 saves the weights it ends with to ``<work_dir>/rank<r>_weights.pth`` and the
 number of samples it skipped to ``<work_dir>/rank<r>_skips.txt``."""
+import importlib.util
 import os.path as osp
-import sys
 
 import torch
 from mmengine.dist import get_rank
 from mmengine.model import is_model_wrapper
 
-sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..', '..', 'tools'))
-import train  # noqa: E402
+from detlab.engine.distributed import distributed_process
 
-from detlab.engine.distributed import distributed_process  # noqa: E402
+TRAIN_TOOL = osp.join(osp.dirname(osp.abspath(__file__)), '..', '..', 'tools', 'train.py')
+_spec = importlib.util.spec_from_file_location('detlab_tool_train', TRAIN_TOOL)
+train = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(train)
 
 if __name__ == '__main__':
     with distributed_process():

@@ -8,8 +8,6 @@ import sys
 import cv2
 import numpy as np
 
-from detlab.structures.mask import BitmapMasks
-
 from helpers import REPO_ROOT
 
 TOOL = REPO_ROOT / 'tools/analysis_tools/browse_dataset.py'
@@ -23,7 +21,8 @@ def load_tool():
 
 
 def write_coco(root):
-    """Two 60x80 black images, each with a white square and its annotation."""
+    """Two 60x80 black images, each with a white square and its annotation (the box, and a
+    polygon inside it)."""
     (root / 'images').mkdir()
     images, annotations = [], []
     for i in range(2):
@@ -31,14 +30,16 @@ def write_coco(root):
         img[10:30, 20 + 10 * i:40 + 10 * i] = 255
         cv2.imwrite(str(root / 'images' / f'{i}.jpg'), img)
         images.append(dict(id=i, file_name=f'{i}.jpg', height=60, width=80))
+        x = 20 + 10 * i
         annotations.append(dict(id=i, image_id=i, category_id=1, iscrowd=0, area=400,
-                                bbox=[20 + 10 * i, 10, 20, 20]))
+                                bbox=[x, 10, 20, 20],
+                                segmentation=[[x + 4, 14, x + 16, 14, x + 16, 26, x + 4, 26]]))
     (root / 'ann.json').write_text(json.dumps(dict(
         images=images, annotations=annotations, categories=[dict(id=1, name='square')])))
 
 
 @pytest.mark.slow
-def test_writes_every_sample_with_its_boxes(tmp_path):
+def test_writes_every_sample_with_its_boxes_and_masks(tmp_path):
     write_coco(tmp_path)
     config = tmp_path / 'browse.py'
     config.write_text(f'''
@@ -46,7 +47,7 @@ default_scope = 'detlab'
 train_dataloader = dict(dataset=dict(
     type='CocoDataset', data_root='{tmp_path}', ann_file='ann.json',
     data_prefix=dict(img='images/'), metainfo=dict(classes=('square',)),
-    pipeline=[dict(type='LoadImageFromFile'), dict(type='LoadAnnotations'),
+    pipeline=[dict(type='LoadImageFromFile'), dict(type='LoadAnnotations', with_mask=True),
               dict(type='Resize', scale=(160, 120), keep_ratio=True),
               dict(type='PackDetInputs')]))
 visualizer = dict(type='DetLocalVisualizer', bbox_color=(255, 0, 0), line_width=2)
@@ -64,14 +65,12 @@ visualizer = dict(type='DetLocalVisualizer', bbox_color=(255, 0, 0), line_width=
     red, blue = edge[:, 2].astype(int), edge[:, 0].astype(int)  # BGR on disk
     assert red.mean() > 100 and (red - blue).mean() > 80
     assert drawn[5, 5].max() < 30  # far from the box: still black
+    # Inside, the gt mask tints the white square with the box colour (red).
+    inside = drawn[40, 60].astype(int)  # BGR
+    assert inside[2] > 150 and inside[0] < 150
 
 
-def test_mask_drawing_and_unique_names():
+def test_unique_names():
     tool = load_tool()
-    img = np.zeros((4, 5, 3), np.uint8)
-    masks = np.zeros((1, 4, 5), np.uint8)
-    masks[0, 1:3, 1:4] = 1
-    drawn = tool.draw_masks(img, BitmapMasks(masks, 4, 5), [0], [(200, 100, 0)])
-    assert drawn[1, 1].tolist() == [100, 50, 0] and drawn[0, 0].tolist() == [0, 0, 0]
     seen = {}
     assert [tool.unique_name('a.jpg', seen) for _ in range(3)] == ['a.jpg', 'a_1.jpg', 'a_2.jpg']

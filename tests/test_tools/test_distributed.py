@@ -12,6 +12,11 @@ import torch
 
 from helpers import QUICKSTART, assert_ok, free_port, run_tool, tiny_run_options
 
+pytestmark = pytest.mark.skipif(
+    torch.cuda.is_available() and torch.cuda.device_count() < 2,
+    reason='two training processes on a machine with CUDA need two GPUs (one each, NCCL); '
+    'this one has one')
+
 MAX_ITERS = 4
 NUM_VAL = 7  # odd: the sampler pads rank 1's shard, and the gathered results must drop it
 TRAIN_IMAGES = 16  # as tiny_run_options asks

@@ -1,14 +1,15 @@
-"""tools/analysis_tools/{eval_metric,confusion_matrix}.py on a result file of tools/test.py --out."""
+"""tools/analysis_tools/{eval_metric,confusion_matrix}.py on a result file of tools/test.py --out,
+run as a user runs them (a fresh process, no default scope set beforehand)."""
 import json
 import pickle
-import runpy
-import sys
 
 import numpy as np
 import pytest
 import torch
 
-from helpers import REPO_ROOT
+from helpers import assert_ok, run_tool
+
+pytestmark = pytest.mark.slow
 
 CLASSES = ('cat', 'dog')
 # img_id -> gt boxes (x1, y1, x2, y2, label), in a 100x100 image.
@@ -49,16 +50,14 @@ def setup(tmp_path):
     return config, results, tmp_path
 
 
-def run_analysis_tool(name, *args, monkeypatch):
-    monkeypatch.setattr(sys, 'argv', [name, *map(str, args)])
-    runpy.run_path(str(REPO_ROOT / 'tools' / 'analysis_tools' / name), run_name='__main__')
+def run_analysis_tool(name, *args):
+    return run_tool(f'tools/analysis_tools/{name}', *args, timeout=300)
 
 
-def test_eval_metric_tool(setup, monkeypatch, capsys):
+def test_eval_metric_tool(setup):
     config, results, tmp_path = setup
-    run_analysis_tool('eval_metric.py', config, results, '--out-dir', tmp_path / 'pr',
-             monkeypatch=monkeypatch)
-    out = capsys.readouterr().out
+    out = assert_ok(run_analysis_tool('eval_metric.py', config, results, '--out-dir',
+                                      tmp_path / 'pr'))
     assert "'coco/bbox_mAP'" in out
     # cat: 1 gt, found first then two false positives; dog: found 1 of 2 gts.
     rows = {line.split('|')[1].strip(): [c.strip() for c in line.split('|')[2:-1]]
@@ -69,10 +68,10 @@ def test_eval_metric_tool(setup, monkeypatch, capsys):
     assert pngs == ['pr_curve_000_cat.png', 'pr_curve_001_dog.png']
 
 
-def test_confusion_matrix_tool(setup, monkeypatch):
+def test_confusion_matrix_tool(setup):
     config, results, tmp_path = setup
-    run_analysis_tool('confusion_matrix.py', config, results, tmp_path / 'cm', '--score-thr', '0.3',
-             monkeypatch=monkeypatch)
+    assert_ok(run_analysis_tool('confusion_matrix.py', config, results, tmp_path / 'cm',
+                                '--score-thr', '0.3'))
     saved = json.loads((tmp_path / 'cm' / 'confusion_matrix.json').read_text())
     assert saved['labels'] == ['cat', 'dog', 'background']
     np.testing.assert_array_equal(saved['counts'], [[1, 0, 0],   # cat found
@@ -81,11 +80,10 @@ def test_confusion_matrix_tool(setup, monkeypatch):
     assert (tmp_path / 'cm' / 'confusion_matrix.png').read_bytes()[:4] == b'\x89PNG'
 
 
-def test_tools_name_foreign_images(setup, monkeypatch):
+def test_tools_name_foreign_images(setup):
     config, results, tmp_path = setup
     records = pickle.loads(results.read_bytes())
     records[0]['img_id'] = 77
     results.write_bytes(pickle.dumps(records))
-    with pytest.raises(KeyError, match=r'\[77\]'):
-        run_analysis_tool('confusion_matrix.py', config, results, tmp_path / 'cm',
-                 monkeypatch=monkeypatch)
+    result = run_analysis_tool('confusion_matrix.py', config, results, tmp_path / 'cm')
+    assert result.returncode != 0 and 'KeyError' in result.stderr and '[77]' in result.stderr

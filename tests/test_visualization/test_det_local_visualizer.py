@@ -114,3 +114,31 @@ def test_get_palette_forms():
 def test_adaptive_text_scales_bounds():
     np.testing.assert_allclose(adaptive_text_scales(np.array([0, 800, 15400, 30000, 1e6])),
                                [0.5, 0.5, 0.75, 1.0, 1.0])
+
+
+def test_masks_are_filled_in_their_class_colour_and_must_fit_the_image():
+    from detlab.structures.mask import PolygonMasks
+    from detlab.visualization import jitter_color
+    vis = _visualizer(alpha=1.0)
+    image = np.zeros((H, W, 3), dtype=np.uint8)
+    masks = torch.zeros(1, H, W, dtype=torch.bool)
+    masks[0, 20:30, 20:40] = True
+    sample = DetDataSample()
+    sample.pred_instances = InstanceData(bboxes=torch.tensor([BOX], dtype=torch.float32),
+                                         labels=torch.tensor([1]), scores=torch.tensor([0.9]),
+                                         masks=masks)
+    vis.add_datasample('img', image, sample, draw_gt=False)
+    drawn = vis.get_image()
+    # Inside: the dog colour (green), jittered per instance, the same on every run.
+    assert tuple(drawn[25, 30]) == jitter_color((0, 255, 0), seed=0)
+    assert drawn[25, 30, 1] > 150 and drawn[H - 3, W - 3].sum() == 0
+    # Ground-truth polygons are drawn too; masks of another size are refused.
+    polygon = np.array([20., 20., 40., 20., 40., 30., 20., 30.])
+    sample.gt_instances = InstanceData(bboxes=torch.tensor([BOX], dtype=torch.float32),
+                                       labels=torch.tensor([0]),
+                                       masks=PolygonMasks([[polygon]], H, W))
+    vis.add_datasample('img', image, sample, draw_pred=False)
+    assert vis.get_image()[25, 30, 0] > 150  # red cat mask
+    sample.pred_instances.masks = torch.zeros(1, H + 1, W, dtype=torch.bool)
+    with pytest.raises(ValueError, match='do not fit'):
+        vis.add_datasample('img', image, sample, draw_gt=False)

@@ -21,12 +21,12 @@ from typing import List
 import cv2
 import numpy as np
 import torch
-from mmengine.config import DictAction
 from mmengine.runner import Runner
 
 from detlab.apis import init_detector
 from detlab.apis.inference import load_model_config
-from detlab.utils import adopt_default_scope, register_all_modules
+from detlab.utils import (CfgOptionsAction, adopt_default_scope, merge_cfg_options,
+                          register_all_modules)
 
 #: A loader that is busy this fraction of the step keeps up with some margin for slow images.
 FEED_MARGIN = 0.9
@@ -55,7 +55,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--num-warmup', type=int, default=5, help='images before timing starts')
     parser.add_argument('--log-interval', type=int, default=50, help='print every N images')
     parser.add_argument('--repeat-num', type=int, default=1, help='repeat the measurement')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
                         help='override config settings, as in tools/test.py')
     args = parser.parse_args()
     if args.checkpoint and args.checkpoint_option:
@@ -147,8 +147,7 @@ def workers_needed(images_per_second_per_worker: float, batch_size: int,
 def benchmark_data(args) -> None:
     register_all_modules()
     cfg = load_model_config(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    merge_cfg_options(cfg, args.cfg_options)
     adopt_default_scope(cfg)
     loader_cfg = cfg.get(f'{args.dataset_type}_dataloader')
     if loader_cfg is None:

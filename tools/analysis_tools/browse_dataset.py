@@ -2,7 +2,7 @@
 
 Runs every sample of the config's training dataset through its pipeline
 (augmentations included) and draws the gt boxes, with class names, and any
-gt masks on the packed image. Images are shown in a window unless
+gt masks (DetLocalVisualizer) on the packed image. Images are shown in a window unless
 ``--not-show``, and written to ``--output-dir`` under their file names.
 """
 import argparse
@@ -10,17 +10,11 @@ import os.path as osp
 from typing import Dict
 
 import numpy as np
-from mmengine.config import DictAction
-from mmengine.registry import init_default_scope
 from mmengine.utils import ProgressBar
 
 from detlab.registry import DATASETS, VISUALIZERS
-from detlab.utils import load_config, register_all_modules
+from detlab.utils import CfgOptionsAction, load_config, register_all_modules
 from detlab.utils.atomic import imwrite_atomic
-from detlab.visualization.palette import get_palette
-
-#: Opacity of drawn masks.
-MASK_ALPHA = 0.5
 
 
 def parse_args() -> argparse.Namespace:
@@ -31,7 +25,7 @@ def parse_args() -> argparse.Namespace:
                         help='do not open a window (for machines without a display)')
     parser.add_argument('--show-interval', type=float, default=2,
                         help='seconds each image stays in the window')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
                         help='override config settings, as in tools/train.py')
     return parser.parse_args()
 
@@ -40,18 +34,6 @@ def to_rgb_uint8(inputs) -> np.ndarray:
     """(3, H, W) BGR tensor of any dtype -> (H, W, 3) RGB uint8 array."""
     img = inputs.permute(1, 2, 0).float().clamp(0, 255).byte().numpy()
     return np.ascontiguousarray(img[..., ::-1])
-
-
-def draw_masks(img: np.ndarray, masks, labels, palette) -> np.ndarray:
-    """Blend each instance mask onto ``img`` in its class colour."""
-    bitmaps = masks.to_ndarray().astype(bool)
-    if len(bitmaps) == 0:
-        return img
-    colors = get_palette(palette, int(max(labels)) + 1)
-    out = img.astype(np.float32)
-    for bitmap, label in zip(bitmaps, labels):
-        out[bitmap] = (1 - MASK_ALPHA) * out[bitmap] + MASK_ALPHA * np.array(colors[label])
-    return out.astype(np.uint8)
 
 
 def unique_name(name: str, seen: Dict[str, int]) -> str:
@@ -68,24 +50,19 @@ def main() -> None:
     args = parse_args()
     register_all_modules(init_default_scope=False)
     cfg = load_config(args.config, args.cfg_options)
-    init_default_scope(cfg.get('default_scope', 'detlab'))
     dataset = DATASETS.build(cfg.train_dataloader.dataset)
     visualizer_cfg = dict(cfg.get('visualizer', dict(type='DetLocalVisualizer')))
     # No vis backends: this tool writes its own files, atomically.
     visualizer_cfg.update(name='browse_dataset', vis_backends=None)
     visualizer = VISUALIZERS.build(visualizer_cfg)
     visualizer.dataset_meta = dataset.metainfo
-    palette = dataset.metainfo.get('palette') or 'random'
 
     seen: Dict[str, int] = {}
     progress = ProgressBar(len(dataset))
     for index in range(len(dataset)):
         item = dataset[index]
         data_sample = item['data_samples']
-        gt = data_sample.gt_instances
         img = to_rgb_uint8(item['inputs'])
-        if 'masks' in gt:
-            img = draw_masks(img, gt.masks, gt.labels.tolist(), palette)
         name = osp.basename(data_sample.get('img_path', f'{index:06d}.jpg'))
         visualizer.add_datasample(name, img, data_sample, draw_pred=False,
                                   show=not args.not_show, wait_time=args.show_interval)

@@ -11,7 +11,6 @@ import os.path as osp
 
 import numpy as np
 import torch
-from mmengine.config import DictAction
 from torchvision.ops import batched_nms
 
 from detlab.evaluation.functional import confusion_matrix
@@ -20,7 +19,7 @@ from detlab.evaluation.metrics import load_det_results
 from detlab.evaluation.offline import attach_instances, gt_and_preds
 from detlab.evaluation.plots import plot_confusion_matrix
 from detlab.registry import DATASETS
-from detlab.utils import load_config, register_all_modules
+from detlab.utils import CfgOptionsAction, load_config, register_all_modules
 
 
 def parse_args() -> argparse.Namespace:
@@ -35,7 +34,7 @@ def parse_args() -> argparse.Namespace:
                         help='IoU at which a prediction hits a gt box (default 0.5)')
     parser.add_argument('--nms-iou-thr', type=float, default=None,
                         help='apply per-class NMS again at this IoU (default: no)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
                         help='override config settings, as in tools/train.py')
     return parser.parse_args()
 
@@ -51,7 +50,7 @@ def renms(pred: dict, iou_thr: float) -> dict:
 def main() -> None:
     args = parse_args()
     register_all_modules(init_default_scope=False)
-    cfg = load_config(args.config, args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options, check_train_parts=False)
     dataset = DATASETS.build(cfg.test_dataloader.dataset)
     records = attach_instances(load_det_results(args.prediction_path), dataset,
                                args.prediction_path)

@@ -9,7 +9,6 @@ the score that maximises F1.
 import argparse
 import os.path as osp
 
-from mmengine.config import DictAction
 from mmengine.evaluator import Evaluator
 from mmengine.logging import print_log
 
@@ -18,7 +17,7 @@ from detlab.evaluation.metrics import load_det_results
 from detlab.evaluation.offline import attach_instances, gt_and_preds
 from detlab.evaluation.plots import plot_pr_curves
 from detlab.registry import DATASETS
-from detlab.utils import load_config, register_all_modules
+from detlab.utils import CfgOptionsAction, load_config, register_all_modules
 
 
 def parse_args() -> argparse.Namespace:
@@ -29,7 +28,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--out-dir', help='write per-class PR curves (PNG) and the F1 table here')
     parser.add_argument('--iou-thr', type=float, default=0.5,
                         help='IoU of a true positive for the PR curves and F1 (default 0.5)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
                         help='override config settings, as in tools/train.py')
     return parser.parse_args()
 
@@ -47,7 +46,7 @@ def f1_table(curves, class_names) -> str:
 def main() -> None:
     args = parse_args()
     register_all_modules(init_default_scope=False)
-    cfg = load_config(args.config, args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options, check_train_parts=False)
     dataset = DATASETS.build(cfg.test_dataloader.dataset)
     records = attach_instances(load_det_results(args.results), dataset, args.results)
     evaluator = Evaluator(cfg.test_evaluator)

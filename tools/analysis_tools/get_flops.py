@@ -12,10 +12,10 @@ from typing import Tuple
 
 import torch
 from mmengine.analysis import get_model_complexity_info
-from mmengine.config import DictAction
 from torch import nn
 
 from detlab.apis import init_detector
+from detlab.utils import CfgOptionsAction
 
 #: MMDetection's default input size (H, W).
 DEFAULT_SHAPE = (1280, 800)
@@ -26,7 +26,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('config', help='config file or config name')
     parser.add_argument('--shape', type=int, nargs='+', default=list(DEFAULT_SHAPE),
                         help='input size: H W, or one number for a square (default 1280 800)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
                         help='override config settings, as in tools/train.py')
     return parser.parse_args()
 

@@ -28,12 +28,11 @@ from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
-from mmengine.config import DictAction
 from torch import Tensor, nn
 
 from detlab.apis import init_detector
 from detlab.apis.inference import default_input_shape
-from detlab.utils import atomic_write
+from detlab.utils import CfgOptionsAction, atomic_write
 
 #: Layers that normalise; the linearised copy replaces them with identities.
 NORM_LAYERS = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)
@@ -203,7 +202,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--num-samples', type=int, default=4,
                         help='random inputs the effective field is averaged over')
     parser.add_argument('--out-dir', default='rf_maps', help='folder for the PNG heat maps')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
                         help='override config settings, as in tools/test.py')
     return parser.parse_args()
 

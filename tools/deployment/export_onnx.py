@@ -21,12 +21,11 @@ from typing import List, Sequence, Tuple, Union
 
 import torch
 import torchvision
-from mmengine.config import DictAction
 from torch import Tensor, nn
 
 from detlab.apis import init_detector
 from detlab.apis.inference import default_input_shape
-from detlab.utils import atomic_write
+from detlab.utils import CfgOptionsAction, atomic_write
 
 #: Names of the graph's input and outputs.
 INPUT_NAME = 'image'
@@ -111,7 +110,9 @@ def dense_head_detections(head: nn.Module, outputs: Sequence[List[Tensor]],
             largest = torch.cat([boxes.reshape(-1), boxes.new_zeros(1)]).max()
             shifted = boxes + (labels.to(boxes.dtype) * (largest + 1))[:, None]
         keep = torchvision.ops.nms(shifted, scores, nms_cfg.get('iou_threshold', 0.5))
-        keep = keep[:cfg.get('max_per_img', 100)]
+        max_per_img = cfg.get('max_per_img', -1)
+        if max_per_img >= 0:  # negative keeps every box, as the head's own prediction
+            keep = keep[:max_per_img]
         boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
     return boxes, scores, labels
 
@@ -174,7 +175,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--dynamic', action='store_true',
                         help='let height and width vary at run time')
     parser.add_argument('--opset', type=int, default=17, help='ONNX opset version')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
                         help='override config settings, as in tools/test.py')
     return parser.parse_args()
 

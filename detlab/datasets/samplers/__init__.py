@@ -1,4 +1,5 @@
 """detlab's data samplers; importing registers them."""
 from .batch_sampler import AspectRatioBatchSampler
+from .client_sampler import ClientSampler
 
-__all__ = ['AspectRatioBatchSampler']
+__all__ = ['AspectRatioBatchSampler', 'ClientSampler']

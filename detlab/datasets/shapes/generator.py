@@ -34,6 +34,13 @@ MAX_CONTRAST_SAMPLES = 64
 #: Judge contrast at this percentile of distances: a clutter line under the
 #: object should not veto an otherwise well-contrasted colour.
 CONTRAST_PERCENTILE = 10
+#: Vertices of a circle's outline: one per this many degrees (cv2's own polygon for
+#: ``cv2.ellipse``), then merged where within ``OUTLINE_TOLERANCE`` px of a line.
+OUTLINE_DEGREES_PER_VERTEX = 1
+OUTLINE_TOLERANCE = 0.25
+#: cv2 draws integer vertices at pixel centres; COCO polygons put pixel i on
+#: [i, i + 1], so its centre is at i + 0.5.
+PIXEL_CENTRE = 0.5
 #: Placement attempts per wanted object before settling for fewer objects.
 PLACEMENT_TRIES_PER_OBJECT = 20
 
@@ -102,12 +109,16 @@ class ShapesParams:
 @dataclass
 class ShapeObject:
     """One drawn object: class label, tight box (x, y, w, h) of its drawn
-    pixels, their count (``area``) and how many stay visible in the end."""
+    pixels, their count (``area``), how many stay visible in the end, and the
+    outline it was drawn from as a flat COCO polygon ``[x0, y0, x1, y1, ...]``
+    in image pixels (pixel i spans [i, i + 1]; the whole shape, also where a
+    later object covers it)."""
 
     label: int
     bbox_xywh: Tuple[int, int, int, int]
     area: int
     visible_area: int = 0
+    polygon: Tuple[float, ...] = ()
 
 
 def _randint(rng: np.random.Generator, low: int, high: int) -> int:
@@ -158,27 +169,40 @@ def _draw_clutter(rng: np.random.Generator, canvas: np.ndarray, max_extent: int)
         cv2.circle(canvas, centre, radius, colour, -1)
 
 
-def _tight(mask: np.ndarray) -> np.ndarray:
+def _tight(mask: np.ndarray, outline: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """The mask cropped to its drawn pixels, and its (k, 2) outline moved with it."""
     x, y, w, h = cv2.boundingRect(mask)
-    return mask[y:y + h, x:x + w]
+    return mask[y:y + h, x:x + w], outline - (x, y)
 
 
 def _shape_mask(rng: np.random.Generator, label: int, min_size: int,
-                max_size: int) -> np.ndarray:
-    """Filled mask of one shape, cropped to its drawn pixels, (h, w) uint8 in {0, 1}."""
+                max_size: int) -> Tuple[np.ndarray, np.ndarray]:
+    """One shape, cropped to its drawn pixels.
+
+    Returns:
+        tuple: the filled (h, w) uint8 mask in {0, 1}, and the (k, 2) float
+        outline it was drawn from, in the mask's pixels (pixel i spans
+        [i, i + 1]).
+    """
     if label == CIRCLE:
         major = _randint(rng, min_size, max_size)
         minor = max(min_size, int(round(major * rng.uniform(MIN_CIRCLE_AXIS_RATIO, 1.0))))
         patch = np.zeros((major + 2, major + 2), np.uint8)
         centre = (major + 1) // 2
-        cv2.ellipse(patch, (centre, centre), (major // 2, minor // 2),
-                    rng.uniform(0, 180), 0, 360, 1, -1)
-        return _tight(patch)
+        angle = rng.uniform(0, 180)
+        cv2.ellipse(patch, (centre, centre), (major // 2, minor // 2), angle, 0, 360, 1, -1)
+        # cv2.ellipse fills this polygon (it rounds the angle to whole degrees).
+        vertices = cv2.ellipse2Poly((centre, centre), (major // 2, minor // 2),
+                                    int(round(angle)), 0, 360, OUTLINE_DEGREES_PER_VERTEX)
+        vertices = cv2.approxPolyDP(vertices, OUTLINE_TOLERANCE, True).reshape(-1, 2)
+        return _tight(patch, vertices + PIXEL_CENTRE)
     if label == RECTANGLE:
         longer = _randint(rng, min_size, max_size)
         shorter = max(min_size, int(round(longer * rng.uniform(MIN_RECT_SIDE_RATIO, 1.0))))
         shape = (longer, shorter) if rng.random() < 0.5 else (shorter, longer)
-        return np.ones(shape, np.uint8)
+        height, width = shape
+        return np.ones(shape, np.uint8), np.array([[0., 0.], [width, 0.], [width, height],
+                                                   [0., height]])
     base = _randint(rng, min_size, max_size)
     low, high = TRIANGLE_HEIGHT_RATIO
     height = _randint(rng, max(min_size, int(base * low)), min(max_size, int(base * high)))
@@ -187,8 +211,9 @@ def _shape_mask(rng: np.random.Generator, label: int, min_size: int,
     if rng.random() < 0.5:  # point down instead of up
         points[:, 1] = height - 1 - points[:, 1]
     patch = np.zeros((height, base), np.uint8)
-    cv2.fillPoly(patch, [np.round(points).astype(np.int32)], 1)
-    return _tight(patch)
+    vertices = np.round(points).astype(np.int32)
+    cv2.fillPoly(patch, [vertices], 1)
+    return _tight(patch, vertices + PIXEL_CENTRE)
 
 
 def _contrasting_colour(rng: np.random.Generator, under: np.ndarray) -> np.ndarray:
@@ -220,7 +245,8 @@ def _place_objects(rng: np.random.Generator, canvas: np.ndarray,
         if len(objects) == wanted:
             break
         label = _randint(rng, 0, len(SHAPE_CLASSES) - 1)
-        mask = _shape_mask(rng, label, params.min_object_size, max_size).astype(bool)
+        mask, outline = _shape_mask(rng, label, params.min_object_size, max_size)
+        mask = mask.astype(bool)
         box_h, box_w = mask.shape
         if min(box_h, box_w) < params.min_object_size or max(box_h, box_w) > max_size:
             continue  # rasterisation rounded the shape out of the size range
@@ -235,7 +261,9 @@ def _place_objects(rng: np.random.Generator, canvas: np.ndarray,
         canvas[window][mask] = _contrasting_colour(rng, canvas[window][mask])
         owner[window][mask] = len(objects)
         visible = np.append(visible - hidden, mask.sum())
-        objects.append(ShapeObject(label, (x0, y0, box_w, box_h), int(mask.sum())))
+        polygon = tuple((outline + (x0, y0)).reshape(-1).astype(float).tolist())
+        objects.append(ShapeObject(label, (x0, y0, box_w, box_h), int(mask.sum()),
+                                   polygon=polygon))
     for obj, visible_area in zip(objects, visible.tolist()):
         obj.visible_area = visible_area
     return objects

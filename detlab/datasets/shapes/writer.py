@@ -1,7 +1,8 @@
 """Writing a split of the shapes data set to disk, safely and only when needed.
 
 Layout under ``out_dir``: ``{split}/{index:06d}.{jpg|png}`` and
-``annotations/instances_{split}.json`` (COCO detection format). The JSON is
+``annotations/instances_{split}.json`` (COCO instance format: boxes and
+each shape's outline polygon). The JSON is
 written last, atomically, and records the generator parameters, so a present
 JSON with matching parameters means the split is complete and current. A
 file lock serialises processes (e.g. DDP ranks) that ask for the same split.
@@ -30,7 +31,7 @@ except ImportError:  # not POSIX: generation is then not guarded across processe
     fcntl = None
 
 #: Bump when the drawing code changes, so existing data is regenerated.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 IMAGE_FORMATS = ('jpg', 'png')
 JPEG_QUALITY = 95
 #: Default size and seed of the splits ShapesDataset knows by name.
@@ -156,7 +157,8 @@ def _write_images(img_dir: str, split: str, num_images: int, seed: int, img_form
         for obj in objects:
             annotations.append(dict(id=len(annotations) + 1, image_id=img_id,
                                     category_id=obj.label + 1, bbox=list(obj.bbox_xywh),
-                                    area=obj.area, iscrowd=0))
+                                    area=obj.area, iscrowd=0,
+                                    segmentation=[list(obj.polygon)]))
     categories = [dict(id=label + 1, name=name) for label, name in enumerate(SHAPE_CLASSES)]
     with open(osp.join(img_dir, OWNER_MARKER), 'w') as marker:
         marker.write('Written by detlab.datasets.shapes; replaced when regenerated.\n')

@@ -12,6 +12,7 @@ from .cached_mix import CachedMixUp, CachedMosaic
 from .crop import Expand, MinIoURandomCrop, RandomCrop
 from .erasing import CutOut, RandomErasing
 from .formatting import PackDetInputs
+from .image_size import DEFAULT_MAX_PIXELS, ImageTooLargeError
 from .loading import (FilterAnnotations, LoadAnnotations, LoadImageFromFile,
                       LoadImageFromNDArray)
 from .mix import MixUp, Mosaic
@@ -22,5 +23,6 @@ __all__ = [
     'LoadImageFromFile', 'LoadAnnotations', 'Resize', 'RandomFlip', 'PackDetInputs',
     'FilterAnnotations', 'Pad', 'RandomCrop', 'MinIoURandomCrop', 'Expand',
     'PhotoMetricDistortion', 'YOLOXHSVRandomAug', 'RandomAffine', 'Mosaic', 'MixUp',
-    'CachedMosaic', 'CachedMixUp', 'CutOut', 'RandomErasing', 'LoadImageFromNDArray'
+    'CachedMosaic', 'CachedMixUp', 'CutOut', 'RandomErasing', 'LoadImageFromNDArray',
+    'DEFAULT_MAX_PIXELS', 'ImageTooLargeError'
 ]

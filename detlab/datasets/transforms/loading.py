@@ -1,6 +1,8 @@
 """Loading an image and its annotations into the pipeline's results dict."""
+import re
 from typing import Optional, Tuple
 
+import cv2
 import mmcv
 import numpy as np
 import pycocotools.mask as mask_util
@@ -15,12 +17,15 @@ from detlab.structures.bbox import autocast_box_type, get_box_type
 from detlab.structures.det_data_sample import GT_IN_ORI_IMAGE
 from detlab.structures.mask import BitmapMasks, PolygonMasks
 
+from .image_size import DEFAULT_MAX_PIXELS, check_pixel_limit
 from .instance_ops import select_instances
 
 #: Stand-in polygon of an instance whose mask annotation is unusable (it is then ignored).
 FAKE_POLYGON = np.zeros(6)
 _JPEG_START, _JPEG_END, _JPEG_SCAN = b'\xff\xd8', b'\xff\xd9', b'\xff\xda'
 _PNG_SIGNATURE, _PNG_END = b'\x89PNG\r\n\x1a\n', b'IEND'
+#: Image paths that are web addresses; detlab downloads nothing at run time.
+WEB_URL = re.compile(r'^(https?|ftp)://', re.IGNORECASE)
 
 
 def find_truncation(img_bytes: bytes) -> Optional[str]:
@@ -58,10 +63,33 @@ class LoadImageFromFile(MMCV_LoadImageFromFile):
     None with ``ignore_empty``, so the dataset draws another sample); an
     empty, truncated or undecodable file also raises ``FileNotFoundError``
     (no usable image at that path), naming the path and what is wrong.
+    An image whose header declares more than ``max_pixels`` pixels is refused
+    before it is decoded (:class:`ImageTooLargeError`, naming the path and the
+    size), and an ``http(s)://`` or ``ftp://`` path is refused (``ValueError``):
+    detlab reads local files and downloads nothing at run time. Under a
+    dataset's ``skip_bad_samples`` both are skipped like any unreadable image.
+
+    Args:
+        max_pixels (int, optional): The most pixels (width x height) an image
+            may declare; None lifts the limit. Defaults to
+            :data:`DEFAULT_MAX_PIXELS` (2**27).
+        **kwargs: mmcv's arguments (``to_float32``, ``color_type``, ...).
     """
+
+    def __init__(self, *args, max_pixels: Optional[int] = DEFAULT_MAX_PIXELS, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if max_pixels is not None and (isinstance(max_pixels, bool) or
+                                       not isinstance(max_pixels, int) or max_pixels < 1):
+            raise ValueError(f'LoadImageFromFile: max_pixels must be a positive int or None, '
+                             f'got {max_pixels!r}.')
+        self.max_pixels = max_pixels
 
     def transform(self, results: dict) -> Optional[dict]:
         path = results['img_path']
+        if WEB_URL.match(str(path)):
+            raise ValueError(f"LoadImageFromFile: '{path}' is a URL; detlab reads images from "
+                             'local files only and downloads nothing at run time. Download '
+                             'it first and give the local path.')
         try:
             img_bytes = fileio.get(path, backend_args=self.backend_args)
         except FileNotFoundError as error:
@@ -71,8 +99,13 @@ class LoadImageFromFile(MMCV_LoadImageFromFile):
         problem = 'the file is empty' if len(img_bytes) == 0 else find_truncation(img_bytes)
         img = None
         if problem is None:
-            img = mmcv.imfrombytes(img_bytes, flag=self.color_type, backend=self.imdecode_backend)
-            if img is None:
+            check_pixel_limit(img_bytes, path, self.max_pixels)
+            try:
+                img = mmcv.imfrombytes(img_bytes, flag=self.color_type,
+                                       backend=self.imdecode_backend)
+            except cv2.error as error:
+                problem = f"backend '{self.imdecode_backend}' failed: {str(error).strip()}"
+            if img is None and problem is None:
                 problem = (f'{len(img_bytes)} bytes could not be decoded as an image by backend '
                            f"'{self.imdecode_backend}'")
         if problem is not None:

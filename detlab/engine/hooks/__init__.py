@@ -4,7 +4,8 @@ from .checkpoint_hook import DetCheckpointHook
 from .logger_hook import DetLoggerHook
 from .nonfinite_loss_hook import NonFiniteLossHook
 from .num_class_check_hook import NumClassCheckHook
+from .pipeline_switch_hook import PipelineSwitchHook
 from .visualization_hook import DetVisualizationHook
 
 __all__ = ['BadSampleHook', 'BufferSyncHook', 'DetCheckpointHook', 'DetLoggerHook',
-           'DetVisualizationHook', 'NonFiniteLossHook', 'NumClassCheckHook']
+           'DetVisualizationHook', 'NonFiniteLossHook', 'NumClassCheckHook', 'PipelineSwitchHook']

@@ -4,15 +4,19 @@ import functools
 from typing import Callable, Dict, List, Optional, Union
 
 import torch
+from mmengine.device import get_device
 from mmengine.dist import broadcast_object_list, is_distributed
 from mmengine.hooks import CheckpointHook, LoggerHook
 from mmengine.model import is_model_wrapper
 from mmengine.optim import OptimWrapperDict
+from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
 from mmengine.runner.checkpoint import _load_checkpoint, _load_checkpoint_to_model
 
 from detlab.registry import RUNNERS, close_name_hints
 from detlab.utils.checkpoint import DamagedCheckpointError
+from detlab.utils.config_types import check_config_types
+from detlab.utils.fast_path import fused_optimizer_cfg, use_channels_last
 from ..checkpoint import atomic_backend_args, is_local_path, register_checkpoint_schemes
 from ..distributed import ddp_wrapper_cfg, init_distributed, setup_launcher
 from .checkpoint_checks import (checkpoint_from_last_checkpoint, damaged_resume_message,
@@ -65,8 +69,9 @@ class DetRunner(Runner):
       or a broken ``last_checkpoint`` is named with what to do;
     - logs the base and scaled learning rates of ``auto_scale_lr``;
     - applies the config keys ``channels_last`` (4-D weights in NHWC before
-      wrapping) and ``compile`` (``torch.compile`` on the detector's backbone
-      and neck, keeping checkpoint keys);
+      wrapping; by default on CUDA) and ``compile`` (``torch.compile`` on the
+      detector's backbone and neck, keeping checkpoint keys), and steps
+      optimizers fused on CUDA;
     - starts a gloo process group and DDP without device ids on CPU-only
       machines (``launcher='pytorch'``), and syncs buffers and seeds ranks
       apart in multi-process runs (:func:`~detlab.engine.distributed.setup_launcher`);
@@ -80,6 +85,8 @@ class DetRunner(Runner):
     def from_cfg(cls, cfg) -> 'DetRunner':
         """Build the runner from a config, which is copied, not changed."""
         cfg = copy.deepcopy(cfg)
+        with DefaultScope.overwrite_default_scope(cfg.get('default_scope') or 'detlab'):
+            check_config_types(cfg)
         setup_launcher(cfg)
         with close_name_hints():
             return super().from_cfg(cfg)
@@ -124,22 +131,28 @@ class DetRunner(Runner):
     # Model ----------------------------------------------------------------
 
     def wrap_model(self, model_wrapper_cfg: Optional[Dict], model: torch.nn.Module):
-        """mmengine's ``wrap_model``; first, with ``channels_last=True``, the
-        model's 4-D parameters and buffers move to channels_last.
+        """mmengine's ``wrap_model``; first, the model's 4-D parameters and buffers move to
+        channels_last where :func:`~detlab.utils.fast_path.use_channels_last` says so (the
+        config key ``channels_last``; by default on CUDA).
 
         Done before DDP builds its gradient buckets, so they match the weights'
         strides; convolutions follow the weights' format, so inputs need no
         change. A multi-process run without CUDA gets DDP without device ids.
         """
-        channels_last = self.cfg.get('channels_last', False)
-        if not isinstance(channels_last, bool):
-            raise TypeError(f'channels_last must be True or False, got {channels_last!r}')
-        if channels_last and not is_model_wrapper(model):
+        setting = self.cfg.get('channels_last', None)
+        if use_channels_last(setting, get_device()) and not is_model_wrapper(model):
             model.to(memory_format=torch.channels_last)
-            self.logger.info("channels_last: the model's convolution weights are NHWC.")
+            default = ' (the default on CUDA; channels_last=False turns it off)' \
+                if setting is None else ''
+            self.logger.info(f"channels_last: the model's convolution weights are NHWC{default}.")
         if self.distributed and model_wrapper_cfg is None and not torch.cuda.is_available():
             model_wrapper_cfg = ddp_wrapper_cfg(self.cfg.get('find_unused_parameters', False))
         return super().wrap_model(model_wrapper_cfg, model)
+
+    def build_optim_wrapper(self, optim_wrapper):
+        """mmengine's ``build_optim_wrapper``; on CUDA the optimizer steps fused where it
+        can (:func:`~detlab.utils.fast_path.fused_optimizer_cfg`)."""
+        return super().build_optim_wrapper(fused_optimizer_cfg(optim_wrapper, get_device()))
 
     def _maybe_compile(self, target: str) -> None:
         """``compile=True`` (or a dict of ``torch.compile`` options) compiles

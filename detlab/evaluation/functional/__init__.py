@@ -5,11 +5,12 @@ from .bbox_overlaps import bbox_overlaps
 from .class_names import coco_classes, dataset_aliases, get_classes, voc_classes
 from .coco_eval import (COCO_EVAL_BACKENDS, COCO_IOU_THRS, COCO_MAX_DETS, COCO_STAT_NAMES,
                         DECIMALS, DEFAULT_METRIC_ITEMS, PER_CLASS_HEADERS, check_metric_items,
-                        evaluate_bbox, format_table, per_class_ap, per_class_table,
-                        stats_to_dict)
+                        evaluate_bbox, evaluate_segm, format_table, per_class_ap,
+                        per_class_table, stats_to_dict)
 from .coco_format import (DetectionArrays, check_image_ids, coco_from_dict,
                           detections_from_results, dump_atomic, gt_to_coco_dict, load_coco,
-                          load_detections, results_to_coco_json, xyxy_to_xywh)
+                          load_detections, results_to_coco_json, rle_with_str_counts,
+                          segm_results_to_coco_json, xyxy_to_xywh)
 from .coco_summary import AREA_RANGES, RECALL_THRS, CocoEvalResult, summarize
 from .fast_coco_eval import fast_coco_eval
 from .mean_ap import (AP_MODES, average_precision, eval_map, get_cls_results,
@@ -25,9 +26,11 @@ __all__ = [
     'BACKGROUND', 'OperatingPoint', 'PRCurve', 'best_f1', 'confusion_matrix', 'image_confusion',
     'pr_curves', 'COCO_EVAL_BACKENDS', 'COCO_IOU_THRS', 'COCO_MAX_DETS', 'COCO_STAT_NAMES',
     'DECIMALS', 'DEFAULT_METRIC_ITEMS', 'PER_CLASS_HEADERS', 'check_metric_items',
-    'evaluate_bbox', 'format_table', 'per_class_ap', 'per_class_table', 'stats_to_dict',
+    'evaluate_bbox', 'evaluate_segm', 'format_table', 'per_class_ap', 'per_class_table',
+    'stats_to_dict',
     'DetectionArrays', 'check_image_ids', 'coco_from_dict', 'detections_from_results',
     'dump_atomic', 'gt_to_coco_dict', 'load_coco', 'load_detections', 'results_to_coco_json',
+    'rle_with_str_counts', 'segm_results_to_coco_json',
     'xyxy_to_xywh', 'AREA_RANGES', 'RECALL_THRS', 'CocoEvalResult', 'summarize',
     'fast_coco_eval', 'AP_MODES', 'get_cls_results', 'tpfp_default'
 ]

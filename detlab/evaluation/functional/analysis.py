@@ -9,6 +9,7 @@ from typing import List, Sequence
 
 import numpy as np
 
+from detlab.structures.errors import AssertionValueError
 from .bbox_overlaps import bbox_overlaps
 from .mean_ap import tpfp_default
 
@@ -66,8 +67,8 @@ def confusion_matrix(gts: Sequence[dict], preds: Sequence[dict], num_classes: in
         predicted class, index K = background.
     """
     if len(gts) != len(preds):
-        raise ValueError(f'confusion_matrix: {len(gts)} ground truths but {len(preds)} '
-                         'predictions; give one of each per image.')
+        raise AssertionValueError(f'confusion_matrix: {len(gts)} ground truths but {len(preds)} '
+                                  'predictions; give one of each per image.')
     confusion = np.zeros((num_classes + 1, num_classes + 1), dtype=np.int64)
     for gt, pred in zip(gts, preds):
         image_confusion(confusion, gt, pred, score_thr, tp_iou_thr)

@@ -1,6 +1,8 @@
 """MMDetection's numpy ``bbox_overlaps`` for evaluation (float32, optional legacy +1)."""
 import numpy as np
 
+from detlab.structures.errors import AssertionValueError
+
 #: Overlap modes: intersection over union, or over the area of ``bboxes1``.
 EVAL_OVERLAP_MODES = ('iou', 'iof')
 
@@ -24,7 +26,8 @@ def bbox_overlaps(bboxes1: np.ndarray,
         np.ndarray: (N, K) float32 overlaps.
     """
     if mode not in EVAL_OVERLAP_MODES:
-        raise ValueError(f'bbox_overlaps: mode={mode!r}, expected one of {EVAL_OVERLAP_MODES}.')
+        raise AssertionValueError(f'bbox_overlaps: mode={mode!r}, expected one of '
+                                  f'{EVAL_OVERLAP_MODES}.')
     extra = 1.0 if use_legacy_coordinate else 0.0
     boxes1 = np.asarray(bboxes1, dtype=np.float32).reshape(-1, 4)[:, None, :]  # (N, 1, 4)
     boxes2 = np.asarray(bboxes2, dtype=np.float32).reshape(-1, 4)[None, :, :]  # (1, K, 4)

@@ -2,6 +2,7 @@
 from typing import Dict, List
 
 from detlab.datasets.metainfo import COCO_CLASSES
+from detlab.structures.errors import AssertionTypeError, AssertionValueError
 
 #: The 20 PASCAL VOC classes, in the devkit's order.
 VOC_CLASSES = ('aeroplane', 'bicycle', 'bird', 'boat', 'bottle', 'bus', 'car', 'cat', 'chair',
@@ -36,9 +37,10 @@ def get_classes(dataset: str) -> List[str]:
         ValueError: naming the unknown name and the known aliases.
     """
     if not isinstance(dataset, str):
-        raise TypeError(f'get_classes: dataset must be a str, got {type(dataset).__name__}.')
+        raise AssertionTypeError('get_classes: dataset must be a str, got '
+                                 f'{type(dataset).__name__}.')
     for name, aliases in dataset_aliases.items():
         if dataset in aliases:
             return _CLASSES_OF[name]()
     known = [alias for aliases in dataset_aliases.values() for alias in aliases]
-    raise ValueError(f'get_classes: unknown dataset {dataset!r}; known names: {known}.')
+    raise AssertionValueError(f'get_classes: unknown dataset {dataset!r}; known names: {known}.')

@@ -1,4 +1,5 @@
-"""COCO box AP (pycocotools' COCOeval or detlab's vectorised twin) and its mmdet names.
+"""COCO box AP (pycocotools' COCOeval or detlab's vectorised twin), mask AP
+(pycocotools' COCOeval) and their mmdet names.
 
 ``COCOeval.eval['precision']`` has shape (T, R, K, A, M): IoU thresholds,
 recall thresholds, categories, area ranges (all, small, medium, large) and
@@ -69,10 +70,7 @@ def evaluate_bbox(coco_gt: COCO,
         ValueError: if ``max_dets`` is not three ascending integers, or the
             backend is unknown.
     """
-    max_dets = [int(m) for m in max_dets]
-    if len(max_dets) != len(COCO_MAX_DETS) or sorted(max_dets) != max_dets:
-        raise ValueError(f'max_dets (proposal_nums) must be 3 ascending integers like '
-                         f'{COCO_MAX_DETS}, got {tuple(max_dets)}.')
+    max_dets = _check_max_dets(max_dets)
     if backend not in COCO_EVAL_BACKENDS:
         raise ValueError(f'COCO evaluation backend {backend!r} is not known; use one of '
                          f'{COCO_EVAL_BACKENDS}.')
@@ -83,7 +81,56 @@ def evaluate_bbox(coco_gt: COCO,
         check_image_ids(coco_gt, detections.image_ids)
         return fast_coco_eval(coco_gt, detections, cat_ids, img_ids=img_ids, iou_thrs=iou_thrs,
                               max_dets=max_dets, use_cats=use_cats)
-    coco_eval = COCOeval(coco_gt, load_detections(coco_gt, detections.to_coco_json()), 'bbox')
+    return _run_cocoeval(coco_gt, load_detections(coco_gt, detections.to_coco_json()), 'bbox',
+                         cat_ids, img_ids, iou_thrs, max_dets, use_cats)
+
+
+def evaluate_segm(coco_gt: COCO,
+                  segm_results: List[dict],
+                  cat_ids: Sequence[int],
+                  img_ids: Optional[Sequence[int]] = None,
+                  iou_thrs: Optional[Sequence[float]] = None,
+                  max_dets: Sequence[int] = COCO_MAX_DETS) -> CocoEvalResult:
+    """COCO mask evaluation with pycocotools' COCOeval (``iouType='segm'``), quietly.
+
+    detlab's fast backend matches boxes only, so masks are always evaluated by
+    pycocotools. As MMDetection, the results' ``bbox`` fields are dropped
+    first: with them ``loadRes`` would take each detection's area from its box
+    instead of its mask, which moves detections between the small, medium and
+    large ranges.
+
+    Args:
+        coco_gt (COCO): Ground truth with ``segmentation`` (polygons or RLE).
+        segm_results (list[dict]): COCO results, each with ``image_id``,
+            ``category_id``, ``score`` and ``segmentation`` (RLE); not modified.
+        cat_ids, img_ids, iou_thrs, max_dets: As :func:`evaluate_bbox`.
+
+    Returns:
+        CocoEvalResult: ``stats`` (12,), ``eval`` and the summary text.
+    """
+    max_dets = _check_max_dets(max_dets)
+    iou_thrs = np.asarray(COCO_IOU_THRS if iou_thrs is None else iou_thrs,
+                          dtype=np.float64).reshape(-1)
+    img_ids = list(coco_gt.getImgIds() if img_ids is None else img_ids)
+    results = [{key: value for key, value in result.items() if key != 'bbox'}
+               for result in segm_results]
+    return _run_cocoeval(coco_gt, load_detections(coco_gt, results), 'segm', cat_ids, img_ids,
+                         iou_thrs, max_dets, use_cats=True)
+
+
+def _check_max_dets(max_dets: Sequence[int]) -> List[int]:
+    max_dets = [int(m) for m in max_dets]
+    if len(max_dets) != len(COCO_MAX_DETS) or sorted(max_dets) != max_dets:
+        raise ValueError(f'max_dets (proposal_nums) must be 3 ascending integers like '
+                         f'{COCO_MAX_DETS}, got {tuple(max_dets)}.')
+    return max_dets
+
+
+def _run_cocoeval(coco_gt: COCO, coco_dt: COCO, iou_type: str, cat_ids: Sequence[int],
+                  img_ids: List[int], iou_thrs: np.ndarray, max_dets: List[int],
+                  use_cats: bool) -> CocoEvalResult:
+    """pycocotools' evaluate, accumulate and summarize with these parameters, quietly."""
+    coco_eval = COCOeval(coco_gt, coco_dt, iou_type)
     coco_eval.params.catIds = list(cat_ids)
     coco_eval.params.imgIds = img_ids
     coco_eval.params.maxDets = max_dets

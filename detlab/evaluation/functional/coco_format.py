@@ -15,6 +15,7 @@ from mmengine.fileio import dump
 from pycocotools.coco import COCO
 
 from detlab.utils.atomic import atomic_write
+from detlab.utils.coco_json import check_coco_ids, read_json
 
 
 def xyxy_to_xywh(bboxes: np.ndarray) -> np.ndarray:
@@ -74,6 +75,42 @@ def results_to_coco_json(results: Sequence[dict], cat_ids: Sequence[int]) -> Lis
     return detections_from_results(results, cat_ids).to_coco_json()
 
 
+def segm_results_to_coco_json(results: Sequence[dict], cat_ids: Sequence[int]) -> List[dict]:
+    """The COCO mask results list of per-image predictions, as MMDetection writes it.
+
+    Args:
+        results (Sequence[dict]): As :func:`detections_from_results`, plus
+            ``masks`` (one COCO RLE dict per box, ``counts`` bytes or str)
+            and optionally ``mask_scores`` (N,) (used instead of ``scores``).
+        cat_ids (Sequence[int]): COCO category id of each contiguous label.
+
+    Returns:
+        list[dict]: ``image_id``, ``bbox`` (x, y, w, h), ``score``,
+        ``category_id`` and ``segmentation`` (RLE with str ``counts``) per mask.
+
+    Raises:
+        ValueError: if an image has a different number of masks than boxes.
+    """
+    for result in results:
+        if len(result['masks']) != len(np.asarray(result['labels']).reshape(-1)):
+            raise ValueError(f'Image {result["img_id"]} has {len(result["masks"])} masks for '
+                             f'{len(np.asarray(result["labels"]).reshape(-1))} detections.')
+    json_results = detections_from_results(results, cat_ids).to_coco_json()
+    masks = [mask for result in results for mask in result['masks']]
+    scores = [float(score) for result in results
+              for score in np.asarray(result.get('mask_scores', result['scores'])).reshape(-1)]
+    for record, mask, score in zip(json_results, masks, scores):
+        record['score'] = score
+        record['segmentation'] = rle_with_str_counts(mask)
+    return json_results
+
+
+def rle_with_str_counts(rle: dict) -> dict:
+    """A copy of a COCO RLE whose compressed ``counts`` is a str (json-ready)."""
+    counts = rle['counts']
+    return dict(rle, counts=counts.decode() if isinstance(counts, bytes) else counts)
+
+
 @dataclass
 class DetectionArrays:
     """Detections in COCO's terms, one row per box, in the results-file order.
@@ -117,12 +154,15 @@ def gt_to_coco_dict(gt_dicts: Sequence[dict], classes: Sequence[str]) -> Dict[st
         gt_dicts (Sequence[dict]): One dict per image with ``img_id``,
             ``width``, ``height`` and numpy ``bboxes`` (N, 4) x1, y1, x2, y2
             in original-image pixels, ``labels`` (N,) and ``ignore_flags``
-            (N,) (1 marks a crowd / ignored box).
+            (N,) (1 marks a crowd / ignored box); optionally ``masks`` (one
+            COCO ``segmentation`` per box: polygons or RLE, in original-image
+            pixels), written as each annotation's ``segmentation``.
         classes (Sequence[str]): Class names, indexed by label.
 
     Returns:
         dict: A COCO dataset with ``images``, ``annotations`` (ids from 1, as
-        pycocotools expects) and ``categories``.
+        pycocotools expects) and ``categories``. ``area`` is the box's
+        ``w * h`` (as MMDetection's converter), also when masks are given.
     """
     images = [dict(id=gt['img_id'], width=int(gt['width']), height=int(gt['height']),
                    file_name='') for gt in gt_dicts]
@@ -133,11 +173,15 @@ def gt_to_coco_dict(gt_dicts: Sequence[dict], classes: Sequence[str]) -> Dict[st
         labels = np.asarray(gt['labels'], dtype=np.int64).reshape(-1).tolist()
         crowd = np.asarray(gt['ignore_flags'], dtype=np.int64).reshape(-1).tolist()
         first_id = len(annotations) + 1
-        annotations.extend(
-            dict(id=first_id + i, image_id=gt['img_id'], bbox=box, area=area,
-                 category_id=label, iscrowd=is_crowd)
-            for i, (box, area, label, is_crowd) in enumerate(
-                zip(boxes.tolist(), areas, labels, crowd)))
+        new = [dict(id=first_id + i, image_id=gt['img_id'], bbox=box, area=area,
+                    category_id=label, iscrowd=is_crowd)
+               for i, (box, area, label, is_crowd) in enumerate(
+                   zip(boxes.tolist(), areas, labels, crowd))]
+        if gt.get('masks') is not None:
+            for ann, segmentation in zip(new, gt['masks']):
+                ann['segmentation'] = (rle_with_str_counts(segmentation)
+                                       if isinstance(segmentation, dict) else segmentation)
+        annotations.extend(new)
     categories = [dict(id=i, name=name) for i, name in enumerate(classes)]
     return dict(images=images, annotations=annotations, categories=categories)
 
@@ -156,11 +200,14 @@ def load_coco(ann_file: str) -> COCO:
 
     Raises:
         FileNotFoundError: naming the path when it does not exist.
+        ValueError: The file is not JSON, or an entry's ids are not 64-bit
+            integers; the message names the file and the entry.
     """
     if not osp.isfile(ann_file):
         raise FileNotFoundError(f'COCO ann_file not found: {ann_file!r}')
-    with contextlib.redirect_stdout(io.StringIO()):
-        return COCO(ann_file)
+    content = read_json(ann_file, 'COCO ann_file')
+    check_coco_ids(content, ann_file)
+    return coco_from_dict(content)
 
 
 def load_detections(coco_gt: COCO, json_results: List[dict]) -> COCO:

@@ -11,6 +11,7 @@ from typing import List, Optional, Sequence, Tuple, Union
 import numpy as np
 from mmengine.logging import print_log
 
+from detlab.structures.errors import AssertionValueError
 from .bbox_overlaps import bbox_overlaps
 from .class_names import get_classes
 from .coco_eval import format_table
@@ -37,13 +38,13 @@ def average_precision(recalls: np.ndarray, precisions: np.ndarray,
         float | np.ndarray: the AP, or (num_scales,) float32 APs.
     """
     if mode not in AP_MODES:
-        raise ValueError(f'average_precision: mode={mode!r}, expected one of {AP_MODES}.')
+        raise AssertionValueError(f'average_precision: mode={mode!r}, expected one of {AP_MODES}.')
     single = np.ndim(recalls) == 1
     recalls = np.atleast_2d(np.asarray(recalls))
     precisions = np.atleast_2d(np.asarray(precisions))
     if recalls.shape != precisions.shape:
-        raise ValueError(f'average_precision: recalls {recalls.shape} and precisions '
-                         f'{precisions.shape} must have the same shape.')
+        raise AssertionValueError(f'average_precision: recalls {recalls.shape} and precisions '
+                                  f'{precisions.shape} must have the same shape.')
     num_scales = recalls.shape[0]
     if mode == 'area':
         zeros = np.zeros((num_scales, 1), dtype=recalls.dtype)
@@ -148,11 +149,13 @@ def eval_map(det_results: Sequence[Sequence[np.ndarray]],
              annotations: Sequence[dict],
              scale_ranges: Optional[Sequence[Tuple[float, float]]] = None,
              iou_thr: float = 0.5,
+             ioa_thr: Optional[float] = None,
              dataset: Optional[Union[str, Sequence[str]]] = None,
              logger=None,
              tpfp_fn=None,
              nproc: int = 4,
              use_legacy_coordinate: bool = False,
+             use_group_of: bool = False,
              eval_mode: str = 'area') -> Tuple[Union[float, List[float]], List[dict]]:
     """mAP of a dataset, as MMDetection's ``eval_map`` (VOC / default matching).
 
@@ -164,6 +167,9 @@ def eval_map(det_results: Sequence[Sequence[np.ndarray]],
         scale_ranges (list[tuple], optional): [(min, max), ...] box sizes;
             area ranges are their squares. One AP per range when given.
         iou_thr (float): IoU needed for a true positive.
+        ioa_thr (float, optional): Must be None: MMDetection's intersection-over-
+            area threshold for Open Images' group-of boxes, which detlab does not
+            evaluate. Kept so positional calls line up with MMDetection's.
         dataset (str | list[str], optional): Names for the summary table: a
             dataset name (``'voc'``, ``'coco'``) or the class names.
         logger: Where to print the summary (``'silent'`` for nowhere).
@@ -171,6 +177,8 @@ def eval_map(det_results: Sequence[Sequence[np.ndarray]],
         nproc (int): Accepted for MMDetection's signature; detlab computes in
             this process (matching is vectorised per image and class).
         use_legacy_coordinate (bool): Widths as ``x2 - x1 + 1`` (VOC devkit).
+        use_group_of (bool): Must be False (Open Images' group-of matching, see
+            ``ioa_thr``).
         eval_mode (str): ``'area'`` or ``'11points'``.
 
     Returns:
@@ -179,12 +187,16 @@ def eval_map(det_results: Sequence[Sequence[np.ndarray]],
         PR curve over the class's detections in score order) and ``ap``.
     """
     if len(det_results) != len(annotations):
-        raise ValueError(f'eval_map: {len(det_results)} detection results but '
-                         f'{len(annotations)} annotations; give one of each per image.')
+        raise AssertionValueError(f'eval_map: {len(det_results)} detection results but '
+                                  f'{len(annotations)} annotations; give one of each per image.')
     if eval_mode not in AP_MODES:
-        raise ValueError(f'eval_map: eval_mode={eval_mode!r}, expected one of {AP_MODES}.')
+        raise AssertionValueError(f'eval_map: eval_mode={eval_mode!r}, expected one of {AP_MODES}.')
     if nproc < 1:
-        raise ValueError(f'eval_map: nproc must be at least 1, got {nproc}.')
+        raise AssertionValueError(f'eval_map: nproc must be at least 1, got {nproc}.')
+    if ioa_thr is not None or use_group_of:
+        raise AssertionValueError(
+            f'eval_map: ioa_thr={ioa_thr!r}, use_group_of={use_group_of!r} ask for Open Images '
+            "group-of matching, which detlab does not have; leave them at None and False")
     tpfp_fn = tpfp_default if tpfp_fn is None else tpfp_fn
     extra_length = 1.0 if use_legacy_coordinate else 0.0
     area_ranges = (None if scale_ranges is None else

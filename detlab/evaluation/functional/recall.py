@@ -4,6 +4,7 @@ from typing import List, Optional, Sequence, Union
 import numpy as np
 from mmengine.logging import print_log
 
+from detlab.structures.errors import AssertionValueError
 from .bbox_overlaps import bbox_overlaps
 from .coco_eval import format_table
 
@@ -58,8 +59,8 @@ def eval_recalls(gts: Sequence[np.ndarray],
         np.ndarray: (len(proposal_nums), len(iou_thrs)) recalls.
     """
     if len(gts) != len(proposals):
-        raise ValueError(f'eval_recalls: {len(gts)} gt lists but {len(proposals)} proposal '
-                         'lists; give one of each per image.')
+        raise AssertionValueError(f'eval_recalls: {len(gts)} gt lists but {len(proposals)} '
+                                  'proposal lists; give one of each per image.')
     most = max([len(p) for p in proposals], default=0)
     nums = _as_array(proposal_nums, [most]).astype(np.int64)
     thrs = _as_array(iou_thrs, [0.5]).astype(np.float64)

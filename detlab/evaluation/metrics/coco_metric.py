@@ -1,4 +1,4 @@
-"""CocoMetric: COCO box AP and proposal recall as an mmengine metric, as in mmdet 3.x.
+"""CocoMetric: COCO box AP, mask AP and proposal recall as an mmengine metric, as in mmdet 3.x.
 
 The metric math lives in ``detlab.evaluation.functional``; this class only
 collects per-image predictions, maps labels to COCO category ids and logs.
@@ -7,6 +7,7 @@ from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
+import torch
 from mmengine.evaluator import BaseMetric
 from mmengine.fileio import get_local_path
 from mmengine.logging import print_log
@@ -14,27 +15,32 @@ from mmengine.structures import BaseDataElement
 from pycocotools.coco import COCO
 
 from detlab.registry import METRICS
+from detlab.structures.mask import encode_mask_results
 from ..functional import (COCO_EVAL_BACKENDS, COCO_IOU_THRS, COCO_STAT_NAMES, DECIMALS,
                           check_metric_items, coco_from_dict, detections_from_results,
-                          dump_atomic, eval_recalls, evaluate_bbox, gt_to_coco_dict, load_coco,
-                          per_class_ap, per_class_table, stats_to_dict)
+                          dump_atomic, eval_recalls, evaluate_bbox, evaluate_segm,
+                          gt_to_coco_dict, load_coco, per_class_ap, per_class_table,
+                          segm_results_to_coco_json, stats_to_dict)
 from .sample_gt import gt_from_sample, to_numpy
 
-#: The metrics this CocoMetric computes (mmdet also knows 'segm').
-SUPPORTED_METRICS = ('bbox', 'proposal', 'proposal_fast')
+#: The metrics this CocoMetric computes.
+SUPPORTED_METRICS = ('bbox', 'segm', 'proposal', 'proposal_fast')
 #: What ``metric='proposal'`` reports when ``metric_items`` is not given.
 PROPOSAL_ITEMS = COCO_STAT_NAMES[6:]
 
 
 @METRICS.register_module()
 class CocoMetric(BaseMetric):
-    """COCO box AP (``coco/bbox_mAP``, ``coco/bbox_mAP_50``, ...) and proposal AR.
+    """COCO box AP (``coco/bbox_mAP``, ``coco/bbox_mAP_50``, ...), mask AP
+    (``coco/segm_mAP``, ...) and proposal AR.
 
     Args:
         ann_file (str, optional): COCO json with the ground truth. When None
             the ground truth comes from the samples (see ``gt_from_sample``)
             and categories are the dataset classes, ids ``0..K-1``.
-        metric (str | list[str]): ``'bbox'``; ``'proposal'`` (COCOeval
+        metric (str | list[str]): ``'bbox'``; ``'segm'`` (mask AP of the
+            predicted ``masks``, always by pycocotools' COCOeval: the fast
+            backend matches boxes only); ``'proposal'`` (COCOeval
             recall over all categories pooled: ``AR@100`` ...);
             ``'proposal_fast'`` (``eval_recalls`` at ``iou_thrs``).
         classwise (bool): Also log a per-class AP table and report
@@ -46,7 +52,8 @@ class CocoMetric(BaseMetric):
             in MMDetection.
         metric_items (Sequence[str], optional): Which COCO stats to report
             (names in ``COCO_STAT_NAMES``); the six APs when None.
-        format_only (bool): Only write ``{outfile_prefix}.bbox.json``, no
+        format_only (bool): Only write ``{outfile_prefix}.bbox.json`` (and
+            ``.segm.json`` when there are masks), no
             evaluation (e.g. for the COCO test server). Needs ``outfile_prefix``.
         outfile_prefix (str, optional): Where to write the results json
             (``<prefix>.bbox.json``) and, without ``ann_file``, the ground
@@ -61,7 +68,7 @@ class CocoMetric(BaseMetric):
             COCOeval; detlab answers it with the fast backend (same numbers).
         eval_backend (str): ``'pycocotools'`` (the reference COCOeval) or
             ``'fast'`` (detlab's vectorised COCOeval: the same 12 numbers,
-            several times quicker on large sets).
+            several times quicker on large sets). Masks always use pycocotools.
     """
     default_prefix: Optional[str] = 'coco'
 
@@ -135,7 +142,8 @@ class CocoMetric(BaseMetric):
             data_samples (Sequence[dict]): ``DetDataSample.to_dict()``s with
                 ``img_id``, ``ori_shape`` (h, w) and ``pred_instances``
                 (``bboxes`` (N, 4) in original-image pixels, ``scores``,
-                ``labels``).
+                ``labels``; optionally ``masks`` (N, H, W), kept as COCO RLE,
+                and ``mask_scores`` (N,)).
         """
         for sample in data_samples:
             if isinstance(sample, BaseDataElement):
@@ -145,10 +153,17 @@ class CocoMetric(BaseMetric):
                           bboxes=to_numpy(pred['bboxes']).reshape(-1, 4),
                           scores=to_numpy(pred['scores']).reshape(-1),
                           labels=to_numpy(pred['labels']).reshape(-1))
+            if 'masks' in pred:
+                masks = pred['masks']
+                result['masks'] = (encode_mask_results(to_numpy(masks))
+                                   if isinstance(masks, (torch.Tensor, np.ndarray)) else masks)
+            if 'mask_scores' in pred:
+                result['mask_scores'] = to_numpy(pred['mask_scores']).reshape(-1)
             gt = dict(img_id=sample['img_id'], height=sample['ori_shape'][0],
                       width=sample['ori_shape'][1])
             if self._coco_api is None:
-                gt.update(gt_from_sample(sample, 'CocoMetric with ann_file=None'))
+                gt.update(gt_from_sample(sample, 'CocoMetric with ann_file=None',
+                                         with_masks='segm' in self.metrics))
             self.results.append((gt, result))
 
     def _class_names(self) -> Optional[List[str]]:
@@ -211,9 +226,14 @@ class CocoMetric(BaseMetric):
         self.cat_ids = self._category_ids(coco_gt)
         self.img_ids = coco_gt.getImgIds()
         detections = detections_from_results(preds, self.cat_ids)
+        segm_results = None
+        if preds and all('masks' in pred for pred in preds):
+            segm_results = segm_results_to_coco_json(preds, self.cat_ids)
         if self.outfile_prefix is not None:
             out_file = f'{self.outfile_prefix}.bbox.json'
             dump_atomic(detections.to_coco_json(), out_file)
+            if segm_results is not None:
+                dump_atomic(segm_results, f'{self.outfile_prefix}.segm.json')
             print_log(f'CocoMetric: results are saved to {out_file}', logger='current')
         eval_results: Dict[str, float] = OrderedDict()
         if self.format_only:
@@ -223,9 +243,17 @@ class CocoMetric(BaseMetric):
                 eval_results.update(self._fast_recall(coco_gt, preds))
                 continue
             iou_thrs = _iou_thr_array(self.iou_thrs)
-            result = evaluate_bbox(coco_gt, detections, self.cat_ids, img_ids=self.img_ids,
-                                   iou_thrs=iou_thrs, max_dets=self.proposal_nums,
-                                   use_cats=metric == 'bbox', backend=self.eval_backend)
+            if metric == 'segm':
+                if segm_results is None:
+                    raise KeyError('CocoMetric metric segm needs pred_instances.masks in every '
+                                   'sample; the model predicted boxes only.')
+                result = evaluate_segm(coco_gt, segm_results, self.cat_ids,
+                                       img_ids=self.img_ids, iou_thrs=iou_thrs,
+                                       max_dets=self.proposal_nums)
+            else:
+                result = evaluate_bbox(coco_gt, detections, self.cat_ids, img_ids=self.img_ids,
+                                       iou_thrs=iou_thrs, max_dets=self.proposal_nums,
+                                       use_cats=metric == 'bbox', backend=self.eval_backend)
             print_log(f'Evaluating {metric}...\n' + result.summary.rstrip(), logger='current')
             if metric == 'proposal':
                 eval_results.update(stats_to_dict(result.stats,
@@ -233,9 +261,10 @@ class CocoMetric(BaseMetric):
                 continue
             if self.classwise:
                 eval_results.update(self._classwise(coco_gt, result.eval['precision'], iou_thrs))
-            eval_results.update(stats_to_dict(result.stats, self.metric_items, prefix='bbox_'))
-            print_log('bbox_mAP_copypaste: ' + ' '.join(f'{ap:.3f}' for ap in result.stats[:6]),
-                      logger='current')
+            eval_results.update(stats_to_dict(result.stats, self.metric_items,
+                                              prefix=f'{metric}_'))
+            print_log(f'{metric}_mAP_copypaste: ' +
+                      ' '.join(f'{ap:.3f}' for ap in result.stats[:6]), logger='current')
         return eval_results
 
     def _classwise(self, coco_gt: COCO, precision: np.ndarray,

@@ -3,14 +3,14 @@
 The file holds MMDetection 3.x's result format: a list with one dict per
 image, the sample's metainfo (``img_id``, ``img_path``, ``ori_shape``,
 ``scale_factor``, ...) and ``pred_instances`` (``bboxes`` (N, 4) x1, y1, x2, y2
-in original-image pixels, ``scores`` (N,), ``labels`` (N,), CPU tensors), with
-the ground truth removed. MMDetection's offline tools read detlab's files and
+in original-image pixels, ``scores`` (N,), ``labels`` (N,), CPU tensors; and
+``masks`` as a list of N COCO RLE dicts for instance segmentation), with the
+ground truth removed. MMDetection's offline tools read detlab's files and
 :func:`load_det_results` reads MMDetection's, without unpickling anything but
 tensors, numpy arrays and plain containers.
 """
 import codecs
 import io
-import json
 import os.path as osp
 import pickle
 from typing import Any, Callable, Dict, List, Sequence, Tuple
@@ -23,6 +23,8 @@ from mmengine.structures import BaseDataElement
 
 from detlab.utils.checkpoint import CHECKPOINT_SAFE_GLOBALS
 from detlab.registry import METRICS
+from detlab.structures.mask import encode_mask_results
+from detlab.utils.coco_json import read_json
 from ..functional.coco_format import dump_atomic
 
 #: Suffixes DumpDetResults writes: MMDetection's pickle, or detlab's json twin.
@@ -48,6 +50,8 @@ def _to_json(value: Any) -> Any:
     """Tensors and numpy arrays/scalars (nested) as plain lists and numbers."""
     if isinstance(value, (torch.Tensor, np.ndarray, np.generic)):
         return value.tolist()
+    if isinstance(value, bytes):  # compressed RLE counts are ASCII
+        return value.decode()
     if isinstance(value, dict):
         return {key: _to_json(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
@@ -76,8 +80,12 @@ class DumpDetResults(BaseMetric):
         for sample in data_samples:
             if isinstance(sample, BaseDataElement):
                 sample = sample.to_dict()
-            record = {key: value for key, value in sample.items() if key not in GT_FIELDS}
-            self.results.append(_to_cpu(record))
+            record = _to_cpu({key: value for key, value in sample.items()
+                              if key not in GT_FIELDS})
+            pred = record.get('pred_instances')
+            if isinstance(pred, dict) and isinstance(pred.get('masks'), torch.Tensor):
+                pred['masks'] = encode_mask_results(pred['masks'].numpy())
+            self.results.append(record)
 
     def compute_metrics(self, results: list) -> dict:
         records = _to_json(results) if self.out_file_path.endswith('.json') else results
@@ -160,8 +168,7 @@ def load_det_results(path: str) -> List[dict]:
     if not path.endswith(RESULT_SUFFIXES):
         raise ValueError(f'Result file {path!r} must end with one of {RESULT_SUFFIXES}.')
     if path.endswith('.json'):
-        with open(path, encoding='utf-8') as file:
-            records = json.load(file)
+        records = read_json(path, 'Result file')
     else:
         with open(path, 'rb') as file:
             records = _ResultUnpickler(file, path).load()

@@ -1,7 +1,8 @@
 """Backbones: image -> multi-scale feature maps."""
+from .cspnext import CSPNeXt
 from .regnet import RegNet
 from .resnet import ResNet, ResNetV1d
 from .resnet_blocks import BasicBlock, Bottleneck
 from .resnext import ResNeXt
 
-__all__ = ['BasicBlock', 'Bottleneck', 'RegNet', 'ResNeXt', 'ResNet', 'ResNetV1d']
+__all__ = ['BasicBlock', 'Bottleneck', 'CSPNeXt', 'RegNet', 'ResNeXt', 'ResNet', 'ResNetV1d']

@@ -6,6 +6,7 @@ from mmcv.cnn import build_conv_layer, build_norm_layer
 from torch import Tensor
 
 from detlab.registry import MODELS
+from detlab.structures.errors import AssertionKeyError, AssertionTypeError, AssertionValueError
 from ..layers.activation import build_activation
 from .resnet import ResNet
 from .resnext import Bottleneck as ResNeXtBottleneck
@@ -53,12 +54,12 @@ def regnet_stages(arch: dict, owner: str = 'RegNet') -> Tuple[List[int], List[in
     """
     missing = [key for key in ARCH_KEYS if key not in arch]
     if missing:
-        raise ValueError(f'{owner}: arch dict {arch!r} lacks {missing}; it needs all of '
-                         f'{list(ARCH_KEYS)}')
+        raise AssertionValueError(f'{owner}: arch dict {arch!r} lacks {missing}; it needs all of '
+                                  f'{list(ARCH_KEYS)}')
     w0, wa, wm = arch['w0'], arch['wa'], arch['wm']
     if not (w0 > 0 and w0 % WIDTH_DIVISOR == 0 and wa >= 0 and wm > 1 and arch['depth'] >= 1):
-        raise ValueError(f'{owner}: arch {arch!r} needs w0 > 0 and a multiple of '
-                         f'{WIDTH_DIVISOR}, wa >= 0, wm > 1 and depth >= 1')
+        raise AssertionValueError(f'{owner}: arch {arch!r} needs w0 > 0 and a multiple of '
+                                  f'{WIDTH_DIVISOR}, wa >= 0, wm > 1 and depth >= 1')
     widths = regnet_block_widths(w0, wa, wm, arch['depth'])
     stage_widths, stage_blocks = [], []
     for width in widths:
@@ -127,19 +128,21 @@ class RegNet(ResNet):
                  **kwargs) -> None:
         if isinstance(arch, str):
             if arch not in self.arch_settings:
-                raise KeyError(f'RegNet: unknown arch {arch!r}; use one of '
-                               f'{sorted(self.arch_settings)} or a dict with keys '
-                               f'{list(ARCH_KEYS)}')
+                raise AssertionKeyError(f'RegNet: unknown arch {arch!r}; use one of '
+                                        f'{sorted(self.arch_settings)} or a dict with keys '
+                                        f'{list(ARCH_KEYS)}')
             arch = self.arch_settings[arch]
         elif not isinstance(arch, dict):
-            raise TypeError(f'RegNet: arch must be a str or a dict, got {type(arch).__name__}')
+            raise AssertionTypeError('RegNet: arch must be a str or a dict, got '
+                                     f'{type(arch).__name__}')
         if deep_stem:
-            raise ValueError('RegNet: deep_stem=True is not available; RegNet has its own '
-                             'stem (one 3x3 stride-2 conv)')
+            raise AssertionValueError('RegNet: deep_stem=True is not available; RegNet has its own '
+                                      'stem (one 3x3 stride-2 conv)')
         self.stage_widths, self.group_widths, self._stage_blocks = regnet_stages(arch)
         if len(self.stage_widths) > MAX_STAGES:
-            raise ValueError(f'RegNet: arch {arch!r} gives {len(self.stage_widths)} stages '
-                             f'(widths {self.stage_widths}); at most {MAX_STAGES} are allowed')
+            raise AssertionValueError(f'RegNet: arch {arch!r} gives {len(self.stage_widths)} '
+                                      f'stages (widths {self.stage_widths}); at most '
+                                      f'{MAX_STAGES} are allowed')
         self.bottleneck_ratio = [arch['bot_mul']] * len(self.stage_widths)
         super().__init__(depth=sum(self._stage_blocks), in_channels=in_channels,
                          stem_channels=stem_channels, base_channels=base_channels,

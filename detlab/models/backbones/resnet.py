@@ -8,6 +8,7 @@ from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from detlab.registry import MODELS
+from detlab.structures.errors import AssertionKeyError, AssertionTypeError, AssertionValueError
 from ..layers import ResLayer
 from ..layers.activation import build_activation
 from ..layers.plugins import check_plugins, make_stage_plugins
@@ -118,17 +119,18 @@ class ResNet(BaseModule):
         super().__init__(init_cfg)
         self.block, stage_blocks = self._arch(depth)
         if conv_cfg is not None and conv_cfg.get('type') in DEFORMABLE_CONV_TYPES:
-            raise ValueError(f'{type(self).__name__}: conv_cfg={conv_cfg!r} makes every conv '
-                             'deformable, which detlab does not build; use dcn=dict(type='
-                             "'DCN' | 'DCNv2', deform_groups=1, fallback_on_stride=False) with "
-                             'stage_with_dcn for the 3x3 convs of chosen stages')
+            raise AssertionValueError(f'{type(self).__name__}: conv_cfg={conv_cfg!r} makes every '
+                                      'conv deformable, which detlab does not build; use '
+                                      "dcn=dict(type='DCN' | 'DCNv2', deform_groups=1, "
+                                      'fallback_on_stride=False) with stage_with_dcn for the '
+                                      '3x3 convs of chosen stages')
         if dcn is not None:
             if self.block is BasicBlock:
                 refuse_dcn(type(self).__name__, dcn)
             if len(stage_with_dcn) != num_stages:
-                raise ValueError(f'{type(self).__name__}: stage_with_dcn '
-                                 f'{tuple(stage_with_dcn)} needs one entry per stage '
-                                 f'(num_stages={num_stages})')
+                raise AssertionValueError(f'{type(self).__name__}: stage_with_dcn '
+                                          f'{tuple(stage_with_dcn)} needs one entry per stage '
+                                          f'(num_stages={num_stages})')
         self._check_args(num_stages, strides, dilations, out_indices, style, frozen_stages)
         check_plugins(plugins, num_stages)
         self.depth = depth
@@ -176,8 +178,8 @@ class ResNet(BaseModule):
     def _arch(self, depth: int) -> Tuple[type, Sequence[int]]:
         """The block class and the number of blocks of each stage for ``depth``."""
         if depth not in self.arch_settings:
-            raise KeyError(f'{type(self).__name__}: invalid depth {depth!r}; valid depths are '
-                           f'{sorted(self.arch_settings)}')
+            raise AssertionKeyError(f'{type(self).__name__}: invalid depth {depth!r}; valid '
+                                    f'depths are {sorted(self.arch_settings)}')
         return self.arch_settings[depth]
 
     def _stage_planes(self, stage: int) -> int:
@@ -187,6 +189,11 @@ class ResNet(BaseModule):
     def _stage_block_args(self, stage: int) -> dict:
         """Extra arguments of the blocks of ``stage`` (none in ResNet)."""
         return {}
+
+    def make_stage_plugins(self, plugins: List[dict], stage_idx: int) -> List[dict]:
+        """The ``dict(cfg, position)`` plugins of stage ``stage_idx`` (MMDetection's method;
+        see ``detlab.models.layers.plugins``)."""
+        return make_stage_plugins(plugins, stage_idx) or []
 
     def make_res_layer(self, **kwargs) -> ResLayer:
         """Build one stage; subclasses with other stages override this."""
@@ -201,28 +208,32 @@ class ResNet(BaseModule):
     def _check_args(self, num_stages: int, strides: Sequence[int], dilations: Sequence[int],
                     out_indices: Sequence[int], style: str, frozen_stages: int) -> None:
         if not 1 <= num_stages <= MAX_STAGES:
-            raise ValueError(f'ResNet: num_stages must be in 1..{MAX_STAGES}, got {num_stages}')
+            raise AssertionValueError(f'ResNet: num_stages must be in 1..{MAX_STAGES}, got '
+                                      f'{num_stages}')
         if len(strides) != num_stages or len(dilations) != num_stages:
-            raise ValueError(f'ResNet: strides {tuple(strides)} and dilations '
-                             f'{tuple(dilations)} need one entry per stage (num_stages='
-                             f'{num_stages})')
+            raise AssertionValueError(f'ResNet: strides {tuple(strides)} and dilations '
+                                      f'{tuple(dilations)} need one entry per stage (num_stages='
+                                      f'{num_stages})')
         if not out_indices or any(not 0 <= i < num_stages for i in out_indices):
-            raise ValueError(f'ResNet: out_indices {tuple(out_indices)} must be a non-empty '
-                             f'subset of stage indices 0..{num_stages - 1}')
+            raise AssertionValueError(f'ResNet: out_indices {tuple(out_indices)} must be a '
+                                      f'non-empty subset of stage indices 0..{num_stages - 1}')
         if style not in RESNET_STYLES:
-            raise ValueError(f'ResNet: style must be one of {RESNET_STYLES}, got {style!r}')
+            raise AssertionValueError(f'ResNet: style must be one of {RESNET_STYLES}, got '
+                                      f'{style!r}')
         if not NOT_FROZEN <= frozen_stages <= num_stages:
-            raise ValueError(f'ResNet: frozen_stages must be in {NOT_FROZEN}..{num_stages}, '
-                             f'got {frozen_stages}')
+            raise AssertionValueError('ResNet: frozen_stages must be in '
+                                      f'{NOT_FROZEN}..{num_stages}, got {frozen_stages}')
 
     def _resolve_init_cfg(self, init_cfg: Union[dict, list, None],
                           pretrained: Optional[str]) -> Optional[dict]:
         """Set ``self.init_cfg``; return the init config of every residual block."""
         if pretrained is not None:
             if init_cfg:
-                raise ValueError('ResNet: give init_cfg or the deprecated pretrained, not both')
+                raise AssertionValueError('ResNet: give init_cfg or the deprecated pretrained, '
+                                          'not both')
             if not isinstance(pretrained, str):
-                raise TypeError(f'ResNet: pretrained must be a str or None, got {pretrained!r}')
+                raise AssertionTypeError('ResNet: pretrained must be a str or None, got '
+                                         f'{pretrained!r}')
             warnings.warn("ResNet: 'pretrained' is deprecated, use init_cfg=dict(type="
                           "'Pretrained', checkpoint=...)", DeprecationWarning)
             self.init_cfg = dict(type='Pretrained', checkpoint=pretrained)

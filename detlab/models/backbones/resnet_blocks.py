@@ -6,6 +6,7 @@ from mmcv.cnn import build_conv_layer, build_norm_layer
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
+from detlab.structures.errors import AssertionValueError
 from ..layers.activation import build_activation
 from ..layers.deform_conv import build_dcn_conv, dcn_falls_back
 from ..layers.plugins import add_block_plugins, forward_plugins
@@ -16,9 +17,9 @@ RESNET_STYLES = ('pytorch', 'caffe')
 def refuse_dcn(owner: str, dcn: Optional[dict]) -> None:
     """Blocks without a deformable variant (BasicBlock, as in MMDetection) refuse ``dcn``."""
     if dcn is not None:
-        raise ValueError(f'{owner}: dcn={dcn!r} is only available in Bottleneck blocks '
-                         "(ResNet-50/101/152, ResNeXt, RegNet); remove the 'dcn' key (and "
-                         "'stage_with_dcn') or use a deeper backbone")
+        raise AssertionValueError(f'{owner}: dcn={dcn!r} is only available in Bottleneck '
+                                  'blocks (ResNet-50/101/152, ResNeXt, RegNet); remove the '
+                                  "'dcn' key (and 'stage_with_dcn') or use a deeper backbone")
 
 
 class _ResidualBlock(BaseModule):
@@ -39,9 +40,9 @@ class _ResidualBlock(BaseModule):
         super().__init__(init_cfg)
         for plugin in plugins or ():
             if plugin['position'] not in self.plugin_positions:
-                raise ValueError(f"{type(self).__name__}: plugin position {plugin['position']!r} "
-                                 f'does not exist in this block; use one of '
-                                 f'{self.plugin_positions}')
+                raise AssertionValueError(f"{type(self).__name__}: plugin position "
+                                          f"{plugin['position']!r} does not exist in this block; "
+                                          f'use one of {self.plugin_positions}')
         self.downsample = downsample
         self.with_cp = with_cp
         self.plugins = plugins
@@ -194,8 +195,8 @@ class Bottleneck(_ResidualBlock):
         """Build the layers: ``width`` channels (in ``groups`` groups) inside the block."""
         super().__init__(downsample, with_cp, init_cfg, act_cfg, plugins)
         if style not in RESNET_STYLES:
-            raise ValueError(f'{type(self).__name__}: style must be one of {RESNET_STYLES}, '
-                             f'got {style!r}')
+            raise AssertionValueError(f'{type(self).__name__}: style must be one of '
+                                      f'{RESNET_STYLES}, got {style!r}')
         self.style = style
         self.conv1_stride, self.conv2_stride = (1, stride) if style == 'pytorch' else (stride, 1)
         self.conv1 = build_conv_layer(conv_cfg, inplanes, width, 1, stride=self.conv1_stride,
@@ -209,8 +210,8 @@ class Bottleneck(_ResidualBlock):
             self.conv2 = build_conv_layer(conv_cfg, width, width, 3, bias=False, **conv2_args)
         else:
             if conv_cfg is not None:
-                raise ValueError(f'{type(self).__name__}: conv_cfg must be None with dcn '
-                                 f'(got conv_cfg={conv_cfg!r}, dcn={dcn!r})')
+                raise AssertionValueError(f'{type(self).__name__}: conv_cfg must be None with dcn '
+                                          f'(got conv_cfg={conv_cfg!r}, dcn={dcn!r})')
             self.conv2 = build_dcn_conv(dcn, width, width, 3, owner=type(self).__name__,
                                         **conv2_args)
         self.norm2_name = self._add_norm(norm_cfg, width, 2)

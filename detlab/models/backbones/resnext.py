@@ -5,6 +5,7 @@ from typing import List, Optional
 from torch import nn
 
 from detlab.registry import MODELS
+from detlab.structures.errors import AssertionValueError
 from ..layers import ResLayer
 from .resnet import ResNet
 from .resnet_blocks import Bottleneck as ResNetBottleneck
@@ -46,7 +47,7 @@ class Bottleneck(ResNetBottleneck):
                  init_cfg: Optional[dict] = None,
                  act_cfg: dict = dict(type='ReLU')) -> None:
         if groups < 1:
-            raise ValueError(f'ResNeXt Bottleneck: groups must be >= 1, got {groups}')
+            raise AssertionValueError(f'ResNeXt Bottleneck: groups must be >= 1, got {groups}')
         width = planes if groups == 1 else math.floor(planes * base_width / base_channels) * groups
         self._build(inplanes, planes, width, groups, stride, dilation, downsample, style,
                     with_cp, conv_cfg, norm_cfg, dcn, plugins, init_cfg, act_cfg)

@@ -15,6 +15,7 @@ from torch import Tensor, nn
 
 from detlab.registry import MODELS
 from detlab.structures import SampleList
+from detlab.structures.errors import AssertionValueError
 
 
 def _scale_boxes_in_place(instances, scale_x: float, scale_y: float) -> None:
@@ -53,8 +54,8 @@ class BatchSyncRandomResize(nn.Module):
                  size_divisor: int = 32) -> None:
         super().__init__()
         if not 0 < random_size_range[0] <= random_size_range[1]:
-            raise ValueError(f'BatchSyncRandomResize: random_size_range must be 0 < min <= max, '
-                             f'got {random_size_range}.')
+            raise AssertionValueError('BatchSyncRandomResize: random_size_range must be 0 < min '
+                                      f'<= max, got {random_size_range}.')
         self.rank, self.world_size = get_dist_info()
         self._input_size: Optional[Tuple[int, int]] = None
         self._random_size_range = (round(random_size_range[0] / size_divisor),

@@ -10,6 +10,7 @@ from torch import nn
 
 from detlab.registry import MODELS
 from detlab.structures import SampleList
+from detlab.structures.errors import AssertionTypeError, AssertionValueError
 
 from .batch_augments import pad_sem_seg
 
@@ -72,13 +73,14 @@ class DetDataPreprocessor(ImgDataPreprocessor):
                  non_blocking: Optional[bool] = False,
                  batch_augments: Optional[List[dict]] = None) -> None:
         if not isinstance(pad_size_divisor, int) or pad_size_divisor < 1:
-            raise ValueError(f'DetDataPreprocessor: pad_size_divisor must be a positive int, '
-                             f'got {pad_size_divisor!r}.')
+            raise AssertionValueError('DetDataPreprocessor: pad_size_divisor must be a positive '
+                                      f'int, got {pad_size_divisor!r}.')
         if (mean is None) != (std is None):
-            raise ValueError('DetDataPreprocessor: give both mean and std, or neither '
-                             f'(got mean={mean}, std={std}).')
+            raise AssertionValueError('DetDataPreprocessor: give both mean and std, or neither '
+                                      f'(got mean={mean}, std={std}).')
         if bgr_to_rgb and rgb_to_bgr:
-            raise ValueError('DetDataPreprocessor: bgr_to_rgb and rgb_to_bgr cannot both be True.')
+            raise AssertionValueError('DetDataPreprocessor: bgr_to_rgb and rgb_to_bgr cannot both '
+                                      'be True.')
         super().__init__(mean=mean, std=std, pad_size_divisor=pad_size_divisor,
                          pad_value=pad_value, bgr_to_rgb=bgr_to_rgb, rgb_to_bgr=rgb_to_bgr,
                          non_blocking=non_blocking)
@@ -92,7 +94,7 @@ class DetDataPreprocessor(ImgDataPreprocessor):
 
     def forward(self, data: dict, training: bool = False) -> dict:
         """Preprocess a collated batch; see the class docstring for shapes."""
-        pad_shapes = self._pad_shapes(data['inputs'])
+        pad_shapes = self._get_pad_shape(data)
         data = super().forward(data=data, training=training)
         inputs, data_samples = data['inputs'], data['data_samples']
         if data_samples is not None:
@@ -103,26 +105,31 @@ class DetDataPreprocessor(ImgDataPreprocessor):
             if self.boxtype2tensor:
                 _boxes_to_tensors(data_samples)
             if training and self.pad_mask:
-                self._pad_gt_masks(data_samples)
+                self.pad_gt_masks(data_samples)
             if training and self.pad_seg:
-                for data_sample in data_samples:
-                    if 'gt_sem_seg' in data_sample:
-                        pad_sem_seg(data_sample, *batch_input_shape, self.seg_pad_value)
+                self.pad_gt_sem_seg(data_samples)
         if training and self.batch_augments is not None:
             for batch_aug in self.batch_augments:
                 inputs, data_samples = batch_aug(inputs, data_samples)
         return dict(inputs=inputs, data_samples=data_samples)
 
-    def _pad_gt_masks(self, data_samples: SampleList) -> None:
-        """Pad each sample's gt masks to its ``batch_input_shape``."""
-        for data_sample in data_samples:
+    def pad_gt_masks(self, batch_data_samples: SampleList) -> None:
+        """Pad each sample's gt masks to its ``batch_input_shape``, in place."""
+        for data_sample in batch_data_samples:
             masks = data_sample.gt_instances.get('masks')
             if masks is not None:
                 data_sample.gt_instances.masks = masks.pad(data_sample.batch_input_shape,
                                                            pad_val=self.mask_pad_value)
 
-    def _pad_shapes(self, inputs) -> List[Tuple[int, int]]:
-        """(h, w) of each image rounded up to ``pad_size_divisor``."""
+    def pad_gt_sem_seg(self, batch_data_samples: SampleList) -> None:
+        """Pad each sample's ``gt_sem_seg`` to its ``batch_input_shape``, in place."""
+        for data_sample in batch_data_samples:
+            if 'gt_sem_seg' in data_sample:
+                pad_sem_seg(data_sample, *data_sample.batch_input_shape, self.seg_pad_value)
+
+    def _get_pad_shape(self, data: dict) -> List[Tuple[int, int]]:
+        """(h, w) of each image of ``data['inputs']`` rounded up to ``pad_size_divisor``."""
+        inputs = data['inputs']
         divisor = self.pad_size_divisor
         if is_seq_of(inputs, torch.Tensor):
             return [(_padded_size(img.shape[-2], divisor), _padded_size(img.shape[-1], divisor))
@@ -130,9 +137,9 @@ class DetDataPreprocessor(ImgDataPreprocessor):
         if isinstance(inputs, torch.Tensor) and inputs.dim() == 4:
             shape = (_padded_size(inputs.shape[2], divisor), _padded_size(inputs.shape[3], divisor))
             return [shape] * inputs.shape[0]
-        raise TypeError('DetDataPreprocessor: data["inputs"] must be a list of (C, H, W) '
-                        'tensors or a (B, C, H, W) tensor, got '
-                        f'{getattr(inputs, "shape", type(inputs).__name__)}.')
+        raise AssertionTypeError('DetDataPreprocessor: data["inputs"] must be a list of (C, H, W) '
+                                 'tensors or a (B, C, H, W) tensor, got '
+                                 f'{getattr(inputs, "shape", type(inputs).__name__)}.')
 
 
 def _boxes_to_tensors(data_samples: SampleList) -> None:

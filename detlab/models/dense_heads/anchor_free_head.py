@@ -3,19 +3,16 @@
 One point per feature-map cell (``MlvlPointGenerator``), a tower of
 ``stacked_convs`` 3x3 convs for classes and one for boxes, then a classifier
 and a box regressor. Subclasses add their own outputs, targets and losses;
-``loss`` and inference are :class:`DenseHeadMixin`'s.
+``loss`` and inference are :class:`BaseDenseHead`'s.
 """
-from abc import abstractmethod
 from typing import List, Optional, Sequence, Tuple, Union
 
-from mmengine.model import BaseModule
-from mmengine.structures import InstanceData
 from torch import Tensor, nn
 
 from detlab.registry import MODELS, TASK_UTILS
 from ..task_modules.prior_generators import MlvlPointGenerator
-from .conv_tower import conv_tower
-from .dense_head_mixin import DenseHeadMixin
+from ..utils import cls_reg_towers, multi_apply
+from .base_dense_head import BaseDenseHead
 
 StrideType = Union[Sequence[int], Sequence[Tuple[int, int]]]
 #: What the predictor convs were called before MMDetection v2.0 (e.g.
@@ -24,7 +21,7 @@ LEGACY_PREDICTOR_SUFFIXES = {'cls': 'conv_cls', 'reg': 'conv_reg', 'centerness':
 
 
 @MODELS.register_module()
-class AnchorFreeHead(DenseHeadMixin, BaseModule):
+class AnchorFreeHead(BaseDenseHead):
     """Anchor-free dense head with MMDetection's config keys and layer names
     (``cls_convs.{i}.conv``, ``reg_convs.{i}.conv``, ``conv_cls``, ``conv_reg``).
 
@@ -103,38 +100,19 @@ class AnchorFreeHead(DenseHeadMixin, BaseModule):
         self._init_layers()
 
     def _init_layers(self) -> None:
-        self.cls_convs = conv_tower(self.in_channels, self.feat_channels, self.stacked_convs,
-                                    self.conv_cfg, self.norm_cfg, bias=self.conv_bias)
-        self.reg_convs = conv_tower(self.in_channels, self.feat_channels, self.stacked_convs,
-                                    self.conv_cfg, self.norm_cfg, bias=self.conv_bias)
+        self.cls_convs, self.reg_convs = cls_reg_towers(
+            self.in_channels, self.feat_channels, self.stacked_convs, self.conv_cfg, self.norm_cfg,
+            bias=self.conv_bias)
         self.conv_cls = nn.Conv2d(self.feat_channels, self.cls_out_channels, 3, padding=1)
         self.conv_reg = nn.Conv2d(self.feat_channels, 4, 3, padding=1)
 
-    def tower_features(self, x: Tensor) -> Tuple[Tensor, Tensor]:
-        """One level through both towers: (B, C_in, H, W) -> the class and box
-        features, (B, feat_channels, H, W) each."""
-        cls_feat, reg_feat = x, x
-        for conv in self.cls_convs:
-            cls_feat = conv(cls_feat)
-        for conv in self.reg_convs:
-            reg_feat = conv(reg_feat)
-        return cls_feat, reg_feat
-
     def forward_single(self, x: Tensor) -> Tuple[Tensor, Tensor]:
         """One level: (B, num_classes, H, W) logits and (B, 4, H, W) box encodings."""
-        cls_feat, reg_feat = self.tower_features(x)
-        return self.conv_cls(cls_feat), self.conv_reg(reg_feat)
+        return self.conv_cls(self.cls_convs(x)), self.conv_reg(self.reg_convs(x))
 
-    def forward(self, feats: Sequence[Tensor]) -> Tuple[List[Tensor], ...]:
+    def forward(self, x: Sequence[Tensor]) -> Tuple[List[Tensor], ...]:
         """Every level: one list per output of ``forward_single``."""
-        outs = [self.forward_single(x) for x in feats]
-        return tuple(list(level_outs) for level_outs in zip(*outs))
-
-    @abstractmethod
-    def loss_by_feat(self, *outs: List[Tensor], batch_gt_instances: List[InstanceData],
-                     batch_img_metas: List[dict],
-                     batch_gt_instances_ignore: Optional[List[InstanceData]] = None) -> dict:
-        """Losses from the head's outputs and the batch's annotations."""
+        return multi_apply(self.forward_single, x)
 
     def _load_from_state_dict(self, state_dict: dict, prefix: str, local_metadata: dict,
                               *args, **kwargs) -> None:

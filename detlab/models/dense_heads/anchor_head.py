@@ -1,23 +1,22 @@
-"""AnchorHead: the training targets, losses and post-processing of anchor-based dense heads.
+"""AnchorHead: the training targets and losses of anchor-based dense heads.
 
 Subclasses own their layers (``_init_layers``) and ``forward_single``; this
-class turns head outputs into losses (with targets from the assigner, sampler
-and box coder in ``task_modules``) or into per-image detections.
+class turns head outputs into losses, with targets from the assigner, sampler
+and box coder in ``task_modules``. Detections come from
+:class:`BaseDenseHead`'s one decode / NMS / rescale path.
 """
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
-from mmengine.model import BaseModule
 from mmengine.structures import InstanceData
 from torch import Tensor
 
-from detlab.models.layers.bbox_nms import batched_nms
-from detlab.models.task_modules.assigners import NEGATIVE_GT_IND, MaxIoUAssigner
-from detlab.models.task_modules.samplers import PseudoSampler
+from detlab.models.task_modules.assigners import NEGATIVE_GT_IND
 from detlab.registry import MODELS, TASK_UTILS
-from detlab.structures import SampleList
-from .batch_targets import batch_valid_flags, inside_image, pad_gt_instances
+from ..utils import (batch_valid_flags, images_to_levels, inside_image, multi_apply,
+                     pad_gt_instances)
+from .base_dense_head import BaseDenseHead
 
 
 @dataclass
@@ -43,7 +42,7 @@ class AnchorTargets:
 
 
 @MODELS.register_module()
-class AnchorHead(BaseModule):
+class AnchorHead(BaseDenseHead):
     """Anchor-based dense head with MMDetection's config keys.
 
     Args:
@@ -53,7 +52,8 @@ class AnchorHead(BaseModule):
         anchor_generator (dict): TASK_UTILS config of the prior generator.
         bbox_coder (dict): TASK_UTILS config of the box coder.
         reg_decoded_bbox (bool): Compute the box loss on decoded boxes (for IoU losses).
-        loss_cls (dict): Classification loss (sigmoid classifiers only).
+        loss_cls (dict): Classification loss; ``use_sigmoid=False`` gives a
+            softmax classifier with ``num_classes + 1`` outputs, background last.
         loss_bbox (dict): Regression loss.
         train_cfg (dict): ``assigner``, ``sampler``, ``allowed_border``, ``pos_weight``.
         test_cfg (dict): ``nms_pre``, ``score_thr``, ``nms``, ``max_per_img``, ``min_bbox_size``.
@@ -77,13 +77,12 @@ class AnchorHead(BaseModule):
                  test_cfg: Optional[dict] = None,
                  init_cfg: Optional[dict] = dict(type='Normal', layer='Conv2d', std=0.01)) -> None:
         super().__init__(init_cfg=init_cfg)
-        if not loss_cls.get('use_sigmoid', False):
-            raise ValueError(f'{type(self).__name__} supports sigmoid classifiers only; set '
-                             f'loss_cls.use_sigmoid=True (got loss_cls={dict(loss_cls)}).')
         self.num_classes = num_classes
         self.in_channels = in_channels
         self.feat_channels = feat_channels
-        self.cls_out_channels = num_classes
+        # A softmax classifier has one more output, the background (last).
+        self.use_sigmoid_cls = loss_cls.get('use_sigmoid', False)
+        self.cls_out_channels = num_classes if self.use_sigmoid_cls else num_classes + 1
         self.reg_decoded_bbox = reg_decoded_bbox
         self.prior_generator = TASK_UTILS.build(anchor_generator)
         self.num_base_priors = self.prior_generator.num_base_priors[0]
@@ -105,50 +104,70 @@ class AnchorHead(BaseModule):
     def forward_single(self, x: Tensor) -> Tuple[Tensor, Tensor]:
         return self.conv_cls(x), self.conv_reg(x)
 
-    def forward(self, feats: Sequence[Tensor]) -> Tuple[List[Tensor], List[Tensor]]:
+    def forward(self, x: Sequence[Tensor]) -> Tuple[List[Tensor], List[Tensor]]:
         """Run the head on every level.
 
         Returns:
             tuple: ``cls_scores`` (list of (B, A*C, H, W)) and ``bbox_preds``
             (list of (B, A*4, H, W)), one entry per level.
         """
-        outs = [self.forward_single(x) for x in feats]
-        return [cls for cls, _ in outs], [reg for _, reg in outs]
+        return multi_apply(self.forward_single, x)
 
     # ---- training -------------------------------------------------------
-    def loss(self, feats: Sequence[Tensor], batch_data_samples: SampleList) -> dict:
-        cls_scores, bbox_preds = self(feats)
-        return self.loss_by_feat(
-            cls_scores, bbox_preds,
-            [s.gt_instances for s in batch_data_samples],
-            [s.metainfo for s in batch_data_samples],
-            [s.get('ignored_instances') for s in batch_data_samples])
-
     def loss_by_feat(self, cls_scores: List[Tensor], bbox_preds: List[Tensor],
                      batch_gt_instances: List[InstanceData], batch_img_metas: List[dict],
-                     batch_gt_instances_ignore: Optional[List[InstanceData]] = None) -> dict:
-        """Losses of a batch, all levels at once.
+                     batch_gt_instances_ignore: Optional[List[InstanceData]] = None
+                     ) -> Dict[str, List[Tensor]]:
+        """Losses of a batch, per level (targets assigned for all levels at once).
 
         Returns:
-            dict: ``loss_cls`` and ``loss_bbox``, scalar tensors.
+            dict: ``loss_cls`` and ``loss_bbox``, each a list of one scalar
+            per level, all normalised by the same ``avg_factor`` (their sum is
+            the loss over every anchor).
         """
         featmap_sizes = [score.shape[-2:] for score in cls_scores]
-        anchors = torch.cat(self.prior_generator.grid_priors(
-            featmap_sizes, dtype=torch.float32, device=cls_scores[0].device))
-        targets = self.get_targets(anchors, featmap_sizes, batch_gt_instances, batch_img_metas,
-                                   batch_gt_instances_ignore)
-        # Losses in fp32 also under mixed precision (targets and priors are fp32).
-        cls_flat = levels_to_anchor_rows(cls_scores, self.cls_out_channels).float()
-        reg_flat = levels_to_anchor_rows(bbox_preds, 4).float()
-        loss_cls = self.loss_cls(cls_flat.reshape(-1, self.cls_out_channels),
-                                 targets.labels.reshape(-1), targets.label_weights.reshape(-1),
-                                 avg_factor=targets.avg_factor)
+        mlvl_anchors = self.prior_generator.grid_priors(
+            featmap_sizes, dtype=torch.float32, device=cls_scores[0].device)
+        targets = self.get_targets(torch.cat(mlvl_anchors), featmap_sizes, batch_gt_instances,
+                                   batch_img_metas, batch_gt_instances_ignore)
+        num_level_anchors = [len(anchors) for anchors in mlvl_anchors]
+        batch = len(batch_img_metas)
+        losses_cls, losses_bbox = multi_apply(
+            self.loss_by_feat_single, cls_scores, bbox_preds,
+            [anchors.expand(batch, -1, -1) for anchors in mlvl_anchors],
+            *[images_to_levels(target, num_level_anchors)
+              for target in (targets.labels, targets.label_weights, targets.bbox_targets,
+                             targets.bbox_weights)],
+            avg_factor=targets.avg_factor)
+        return dict(loss_cls=losses_cls, loss_bbox=losses_bbox)
+
+    def loss_by_feat_single(self, cls_score: Tensor, bbox_pred: Tensor, anchors: Tensor,
+                            labels: Tensor, label_weights: Tensor, bbox_targets: Tensor,
+                            bbox_weights: Tensor, avg_factor: Union[float, Tensor]
+                            ) -> Tuple[Tensor, Tensor]:
+        """Losses of one level.
+
+        Args:
+            cls_score (Tensor): (B, A*C, H, W) logits.
+            bbox_pred (Tensor): (B, A*4, H, W) box deltas.
+            anchors (Tensor): (B, H*W*A, 4) anchors.
+            labels, label_weights (Tensor): (B, H*W*A) targets.
+            bbox_targets, bbox_weights (Tensor): (B, H*W*A, 4) targets.
+            avg_factor (float | Tensor): Normaliser shared by every level.
+
+        Returns:
+            tuple: ``loss_cls`` and ``loss_bbox`` of the level, fp32 also
+            under mixed precision (targets and anchors are fp32).
+        """
+        cls_score = cls_score.permute(0, 2, 3, 1).reshape(-1, self.cls_out_channels).float()
+        loss_cls = self.loss_cls(cls_score, labels.reshape(-1), label_weights.reshape(-1),
+                                 avg_factor=avg_factor)
+        bbox_pred = bbox_pred.permute(0, 2, 3, 1).reshape(-1, 4).float()
         if self.reg_decoded_bbox:
-            reg_flat = self.bbox_coder.decode(anchors.expand_as(reg_flat), reg_flat)
-        loss_bbox = self.loss_bbox(reg_flat.reshape(-1, 4), targets.bbox_targets.reshape(-1, 4),
-                                   targets.bbox_weights.reshape(-1, 4),
-                                   avg_factor=targets.avg_factor)
-        return dict(loss_cls=loss_cls, loss_bbox=loss_bbox)
+            bbox_pred = self.bbox_coder.decode(anchors.reshape(-1, 4), bbox_pred)
+        loss_bbox = self.loss_bbox(bbox_pred, bbox_targets.reshape(-1, 4),
+                                   bbox_weights.reshape(-1, 4), avg_factor=avg_factor)
+        return loss_cls, loss_bbox
 
     @torch.no_grad()
     def get_targets(self, anchors: Tensor, featmap_sizes: List[torch.Size],
@@ -156,6 +175,10 @@ class AnchorHead(BaseModule):
                     batch_gt_instances_ignore: Optional[List[InstanceData]] = None
                     ) -> AnchorTargets:
         """Assign every anchor of every image to a gt box or to the background.
+
+        The whole batch at once when the assigner and sampler say they can
+        (``assigner.can_assign_batch(...)`` and ``sampler.supports_batch``),
+        else image by image.
 
         Args:
             anchors (Tensor): (N, 4) anchors of all levels, concatenated.
@@ -166,7 +189,7 @@ class AnchorHead(BaseModule):
         """
         if batch_gt_instances_ignore is None:
             batch_gt_instances_ignore = [None] * len(batch_img_metas)
-        if self._can_batch_targets(batch_gt_instances, batch_gt_instances_ignore):
+        if self.targets_run_batched(batch_gt_instances, batch_gt_instances_ignore):
             return self._get_targets_batched(anchors, featmap_sizes, batch_gt_instances,
                                              batch_img_metas)
         per_image = [
@@ -181,20 +204,14 @@ class AnchorHead(BaseModule):
             bbox_weights=torch.stack([t.bbox_weights for t in per_image]),
             avg_factor=float(sum(t.avg_factor for t in per_image)))
 
-    def _can_batch_targets(self, batch_gt_instances: List[InstanceData],
-                           batch_gt_instances_ignore: list) -> bool:
-        """Whether :meth:`_get_targets_batched` gives this head's targets: a
-        MaxIoUAssigner without ignore regions or CPU fallback, a PseudoSampler,
-        and no subclass override of the per-image targets."""
-        assigner = getattr(self, 'assigner', None)
-        if (type(assigner) is not MaxIoUAssigner or type(self.sampler) is not PseudoSampler
-                or type(self)._get_targets_single is not AnchorHead._get_targets_single):
-            return False
-        if assigner.ignore_iof_thr > 0 and any(
-                ignore is not None and len(ignore) > 0 for ignore in batch_gt_instances_ignore):
-            return False
-        most_gts = max((len(gt) for gt in batch_gt_instances), default=0)
-        return not 0 < assigner.gpu_assign_thr < most_gts
+    def targets_run_batched(self, batch_gt_instances: List[InstanceData],
+                            batch_gt_instances_ignore: List[Optional[InstanceData]]) -> bool:
+        """Whether the assigner and sampler declare they can handle this batch
+        at once; an assigner without ``can_assign_batch`` or a sampler
+        without ``supports_batch`` runs image by image."""
+        can_assign_batch = getattr(self.assigner, 'can_assign_batch', None)
+        return (getattr(self.sampler, 'supports_batch', False) and can_assign_batch is not None
+                and can_assign_batch(batch_gt_instances, batch_gt_instances_ignore))
 
     def _get_targets_batched(self, anchors: Tensor, featmap_sizes: List[torch.Size],
                              batch_gt_instances: List[InstanceData],
@@ -213,8 +230,8 @@ class AnchorHead(BaseModule):
                                         pad_shapes, device)
         allowed_border = self.train_cfg.get('allowed_border', -1)
         if allowed_border >= 0:
-            prior_valid &= inside_image(anchors, [meta['img_shape'][:2] for meta in batch_img_metas],
-                                        allowed_border)
+            img_shapes = [meta['img_shape'][:2] for meta in batch_img_metas]
+            prior_valid &= inside_image(anchors, img_shapes, allowed_border)
         gt_inds, _ = self.assigner.assign_batch(anchors, prior_valid, gt_bboxes, gt_valid)
 
         pos, neg = gt_inds > NEGATIVE_GT_IND, gt_inds == NEGATIVE_GT_IND  # (B, N)
@@ -277,91 +294,4 @@ class AnchorHead(BaseModule):
         allowed_border = self.train_cfg.get('allowed_border', -1)
         if allowed_border < 0:
             return valid
-        img_h, img_w = img_meta['img_shape'][:2]
-        return (valid & (anchors[:, 0] >= -allowed_border) & (anchors[:, 1] >= -allowed_border)
-                & (anchors[:, 2] < img_w + allowed_border)
-                & (anchors[:, 3] < img_h + allowed_border))
-
-    # ---- inference ------------------------------------------------------
-    def predict(self, feats: Sequence[Tensor], batch_data_samples: SampleList,
-                rescale: bool = False) -> List[InstanceData]:
-        cls_scores, bbox_preds = self(feats)
-        return self.predict_by_feat(cls_scores, bbox_preds,
-                                    [s.metainfo for s in batch_data_samples], rescale=rescale)
-
-    def predict_by_feat(self, cls_scores: List[Tensor], bbox_preds: List[Tensor],
-                        batch_img_metas: List[dict], cfg: Optional[dict] = None,
-                        rescale: bool = False) -> List[InstanceData]:
-        """Detections per image: ``bboxes`` (M, 4), ``scores`` (M,), ``labels`` (M,).
-
-        Boxes are in the network input's pixels, or the original image's with
-        ``rescale=True``.
-        """
-        cfg = cfg or self.test_cfg
-        featmap_sizes = [score.shape[-2:] for score in cls_scores]
-        anchors = self.prior_generator.grid_priors(
-            featmap_sizes, dtype=torch.float32, device=cls_scores[0].device)
-        results = []
-        for i, img_meta in enumerate(batch_img_metas):
-            results.append(self._predict_single(
-                [score[i] for score in cls_scores], [pred[i] for pred in bbox_preds],
-                anchors, img_meta, cfg, rescale))
-        return results
-
-    def _predict_single(self, cls_scores: List[Tensor], bbox_preds: List[Tensor],
-                        anchors: List[Tensor], img_meta: dict, cfg: dict,
-                        rescale: bool) -> InstanceData:
-        nms_pre = cfg.get('nms_pre', -1)
-        score_thr = cfg.get('score_thr', 0.0)
-        kept_priors, kept_deltas, kept_scores, kept_labels = [], [], [], []
-        for cls_score, bbox_pred, level_anchors in zip(cls_scores, bbox_preds, anchors):
-            scores = cls_score.permute(1, 2, 0).reshape(-1, self.cls_out_channels).float().sigmoid()
-            deltas = bbox_pred.permute(1, 2, 0).reshape(-1, 4).float()
-            scores, labels, anchor_index = top_scores(scores, score_thr, nms_pre)
-            kept_priors.append(level_anchors[anchor_index])
-            kept_deltas.append(deltas[anchor_index])
-            kept_scores.append(scores)
-            kept_labels.append(labels)
-        bboxes = self.bbox_coder.decode(torch.cat(kept_priors), torch.cat(kept_deltas),
-                                        max_shape=img_meta['img_shape'][:2])
-        scores, labels = torch.cat(kept_scores), torch.cat(kept_labels)
-        if rescale:
-            scale_w, scale_h = img_meta['scale_factor'][:2]
-            bboxes = bboxes / bboxes.new_tensor([scale_w, scale_h, scale_w, scale_h])
-        min_size = cfg.get('min_bbox_size', -1)
-        if min_size >= 0:
-            wide = (bboxes[:, 2] - bboxes[:, 0] > min_size) & (bboxes[:, 3] - bboxes[:, 1] > min_size)
-            bboxes, scores, labels = bboxes[wide], scores[wide], labels[wide]
-        if bboxes.numel() > 0 and cfg.get('nms') is not None:
-            dets, keep = batched_nms(bboxes, scores, labels, cfg['nms'])
-            max_per_img = cfg.get('max_per_img', len(keep))
-            # Soft-NMS decays scores, so they come from the NMS output, not the input.
-            bboxes, scores, labels = (bboxes[keep][:max_per_img], dets[:max_per_img, -1],
-                                      labels[keep][:max_per_img])
-        return InstanceData(bboxes=bboxes, scores=scores, labels=labels)
-
-
-def levels_to_anchor_rows(level_outputs: List[Tensor], channels_per_anchor: int) -> Tensor:
-    """(B, A*K, H, W) per level -> (B, sum of H*W*A, K), rows in the anchors' order."""
-    batch = level_outputs[0].shape[0]
-    return torch.cat([out.permute(0, 2, 3, 1).reshape(batch, -1, channels_per_anchor)
-                      for out in level_outputs], dim=1)
-
-
-def top_scores(scores: Tensor, score_thr: float, topk: int) -> Tuple[Tensor, Tensor, Tensor]:
-    """Keep (anchor, class) pairs scoring above ``score_thr``, at most ``topk`` of them.
-
-    Args:
-        scores (Tensor): (N, C) per-anchor class probabilities.
-
-    Returns:
-        tuple: ``scores`` (M,), ``labels`` (M,), ``anchor_index`` (M,).
-    """
-    num_classes = scores.shape[1]
-    flat = scores.reshape(-1)
-    candidates = (flat > score_thr).nonzero(as_tuple=True)[0]
-    flat = flat[candidates]
-    if 0 < topk < flat.numel():
-        flat, order = flat.topk(topk)
-        candidates = candidates[order]
-    return flat, candidates % num_classes, torch.div(candidates, num_classes, rounding_mode='floor')
+        return valid & inside_image(anchors, [img_meta['img_shape'][:2]], allowed_border)[0]

@@ -10,15 +10,14 @@ from torch import Tensor, nn
 from detlab.registry import MODELS
 from detlab.structures.bbox import bbox2distance
 from detlab.utils import reduce_mean
-from ..task_modules.assigners import IGNORED_GT_IND, NEGATIVE_GT_IND, pad_gt_instances
-from .anchor_head import AnchorHead, AnchorTargets, levels_to_anchor_rows
-from .conv_tower import conv_tower
-from .dense_head_mixin import DenseHeadMixin
+from ..task_modules.assigners import IGNORED_GT_IND, NEGATIVE_GT_IND
+from ..utils import cls_reg_towers, images_to_levels, multi_apply, pad_gt_instances
+from .anchor_head import AnchorHead, AnchorTargets
 from .fcos_head import centerness_from_distances
 
 
 @MODELS.register_module()
-class ATSSHead(DenseHeadMixin, AnchorHead):
+class ATSSHead(AnchorHead):
     """An FCOS-like head on anchors, trained with :class:`ATSSAssigner`.
 
     Two GN towers; ``atss_cls``, ``atss_reg`` (box deltas, scaled per level by
@@ -70,7 +69,6 @@ class ATSSHead(DenseHeadMixin, AnchorHead):
         self.norm_cfg = norm_cfg
         super().__init__(num_classes, in_channels, reg_decoded_bbox=reg_decoded_bbox,
                          init_cfg=init_cfg, **kwargs)
-        self.use_sigmoid_cls = True
         self.loss_centerness = MODELS.build(loss_centerness)
 
     @property
@@ -80,10 +78,8 @@ class ATSSHead(DenseHeadMixin, AnchorHead):
 
     def _init_layers(self) -> None:
         self.relu = nn.ReLU(inplace=True)
-        self.cls_convs = conv_tower(self.in_channels, self.feat_channels, self.stacked_convs,
-                                    self.conv_cfg, self.norm_cfg)
-        self.reg_convs = conv_tower(self.in_channels, self.feat_channels, self.stacked_convs,
-                                    self.conv_cfg, self.norm_cfg)
+        self.cls_convs, self.reg_convs = cls_reg_towers(
+            self.in_channels, self.feat_channels, self.stacked_convs, self.conv_cfg, self.norm_cfg)
         padding = self.pred_kernel_size // 2
         self.atss_cls = nn.Conv2d(self.feat_channels, self.num_base_priors * self.cls_out_channels,
                                   self.pred_kernel_size, padding=padding)
@@ -93,22 +89,17 @@ class ATSSHead(DenseHeadMixin, AnchorHead):
                                          self.pred_kernel_size, padding=padding)
         self.scales = nn.ModuleList([Scale(1.0) for _ in self.prior_generator.strides])
 
-    def forward(self, feats: Sequence[Tensor]) -> Tuple[List[Tensor], List[Tensor], List[Tensor]]:
+    def forward(self, x: Sequence[Tensor]) -> Tuple[List[Tensor], List[Tensor], List[Tensor]]:
         """Every level.
 
         Returns:
             tuple: ``cls_scores`` (B, A*C, H, W), ``bbox_preds`` (B, A*4, H, W)
             deltas and ``centernesses`` (B, A, H, W) logits, one entry per level each.
         """
-        outs = [self.forward_single(x, scale) for x, scale in zip(feats, self.scales)]
-        return tuple(list(level_outs) for level_outs in zip(*outs))
+        return multi_apply(self.forward_single, x, self.scales)
 
     def forward_single(self, x: Tensor, scale: Scale) -> Tuple[Tensor, Tensor, Tensor]:
-        cls_feat, reg_feat = x, x
-        for conv in self.cls_convs:
-            cls_feat = conv(cls_feat)
-        for conv in self.reg_convs:
-            reg_feat = conv(reg_feat)
+        cls_feat, reg_feat = self.cls_convs(x), self.reg_convs(x)
         bbox_pred = scale(self.atss_reg(reg_feat)).float()
         return self.atss_cls(cls_feat), bbox_pred, self.atss_centerness(reg_feat)
 
@@ -119,42 +110,77 @@ class ATSSHead(DenseHeadMixin, AnchorHead):
                      batch_gt_instances: List[InstanceData],
                      batch_img_metas: List[dict],
                      batch_gt_instances_ignore: Optional[List[InstanceData]] = None
-                     ) -> Dict[str, Tensor]:
-        """Losses of a batch, all levels at once (MMDetection sums per-level
-        losses that share the same normalisers, which is the same number).
+                     ) -> Dict[str, List[Tensor]]:
+        """Losses of a batch, per level (targets assigned for all levels at once).
+
+        ``loss_cls`` and ``loss_centerness`` are normalised by the positives
+        (averaged over processes), ``loss_bbox`` by the sum of the centerness
+        targets of every level.
 
         Returns:
-            dict: ``loss_cls``, ``loss_bbox``, ``loss_centerness``, scalars.
+            dict: ``loss_cls``, ``loss_bbox``, ``loss_centerness``, each a
+            list of one scalar per level.
         """
         featmap_sizes = [score.shape[-2:] for score in cls_scores]
-        anchors = torch.cat(self.prior_generator.grid_priors(
-            featmap_sizes, dtype=torch.float32, device=cls_scores[0].device))
-        targets = self.get_targets(anchors, featmap_sizes, batch_gt_instances, batch_img_metas,
-                                   batch_gt_instances_ignore)
+        mlvl_anchors = self.prior_generator.grid_priors(
+            featmap_sizes, dtype=torch.float32, device=cls_scores[0].device)
+        targets = self.get_targets(torch.cat(mlvl_anchors), featmap_sizes, batch_gt_instances,
+                                   batch_img_metas, batch_gt_instances_ignore)
         avg_factor = reduce_mean(targets.avg_factor)
-        cls_flat = levels_to_anchor_rows(cls_scores, self.cls_out_channels).float()
-        reg_flat = levels_to_anchor_rows(bbox_preds, 4).reshape(-1, 4)
-        centerness_flat = levels_to_anchor_rows(centernesses, 1).float().reshape(-1)
-        labels = targets.labels.reshape(-1)
-        loss_cls = self.loss_cls(cls_flat.reshape(-1, self.cls_out_channels), labels,
-                                 targets.label_weights.reshape(-1), avg_factor=avg_factor)
+        num_level_anchors = [len(anchors) for anchors in mlvl_anchors]
+        batch = len(batch_img_metas)
+        losses_cls, losses_bbox, losses_centerness, bbox_avg_factors = multi_apply(
+            self.loss_by_feat_single, [anchors.expand(batch, -1, -1) for anchors in mlvl_anchors],
+            cls_scores, bbox_preds, centernesses,
+            *[images_to_levels(target, num_level_anchors)
+              for target in (targets.labels, targets.label_weights, targets.bbox_targets)],
+            avg_factor=avg_factor)
+        bbox_avg_factor = reduce_mean(sum(bbox_avg_factors)).clamp(min=1)
+        losses_bbox = [loss_bbox / bbox_avg_factor for loss_bbox in losses_bbox]
+        return dict(loss_cls=losses_cls, loss_bbox=losses_bbox, loss_centerness=losses_centerness)
 
+    def loss_by_feat_single(self, anchors: Tensor, cls_score: Tensor, bbox_pred: Tensor,
+                            centerness: Tensor, labels: Tensor, label_weights: Tensor,
+                            bbox_targets: Tensor, avg_factor: Tensor
+                            ) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Losses of one level.
+
+        Args:
+            anchors (Tensor): (B, N_l, 4) anchors.
+            cls_score (Tensor): (B, A*C, H, W) logits.
+            bbox_pred (Tensor): (B, A*4, H, W) deltas.
+            centerness (Tensor): (B, A, H, W) logits.
+            labels, label_weights (Tensor): (B, N_l) targets.
+            bbox_targets (Tensor): (B, N_l, 4) gt boxes.
+            avg_factor (Tensor): Positives of the batch, for the class and
+                centerness losses.
+
+        Returns:
+            tuple: ``loss_cls``, ``loss_bbox`` (not yet divided by the sum of
+            centerness targets), ``loss_centerness`` and this level's sum of
+            centerness targets.
+        """
+        cls_score = cls_score.permute(0, 2, 3, 1).reshape(-1, self.cls_out_channels).float()
+        bbox_pred = bbox_pred.permute(0, 2, 3, 1).reshape(-1, 4)
+        centerness = centerness.permute(0, 2, 3, 1).reshape(-1).float()
+        labels = labels.reshape(-1)
+        loss_cls = self.loss_cls(cls_score, labels, label_weights.reshape(-1),
+                                 avg_factor=avg_factor)
         pos_index = ((labels >= 0) & (labels < self.num_classes)).nonzero(as_tuple=True)[0]
         if pos_index.numel() == 0:
-            return dict(loss_cls=loss_cls, loss_bbox=reg_flat.sum() * 0,
-                        loss_centerness=centerness_flat.sum() * 0)
-        pos_anchors = anchors.repeat(len(batch_img_metas), 1)[pos_index]
-        pos_bbox_targets = targets.bbox_targets.reshape(-1, 4)[pos_index]
+            return (loss_cls, bbox_pred.sum() * 0, centerness.sum() * 0,
+                    bbox_targets.new_tensor(0.))
+        pos_anchors = anchors.reshape(-1, 4)[pos_index]
+        pos_bbox_targets = bbox_targets.reshape(-1, 4)[pos_index]
         anchor_centres = (pos_anchors[:, :2] + pos_anchors[:, 2:]) / 2
         centerness_targets = centerness_from_distances(
             bbox2distance(anchor_centres, pos_bbox_targets))
-        pos_decoded = self.bbox_coder.decode(pos_anchors, reg_flat[pos_index])
-        bbox_avg_factor = reduce_mean(centerness_targets.sum().detach()).clamp(min=1)
+        pos_decoded = self.bbox_coder.decode(pos_anchors, bbox_pred[pos_index])
         loss_bbox = self.loss_bbox(pos_decoded, pos_bbox_targets, weight=centerness_targets,
-                                   avg_factor=1.0) / bbox_avg_factor
-        loss_centerness = self.loss_centerness(centerness_flat[pos_index], centerness_targets,
+                                   avg_factor=1.0)
+        loss_centerness = self.loss_centerness(centerness[pos_index], centerness_targets,
                                                avg_factor=avg_factor)
-        return dict(loss_cls=loss_cls, loss_bbox=loss_bbox, loss_centerness=loss_centerness)
+        return loss_cls, loss_bbox, loss_centerness, centerness_targets.sum().detach()
 
     @torch.no_grad()
     def get_targets(self, anchors: Tensor, featmap_sizes: List[torch.Size],
@@ -163,13 +189,7 @@ class ATSSHead(DenseHeadMixin, AnchorHead):
                     ) -> AnchorTargets:
         """ATSS-assign every anchor of every image (each image on its own, as
         its valid anchors differ), then build the batch's targets at once.
-
-        Args:
-            anchors (Tensor): (N, 4) anchors of all levels, concatenated.
-            featmap_sizes (list): (h, w) of each level.
-            batch_gt_instances (list[InstanceData]): ``bboxes`` (K, 4), ``labels`` (K,).
-            batch_img_metas (list[dict]): ``pad_shape`` and ``img_shape`` per image.
-            batch_gt_instances_ignore (list, optional): boxes to ignore, per image.
+        The arguments are :meth:`AnchorHead.get_targets`'s.
 
         Returns:
             AnchorTargets: ``bbox_targets`` are gt boxes (decoded), ``avg_factor``
@@ -181,16 +201,12 @@ class ATSSHead(DenseHeadMixin, AnchorHead):
             self._assign_single(anchors, featmap_sizes, gt, meta, ignore)
             for gt, meta, ignore in zip(batch_gt_instances, batch_img_metas,
                                         batch_gt_instances_ignore)])  # (B, N)
-        gt_bboxes, gt_labels, _ = pad_gt_instances(batch_gt_instances)
+        gt_bboxes, gt_labels, _ = pad_gt_instances(batch_gt_instances, anchors.device)
         positive = gt_inds > NEGATIVE_GT_IND
         matched = (gt_inds - 1).clamp(min=0)
-        if gt_labels.size(1) == 0:
-            labels = torch.full_like(gt_inds, self.num_classes)
-            bbox_targets = anchors.new_zeros((*gt_inds.shape, 4))
-        else:
-            labels = torch.where(positive, gt_labels.gather(1, matched), self.num_classes)
-            bbox_targets = gt_bboxes.gather(1, matched[..., None].expand(-1, -1, 4))
-            bbox_targets = torch.where(positive[..., None], bbox_targets, 0.0)
+        labels = torch.where(positive, gt_labels.gather(1, matched), self.num_classes)
+        bbox_targets = gt_bboxes.gather(1, matched[..., None].expand(-1, -1, 4))
+        bbox_targets = torch.where(positive[..., None], bbox_targets, 0.0)
         pos_weight = self.train_cfg.get('pos_weight', -1)
         label_weights = (gt_inds == NEGATIVE_GT_IND).float()
         label_weights += positive.float() * (1.0 if pos_weight <= 0 else pos_weight)

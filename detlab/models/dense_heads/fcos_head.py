@@ -8,9 +8,9 @@ from torch import Tensor, nn
 
 from detlab.registry import MODELS
 from detlab.utils import reduce_mean
-from ..task_modules.assigners import PointTargets, fcos_assign, pad_gt_instances
+from ..task_modules.assigners import PointTargets, fcos_assign
+from ..utils import levels_to_anchor_rows, multi_apply, pad_gt_instances
 from .anchor_free_head import AnchorFreeHead
-from .anchor_head import levels_to_anchor_rows
 
 INF = 1e8
 
@@ -107,12 +107,10 @@ class FCOSHead(AnchorFreeHead):
             ``norm_on_bbox``) and ``centernesses`` (B, 1, H, W) logits, one
             entry per level each.
         """
-        outs = [self.forward_single(x, scale, stride)
-                for x, scale, stride in zip(feats, self.scales, self.strides)]
-        return tuple(list(level_outs) for level_outs in zip(*outs))
+        return multi_apply(self.forward_single, feats, self.scales, self.strides)
 
     def forward_single(self, x: Tensor, scale: Scale, stride: int) -> Tuple[Tensor, Tensor, Tensor]:
-        cls_feat, reg_feat = self.tower_features(x)
+        cls_feat, reg_feat = self.cls_convs(x), self.reg_convs(x)
         centerness = self.conv_centerness(reg_feat if self.centerness_on_reg else cls_feat)
         # fp32 so that exp() cannot overflow under mixed precision.
         bbox_pred = scale(self.conv_reg(reg_feat)).float()

@@ -1,10 +1,10 @@
 """RetinaHead (Lin et al., "Focal Loss for Dense Object Detection", 2017)."""
 from typing import Optional, Tuple
 
-from mmcv.cnn import ConvModule
 from torch import Tensor, nn
 
 from detlab.registry import MODELS
+from ..utils import cls_reg_towers
 from .anchor_head import AnchorHead
 
 
@@ -42,7 +42,8 @@ class RetinaHead(AnchorHead):
                      override=dict(type='Normal', name='retina_cls', std=0.01, bias_prob=0.01)),
                  **kwargs) -> None:
         if not isinstance(stacked_convs, int) or stacked_convs < 0:
-            raise ValueError(f'RetinaHead stacked_convs must be an int >= 0, got {stacked_convs!r}.')
+            raise ValueError(
+                f'RetinaHead stacked_convs must be an int >= 0, got {stacked_convs!r}.')
         self.stacked_convs = stacked_convs
         self.conv_cfg = conv_cfg
         self.norm_cfg = norm_cfg
@@ -51,25 +52,14 @@ class RetinaHead(AnchorHead):
 
     def _init_layers(self) -> None:
         self.relu = nn.ReLU(inplace=True)
-        self.cls_convs = self._tower()
-        self.reg_convs = self._tower()
+        self.cls_convs, self.reg_convs = cls_reg_towers(
+            self.in_channels, self.feat_channels, self.stacked_convs, self.conv_cfg, self.norm_cfg)
         # Without tower convs the predictors see the input levels directly.
         tower_out = self.feat_channels if self.stacked_convs > 0 else self.in_channels
         self.retina_cls = nn.Conv2d(tower_out, self.num_base_priors * self.cls_out_channels, 3,
                                     padding=1)
         self.retina_reg = nn.Conv2d(tower_out, self.num_base_priors * 4, 3, padding=1)
 
-    def _tower(self) -> nn.ModuleList:
-        return nn.ModuleList(
-            ConvModule(self.in_channels if i == 0 else self.feat_channels, self.feat_channels, 3,
-                       stride=1, padding=1, conv_cfg=self.conv_cfg, norm_cfg=self.norm_cfg)
-            for i in range(self.stacked_convs))
-
     def forward_single(self, x: Tensor) -> Tuple[Tensor, Tensor]:
         """One level: (B, C_in, H, W) -> (B, A*num_classes, H, W), (B, A*4, H, W)."""
-        cls_feat, reg_feat = x, x
-        for conv in self.cls_convs:
-            cls_feat = conv(cls_feat)
-        for conv in self.reg_convs:
-            reg_feat = conv(reg_feat)
-        return self.retina_cls(cls_feat), self.retina_reg(reg_feat)
+        return self.retina_cls(self.cls_convs(x)), self.retina_reg(self.reg_convs(x))

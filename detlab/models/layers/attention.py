@@ -12,6 +12,7 @@ from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from detlab.registry import MODELS
+from detlab.structures.errors import AssertionValueError
 
 #: Kernel size of CBAM's spatial attention conv, from the paper.
 CBAM_SPATIAL_KERNEL = 7
@@ -20,7 +21,7 @@ CBAM_SPATIAL_KERNEL = 7
 def _reduced_channels(owner: str, in_channels: int, ratio: int) -> int:
     """Width of the bottleneck: ``in_channels // ratio``, at least 1."""
     if ratio < 1:
-        raise ValueError(f'{owner}: ratio must be >= 1, got {ratio}')
+        raise AssertionValueError(f'{owner}: ratio must be >= 1, got {ratio}')
     return max(1, in_channels // ratio)
 
 
@@ -28,8 +29,8 @@ def _two_act_cfgs(owner: str, act_cfg: Union[dict, Sequence[dict]]) -> Sequence[
     if isinstance(act_cfg, dict):
         return act_cfg, act_cfg
     if len(act_cfg) != 2 or not all(isinstance(cfg, dict) for cfg in act_cfg):
-        raise ValueError(f'{owner}: act_cfg must be a dict or two dicts (hidden, gate), '
-                         f'got {act_cfg!r}')
+        raise AssertionValueError(f'{owner}: act_cfg must be a dict or two dicts (hidden, gate), '
+                                  f'got {act_cfg!r}')
     return act_cfg
 
 
@@ -101,7 +102,7 @@ class CBAMSpatialAttention(BaseModule):
     def __init__(self, kernel_size: int = CBAM_SPATIAL_KERNEL) -> None:
         super().__init__()
         if kernel_size % 2 != 1:
-            raise ValueError(f'CBAM: spatial_kernel must be odd, got {kernel_size}')
+            raise AssertionValueError(f'CBAM: spatial_kernel must be odd, got {kernel_size}')
         self.conv = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2, bias=False)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -140,3 +141,24 @@ class CBAM(BaseModule):
         """Rescale (B, C, H, W) ``x`` per channel, then per position; same shape out."""
         x = x * self.channel_attention(x)
         return x * self.spatial_attention(x)
+
+
+class ChannelAttention(BaseModule):
+    """CSPNeXt's channel attention: ``x * hardsigmoid(fc(avgpool(x)))`` with one
+    1x1 conv ``fc`` (``channels`` -> ``channels``, with bias), as MMDetection's.
+
+    Args:
+        channels (int): Input and output channels.
+        init_cfg (dict, optional): mmengine initialisation config.
+    """
+
+    def __init__(self, channels: int, init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        self.global_avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Conv2d(channels, channels, 1, 1, 0, bias=True)
+        self.act = nn.Hardsigmoid(inplace=True)
+
+    def forward(self, x: Tensor) -> Tensor:
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            out = self.global_avgpool(x)
+        return x * self.act(self.fc(out))

@@ -14,6 +14,8 @@ import torch
 from torch import Tensor
 from torchvision.ops import nms as _tv_nms
 
+from detlab.structures.errors import AssertionValueError
+
 NMS_TYPES = ('nms', 'soft_nms')
 SOFT_NMS_METHODS = ('naive', 'linear', 'gaussian')
 
@@ -35,8 +37,9 @@ def nms(boxes: Tensor, scores: Tensor, iou_threshold: float, offset: int = 0,
         descending score.
     """
     if offset != 0:
-        raise ValueError(f'nms offset={offset} is not supported: detlab runs torchvision.ops.nms, '
-                         'which measures boxes as x2 - x1 (offset=0, MMDetection 3.x)')
+        raise AssertionValueError(f'nms offset={offset} is not supported: detlab runs '
+                                  'torchvision.ops.nms, which measures boxes as x2 - x1 '
+                                  '(offset=0, MMDetection 3.x)')
     candidates = None
     if score_threshold > 0:
         candidates = (scores > score_threshold).nonzero(as_tuple=True)[0]
@@ -69,9 +72,9 @@ def soft_nms(boxes: Tensor, scores: Tensor, iou_threshold: float = 0.3, sigma: f
         and ``keep`` (K,) their indices into the input.
     """
     if method not in SOFT_NMS_METHODS:
-        raise ValueError(f"soft_nms method={method!r} is not one of {SOFT_NMS_METHODS}")
+        raise AssertionValueError(f"soft_nms method={method!r} is not one of {SOFT_NMS_METHODS}")
     if offset not in (0, 1):
-        raise ValueError(f'soft_nms offset={offset} must be 0 or 1')
+        raise AssertionValueError(f'soft_nms offset={offset} must be 0 or 1')
     x1, y1, x2, y2 = (np.ascontiguousarray(c) for c in
                       boxes.detach().cpu().float().numpy().T.copy())
     score = scores.detach().cpu().float().numpy().copy()
@@ -150,8 +153,8 @@ def batched_nms(boxes: Tensor, scores: Tensor, idxs: Tensor, nms_cfg: Optional[D
     class_agnostic = cfg.pop('class_agnostic', class_agnostic)
     nms_type = cfg.pop('type', 'nms')
     if nms_type not in _NMS_OPS:
-        raise ValueError(f"test_cfg.nms.type={nms_type!r} is not supported; valid types: "
-                         f"{NMS_TYPES}")
+        raise AssertionValueError(f"test_cfg.nms.type={nms_type!r} is not supported; valid types: "
+                                  f"{NMS_TYPES}")
     nms_op = _NMS_OPS[nms_type]
     split_thr = cfg.pop('split_thr', 10000)
     if class_agnostic:
@@ -182,8 +185,8 @@ def _call(nms_op, nms_type: str, boxes: Tensor, scores: Tensor, cfg: dict):
     try:
         return nms_op(boxes, scores, **cfg)
     except TypeError as error:
-        raise ValueError(f'test_cfg.nms has keys {sorted(cfg)} that {nms_type!r} does not take '
-                         f'({error})') from None
+        raise AssertionValueError(f'test_cfg.nms has keys {sorted(cfg)} that {nms_type!r} does '
+                                  f'not take ({error})') from None
 
 
 def multiclass_nms(multi_bboxes: Tensor, multi_scores: Tensor, score_thr: float,

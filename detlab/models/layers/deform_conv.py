@@ -21,6 +21,7 @@ from torch.nn.modules.utils import _pair
 from torchvision.ops import deform_conv2d
 
 from detlab.registry import MODELS
+from detlab.structures.errors import AssertionValueError
 
 IntOrPair = Union[int, Tuple[int, int]]
 
@@ -53,8 +54,8 @@ class DeformConv2d(nn.Module):
                  im2col_step: int = 32) -> None:
         super().__init__()
         if bias:
-            raise ValueError(f'{type(self).__name__}: bias=True is not available (mmcv\'s '
-                             'DeformConv2d has no bias); use DCNv2 for a biased layer')
+            raise AssertionValueError(f'{type(self).__name__}: bias=True is not available (mmcv\'s '
+                                      'DeformConv2d has no bias); use DCNv2 for a biased layer')
         self._init_geometry(in_channels, out_channels, kernel_size, stride, padding, dilation,
                             groups, deform_groups)
         self.im2col_step = im2col_step
@@ -65,11 +66,11 @@ class DeformConv2d(nn.Module):
                        deform_groups: int) -> None:
         name = type(self).__name__
         if in_channels % groups or out_channels % groups:
-            raise ValueError(f'{name}: in_channels {in_channels} and out_channels '
-                             f'{out_channels} must be divisible by groups {groups}')
+            raise AssertionValueError(f'{name}: in_channels {in_channels} and out_channels '
+                                      f'{out_channels} must be divisible by groups {groups}')
         if in_channels % deform_groups:
-            raise ValueError(f'{name}: in_channels {in_channels} must be divisible by '
-                             f'deform_groups {deform_groups}')
+            raise AssertionValueError(f'{name}: in_channels {in_channels} must be divisible by '
+                                      f'deform_groups {deform_groups}')
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.kernel_size = _pair(kernel_size)
@@ -224,8 +225,8 @@ def build_dcn_conv(dcn: dict, in_channels: int, out_channels: int, kernel_size: 
     cfg.pop('fallback_on_stride', None)
     layer_type = cfg.pop('type', None)
     if layer_type not in DCN_TYPES:
-        raise ValueError(f'{owner}: dcn={dcn!r} has type {layer_type!r}; detlab builds '
-                         f'{sorted(DCN_TYPES)} (mmcv\'s deformable convolutions)')
+        raise AssertionValueError(f'{owner}: dcn={dcn!r} has type {layer_type!r}; detlab builds '
+                                  f'{sorted(DCN_TYPES)} (mmcv\'s deformable convolutions)')
     return DCN_TYPES[layer_type](in_channels, out_channels, kernel_size, bias=False, **cfg,
                                  **kwargs)
 

@@ -14,6 +14,7 @@ from mmcv.cnn.bricks.plugin import infer_abbr
 from torch import Tensor, nn
 
 from detlab.registry import MODELS
+from detlab.structures.errors import AssertionValueError
 
 #: Where a plugin can sit in a block; BasicBlock has no conv3.
 PLUGIN_POSITIONS = ('after_conv1', 'after_conv2', 'after_conv3')
@@ -30,25 +31,26 @@ def check_plugins(plugins: Optional[Sequence[dict]], num_stages: int) -> None:
     if plugins is None:
         return
     if not isinstance(plugins, (list, tuple)):
-        raise ValueError(f'ResNet: plugins must be a list of dicts, got {plugins!r}')
+        raise AssertionValueError(f'ResNet: plugins must be a list of dicts, got {plugins!r}')
     for i, plugin in enumerate(plugins):
         where = f'ResNet: plugins[{i}]'
         if not isinstance(plugin, dict) or 'cfg' not in plugin or 'position' not in plugin:
-            raise ValueError(f"{where} must be a dict with 'cfg' and 'position', got {plugin!r}")
+            raise AssertionValueError(f"{where} must be a dict with 'cfg' and 'position', got "
+                                      f"{plugin!r}")
         unknown = set(plugin) - set(_PLUGIN_KEYS)
         if unknown:
-            raise ValueError(f'{where} has unknown keys {sorted(unknown)}; valid keys are '
-                             f'{_PLUGIN_KEYS}')
+            raise AssertionValueError(f'{where} has unknown keys {sorted(unknown)}; valid keys are '
+                                      f'{_PLUGIN_KEYS}')
         if not isinstance(plugin['cfg'], dict) or 'type' not in plugin['cfg']:
-            raise ValueError(f"{where}['cfg'] must be a dict with a 'type', got "
-                             f"{plugin['cfg']!r}")
+            raise AssertionValueError(f"{where}['cfg'] must be a dict with a 'type', got "
+                                      f"{plugin['cfg']!r}")
         if plugin['position'] not in PLUGIN_POSITIONS:
-            raise ValueError(f"{where}['position'] must be one of {PLUGIN_POSITIONS}, got "
-                             f"{plugin['position']!r}")
+            raise AssertionValueError(f"{where}['position'] must be one of {PLUGIN_POSITIONS}, got "
+                                      f"{plugin['position']!r}")
         stages = plugin.get('stages')
         if stages is not None and len(stages) != num_stages:
-            raise ValueError(f"{where}['stages'] needs one bool per stage (num_stages="
-                             f'{num_stages}), got {tuple(stages)}')
+            raise AssertionValueError(f"{where}['stages'] needs one bool per stage (num_stages="
+                                      f'{num_stages}), got {tuple(stages)}')
 
 
 def make_stage_plugins(plugins: Optional[Sequence[dict]],
@@ -96,8 +98,8 @@ def add_block_plugins(block: nn.Module, plugins: Optional[Sequence[dict]], posit
         layer = MODELS.build(cfg, default_args=dict(in_channels=in_channels))
         name = infer_abbr(type(layer)) + postfix
         if hasattr(block, name):
-            raise ValueError(f'{type(block).__name__}: two plugins would both be named '
-                             f"{name!r}; give them different cfg['postfix']")
+            raise AssertionValueError(f'{type(block).__name__}: two plugins would both be named '
+                                      f"{name!r}; give them different cfg['postfix']")
         block.add_module(name, layer)
         names.append(name)
     return names

@@ -18,6 +18,7 @@ from torch import nn
 
 from detlab.utils.checkpoint import load_checkpoint_file, resolve_checkpoint
 from detlab.registry import WEIGHT_INITIALIZERS
+from detlab.structures.errors import AssertionKeyError, AssertionTypeError
 
 #: Key under which mmengine/MMDetection checkpoints keep the model weights.
 STATE_DICT_KEY = 'state_dict'
@@ -44,7 +45,7 @@ def load_local_state_dict(checkpoint: str, map_location: str = 'cpu') -> Dict[st
         TypeError: The file does not hold a dict of weights.
     """
     if not isinstance(checkpoint, str) or not checkpoint:
-        raise TypeError(f'init_cfg.checkpoint must be a path string, got {checkpoint!r}')
+        raise AssertionTypeError(f'init_cfg.checkpoint must be a path string, got {checkpoint!r}')
     path = resolve_checkpoint(checkpoint)
     if not osp.isfile(path):
         raise FileNotFoundError(
@@ -55,8 +56,8 @@ def load_local_state_dict(checkpoint: str, map_location: str = 'cpu') -> Dict[st
         loaded = loaded[STATE_DICT_KEY]
     if not isinstance(loaded, dict) or not all(
             isinstance(value, torch.Tensor) for value in loaded.values()):
-        raise TypeError(f'init_cfg.checkpoint={path!r} does not hold a state dict (name -> '
-                        f"tensor), nor a dict with one under '{STATE_DICT_KEY}'.")
+        raise AssertionTypeError(f'init_cfg.checkpoint={path!r} does not hold a state dict (name '
+                                 f"-> tensor), nor a dict with one under '{STATE_DICT_KEY}'.")
     return {
         (key[len(DATA_PARALLEL_PREFIX):] if key.startswith(DATA_PARALLEL_PREFIX) else key): value
         for key, value in loaded.items()
@@ -77,8 +78,8 @@ def select_prefix(state_dict: Dict[str, torch.Tensor], prefix: str,
                 if key.startswith(prefix)}
     if not selected:
         top_level = sorted({key.split('.', 1)[0] + '.' for key in state_dict})
-        raise KeyError(f'init_cfg.prefix={prefix!r}: no key of {checkpoint!r} starts with it; '
-                       f'its top-level prefixes are {top_level}.')
+        raise AssertionKeyError(f'init_cfg.prefix={prefix!r}: no key of {checkpoint!r} starts '
+                                f'with it; its top-level prefixes are {top_level}.')
     return selected
 
 

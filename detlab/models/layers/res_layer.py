@@ -5,9 +5,11 @@ from mmcv.cnn import build_conv_layer, build_norm_layer
 from mmengine.model import Sequential
 from torch import nn
 
+from detlab.structures.errors import AssertionValueError
+
 
 class ResLayer(Sequential):
-    """``num_blocks`` residual blocks; the first one changes stride/width.
+    """``num_blocks`` residual blocks; the first one (or the last) changes stride/width.
 
     Child names are ``0, 1, ...`` and the shortcut of the first block is
     ``0.downsample.0`` (1x1 conv) and ``0.downsample.1`` (norm), as in
@@ -28,6 +30,10 @@ class ResLayer(Sequential):
         conv_cfg (dict, optional): mmcv conv layer config. Defaults to None
             (``nn.Conv2d``).
         norm_cfg (dict): mmcv norm layer config. Defaults to ``dict(type='BN')``.
+        downsample_first (bool): The first block changes stride/width (ResNet). With
+            False the last block does, and the blocks before it keep ``inplanes``
+            channels (MMDetection's Hourglass stages; fits blocks whose expansion is 1,
+            such as BasicBlock). Defaults to True.
         **kwargs: Passed to every block (dilation, style, with_cp, init_cfg).
     """
 
@@ -40,22 +46,29 @@ class ResLayer(Sequential):
                  avg_down: bool = False,
                  conv_cfg: Optional[dict] = None,
                  norm_cfg: dict = dict(type='BN'),
+                 downsample_first: bool = True,
                  **kwargs) -> None:
         if num_blocks < 1:
-            raise ValueError(f'ResLayer: num_blocks must be >= 1, got {num_blocks}')
+            raise AssertionValueError(f'ResLayer: num_blocks must be >= 1, got {num_blocks}')
         out_channels = planes * block.expansion
         downsample = None
         if stride != 1 or inplanes != out_channels:
             downsample = self._make_downsample(inplanes, out_channels, stride, avg_down,
                                                conv_cfg, norm_cfg)
-        blocks = [
-            block(inplanes=inplanes, planes=planes, stride=stride, downsample=downsample,
-                  conv_cfg=conv_cfg, norm_cfg=norm_cfg, **kwargs)
-        ]
-        blocks += [
-            block(inplanes=out_channels, planes=planes, stride=1, conv_cfg=conv_cfg,
-                  norm_cfg=norm_cfg, **kwargs) for _ in range(1, num_blocks)
-        ]
+        common = dict(conv_cfg=conv_cfg, norm_cfg=norm_cfg, **kwargs)
+        changing = dict(planes=planes, stride=stride, downsample=downsample, **common)
+        if downsample_first:
+            blocks = [block(inplanes=inplanes, **changing)]
+            blocks += [
+                block(inplanes=out_channels, planes=planes, stride=1, **common)
+                for _ in range(1, num_blocks)
+            ]
+        else:
+            blocks = [
+                block(inplanes=inplanes, planes=inplanes, stride=1, **common)
+                for _ in range(1, num_blocks)
+            ]
+            blocks.append(block(inplanes=inplanes, **changing))
         super().__init__(*blocks)
 
     @staticmethod

@@ -4,6 +4,8 @@ from typing import List, Optional, Tuple, Union
 import torch.nn as nn
 from torch import Tensor
 
+from detlab.structures.errors import AssertionValueError
+
 
 def accuracy(pred: Tensor,
              target: Tensor,
@@ -22,18 +24,19 @@ def accuracy(pred: Tensor,
         N = 0); a single tensor when ``topk`` is an int.
     """
     if not isinstance(topk, (int, tuple)):
-        raise ValueError(f'accuracy: topk must be an int or a tuple of ints, got {topk!r}')
+        raise AssertionValueError(f'accuracy: topk must be an int or a tuple of ints, got {topk!r}')
     return_single = isinstance(topk, int)
     topks = (topk, ) if return_single else topk
     if pred.size(0) == 0:
         zeros = [pred.new_tensor(0.) for _ in topks]
         return zeros[0] if return_single else zeros
     if pred.dim() != 2 or target.dim() != 1 or pred.size(0) != target.size(0):
-        raise ValueError(f'accuracy: pred must be (N, C) and target (N,), got '
-                         f'{tuple(pred.shape)} and {tuple(target.shape)}')
+        raise AssertionValueError(f'accuracy: pred must be (N, C) and target (N,), got '
+                                  f'{tuple(pred.shape)} and {tuple(target.shape)}')
     maxk = max(topks)
     if maxk > pred.size(1):
-        raise ValueError(f'accuracy: topk {maxk} exceeds the {pred.size(1)} classes of pred')
+        raise AssertionValueError(f'accuracy: topk {maxk} exceeds the {pred.size(1)} classes of '
+                                  'pred')
     top_values, top_labels = pred.topk(maxk, dim=1)
     hits = top_labels.t() == target.view(1, -1)
     if thresh is not None:

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from detlab.registry import MODELS
+from detlab.structures.errors import AssertionValueError
 from .utils import resolve_reduction, weight_reduce_loss
 
 #: F.cross_entropy's default ``ignore_index``, used when a loss is given None.
@@ -135,10 +136,12 @@ def mask_cross_entropy(pred: Tensor,
         Tensor: (1,) mean loss.
     """
     if ignore_index is not None:
-        raise ValueError(f'mask_cross_entropy: ignore_index is not supported, got {ignore_index}')
+        raise AssertionValueError('mask_cross_entropy: ignore_index is not supported, got '
+                                  f'{ignore_index}')
     if reduction != 'mean' or avg_factor is not None:
-        raise ValueError("mask_cross_entropy: only reduction='mean' without avg_factor is "
-                         f'supported, got reduction={reduction!r}, avg_factor={avg_factor}')
+        raise AssertionValueError("mask_cross_entropy: only reduction='mean' without avg_factor "
+                                  f'is supported, got reduction={reduction!r}, '
+                                  f'avg_factor={avg_factor}')
     rows = torch.arange(pred.size(0), dtype=torch.long, device=pred.device)
     pred_slice = pred[rows, label]
     return F.binary_cross_entropy_with_logits(pred_slice, target, weight=class_weight,
@@ -174,7 +177,8 @@ class CrossEntropyLoss(nn.Module):
                  avg_non_ignore: bool = False) -> None:
         super().__init__()
         if use_sigmoid and use_mask:
-            raise ValueError('CrossEntropyLoss: use_sigmoid and use_mask cannot both be True')
+            raise AssertionValueError('CrossEntropyLoss: use_sigmoid and use_mask cannot both be '
+                                      'True')
         resolve_reduction('CrossEntropyLoss', reduction, None, None)
         self.use_sigmoid = use_sigmoid
         self.use_mask = use_mask

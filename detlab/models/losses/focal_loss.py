@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from detlab.registry import MODELS
+from detlab.structures.errors import AssertionValueError
 from .utils import resolve_reduction, weight_reduce_loss
 
 
@@ -17,8 +18,9 @@ def labels_to_one_hot(labels: Tensor, num_classes: int) -> Tensor:
         ValueError: A label outside [0, C].
     """
     if labels.numel() > 0 and (labels.min() < 0 or labels.max() > num_classes):
-        raise ValueError(f'FocalLoss: labels must lie in [0, {num_classes}] ({num_classes} = '
-                         f'background), got min {int(labels.min())}, max {int(labels.max())}')
+        raise AssertionValueError(f'FocalLoss: labels must lie in [0, {num_classes}] '
+                                  f'({num_classes} = background), got min {int(labels.min())}, '
+                                  f'max {int(labels.max())}')
     return F.one_hot(labels.long(), num_classes=num_classes + 1)[:, :num_classes]
 
 
@@ -56,16 +58,17 @@ def _match_weight(weight: Tensor, loss: Tensor) -> Tensor:
         return weight.view((-1, ) + (1, ) * (loss.dim() - 1))
     if weight.numel() == loss.numel():
         return weight.view_as(loss)
-    raise ValueError(f'FocalLoss: weight of shape {tuple(weight.shape)} fits neither (N,) nor '
-                     f'the loss shape {tuple(loss.shape)}')
+    raise AssertionValueError(f'FocalLoss: weight of shape {tuple(weight.shape)} fits neither '
+                              f'(N,) nor the loss shape {tuple(loss.shape)}')
 
 
 def _weighted_focal(pred: Tensor, target: Tensor, weight: Optional[Tensor], gamma: float,
                     alpha: float, reduction: str, avg_factor: Optional[float],
                     activated: bool) -> Tensor:
     if target.shape != pred.shape:
-        raise ValueError(f'FocalLoss: target {tuple(target.shape)} must have the shape of pred '
-                         f'{tuple(pred.shape)} (or be (N,) labels for (N, C) pred)')
+        raise AssertionValueError(f'FocalLoss: target {tuple(target.shape)} must have the shape '
+                                  f'of pred {tuple(pred.shape)} (or be (N,) labels for (N, C) '
+                                  'pred)')
     loss = _focal_elementwise(pred, target, gamma, alpha, activated)
     if weight is not None:
         weight = _match_weight(weight, loss)
@@ -143,8 +146,8 @@ def sigmoid_focal_loss(pred: Tensor,
         Tensor: The reduced loss, or the (N, C) loss for ``'none'``.
     """
     if pred.dim() != 2 or target.dim() != 1:
-        raise ValueError(f'sigmoid_focal_loss: pred must be (N, C) and target (N,) labels, got '
-                         f'{tuple(pred.shape)} and {tuple(target.shape)}')
+        raise AssertionValueError('sigmoid_focal_loss: pred must be (N, C) and target (N,) '
+                                  f'labels, got {tuple(pred.shape)} and {tuple(target.shape)}')
     one_hot = labels_to_one_hot(target, pred.size(1))
     return _weighted_focal(pred, one_hot, weight, gamma, alpha, reduction, avg_factor, False)
 
@@ -175,8 +178,8 @@ class FocalLoss(nn.Module):
                  activated: bool = False) -> None:
         super().__init__()
         if not use_sigmoid:
-            raise ValueError('FocalLoss: only the sigmoid focal loss is implemented; set '
-                             'use_sigmoid=True (the softmax variant is not supported)')
+            raise AssertionValueError('FocalLoss: only the sigmoid focal loss is implemented; set '
+                                      'use_sigmoid=True (the softmax variant is not supported)')
         resolve_reduction('FocalLoss', reduction, None, None)
         self.use_sigmoid = use_sigmoid
         self.gamma = gamma

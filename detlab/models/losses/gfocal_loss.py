@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from detlab.registry import MODELS
+from detlab.structures.errors import AssertionValueError
 from .utils import resolve_reduction, weighted_loss
 
 
@@ -40,8 +41,8 @@ def _quality_focal(pred: Tensor, label: Tensor, score: Tensor, beta: float,
 
 def _split_target(owner: str, target: Sequence[Tensor]) -> Sequence[Tensor]:
     if len(target) != 2:
-        raise ValueError(f'{owner}: target must be a (labels, scores) pair, got {len(target)} '
-                         'items')
+        raise AssertionValueError(f'{owner}: target must be a (labels, scores) pair, got '
+                                  f'{len(target)} items')
     return target
 
 
@@ -87,8 +88,8 @@ def quality_focal_loss_tensor_target(pred: Tensor,
         Tensor: (N, ...) loss, summed over dim 1.
     """
     if pred.shape != target.shape:
-        raise ValueError(f'quality_focal_loss_tensor_target: pred {tuple(pred.shape)} and '
-                         f'target {tuple(target.shape)} must have the same shape')
+        raise AssertionValueError(f'quality_focal_loss_tensor_target: pred {tuple(pred.shape)} and '
+                                  f'target {tuple(target.shape)} must have the same shape')
     prob = pred if activated else pred.sigmoid()
     bce = F.binary_cross_entropy if activated else F.binary_cross_entropy_with_logits
     target = target.type_as(pred)
@@ -121,8 +122,8 @@ class QualityFocalLoss(nn.Module):
                  activated: bool = False) -> None:
         super().__init__()
         if not use_sigmoid:
-            raise ValueError('QualityFocalLoss: only the sigmoid form is implemented; set '
-                             'use_sigmoid=True')
+            raise AssertionValueError('QualityFocalLoss: only the sigmoid form is implemented; set '
+                                      'use_sigmoid=True')
         resolve_reduction('QualityFocalLoss', reduction, None, None)
         self.use_sigmoid = use_sigmoid
         self.beta = beta

@@ -13,6 +13,7 @@ from torch import Tensor
 
 from detlab.registry import MODELS
 from detlab.structures.bbox import bbox_overlaps
+from detlab.structures.errors import AssertionValueError
 from .utils import resolve_reduction, weighted_loss, zero_weight_loss
 
 #: Modes of ``iou_loss``: 1 - IoU, 1 - IoU^2, -log(IoU).
@@ -52,7 +53,7 @@ def iou_loss(pred: Tensor,
         Tensor: (n,) loss.
     """
     if mode not in IOU_LOSS_MODES:
-        raise ValueError(f'iou_loss: mode must be one of {IOU_LOSS_MODES}, got {mode!r}')
+        raise AssertionValueError(f'iou_loss: mode must be one of {IOU_LOSS_MODES}, got {mode!r}')
     if linear:
         mode = 'linear'
         warnings.warn('iou_loss: linear=True is deprecated, use mode="linear"')
@@ -194,14 +195,14 @@ class _BoxOverlapLoss(nn.Module):
         name = type(self).__name__
         reduction = resolve_reduction(name, self.reduction, reduction_override, avg_factor)
         if pred.shape != target.shape or (pred.dim() == 2 and pred.size(-1) != 4):
-            raise ValueError(f'{name}: pred and target must both be (n, 4) boxes, got '
-                             f'{tuple(pred.shape)} and {tuple(target.shape)}')
+            raise AssertionValueError(f'{name}: pred and target must both be (n, 4) boxes, got '
+                                      f'{tuple(pred.shape)} and {tuple(target.shape)}')
         if weight is not None and not torch.any(weight > 0) and reduction != 'none':
             return zero_weight_loss(pred, weight)
         if weight is not None and weight.dim() > 1:
             if weight.shape != pred.shape:
-                raise ValueError(f'{name}: a 2-d weight must have the shape of pred '
-                                 f'{tuple(pred.shape)}, got {tuple(weight.shape)}')
+                raise AssertionValueError(f'{name}: a 2-d weight must have the shape of pred '
+                                          f'{tuple(pred.shape)}, got {tuple(weight.shape)}')
             weight = weight.mean(-1)
         loss = type(self).loss_func(pred, target, weight, reduction=reduction,
                                     avg_factor=avg_factor, **self.loss_kwargs(), **kwargs)
@@ -233,7 +234,8 @@ class IoULoss(_BoxOverlapLoss):
                  mode: str = 'log') -> None:
         super().__init__(eps=eps, reduction=reduction, loss_weight=loss_weight)
         if mode not in IOU_LOSS_MODES:
-            raise ValueError(f'IoULoss: mode must be one of {IOU_LOSS_MODES}, got {mode!r}')
+            raise AssertionValueError(f'IoULoss: mode must be one of {IOU_LOSS_MODES}, got '
+                                      f'{mode!r}')
         if linear:
             mode = 'linear'
             warnings.warn('IoULoss: linear=True is deprecated, use mode="linear"')

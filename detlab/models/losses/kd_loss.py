@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from detlab.registry import MODELS
+from detlab.structures.errors import AssertionValueError
 from .utils import resolve_reduction, weighted_loss
 
 
@@ -26,8 +27,9 @@ def knowledge_distillation_kl_div_loss(pred: Tensor,
         Tensor: (N,) loss.
     """
     if pred.shape != soft_label.shape:
-        raise ValueError(f'knowledge_distillation_kl_div_loss: pred {tuple(pred.shape)} and '
-                         f'soft_label {tuple(soft_label.shape)} must have the same shape')
+        raise AssertionValueError(f'knowledge_distillation_kl_div_loss: pred {tuple(pred.shape)} '
+                                  f'and soft_label {tuple(soft_label.shape)} must have the same '
+                                  'shape')
     target = F.softmax(soft_label / T, dim=1)
     if detach_target:
         target = target.detach()
@@ -49,7 +51,7 @@ class KnowledgeDistillationKLDivLoss(nn.Module):
     def __init__(self, reduction: str = 'mean', loss_weight: float = 1.0, T: int = 10) -> None:
         super().__init__()
         if T < 1:
-            raise ValueError(f'KnowledgeDistillationKLDivLoss: T must be >= 1, got {T}')
+            raise AssertionValueError(f'KnowledgeDistillationKLDivLoss: T must be >= 1, got {T}')
         resolve_reduction('KnowledgeDistillationKLDivLoss', reduction, None, None)
         self.reduction = reduction
         self.loss_weight = loss_weight

@@ -6,14 +6,15 @@ import torch.nn as nn
 from torch import Tensor
 
 from detlab.registry import MODELS
+from detlab.structures.errors import AssertionValueError
 from .utils import resolve_reduction, weighted_loss, zero_weight_loss
 
 
 def check_same_shape(owner: str, pred: Tensor, target: Tensor) -> None:
     """Fail clearly when an element-wise loss gets tensors of different shapes."""
     if pred.shape != target.shape:
-        raise ValueError(f'{owner}: pred {tuple(pred.shape)} and target {tuple(target.shape)} '
-                         'must have the same shape')
+        raise AssertionValueError(f'{owner}: pred {tuple(pred.shape)} and target '
+                                  f'{tuple(target.shape)} must have the same shape')
 
 
 @weighted_loss
@@ -32,7 +33,7 @@ def smooth_l1_loss(pred: Tensor, target: Tensor, beta: float = 1.0) -> Tensor:
         Tensor: Element-wise loss, same shape as ``pred``.
     """
     if beta <= 0:
-        raise ValueError(f'smooth_l1_loss: beta must be > 0, got {beta}')
+        raise AssertionValueError(f'smooth_l1_loss: beta must be > 0, got {beta}')
     check_same_shape('smooth_l1_loss', pred, target)
     diff = torch.abs(pred - target)
     return torch.where(diff < beta, 0.5 * diff * diff / beta, diff - 0.5 * beta)
@@ -114,7 +115,7 @@ class SmoothL1Loss(_ElementwiseRegressionLoss):
                  loss_weight: float = 1.0) -> None:
         super().__init__(reduction=reduction, loss_weight=loss_weight)
         if beta <= 0:
-            raise ValueError(f'SmoothL1Loss: beta must be > 0, got {beta}')
+            raise AssertionValueError(f'SmoothL1Loss: beta must be > 0, got {beta}')
         self.beta = beta
 
     def elementwise_loss(self, pred: Tensor, target: Tensor, weight: Optional[Tensor],

@@ -5,6 +5,8 @@ from typing import Callable, Optional
 import torch
 from torch import Tensor
 
+from detlab.structures.errors import AssertionValueError
+
 #: Reductions every loss understands.
 REDUCTIONS = ('none', 'mean', 'sum')
 #: Added to ``avg_factor`` so an average over zero samples stays finite.
@@ -22,7 +24,8 @@ def check_reduction(owner: str, reduction: Optional[str], allow_none: bool = Fal
     if reduction is None and allow_none:
         return
     if reduction not in REDUCTIONS:
-        raise ValueError(f'{owner}: reduction must be one of {REDUCTIONS}, got {reduction!r}')
+        raise AssertionValueError(f'{owner}: reduction must be one of {REDUCTIONS}, got '
+                                  f'{reduction!r}')
 
 
 def check_avg_factor(owner: str, reduction: str, avg_factor: Optional[float]) -> None:
@@ -33,8 +36,8 @@ def check_avg_factor(owner: str, reduction: str, avg_factor: Optional[float]) ->
     weights), so the refusal does not depend on the batch.
     """
     if avg_factor is not None and reduction == 'sum':
-        raise ValueError(f"{owner}: avg_factor can only be used with reduction 'mean' or "
-                         f"'none', got reduction='sum' and avg_factor={avg_factor}")
+        raise AssertionValueError(f"{owner}: avg_factor can only be used with reduction 'mean' or "
+                                  f"'none', got reduction='sum' and avg_factor={avg_factor}")
 
 
 def resolve_reduction(owner: str, reduction: str, reduction_override: Optional[str],

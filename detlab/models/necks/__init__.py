@@ -1,4 +1,5 @@
 """Necks: multi-scale backbone features -> the feature pyramid the heads read."""
+from .cspnext_pafpn import CSPNeXtPAFPN
 from .fpn import FPN
 
-__all__ = ['FPN']
+__all__ = ['CSPNeXtPAFPN', 'FPN']

@@ -7,6 +7,7 @@ from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from detlab.registry import MODELS
+from detlab.structures.errors import AssertionTypeError, AssertionValueError
 
 #: ``end_level=-1``: use the backbone levels up to the last one.
 LAST_LEVEL = -1
@@ -72,8 +73,8 @@ class FPN(BaseModule):
         super().__init__(init_cfg=init_cfg)
         if not isinstance(in_channels, Sequence) or isinstance(in_channels, str) or \
                 not in_channels:
-            raise TypeError(f'FPN: in_channels must be a non-empty list of ints, got '
-                            f'{in_channels!r}')
+            raise AssertionTypeError(f'FPN: in_channels must be a non-empty list of ints, got '
+                                     f'{in_channels!r}')
         self.in_channels = list(in_channels)
         self.out_channels = out_channels
         self.num_ins = len(self.in_channels)
@@ -113,21 +114,22 @@ class FPN(BaseModule):
     def _check_levels(self, start_level: int, end_level: int, num_outs: int) -> int:
         """Validate the level range; return the exclusive end backbone level."""
         if not 0 <= start_level < self.num_ins:
-            raise ValueError(f'FPN: start_level={start_level} must index in_channels '
-                             f'(0..{self.num_ins - 1})')
+            raise AssertionValueError(f'FPN: start_level={start_level} must index in_channels '
+                                      f'(0..{self.num_ins - 1})')
         if end_level in (LAST_LEVEL, self.num_ins - 1):
             if num_outs < self.num_ins - start_level:
-                raise ValueError(f'FPN: num_outs={num_outs} is fewer than the '
-                                 f'{self.num_ins - start_level} backbone levels used (from '
-                                 f'start_level={start_level}); raise num_outs or start_level')
+                raise AssertionValueError(f'FPN: num_outs={num_outs} is fewer than the '
+                                          f'{self.num_ins - start_level} backbone levels used '
+                                          f'(from start_level={start_level}); raise num_outs or '
+                                          'start_level')
             return self.num_ins
         if not start_level <= end_level < self.num_ins:
-            raise ValueError(f'FPN: end_level={end_level} must be -1 or in '
-                             f'{start_level}..{self.num_ins - 1}')
+            raise AssertionValueError(f'FPN: end_level={end_level} must be -1 or in '
+                                      f'{start_level}..{self.num_ins - 1}')
         if num_outs != end_level - start_level + 1:
-            raise ValueError(f'FPN: with end_level={end_level}, num_outs must be '
-                             f'end_level - start_level + 1 = {end_level - start_level + 1}, '
-                             f'got {num_outs}')
+            raise AssertionValueError(f'FPN: with end_level={end_level}, num_outs must be '
+                                      'end_level - start_level + 1 = '
+                                      f'{end_level - start_level + 1}, got {num_outs}')
         return end_level + 1
 
     @staticmethod
@@ -136,8 +138,8 @@ class FPN(BaseModule):
             return 'on_input'
         if add_extra_convs is False or add_extra_convs in EXTRA_CONV_SOURCES:
             return add_extra_convs
-        raise ValueError(f'FPN: add_extra_convs must be a bool or one of {EXTRA_CONV_SOURCES}, '
-                         f'got {add_extra_convs!r}')
+        raise AssertionValueError('FPN: add_extra_convs must be a bool or one of '
+                                  f'{EXTRA_CONV_SOURCES}, got {add_extra_convs!r}')
 
     def _upsample_to(self, coarse: Tensor, fine: Tensor) -> Tensor:
         if 'scale_factor' in self.upsample_cfg:
@@ -157,8 +159,8 @@ class FPN(BaseModule):
             half the size of the one below (rounded up).
         """
         if len(inputs) != self.num_ins:
-            raise ValueError(f'FPN: got {len(inputs)} feature maps, but in_channels '
-                             f'{self.in_channels} describes {self.num_ins}')
+            raise AssertionValueError(f'FPN: got {len(inputs)} feature maps, but in_channels '
+                                      f'{self.in_channels} describes {self.num_ins}')
         laterals = [
             lateral_conv(inputs[self.start_level + i])
             for i, lateral_conv in enumerate(self.lateral_convs)

@@ -1,5 +1,8 @@
-"""StandardRoIHead: the second stage of Faster R-CNN (box branch)."""
+"""StandardRoIHead: the second stage of Faster R-CNN (box branch) and Mask R-CNN (box and
+mask branches)."""
 from typing import List, Optional, Sequence, Tuple
+
+import torch
 
 from mmengine.model import BaseModule
 from mmengine.structures import InstanceData
@@ -7,27 +10,38 @@ from torch import Tensor
 
 from detlab.registry import MODELS, TASK_UTILS
 from detlab.structures import SampleList, bbox2roi
-from .bbox_heads.bbox_head import empty_detections
+from ..utils import empty_instances
 
 
 @MODELS.register_module()
 class StandardRoIHead(BaseModule):
-    """Assign and sample the proposals, pool their features, classify and refine them.
+    """Assign and sample the proposals, pool their features, classify and refine them;
+    with a mask head, also predict a mask for each detection.
 
     Training (per image): the proposals are assigned to the gts
     (``train_cfg.assigner``) and sampled (``train_cfg.sampler``, which may add
     the gts as proposals); the sampled RoIs of all images then go through the
-    extractor and ``bbox_head`` at once. Inference: every proposal is
-    classified and its box regressed, then ``test_cfg`` (``score_thr``,
-    ``nms``, ``max_per_img``) selects the detections.
+    extractor and ``bbox_head`` at once. The mask head sees the positive RoIs
+    only, with targets cut from the gt masks (``train_cfg.mask_size``).
+    Inference: every proposal is classified and its box regressed, then
+    ``test_cfg`` (``score_thr``, ``nms``, ``max_per_img``) selects the
+    detections; the mask head predicts a mask inside each detected box and
+    pastes it into the image (``test_cfg.mask_thr_binary``).
 
     Args:
         bbox_roi_extractor (dict): e.g. ``SingleRoIExtractor``.
         bbox_head (dict): e.g. ``Shared2FCBBoxHead``.
-        mask_roi_extractor, mask_head, shared_head (dict, optional): Not
-            supported by detlab (box detection only); giving one is an error.
-        train_cfg (dict, optional): R-CNN ``assigner``, ``sampler``, ``pos_weight``.
-        test_cfg (dict, optional): ``score_thr``, ``nms``, ``max_per_img``.
+        mask_roi_extractor (dict, optional): Pools the mask head's RoI
+            features (14x14 in Mask R-CNN). Without it the mask head reuses
+            the box branch's extractor and, in training, its features of the
+            positive RoIs (``share_roi_extractor``).
+        mask_head (dict, optional): e.g. ``FCNMaskHead``.
+        shared_head (dict, optional): Layers run on every pooled RoI feature
+            before the box and mask heads, e.g. ``ResLayer`` (C4 models).
+        train_cfg (dict, optional): R-CNN ``assigner``, ``sampler``,
+            ``pos_weight``; ``mask_size`` with a mask head.
+        test_cfg (dict, optional): ``score_thr``, ``nms``, ``max_per_img``;
+            ``mask_thr_binary`` with a mask head.
         init_cfg (dict, optional): mmengine initialisation config.
     """
 
@@ -41,19 +55,20 @@ class StandardRoIHead(BaseModule):
                  test_cfg: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        unsupported = {name: cfg for name, cfg in (('mask_roi_extractor', mask_roi_extractor),
-                                                   ('mask_head', mask_head),
-                                                   ('shared_head', shared_head)) if cfg}
-        if unsupported:
-            raise ValueError(f'roi_head.{", ".join(unsupported)}: detlab detects boxes only; '
-                             'remove these keys (mask heads and shared heads are not supported).')
+        if mask_roi_extractor and not mask_head:
+            raise ValueError('roi_head.mask_roi_extractor is given without a mask_head; add '
+                             'mask_head (e.g. FCNMaskHead) or remove the extractor.')
         if bbox_roi_extractor is None or bbox_head is None:
             raise ValueError(f'{type(self).__name__} needs bbox_roi_extractor and bbox_head '
                              'configs.')
         self.train_cfg = train_cfg
         self.test_cfg = test_cfg
+        if shared_head:
+            self.shared_head = MODELS.build(shared_head)
         self.bbox_roi_extractor = MODELS.build(bbox_roi_extractor)
         self.bbox_head = MODELS.build(bbox_head)
+        if mask_head:
+            self.init_mask_head(mask_roi_extractor, mask_head)
         self.bbox_assigner = None
         self.bbox_sampler = None
         if train_cfg:
@@ -61,42 +76,74 @@ class StandardRoIHead(BaseModule):
             self.bbox_sampler = TASK_UTILS.build(train_cfg['sampler'],
                                                  default_args=dict(context=self))
 
+    def init_mask_head(self, mask_roi_extractor: Optional[dict], mask_head: dict) -> None:
+        """Build ``mask_head`` and its extractor (the box branch's when none is given)."""
+        self.share_roi_extractor = mask_roi_extractor is None
+        self.mask_roi_extractor = (self.bbox_roi_extractor if self.share_roi_extractor else
+                                   MODELS.build(mask_roi_extractor))
+        self.mask_head = MODELS.build(mask_head)
+
     @property
     def with_bbox(self) -> bool:
         return True
 
     @property
     def with_mask(self) -> bool:
-        return False
+        return getattr(self, 'mask_head', None) is not None
 
     @property
     def with_shared_head(self) -> bool:
-        return False
+        return getattr(self, 'shared_head', None) is not None
 
     def _bbox_forward(self, x: Sequence[Tensor], rois: Tensor) -> dict:
         """Head outputs for (K, 5) RoIs: ``cls_score`` (K, C + 1), ``bbox_pred``
         (K, 4C) and the pooled ``bbox_feats`` (K, 256, 7, 7)."""
         bbox_feats = self.bbox_roi_extractor(x[:self.bbox_roi_extractor.num_inputs], rois)
+        if self.with_shared_head:
+            bbox_feats = self.shared_head(bbox_feats)
         cls_score, bbox_pred = self.bbox_head(bbox_feats)
         return dict(cls_score=cls_score, bbox_pred=bbox_pred, bbox_feats=bbox_feats)
 
+    def _mask_forward(self, x: Sequence[Tensor], rois: Optional[Tensor] = None,
+                      pos_inds: Optional[Tensor] = None,
+                      bbox_feats: Optional[Tensor] = None) -> dict:
+        """Mask logits ``mask_preds`` (K, C, 28, 28) and their RoI features
+        ``mask_feats``: pooled for (K, 5) ``rois``, or the rows ``pos_inds``
+        (bool) of the box branch's ``bbox_feats``."""
+        if (rois is None) == (pos_inds is None or bbox_feats is None):
+            raise ValueError('_mask_forward needs either rois or both pos_inds and bbox_feats')
+        if rois is not None:
+            mask_feats = self.mask_roi_extractor(x[:self.mask_roi_extractor.num_inputs], rois)
+            if self.with_shared_head:
+                mask_feats = self.shared_head(mask_feats)
+        else:
+            mask_feats = bbox_feats[pos_inds]
+        return dict(mask_preds=self.mask_head(mask_feats), mask_feats=mask_feats)
+
     def forward(self, x: Sequence[Tensor], rpn_results_list: List[InstanceData],
-                batch_data_samples: Optional[SampleList] = None) -> Tuple[Tensor, Tensor]:
-        """Raw ``(cls_score, bbox_pred)`` of every proposal, images concatenated."""
+                batch_data_samples: Optional[SampleList] = None) -> Tuple[Tensor, ...]:
+        """Raw ``(cls_score, bbox_pred)`` of every proposal, images concatenated;
+        with a mask head also ``mask_preds`` of the first 100 proposals (as
+        MMDetection, to trace the mask branch)."""
         rois = bbox2roi([res.bboxes for res in rpn_results_list])
         results = self._bbox_forward(x, rois)
-        return results['cls_score'], results['bbox_pred']
+        outputs = (results['cls_score'], results['bbox_pred'])
+        if self.with_mask:
+            outputs += (self._mask_forward(x, rois[:100])['mask_preds'], )
+        return outputs
 
     def loss(self, x: Sequence[Tensor], rpn_results_list: List[InstanceData],
              batch_data_samples: SampleList) -> dict:
-        """Losses of the box branch: ``loss_cls``, ``acc``, ``loss_bbox``.
+        """Losses of the box branch: ``loss_cls``, ``acc``, ``loss_bbox``; and
+        ``loss_mask`` with a mask head.
 
         Args:
             x (tuple[Tensor]): Pyramid features, (B, C, H_l, W_l) per level.
             rpn_results_list (list[InstanceData]): ``bboxes`` (P_i, 4)
                 proposals of each image (not modified).
             batch_data_samples (list[DetDataSample]): with ``gt_instances``
-                and optionally ``ignored_instances``.
+                (``masks`` too with a mask head) and optionally
+                ``ignored_instances``.
         """
         if len(rpn_results_list) != len(batch_data_samples):
             raise ValueError(f'{len(rpn_results_list)} proposal lists for '
@@ -115,15 +162,58 @@ class StandardRoIHead(BaseModule):
         results = self._bbox_forward(x, rois)
         outputs = self.bbox_head.loss_and_target(results['cls_score'], results['bbox_pred'],
                                                  rois, sampling_results, self.train_cfg)
-        return outputs['loss_bbox']
+        losses = dict(outputs['loss_bbox'])
+        if self.with_mask:
+            losses.update(self.mask_loss(x, sampling_results, results['bbox_feats'],
+                                         [sample.gt_instances for sample in batch_data_samples]))
+        return losses
+
+    def mask_loss(self, x: Sequence[Tensor], sampling_results: list, bbox_feats: Tensor,
+                  batch_gt_instances: List[InstanceData]) -> dict:
+        """``loss_mask`` of the positive RoIs: their features pooled again by
+        ``mask_roi_extractor``, or taken from ``bbox_feats`` (the sampled
+        RoIs' box features, each image's positives first) when the extractor
+        is shared."""
+        if not self.share_roi_extractor:
+            pos_rois = bbox2roi([res.pos_priors for res in sampling_results])
+            results = self._mask_forward(x, pos_rois)
+        else:
+            pos_inds = torch.cat([
+                torch.cat([torch.ones(len(res.pos_priors), dtype=torch.bool),
+                           torch.zeros(len(res.neg_priors), dtype=torch.bool)])
+                for res in sampling_results]).to(bbox_feats.device)
+            results = self._mask_forward(x, pos_inds=pos_inds, bbox_feats=bbox_feats)
+        outputs = self.mask_head.loss_and_target(results['mask_preds'], sampling_results,
+                                                 batch_gt_instances, self.train_cfg)
+        return outputs['loss_mask']
 
     def predict(self, x: Sequence[Tensor], rpn_results_list: List[InstanceData],
                 batch_data_samples: SampleList, rescale: bool = False) -> List[InstanceData]:
-        """Detections per image: ``bboxes`` (M, 4), ``scores`` (M,), ``labels`` (M,),
-        in the original image's pixels with ``rescale``."""
+        """Detections per image: ``bboxes`` (M, 4), ``scores`` (M,), ``labels`` (M,)
+        and, with a mask head, ``masks`` (M, H, W); in the original image's
+        pixels with ``rescale``."""
         batch_img_metas = [sample.metainfo for sample in batch_data_samples]
-        return self.predict_bbox(x, batch_img_metas, rpn_results_list, self.test_cfg,
-                                 rescale=rescale)
+        # The mask head pools from the boxes in the network input's pixels and
+        # rescales boxes and masks itself.
+        results_list = self.predict_bbox(x, batch_img_metas, rpn_results_list, self.test_cfg,
+                                         rescale=rescale and not self.with_mask)
+        if self.with_mask:
+            results_list = self.predict_mask(x, batch_img_metas, results_list, rescale=rescale)
+        return results_list
+
+    def predict_mask(self, x: Sequence[Tensor], batch_img_metas: List[dict],
+                     results_list: List[InstanceData],
+                     rescale: bool = False) -> List[InstanceData]:
+        """Add ``masks`` (M, H, W) to each image's detections (new InstanceData;
+        boxes rescaled to the original image with ``rescale``)."""
+        mask_rois = bbox2roi([res.bboxes for res in results_list])
+        if mask_rois.shape[0] == 0:
+            mask_preds = [mask_rois.new_zeros(0, 1, 1, 1) for _ in results_list]
+        else:
+            mask_preds = self._mask_forward(x, mask_rois)['mask_preds']
+            mask_preds = mask_preds.split([len(res) for res in results_list])
+        return self.mask_head.predict_by_feat(mask_preds, results_list, batch_img_metas,
+                                              self.test_cfg, rescale=rescale)
 
     def predict_bbox(self, x: Sequence[Tensor], batch_img_metas: List[dict],
                      rpn_results_list: List[InstanceData], rcnn_test_cfg: Optional[dict],
@@ -131,9 +221,9 @@ class StandardRoIHead(BaseModule):
         proposals = [res.bboxes for res in rpn_results_list]
         rois = bbox2roi(proposals).to(x[0].device)
         if rois.shape[0] == 0:
-            return [empty_detections(rois.device, self.bbox_head.num_classes,
-                                     score_per_cls=rcnn_test_cfg is None)
-                    for _ in batch_img_metas]
+            return empty_instances(batch_img_metas, rois.device,
+                                   num_classes=self.bbox_head.num_classes,
+                                   score_per_cls=rcnn_test_cfg is None)
         results = self._bbox_forward(x, rois)
         per_image = tuple(len(p) for p in proposals)
         bbox_preds = results['bbox_pred']

@@ -1,18 +1,19 @@
 """Task modules: prior generators, assigners, samplers and box coders used by heads."""
 from . import assigners, coders, prior_generators, samplers
-from .assigners import AssignResult, BboxOverlaps2D, MaxIoUAssigner
-from .coders import DeltaXYWHBBoxCoder
-from .prior_generators import AnchorGenerator
+from .assigners import ATSSAssigner, AssignResult, BboxOverlaps2D, MaxIoUAssigner
+from .builder import (ANCHOR_GENERATORS, BBOX_ASSIGNERS, BBOX_CODERS, BBOX_SAMPLERS,
+                      IOU_CALCULATORS, PRIOR_GENERATORS, build_anchor_generator, build_assigner,
+                      build_bbox_coder, build_iou_calculator, build_prior_generator,
+                      build_sampler)
+from .coders import DeltaXYWHBBoxCoder, DistancePointBBoxCoder
+from .prior_generators import AnchorGenerator, MlvlPointGenerator
 from .samplers import PseudoSampler, RandomSampler, SamplingResult
 
 __all__ = [
     'assigners', 'coders', 'prior_generators', 'samplers', 'AnchorGenerator', 'AssignResult',
     'BboxOverlaps2D', 'MaxIoUAssigner', 'DeltaXYWHBBoxCoder', 'PseudoSampler', 'SamplingResult',
-    'RandomSampler'
+    'RandomSampler', 'ATSSAssigner', 'DistancePointBBoxCoder', 'MlvlPointGenerator',
+    'ANCHOR_GENERATORS', 'PRIOR_GENERATORS', 'BBOX_ASSIGNERS', 'BBOX_SAMPLERS', 'BBOX_CODERS',
+    'IOU_CALCULATORS', 'build_anchor_generator', 'build_prior_generator', 'build_assigner',
+    'build_sampler', 'build_iou_calculator', 'build_bbox_coder'
 ]
-
-from .assigners import ATSSAssigner  # noqa: E402
-from .coders import DistancePointBBoxCoder  # noqa: E402
-from .prior_generators import MlvlPointGenerator  # noqa: E402
-
-__all__ += ['ATSSAssigner', 'DistancePointBBoxCoder', 'MlvlPointGenerator']

@@ -12,6 +12,8 @@ import numpy as np
 import torch
 from torch import BoolTensor, Tensor
 
+from ..errors import AssertionIndexError, AssertionTypeError, AssertionValueError
+
 T = TypeVar('T', bound='BaseBoxes')
 DeviceType = Union[str, torch.device]
 IndexType = Union[slice, int, list, Tensor, np.ndarray, tuple]
@@ -37,8 +39,8 @@ class BaseBoxes(metaclass=ABCMeta):
                  device: Optional[DeviceType] = None,
                  clone: bool = True) -> None:
         if not isinstance(data, (np.ndarray, Tensor, Sequence)):
-            raise TypeError(f'{type(self).__name__}: data must be a Tensor, ndarray or sequence, '
-                            f'got {type(data).__name__}.')
+            raise AssertionTypeError(f'{type(self).__name__}: data must be a Tensor, ndarray or '
+                                     f'sequence, got {type(data).__name__}.')
         data = torch.as_tensor(data)
         if dtype is not None or device is not None:
             data = data.to(dtype=dtype, device=device)
@@ -47,8 +49,9 @@ class BaseBoxes(metaclass=ABCMeta):
         if data.numel() == 0:
             data = data.reshape(-1, self.box_dim)
         if data.dim() < 2 or data.size(-1) != self.box_dim:
-            raise ValueError(f'{type(self).__name__}: boxes must have shape (..., {self.box_dim}) '
-                             f'with at least 2 dims, got {tuple(data.shape)}.')
+            raise AssertionValueError(f'{type(self).__name__}: boxes must have shape (..., '
+                                      f'{self.box_dim}) with at least 2 dims, got '
+                                      f'{tuple(data.shape)}.')
         self.tensor = data
 
     # ----- type conversion and construction -----
@@ -76,13 +79,13 @@ class BaseBoxes(metaclass=ABCMeta):
             index = torch.as_tensor(index, device=self.device)
         if isinstance(index, Tensor) and index.dtype == torch.bool:
             if index.dim() >= self.tensor.dim():
-                raise IndexError(f'{type(self).__name__}: a bool index may not reach the box '
-                                 f'dimension (index dims {index.dim()}, boxes '
-                                 f'{tuple(self.tensor.shape)}).')
+                raise AssertionIndexError(f'{type(self).__name__}: a bool index may not reach the '
+                                          f'box dimension (index dims {index.dim()}, boxes '
+                                          f'{tuple(self.tensor.shape)}).')
         elif isinstance(index, tuple):
             if len(index) >= self.tensor.dim() or (Ellipsis in index and index[-1] is not Ellipsis):
-                raise IndexError(f'{type(self).__name__}: index {index} would reach the box '
-                                 'dimension; an Ellipsis may only come last.')
+                raise AssertionIndexError(f'{type(self).__name__}: index {index} would reach the '
+                                          'box dimension; an Ellipsis may only come last.')
         return index
 
     def __getitem__(self: T, index: IndexType) -> T:
@@ -93,8 +96,8 @@ class BaseBoxes(metaclass=ABCMeta):
 
     def __setitem__(self, index: IndexType, values: 'BaseBoxes') -> None:
         if type(values) is not type(self):
-            raise TypeError(f'{type(self).__name__}: can only assign boxes of the same type, got '
-                            f'{type(values).__name__}.')
+            raise AssertionTypeError(f'{type(self).__name__}: can only assign boxes of the same '
+                                     f'type, got {type(values).__name__}.')
         self.tensor[self._check_index(index)] = values.tensor
 
     def __len__(self) -> int:
@@ -169,8 +172,8 @@ class BaseBoxes(metaclass=ABCMeta):
 
     def _check_last_dim(self, shape: Sequence[int], name: str) -> None:
         if shape and shape[-1] not in (-1, self.box_dim):
-            raise ValueError(f'{type(self).__name__}.{name}: the last dimension must stay '
-                             f'{self.box_dim}, got shape {tuple(shape)}.')
+            raise AssertionValueError(f'{type(self).__name__}.{name}: the last dimension must stay '
+                                      f'{self.box_dim}, got shape {tuple(shape)}.')
 
     def view(self: T, *shape: int) -> T:
         self._check_last_dim(shape, 'view')
@@ -185,13 +188,14 @@ class BaseBoxes(metaclass=ABCMeta):
 
     def repeat(self: T, *sizes: int) -> T:
         if sizes and sizes[-1] != 1:
-            raise ValueError(f'{type(self).__name__}.repeat: the last size must be 1.')
+            raise AssertionValueError(f'{type(self).__name__}.repeat: the last size must be 1.')
         return self._wrap(self.tensor.repeat(sizes))
 
     def _box_dim_untouched(self, dims: Sequence[int], name: str) -> None:
         last = self.tensor.dim() - 1
         if any(d in (-1, last) for d in dims):
-            raise ValueError(f'{type(self).__name__}.{name} may not move the box dimension.')
+            raise AssertionValueError(f'{type(self).__name__}.{name} may not move the box '
+                                      'dimension.')
 
     def transpose(self: T, dim0: int, dim1: int) -> T:
         self._box_dim_untouched((dim0, dim1), 'transpose')
@@ -199,7 +203,8 @@ class BaseBoxes(metaclass=ABCMeta):
 
     def permute(self: T, *dims: int) -> T:
         if dims[-1] not in (-1, self.tensor.dim() - 1):
-            raise ValueError(f'{type(self).__name__}.permute must keep the box dimension last.')
+            raise AssertionValueError(f'{type(self).__name__}.permute must keep the box dimension '
+                                      'last.')
         return self._wrap(self.tensor.permute(dims))
 
     def split(self: T, split_size_or_sections: Union[int, Sequence[int]],
@@ -225,29 +230,32 @@ class BaseBoxes(metaclass=ABCMeta):
 
     def unsqueeze(self: T, dim: int) -> T:
         if dim in (-1, self.tensor.dim()):
-            raise ValueError(f'{type(self).__name__}.unsqueeze may not add a dim after the boxes.')
+            raise AssertionValueError(f'{type(self).__name__}.unsqueeze may not add a dim after '
+                                      'the boxes.')
         return self._wrap(self.tensor.unsqueeze(dim))
 
     @classmethod
     def cat(cls: Type[T], box_list: Sequence[T], dim: int = 0) -> T:
         """Concatenate boxes of this type along ``dim`` (not the box dimension)."""
         if not all(isinstance(boxes, cls) for boxes in box_list):
-            raise TypeError(f'{cls.__name__}.cat: every item must be a {cls.__name__}.')
+            raise AssertionTypeError(f'{cls.__name__}.cat: every item must be a {cls.__name__}.')
         if len(box_list) == 0:
-            raise ValueError(f'{cls.__name__}.cat: box_list is empty.')
+            raise AssertionValueError(f'{cls.__name__}.cat: box_list is empty.')
         if dim in (-1, box_list[0].dim() - 1):
-            raise ValueError(f'{cls.__name__}.cat may not concatenate along the box dimension.')
+            raise AssertionValueError(f'{cls.__name__}.cat may not concatenate along the box '
+                                      'dimension.')
         return cls(torch.cat([boxes.tensor for boxes in box_list], dim=dim), clone=False)
 
     @classmethod
     def stack(cls: Type[T], box_list: Sequence[T], dim: int = 0) -> T:
         """Stack boxes of this type along a new ``dim`` before the box dimension."""
         if not all(isinstance(boxes, cls) for boxes in box_list):
-            raise TypeError(f'{cls.__name__}.stack: every item must be a {cls.__name__}.')
+            raise AssertionTypeError(f'{cls.__name__}.stack: every item must be a {cls.__name__}.')
         if len(box_list) == 0:
-            raise ValueError(f'{cls.__name__}.stack: box_list is empty.')
+            raise AssertionValueError(f'{cls.__name__}.stack: box_list is empty.')
         if dim in (-1, box_list[0].dim()):
-            raise ValueError(f'{cls.__name__}.stack may not stack after the box dimension.')
+            raise AssertionValueError(f'{cls.__name__}.stack may not stack after the box '
+                                      'dimension.')
         return cls(torch.stack([boxes.tensor for boxes in box_list], dim=dim), clone=False)
 
     # ----- geometry every box type defines -----

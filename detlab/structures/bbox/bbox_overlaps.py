@@ -2,6 +2,8 @@
 import torch
 from torch import Tensor
 
+from ..errors import AssertionValueError
+
 #: Overlap modes ``bbox_overlaps`` understands.
 OVERLAP_MODES = ('iou', 'iof', 'giou')
 
@@ -9,8 +11,8 @@ OVERLAP_MODES = ('iou', 'iof', 'giou')
 def _validate_boxes(name: str, boxes: Tensor) -> None:
     """Fail clearly on a box tensor that is not (..., N, 4)."""
     if boxes.dim() < 2 or (boxes.size(-1) != 4 and boxes.size(-2) != 0):
-        raise ValueError(f'bbox_overlaps: {name} must have shape (..., N, 4) '
-                         f'(x1, y1, x2, y2), got {tuple(boxes.shape)}')
+        raise AssertionValueError(f'bbox_overlaps: {name} must have shape (..., N, 4) '
+                                  f'(x1, y1, x2, y2), got {tuple(boxes.shape)}')
 
 
 def bbox_overlaps(bboxes1: Tensor,
@@ -39,17 +41,18 @@ def bbox_overlaps(bboxes1: Tensor,
         Tensor: (..., M, N) overlaps, or (..., M) when ``is_aligned``.
     """
     if mode not in OVERLAP_MODES:
-        raise ValueError(f'bbox_overlaps: mode={mode!r} is not supported; '
-                         f'choose one of {OVERLAP_MODES}')
+        raise AssertionValueError(f'bbox_overlaps: mode={mode!r} is not supported; '
+                                  f'choose one of {OVERLAP_MODES}')
     _validate_boxes('bboxes1', bboxes1)
     _validate_boxes('bboxes2', bboxes2)
     if bboxes1.shape[:-2] != bboxes2.shape[:-2]:
-        raise ValueError('bbox_overlaps: bboxes1 and bboxes2 need the same leading (batch) '
-                         f'dims, got {tuple(bboxes1.shape)} and {tuple(bboxes2.shape)}')
+        raise AssertionValueError('bbox_overlaps: bboxes1 and bboxes2 need the same leading '
+                                  f'(batch) dims, got {tuple(bboxes1.shape)} and '
+                                  f'{tuple(bboxes2.shape)}')
     rows, cols = bboxes1.size(-2), bboxes2.size(-2)
     if is_aligned and rows != cols:
-        raise ValueError(f'bbox_overlaps: is_aligned=True needs as many boxes in bboxes1 '
-                         f'({rows}) as in bboxes2 ({cols})')
+        raise AssertionValueError(f'bbox_overlaps: is_aligned=True needs as many boxes in bboxes1 '
+                                  f'({rows}) as in bboxes2 ({cols})')
     batch_shape = bboxes1.shape[:-2]
     if rows * cols == 0:
         out_shape = batch_shape + ((rows, ) if is_aligned else (rows, cols))

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..errors import AssertionKeyError, AssertionTypeError, AssertionValueError
 from .base_boxes import BaseBoxes
 
 BoxType = Union[np.ndarray, Tensor, BaseBoxes]
@@ -25,13 +26,18 @@ box_converters: Dict[str, Callable[[Tensor], Tensor]] = {}
 
 def _register_box(name: str, box_type: type, force: bool = False) -> None:
     if not (isinstance(box_type, type) and issubclass(box_type, BaseBoxes)):
-        raise TypeError(f'register_box: {box_type!r} must be a subclass of BaseBoxes.')
+        raise AssertionTypeError(f'register_box: {box_type!r} must be a subclass of BaseBoxes.')
     name = name.lower()
     if not force and (name in box_types or box_type in _box_type_to_name):
-        raise KeyError(f"register_box: box type name '{name}' or class {box_type.__name__} is "
-                       'already registered; pass force=True to replace it.')
+        raise AssertionKeyError(f"register_box: box type name '{name}' or class "
+                                f'{box_type.__name__} is already registered; pass force=True to '
+                                'replace it.')
+    # A forced registration replaces both entries it collides with, so each name maps to
+    # one class and each class to one name.
     if name in box_types:
-        _box_type_to_name.pop(box_types[name], None)
+        _box_type_to_name.pop(box_types.pop(name))
+    if box_type in _box_type_to_name:
+        box_types.pop(_box_type_to_name.pop(box_type))
     box_types[name] = box_type
     _box_type_to_name[box_type] = name
 
@@ -63,18 +69,21 @@ def register_box_converter(src_type: Union[str, type], dst_type: Union[str, type
     """
 
     def _register(func: Callable) -> Callable:
+        if not callable(func):
+            raise AssertionTypeError('register_box_converter: the converter must be callable, '
+                                     f'got {func!r}.')
         src_name, _ = get_box_type(src_type)
         dst_name, _ = get_box_type(dst_type)
         key = f'{src_name}2{dst_name}'
         if not force and key in box_converters:
-            raise KeyError(f"register_box_converter: '{key}' is already registered; pass "
-                           'force=True to replace it.')
+            raise AssertionKeyError(f"register_box_converter: '{key}' is already registered; pass "
+                                    'force=True to replace it.')
         box_converters[key] = func
         return func
 
-    if converter is not None:
-        return _register(converter)
-    return _register
+    if converter is None:
+        return _register
+    return _register(converter)
 
 
 def get_box_type(box_type: Union[str, type]) -> Tuple[str, type]:
@@ -82,16 +91,16 @@ def get_box_type(box_type: Union[str, type]) -> Tuple[str, type]:
     if isinstance(box_type, str):
         name = box_type.lower()
         if name not in box_types:
-            raise KeyError(f"get_box_type: box type '{box_type}' is not registered; known "
-                           f'types: {sorted(box_types)}.')
+            raise AssertionKeyError(f"get_box_type: box type '{box_type}' is not registered; known "
+                                    f'types: {sorted(box_types)}.')
         return name, box_types[name]
     if isinstance(box_type, type) and issubclass(box_type, BaseBoxes):
         if box_type not in _box_type_to_name:
-            raise KeyError(f'get_box_type: box class {box_type.__name__} is not registered; '
-                           'register it with register_box.')
+            raise AssertionKeyError(f'get_box_type: box class {box_type.__name__} is not '
+                                    'registered; register it with register_box.')
         return _box_type_to_name[box_type], box_type
-    raise KeyError(f'get_box_type: box_type must be a name or a BaseBoxes subclass, got '
-                   f'{box_type!r}.')
+    raise AssertionKeyError(f'get_box_type: box_type must be a name or a BaseBoxes subclass, got '
+                            f'{box_type!r}.')
 
 
 def convert_box_type(boxes: BoxType, *, src_type: Union[str, type, None] = None,
@@ -105,23 +114,24 @@ def convert_box_type(boxes: BoxType, *, src_type: Union[str, type, None] = None,
         dst_type (str | type): Destination type.
     """
     if dst_type is None:
-        raise ValueError('convert_box_type: dst_type is required.')
+        raise AssertionValueError('convert_box_type: dst_type is required.')
     dst_name, dst_cls = get_box_type(dst_type)
     if isinstance(boxes, BaseBoxes):
         src_name, _ = get_box_type(type(boxes))
     elif isinstance(boxes, (Tensor, np.ndarray)):
         if src_type is None:
-            raise ValueError('convert_box_type: src_type is required for raw tensors/arrays.')
+            raise AssertionValueError('convert_box_type: src_type is required for raw '
+                                      'tensors/arrays.')
         src_name, _ = get_box_type(src_type)
     else:
-        raise TypeError(f'convert_box_type: boxes must be BaseBoxes, Tensor or ndarray, got '
-                        f'{type(boxes).__name__}.')
+        raise AssertionTypeError('convert_box_type: boxes must be BaseBoxes, Tensor or ndarray, '
+                                 f'got {type(boxes).__name__}.')
     if src_name == dst_name:
         return boxes
     key = f'{src_name}2{dst_name}'
     if key not in box_converters:
-        raise KeyError(f"convert_box_type: no converter '{key}' is registered; known: "
-                       f'{sorted(box_converters)}.')
+        raise AssertionKeyError(f"convert_box_type: no converter '{key}' is registered; known: "
+                                f'{sorted(box_converters)}.')
     converter = box_converters[key]
     if isinstance(boxes, BaseBoxes):
         return dst_cls(converter(boxes.tensor))
@@ -147,8 +157,8 @@ def autocast_box_type(dst_box_type: str = 'hbox') -> Callable:
             if boxes is None or isinstance(boxes, BaseBoxes):
                 return func(self, results, *args, **kwargs)
             if not isinstance(boxes, np.ndarray):
-                raise TypeError("autocast_box_type: results['gt_bboxes'] must be BaseBoxes or "
-                                f'np.ndarray, got {type(boxes).__name__}.')
+                raise AssertionTypeError("autocast_box_type: results['gt_bboxes'] must be "
+                                         f'BaseBoxes or np.ndarray, got {type(boxes).__name__}.')
             results['gt_bboxes'] = box_cls(boxes, clone=False)
             for mixed in results.get('mix_results', []):
                 if isinstance(mixed.get('gt_bboxes'), np.ndarray):

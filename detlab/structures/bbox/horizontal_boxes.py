@@ -6,6 +6,7 @@ import numpy as np
 import torch
 from torch import BoolTensor, Tensor
 
+from ..errors import AssertionTypeError, AssertionValueError
 from .base_boxes import BaseBoxes, DeviceType
 from .bbox_overlaps import bbox_overlaps
 from .box_type import register_box
@@ -39,12 +40,20 @@ class HorizontalBoxes(BaseBoxes):
                  in_mode: Optional[str] = None) -> None:
         super().__init__(data=data, dtype=dtype, device=device, clone=clone)
         if in_mode is not None and in_mode not in BOX_MODES:
-            raise ValueError(f'HorizontalBoxes: in_mode={in_mode!r}, expected one of {BOX_MODES}.')
+            raise AssertionValueError(f'HorizontalBoxes: in_mode={in_mode!r}, expected one of '
+                                      f'{BOX_MODES}.')
         if in_mode == 'cxcywh':
             self.tensor = self.cxcywh_to_xyxy(self.tensor)
 
-    cxcywh_to_xyxy = staticmethod(bbox_cxcywh_to_xyxy)
-    xyxy_to_cxcywh = staticmethod(bbox_xyxy_to_cxcywh)
+    @staticmethod
+    def cxcywh_to_xyxy(boxes: Tensor) -> Tensor:
+        """(..., 4) cx, cy, w, h -> x1, y1, x2, y2."""
+        return bbox_cxcywh_to_xyxy(boxes)
+
+    @staticmethod
+    def xyxy_to_cxcywh(boxes: Tensor) -> Tensor:
+        """(..., 4) x1, y1, x2, y2 -> cx, cy, w, h."""
+        return bbox_xyxy_to_cxcywh(boxes)
 
     @property
     def cxcywh(self) -> Tensor:
@@ -72,8 +81,8 @@ class HorizontalBoxes(BaseBoxes):
 
     def translate_(self, distances: Tuple[float, float]) -> None:
         if len(distances) != 2:
-            raise ValueError(f'HorizontalBoxes.translate_: distances must be (dx, dy), got '
-                             f'{distances!r}.')
+            raise AssertionValueError('HorizontalBoxes.translate_: distances must be (dx, dy), '
+                                      f'got {distances!r}.')
         self.tensor = self.tensor + self.tensor.new_tensor(distances).repeat(2)
 
     def clip_(self, img_shape: Tuple[int, int]) -> None:
@@ -112,14 +121,14 @@ class HorizontalBoxes(BaseBoxes):
 
     def rescale_(self, scale_factor: Tuple[float, float]) -> None:
         if len(scale_factor) != 2:
-            raise ValueError(f'HorizontalBoxes.rescale_: scale_factor must be (w, h), got '
-                             f'{scale_factor!r}.')
+            raise AssertionValueError(f'HorizontalBoxes.rescale_: scale_factor must be (w, h), got '
+                                      f'{scale_factor!r}.')
         self.tensor = self.tensor * self.tensor.new_tensor(scale_factor).repeat(2)
 
     def resize_(self, scale_factor: Tuple[float, float]) -> None:
         if len(scale_factor) != 2:
-            raise ValueError(f'HorizontalBoxes.resize_: scale_factor must be (w, h), got '
-                             f'{scale_factor!r}.')
+            raise AssertionValueError(f'HorizontalBoxes.resize_: scale_factor must be (w, h), got '
+                                      f'{scale_factor!r}.')
         centers = self.centers
         half_wh = (self.tensor[..., 2:] - self.tensor[..., :2]) * self.tensor.new_tensor(
             scale_factor) / 2
@@ -138,12 +147,12 @@ class HorizontalBoxes(BaseBoxes):
     def find_inside_points(self, points: Tensor, is_aligned: bool = False) -> BoolTensor:
         boxes = self.tensor
         if boxes.dim() != 2:
-            raise ValueError('HorizontalBoxes.find_inside_points needs (n, 4) boxes, got '
-                             f'{tuple(boxes.shape)}.')
+            raise AssertionValueError('HorizontalBoxes.find_inside_points needs (n, 4) boxes, got '
+                                      f'{tuple(boxes.shape)}.')
         if is_aligned:
             if boxes.size(0) != points.size(0):
-                raise ValueError(f'find_inside_points: {points.size(0)} points for '
-                                 f'{boxes.size(0)} aligned boxes.')
+                raise AssertionValueError(f'find_inside_points: {points.size(0)} points for '
+                                          f'{boxes.size(0)} aligned boxes.')
         else:
             boxes, points = boxes[None], points[:, None]
         x1, y1, x2, y2 = boxes.unbind(-1)
@@ -175,6 +184,6 @@ class HorizontalBoxes(BaseBoxes):
         """
         from detlab.structures.mask import BitmapMasks, PolygonMasks
         if not isinstance(masks, (BitmapMasks, PolygonMasks)):
-            raise TypeError(f'from_instance_masks: expected BitmapMasks or PolygonMasks, got '
-                            f'{type(masks).__name__}.')
+            raise AssertionTypeError('from_instance_masks: expected BitmapMasks or PolygonMasks, '
+                                     f'got {type(masks).__name__}.')
         return HorizontalBoxes(masks.enclosing_boxes())

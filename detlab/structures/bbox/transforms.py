@@ -3,10 +3,14 @@
 Boxes are float tensors (..., 4): x1, y1, x2, y2 in pixels unless a name says
 otherwise (``cxcywh``: centre x, centre y, width, height).
 """
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple, Union
 
+import numpy as np
 import torch
 from torch import Tensor
+
+from ..errors import AssertionValueError
+from .base_boxes import BaseBoxes
 
 #: Directions ``bbox_flip`` understands.
 FLIP_DIRECTIONS = ('horizontal', 'vertical', 'diagonal')
@@ -52,10 +56,11 @@ def bbox_flip(bboxes: Tensor, img_shape: Tuple[int, int], direction: str = 'hori
         Tensor: Flipped boxes, same shape; still x1 <= x2 and y1 <= y2.
     """
     if bboxes.size(-1) % 4 != 0:
-        raise ValueError(f'bbox_flip: last dim of bboxes must be a multiple of 4, '
-                         f'got shape {tuple(bboxes.shape)}')
+        raise AssertionValueError(f'bbox_flip: last dim of bboxes must be a multiple of 4, '
+                                  f'got shape {tuple(bboxes.shape)}')
     if direction not in FLIP_DIRECTIONS:
-        raise ValueError(f'bbox_flip: direction={direction!r} is not one of {FLIP_DIRECTIONS}')
+        raise AssertionValueError(f'bbox_flip: direction={direction!r} is not one of '
+                                  f'{FLIP_DIRECTIONS}')
     height, width = img_shape[:2]
     flipped = bboxes.clone()
     if direction in ('horizontal', 'diagonal'):
@@ -68,22 +73,27 @@ def bbox_flip(bboxes: Tensor, img_shape: Tuple[int, int], direction: str = 'hori
     return flipped
 
 
-def scale_boxes(bboxes: Tensor, scale_factor: Sequence[float]) -> Tensor:
+def scale_boxes(boxes: Union[Tensor, BaseBoxes],
+                scale_factor: Sequence[float]) -> Union[Tensor, BaseBoxes]:
     """Scale boxes by a (w, h) factor, e.g. back to the original image.
 
     Args:
-        bboxes (Tensor): (..., 4) x1, y1, x2, y2.
+        boxes (Tensor | BaseBoxes): (..., 4) x1, y1, x2, y2, or a box object.
         scale_factor (Sequence[float]): (w_scale, h_scale), as in the
             ``scale_factor`` metainfo key.
 
     Returns:
-        Tensor: (..., 4) scaled boxes (a new tensor).
+        Tensor | BaseBoxes: (..., 4) scaled boxes: a new tensor, or the box
+        object rescaled in place (as MMDetection does).
     """
     if len(scale_factor) != 2:
-        raise ValueError(f'scale_boxes: scale_factor must be (w_scale, h_scale), '
-                         f'got {scale_factor!r}')
-    factors = bboxes.new_tensor(scale_factor).repeat(2)
-    return bboxes * factors
+        raise AssertionValueError(f'scale_boxes: scale_factor must be (w_scale, h_scale), '
+                                  f'got {scale_factor!r}')
+    if isinstance(boxes, BaseBoxes):
+        boxes.rescale_(scale_factor)
+        return boxes
+    factors = boxes.new_tensor(scale_factor).repeat(2)
+    return boxes * factors
 
 
 def bbox2roi(bbox_list: List[Tensor]) -> Tensor:
@@ -106,16 +116,18 @@ def bbox2roi(bbox_list: List[Tensor]) -> Tensor:
     return torch.cat(rois, dim=0)
 
 
-def get_box_wh(bboxes: Tensor) -> Tuple[Tensor, Tensor]:
+def get_box_wh(boxes: Union[Tensor, BaseBoxes]) -> Tuple[Tensor, Tensor]:
     """Widths and heights of boxes.
 
     Args:
-        bboxes (Tensor): (..., 4) x1, y1, x2, y2.
+        boxes (Tensor | BaseBoxes): (..., 4) x1, y1, x2, y2, or a box object.
 
     Returns:
         tuple[Tensor, Tensor]: (...,) widths and (...,) heights.
     """
-    return bboxes[..., 2] - bboxes[..., 0], bboxes[..., 3] - bboxes[..., 1]
+    if isinstance(boxes, BaseBoxes):
+        return boxes.widths, boxes.heights
+    return boxes[..., 2] - boxes[..., 0], boxes[..., 3] - boxes[..., 1]
 
 
 def clip_boxes(boxes: Tensor, max_shape) -> Tensor:
@@ -132,18 +144,40 @@ def clip_boxes(boxes: Tensor, max_shape) -> Tensor:
     """
     shape = torch.as_tensor(max_shape, dtype=boxes.dtype, device=boxes.device)
     if shape.dim() not in (1, 2) or shape.size(-1) not in (2, 3):
-        raise ValueError('clip_boxes: max_shape must be (h, w), (h, w, c) or one of those per '
-                         f'image, got {max_shape!r}')
+        raise AssertionValueError('clip_boxes: max_shape must be (h, w), (h, w, c) or one of '
+                                  f'those per image, got {max_shape!r}')
     # (h, w) -> upper bounds (w, h, w, h) for x1, y1, x2, y2.
     img_wh = shape[..., :2].flip(-1)
     bounds = torch.cat([img_wh, img_wh], dim=-1)
     if shape.dim() == 2:
         if boxes.dim() < 3 or boxes.size(0) != shape.size(0):
-            raise ValueError(f'clip_boxes: {shape.size(0)} max_shapes (one per image) need '
-                             f'boxes (B, ..., 4) with B={shape.size(0)}, got boxes of shape '
-                             f'{tuple(boxes.shape)}')
+            raise AssertionValueError(f'clip_boxes: {shape.size(0)} max_shapes (one per image) '
+                                      f'need boxes (B, ..., 4) with B={shape.size(0)}, got boxes '
+                                      f'of shape {tuple(boxes.shape)}')
         bounds = bounds.view(shape.size(0), *([1] * (boxes.dim() - 2)), 4)
     return torch.min(boxes.clamp(min=0), bounds)
+
+
+def bbox_project(bboxes: Union[Tensor, np.ndarray],
+                 homography_matrix: Union[Tensor, np.ndarray],
+                 img_shape: Optional[Tuple[int, int]] = None) -> Union[Tensor, np.ndarray]:
+    """Map boxes through a homography: the box enclosing each box's four mapped corners.
+
+    Args:
+        bboxes (Tensor | np.ndarray): (N, 4) x1, y1, x2, y2.
+        homography_matrix (Tensor | np.ndarray): (3, 3) matrix acting on
+            homogeneous (x, y, 1) column vectors.
+        img_shape (tuple[int, int], optional): (h, w) to clip the result to.
+
+    Returns:
+        Tensor | np.ndarray: (N, 4) projected boxes, of the input's kind (a new array).
+    """
+    from .horizontal_boxes import HorizontalBoxes  # the box type imports this module
+    boxes = HorizontalBoxes(torch.as_tensor(bboxes))
+    boxes.project_(homography_matrix)
+    if img_shape is not None:
+        boxes.clip_(img_shape)
+    return boxes.tensor.numpy() if isinstance(bboxes, np.ndarray) else boxes.tensor
 
 
 def distance2bbox(points: Tensor, distance: Tensor, max_shape=None) -> Tensor:

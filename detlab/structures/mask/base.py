@@ -8,6 +8,8 @@ from typing import Sequence, Type, TypeVar
 
 import numpy as np
 
+from ..errors import AssertionTypeError, AssertionValueError
+
 T = TypeVar('T', bound='BaseInstanceMasks')
 FLIP_DIRECTIONS = ('horizontal', 'vertical', 'diagonal')
 
@@ -105,16 +107,17 @@ class BaseInstanceMasks(metaclass=ABCMeta):
 
 def check_flip_direction(direction: str) -> None:
     if direction not in FLIP_DIRECTIONS:
-        raise ValueError(f'flip direction {direction!r} is not one of {FLIP_DIRECTIONS}.')
+        raise AssertionValueError(f'flip direction {direction!r} is not one of {FLIP_DIRECTIONS}.')
 
 
 def check_cat(cls: type, masks: Sequence) -> None:
     """Masks to concatenate must be a non-empty list of ``cls`` of one size."""
     if not isinstance(masks, Sequence) or len(masks) == 0:
-        raise ValueError(f'{cls.__name__}.cat: expected a non-empty list of masks.')
+        raise AssertionValueError(f'{cls.__name__}.cat: expected a non-empty list of masks.')
     if not all(isinstance(m, cls) for m in masks):
-        raise TypeError(f'{cls.__name__}.cat: every item must be a {cls.__name__}, got '
-                        f'{[type(m).__name__ for m in masks]}.')
+        raise AssertionTypeError(f'{cls.__name__}.cat: every item must be a {cls.__name__}, got '
+                                 f'{[type(m).__name__ for m in masks]}.')
     sizes = {(m.height, m.width) for m in masks}
     if len(sizes) != 1:
-        raise ValueError(f'{cls.__name__}.cat: masks have different sizes {sorted(sizes)}.')
+        raise AssertionValueError(f'{cls.__name__}.cat: masks have different sizes '
+                                  f'{sorted(sizes)}.')

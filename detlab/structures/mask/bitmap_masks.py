@@ -7,6 +7,7 @@ import numpy as np
 import torch
 from torchvision.ops import roi_align
 
+from ..errors import AssertionTypeError, AssertionValueError
 from .base import BaseInstanceMasks, check_cat, check_flip_direction
 
 #: Flip axis of the (N, h, w) array per direction.
@@ -28,12 +29,12 @@ class BitmapMasks(BaseInstanceMasks):
             self.masks = np.empty((0, self.height, self.width), dtype=np.uint8)
             return
         if not isinstance(masks, (list, np.ndarray)):
-            raise TypeError(f'BitmapMasks: masks must be an array or list of arrays, got '
-                            f'{type(masks).__name__}.')
+            raise AssertionTypeError(f'BitmapMasks: masks must be an array or list of arrays, got '
+                                     f'{type(masks).__name__}.')
         masks = np.stack(masks) if isinstance(masks, list) else np.asarray(masks)
         if masks.ndim != 3 or masks.shape[1:] != (self.height, self.width):
-            raise ValueError(f'BitmapMasks: masks of shape {masks.shape} do not match '
-                             f'(N, {self.height}, {self.width}).')
+            raise AssertionValueError(f'BitmapMasks: masks of shape {masks.shape} do not match '
+                                      f'(N, {self.height}, {self.width}).')
         self.masks = masks
 
     def __getitem__(self, index) -> 'BitmapMasks':
@@ -181,7 +182,7 @@ class BitmapMasks(BaseInstanceMasks):
 def _clip_crop_box(bbox: np.ndarray, height: int, width: int) -> Tuple[int, int, int, int]:
     bbox = np.asarray(bbox, dtype=np.float64).reshape(-1)
     if bbox.shape != (4,):
-        raise ValueError(f'crop: bbox must be (x1, y1, x2, y2), got {bbox!r}.')
+        raise AssertionValueError(f'crop: bbox must be (x1, y1, x2, y2), got {bbox!r}.')
     x1, x2 = np.clip(bbox[0::2], 0, width).astype(int)
     y1, y2 = np.clip(bbox[1::2], 0, height).astype(int)
     return int(x1), int(y1), int(x2), int(y2)

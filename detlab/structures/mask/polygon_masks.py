@@ -6,6 +6,7 @@ import mmcv
 import numpy as np
 import torch
 
+from ..errors import AssertionTypeError, AssertionValueError
 from .base import BaseInstanceMasks, check_cat, check_flip_direction
 from .utils import clip_polygon_to_box, polygon_to_bitmap
 
@@ -26,12 +27,12 @@ class PolygonMasks(BaseInstanceMasks):
 
     def __init__(self, masks: Polygons, height: int, width: int) -> None:
         if not isinstance(masks, list):
-            raise TypeError(f'PolygonMasks: masks must be a list (objects) of lists (polygons) '
-                            f'of arrays, got {type(masks).__name__}.')
+            raise AssertionTypeError('PolygonMasks: masks must be a list (objects) of lists '
+                                     f'(polygons) of arrays, got {type(masks).__name__}.')
         if masks and not (isinstance(masks[0], list) and masks[0]
                           and isinstance(masks[0][0], np.ndarray)):
-            raise TypeError('PolygonMasks: each object must be a non-empty list of flat '
-                            'np.ndarray polygons.')
+            raise AssertionTypeError('PolygonMasks: each object must be a non-empty list of flat '
+                                     'np.ndarray polygons.')
         self.height, self.width = int(height), int(width)
         self.masks = masks
 
@@ -48,8 +49,8 @@ class PolygonMasks(BaseInstanceMasks):
         elif isinstance(index, slice):
             masks = self.masks[index]
         else:
-            raise TypeError(f'PolygonMasks: cannot index with {type(index).__name__}; use an '
-                            'int, slice, list or array.')
+            raise AssertionTypeError(f'PolygonMasks: cannot index with {type(index).__name__}; '
+                                     'use an int, slice, list or array.')
         return PolygonMasks(masks, self.height, self.width)
 
     def _map_points(self, func: Callable[[np.ndarray], np.ndarray], height: int,
@@ -85,7 +86,8 @@ class PolygonMasks(BaseInstanceMasks):
     def crop(self, bbox: np.ndarray) -> 'PolygonMasks':
         bbox = np.asarray(bbox, dtype=np.float64).reshape(-1).copy()
         if bbox.shape != (4,):
-            raise ValueError(f'PolygonMasks.crop: bbox must be (x1, y1, x2, y2), got {bbox!r}.')
+            raise AssertionValueError('PolygonMasks.crop: bbox must be (x1, y1, x2, y2), got '
+                                      f'{bbox!r}.')
         bbox[0::2] = bbox[0::2].clip(0, self.width)
         bbox[1::2] = bbox[1::2].clip(0, self.height)
         x1, y1, x2, y2 = bbox
@@ -111,10 +113,17 @@ class PolygonMasks(BaseInstanceMasks):
         bboxes, inds = np.asarray(bboxes), np.asarray(inds)
         targets = []
         for box, ind in zip(bboxes, inds):
-            x1, y1, x2, y2 = box.astype(np.float64)
-            scale = np.array([out_w / max(x2 - x1, 0.1), out_h / max(y2 - y1, 0.1)])
-            polys = [((p.reshape(-1, 2) - (x1, y1)) * scale).reshape(-1)
-                     for p in self.masks[int(ind)]]
+            # In the boxes' own dtype (float32 RoIs), boxes under a pixel
+            # counted as one, as MMDetection: the same scales to the last bit.
+            x1, y1, x2, y2 = box
+            w_scale = out_w / np.maximum(x2 - x1, 1)
+            h_scale = out_h / np.maximum(y2 - y1, 1)
+            polys = []
+            for poly in self.masks[int(ind)]:
+                poly = np.array(poly, dtype=np.float64)
+                poly[0::2] = (poly[0::2] - x1) * w_scale
+                poly[1::2] = (poly[1::2] - y1) * h_scale
+                polys.append(poly)
             targets.append(polygon_to_bitmap(polys, out_h, out_w))
         return BitmapMasks(np.stack(targets) if targets else [], out_h, out_w)
 
@@ -184,9 +193,11 @@ class PolygonMasks(BaseInstanceMasks):
         return boxes
 
     @classmethod
-    def random(cls, num_masks: int = 3, height: int = 32, width: int = 32,
-               n_verts: int = 5, rng: Optional[np.random.RandomState] = None) -> 'PolygonMasks':
-        """Random star-shaped polygons inside the image, for tests and demos."""
+    def random(cls, num_masks: int = 3, height: int = 32, width: int = 32, n_verts: int = 5,
+               dtype: type = np.float32,
+               rng: Optional[np.random.RandomState] = None) -> 'PolygonMasks':
+        """Random star-shaped polygons inside the image (coordinates of ``dtype``), for tests
+        and demos."""
         rng = np.random.RandomState(0) if rng is None else rng
         masks = []
         for _ in range(num_masks):
@@ -194,7 +205,7 @@ class PolygonMasks(BaseInstanceMasks):
             centre = rng.uniform(0.3, 0.7, 2) * (width, height)
             radius = rng.uniform(0.1, 0.3, n_verts)[:, None] * (width, height)
             xy = centre + radius * np.stack([np.cos(angles), np.sin(angles)], axis=1)
-            masks.append([xy.reshape(-1)])
+            masks.append([xy.reshape(-1).astype(dtype)])
         return cls(masks, height, width)
 
     @classmethod

@@ -60,7 +60,7 @@ def test_bad_arguments():
 
 
 def test_drop_last_drops_the_mixed_leftover_batch_as_mmdetection():
-    """Issue 5.7: MMDetection drops the last leftover chunk under drop_last, even a full one."""
+    """MMDetection drops the last leftover chunk under drop_last, even a full one."""
     one_of_each = [(10, 20), (30, 20)]  # a portrait and a landscape image
     assert list(build(2, sizes=one_of_each)) == [[0, 1]]
     assert list(build(2, drop_last=True, sizes=one_of_each)) == []

@@ -166,3 +166,16 @@ def test_a_second_training_run_in_the_work_dir_is_refused(tmp_path):
     finally:
         holder._work_dir_lock.release()
     toy_run(tmp_path / 'work').train()  # free again once the first run is done
+
+
+def test_from_cfg_names_a_misspelled_type_before_building(tmp_path):
+    """A script that builds the runner itself (no tools/train.py) hears of a misspelled
+    optimizer at once, with the config key and the closest names."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(str(REPO_ROOT / 'configs/quickstart/retinanet_r18_fpn_shapes.py'))
+    cfg.optim_wrapper.optimizer.type = 'SGDD'
+    cfg.work_dir = str(tmp_path)
+    with pytest.raises(KeyError, match=r"optim_wrapper.optimizer.type: 'SGDD'.*Closest known "
+                       r'names: SGD'):
+        DetRunner.from_cfg(cfg)
+    assert not list(tmp_path.iterdir())  # nothing was built or written

@@ -102,3 +102,14 @@ def test_class_names():
     assert get_classes('coco') == coco_classes() and len(coco_classes()) == 80
     with pytest.raises(ValueError, match="'cityscapes'.*'pascal_voc'"):
         get_classes('cityscapes')
+
+
+def test_eval_map_keeps_mmdetections_positional_order():
+    # MMDetection's order is (det_results, annotations, scale_ranges, iou_thr, ioa_thr,
+    # dataset, ...): the 6th positional argument is the dataset, not ioa_thr.
+    mean_ap, _ = eval_map(DETS, ANNS, None, 0.5, None, ['thing'], 'silent')
+    assert mean_ap == pytest.approx(eval_map(DETS, ANNS, logger='silent')[0])
+    with pytest.raises(AssertionError, match='group-of'):
+        eval_map(DETS, ANNS, ioa_thr=0.5, logger='silent')
+    with pytest.raises(ValueError, match='group-of'):
+        eval_map(DETS, ANNS, use_group_of=True, logger='silent')

@@ -147,8 +147,8 @@ def test_no_predictions_give_zero(ann_file, log_file):
 
 
 def test_bad_arguments_give_clear_errors(ann_file, tmp_path):
-    with pytest.raises(KeyError, match=r"\['bbox', 'proposal', 'proposal_fast'\]"):
-        CocoMetric(metric='segm')
+    with pytest.raises(KeyError, match=r"\['bbox', 'segm', 'proposal', 'proposal_fast'\]"):
+        CocoMetric(metric='keypoints')
     with pytest.raises(FileNotFoundError, match='nowhere.json'):
         CocoMetric(ann_file=str(tmp_path / 'nowhere.json'))
     with pytest.raises(RuntimeError, match='backend_args'):
@@ -176,9 +176,9 @@ def test_sort_categories_orders_by_id(ann_file):
 
 
 def test_classwise_rows_named_by_category_not_label_order(tmp_path, log_file):
-    # Issue 5.4: cat=1, dog=2, classes=('dog', 'cat'). COCOeval sorts its
-    # category axis by id (cat first) while label 0 is dog: a perfect cat
-    # detection used to be reported as dog AP 1.0, cat AP 0.0.
+    # cat=1, dog=2, classes=('dog', 'cat'). COCOeval sorts its
+    # category axis by id (cat first) while label 0 is dog: rows looked up by
+    # label order would report a perfect cat detection as dog AP 1.0, cat AP 0.0.
     dataset = dict(images=[dict(id=1, width=SIZE, height=SIZE)],
                    annotations=[dict(id=1, image_id=1, category_id=1, iscrowd=0,
                                      bbox=[10, 10, 40, 40], area=1600)],
@@ -199,7 +199,7 @@ def test_classwise_rows_named_by_category_not_label_order(tmp_path, log_file):
 
 
 def test_iou_thrs_kept_as_given(ann_file, log_file):
-    # Issue 5.12: MMDetection keeps iou_thrs as given (a list stays a list).
+    # MMDetection keeps iou_thrs as given (a list stays a list).
     metric = CocoMetric(ann_file=ann_file, iou_thrs=[0.5, 0.75])
     assert metric.iou_thrs == [0.5, 0.75]
     results = _run(metric, [_sample(1), _sample(2)])
@@ -212,7 +212,7 @@ def test_iou_thrs_kept_as_given(ann_file, log_file):
 
 
 def test_gt_json_written_without_ann_file(tmp_path, log_file):
-    # Issue 5.12: without ann_file MMDetection writes <prefix>.gt.json.
+    # without ann_file MMDetection writes <prefix>.gt.json.
     prefix = tmp_path / 'eval' / 'run'
     samples = [_sample(1, with_gt=True), _sample(2, with_gt=True)]
     assert _run(CocoMetric(outfile_prefix=str(prefix)), samples)['coco/bbox_mAP'] == 1.0

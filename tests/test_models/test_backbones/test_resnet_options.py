@@ -204,3 +204,15 @@ def test_dcn_stages_get_mmcv_deformable_convs_and_fallback_keeps_plain_convs():
                                  dcn=dict(type='DCN', fallback_on_stride=True),
                                  stage_with_dcn=(True, ) * 4))
     assert not any(isinstance(m, DeformConv2dPack) for m in fallback.modules())
+
+
+def test_make_stage_plugins_is_also_a_resnet_method():
+    from detlab.models.backbones import ResNet
+    plugins = [dict(cfg=dict(type='SEBlock', ratio=4), stages=(False, True, True, True),
+                    position='after_conv2'),
+               dict(cfg=dict(type='CBAM'), position='after_conv3')]
+    resnet = ResNet(50, base_channels=4)
+    assert resnet.make_stage_plugins(plugins, 0) == [
+        dict(cfg=dict(type='CBAM'), position='after_conv3')]
+    assert [p['cfg']['type'] for p in resnet.make_stage_plugins(plugins, 2)] == ['SEBlock', 'CBAM']
+    assert resnet.make_stage_plugins(None, 0) == []

@@ -1,4 +1,5 @@
 """DetDataPreprocessor: channel flip, normalisation, padding and batch metainfo."""
+import numpy as np
 import pytest
 import torch
 
@@ -74,3 +75,29 @@ def test_boxes_pass_through_as_tensors():
 def test_bad_arguments(kwargs, error):
     with pytest.raises(ValueError, match=error):
         DetDataPreprocessor(**kwargs)
+
+
+def test_get_pad_shape_is_each_images_size_rounded_up():
+    # MMDetection's DetDataPreprocessor._get_pad_shape(data), per image, before stacking.
+    preprocessor = DetDataPreprocessor(pad_size_divisor=10)
+    data = dict(inputs=[torch.zeros(3, 10, 16), torch.zeros(3, 15, 21)])
+    assert preprocessor._get_pad_shape(data) == [(10, 20), (20, 30)]
+    assert preprocessor._get_pad_shape(dict(inputs=torch.zeros(2, 3, 52, 65))) == [(60, 70)] * 2
+    with pytest.raises(AssertionError, match='inputs'):
+        preprocessor._get_pad_shape(dict(inputs=torch.zeros(3, 5, 5)))
+
+
+def test_pad_gt_sem_seg_and_masks_pad_to_the_batch_shape():
+    from mmengine.structures import InstanceData, PixelData
+
+    from detlab.structures import BitmapMasks
+    sample = DetDataSample(metainfo=dict(batch_input_shape=(4, 6)))
+    sample.gt_sem_seg = PixelData(sem_seg=torch.ones(1, 2, 3, dtype=torch.uint8))
+    sample.gt_instances = InstanceData(masks=BitmapMasks(np.ones((1, 2, 3), np.uint8), 2, 3))
+    preprocessor = DetDataPreprocessor(seg_pad_value=7, mask_pad_value=0)
+    preprocessor.pad_gt_sem_seg(batch_data_samples=[sample])  # MMDetection's parameter name
+    preprocessor.pad_gt_masks(batch_data_samples=[sample])
+    sem_seg = sample.gt_sem_seg.sem_seg
+    assert sem_seg.shape == (1, 4, 6) and sem_seg.sum() == 6 + 7 * (24 - 6)
+    assert sample.gt_instances.masks.masks.shape == (1, 4, 6)
+    assert sample.gt_instances.masks.masks.sum() == 6

@@ -1,4 +1,5 @@
-"""AnchorHead's predict honours the whole ``test_cfg.nms`` (issue: only iou_threshold was read)."""
+"""AnchorHead's predict honours the whole ``test_cfg.nms``: its type (NMS or
+Soft-NMS) and class_agnostic."""
 import pytest
 import torch
 from mmengine.config import ConfigDict
@@ -23,7 +24,7 @@ def predict(head, logits):
     cls = logits.reshape(1, 4, 4, 2).permute(0, 3, 1, 2)
     deltas = torch.zeros(1, 4, 4, 4)
     meta = dict(img_shape=(IMG, IMG), pad_shape=(IMG, IMG), scale_factor=(1.0, 1.0))
-    return head.predict_by_feat([cls], [deltas], [meta])[0]
+    return head.predict_by_feat([cls], [deltas], batch_img_metas=[meta])[0]
 
 
 def logits_at(cells_and_classes):

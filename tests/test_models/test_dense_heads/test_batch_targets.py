@@ -5,8 +5,8 @@ from mmengine.config import ConfigDict
 from mmengine.structures import InstanceData
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from detlab.models.dense_heads.batch_targets import batch_valid_flags, pad_gt_instances
-from detlab.registry import MODELS
+from detlab.models.utils import batch_valid_flags
+from detlab.registry import MODELS, TASK_UTILS
 
 STRIDES = [8, 16]
 
@@ -41,9 +41,10 @@ def random_batch(generator, num_gts, batch_hw=(64, 80)):
 def both_paths(test_head, gts, metas, batch_hw=(64, 80)):
     sizes = [torch.Size((-(-batch_hw[0] // s), -(-batch_hw[1] // s))) for s in STRIDES]
     anchors = torch.cat(test_head.prior_generator.grid_priors(sizes))
-    assert test_head._can_batch_targets(gts, [None] * len(gts))
+    assert test_head.targets_run_batched(gts, [None] * len(gts))
     batched = test_head.get_targets(anchors, sizes, gts, metas)
-    test_head._can_batch_targets = lambda *args: False
+    test_head.sampler.supports_batch = False
+    assert not test_head.targets_run_batched(gts, [None] * len(gts))
     per_image = test_head.get_targets(anchors, sizes, gts, metas)
     return batched, per_image
 
@@ -70,16 +71,6 @@ def test_batched_targets_equal_per_image_targets(case, num_gts):
     assert float(batched.avg_factor) == per_image.avg_factor
 
 
-def test_padding_marks_real_gts_and_keeps_one_slot_without_any():
-    gts = [InstanceData(bboxes=torch.ones(2, 4), labels=torch.tensor([1, 2])),
-           InstanceData(bboxes=torch.zeros(0, 4), labels=torch.zeros(0, dtype=torch.long))]
-    bboxes, labels, valid = pad_gt_instances(gts, torch.device('cpu'))
-    assert bboxes.shape == (2, 2, 4) and valid.tolist() == [[True, True], [False, False]]
-    assert labels[0].tolist() == [1, 2]
-    _, _, valid = pad_gt_instances(gts[1:], torch.device('cpu'))
-    assert valid.shape == (1, 1) and not valid.any()
-
-
 def test_valid_flags_match_the_prior_generator_image_by_image():
     generator = head(CASES[0]['assigner']).prior_generator
     sizes, pads = [(8, 10), (4, 5)], [(64, 80), (40, 33), (9, 8)]
@@ -93,8 +84,25 @@ def test_ignore_regions_and_other_samplers_take_the_per_image_path():
     test_head = head(dict(pos_iou_thr=0.5, neg_iou_thr=0.4, ignore_iof_thr=0.5))
     gts = [InstanceData(bboxes=torch.ones(1, 4), labels=torch.tensor([0]))]
     ignore = [InstanceData(bboxes=torch.tensor([[0., 0., 9., 9.]]))]
-    assert not test_head._can_batch_targets(gts, ignore)
-    assert test_head._can_batch_targets(gts, [None])
+    assert not test_head.assigner.can_assign_batch(gts, ignore)
+    assert not test_head.targets_run_batched(gts, ignore)
+    assert test_head.targets_run_batched(gts, [None])
+    many_gts = head(dict(pos_iou_thr=0.5, neg_iou_thr=0.4, gpu_assign_thr=0))
+    assert many_gts.assigner.can_assign_batch(gts)
+    many_gts.assigner.gpu_assign_thr = 0.5  # more gts than this: assign() moves to the CPU
+    assert not many_gts.targets_run_batched(gts, [None])
+
+
+def test_assigners_and_samplers_declare_whether_they_run_batched():
+    assert TASK_UTILS.build(dict(type='PseudoSampler')).supports_batch
+    random = TASK_UTILS.build(dict(type='RandomSampler', num=8, pos_fraction=0.5))
+    assert not random.supports_batch
+    atss = TASK_UTILS.build(dict(type='ATSSAssigner', topk=9))
+    gts = [InstanceData(bboxes=torch.ones(1, 4), labels=torch.tensor([0]))]
+    assert not atss.can_assign_batch(gts)
+    test_head = head(CASES[0]['assigner'])
+    test_head.sampler = random
+    assert not test_head.targets_run_batched(gts, [None])
 
 
 class RecordOps(TorchDispatchMode):

@@ -109,10 +109,10 @@ def test_norm_on_bbox_regresses_in_strides_and_predicts_in_pixels():
 def test_centerness_branch_follows_centerness_on_reg():
     head = build()
     feats = make_feats()[:1]
-    cls_feat, reg_feat = head.tower_features(feats[0])
+    cls_feat = head.cls_convs(feats[0])
     assert torch.allclose(head(feats)[2][0], head.conv_centerness(cls_feat))
     head_on_reg = build(centerness_on_reg=True)
-    cls_feat, reg_feat = head_on_reg.tower_features(feats[0])
+    reg_feat = head_on_reg.reg_convs(feats[0])
     assert torch.allclose(head_on_reg(feats)[2][0], head_on_reg.conv_centerness(reg_feat))
 
 

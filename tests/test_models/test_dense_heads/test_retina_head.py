@@ -67,8 +67,9 @@ def test_loss_without_gt_has_no_box_loss():
     cls_scores, bbox_preds = head(feats())
     empty = InstanceData(bboxes=torch.zeros(0, 4), labels=torch.zeros(0, dtype=torch.long))
     losses = head.loss_by_feat(cls_scores, bbox_preds, [empty], [meta()])
-    assert losses['loss_cls'].item() > 0
-    assert losses['loss_bbox'].item() == 0
+    assert len(losses['loss_cls']) == len(losses['loss_bbox']) == 2  # one per level
+    assert sum(losses['loss_cls']).item() > 0
+    assert sum(losses['loss_bbox']).item() == 0
 
 
 def test_loss_with_gt_trains_towards_the_box():
@@ -80,16 +81,16 @@ def test_loss_with_gt_trains_towards_the_box():
     for _ in range(60):
         cls_scores, bbox_preds = head(x)
         losses = head.loss_by_feat(cls_scores, bbox_preds, [gt], [meta()])
-        total = losses['loss_cls'] + losses['loss_bbox']
+        total = sum(losses['loss_cls']) + sum(losses['loss_bbox'])
         first = total.item() if first is None else first
         optimizer.zero_grad()
         total.backward()
         optimizer.step()
-    assert losses['loss_bbox'].item() > 0 or total.item() < first
+    assert sum(losses['loss_bbox']).item() > 0 or total.item() < first
     assert total.item() < 0.5 * first
     head.eval()
     with torch.no_grad():
-        result = head.predict_by_feat(*head(x), [meta()])[0]
+        result = head.predict_by_feat(*head(x), batch_img_metas=[meta()])[0]
     assert result.labels[0].item() == 1
     iou = __import__('torchvision').ops.box_iou(result.bboxes[:1], gt.bboxes)
     assert iou.item() > 0.5
@@ -113,8 +114,10 @@ def test_predict_rescales_to_the_original_image_and_respects_limits():
     with torch.no_grad():
         cls_scores, bbox_preds = head(feats())
         cls_scores = [torch.full_like(c, 3.0) for c in cls_scores]  # every score ~0.95
-        plain = head.predict_by_feat(cls_scores, bbox_preds, [meta(scale=2.0)])[0]
-        scaled = head.predict_by_feat(cls_scores, bbox_preds, [meta(scale=2.0)], rescale=True)[0]
+        plain = head.predict_by_feat(cls_scores, bbox_preds,
+                                     batch_img_metas=[meta(scale=2.0)])[0]
+        scaled = head.predict_by_feat(cls_scores, bbox_preds, batch_img_metas=[meta(scale=2.0)],
+                                      rescale=True)[0]
     assert len(plain) == 10  # max_per_img
     assert plain.bboxes.min() >= 0 and plain.bboxes.max() <= IMG  # clipped to img_shape
     assert torch.allclose(scaled.bboxes * 2.0, plain.bboxes, atol=1e-4)
@@ -124,7 +127,7 @@ def test_predict_with_no_score_above_threshold_is_empty():
     head = small_head()
     cls_scores, bbox_preds = head(feats())
     cls_scores = [torch.full_like(c, -10.0) for c in cls_scores]
-    result = head.predict_by_feat(cls_scores, bbox_preds, [meta()])[0]
+    result = head.predict_by_feat(cls_scores, bbox_preds, batch_img_metas=[meta()])[0]
     assert result.bboxes.shape == (0, 4) and len(result.scores) == 0
 
 
@@ -141,8 +144,9 @@ def test_half_precision_head_outputs_give_fp32_losses_and_boxes():
     bbox_preds = [b.to(torch.bfloat16) for b in bbox_preds]
     gt = InstanceData(bboxes=torch.tensor([[8., 8., 24., 24.]]), labels=torch.tensor([1]))
     losses = head.loss_by_feat(cls_scores, bbox_preds, [gt], [meta()])
-    assert all(v.dtype == torch.float32 and torch.isfinite(v) for v in losses.values())
+    assert all(level.dtype == torch.float32 and torch.isfinite(level)
+               for levels in losses.values() for level in levels)
     with torch.no_grad():
         result = head.predict_by_feat([torch.full_like(c, 3.0) for c in cls_scores], bbox_preds,
-                                      [meta()])[0]
+                                      batch_img_metas=[meta()])[0]
     assert result.bboxes.dtype == torch.float32 and len(result) > 0

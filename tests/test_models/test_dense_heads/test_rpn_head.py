@@ -59,9 +59,9 @@ def test_losses_are_named_for_the_rpn_and_image_without_gt_trains():
     losses, proposals = head.loss_and_predict(
         feats(), [sample([[8, 8, 40, 40]]), sample([])], proposal_cfg=TEST_CFG)
     assert set(losses) == {'loss_rpn_cls', 'loss_rpn_bbox'}
-    assert all(torch.isfinite(v) for v in losses.values())
+    assert all(torch.isfinite(level) for levels in losses.values() for level in levels)
     assert len(proposals) == 2 and not proposals[0].bboxes.requires_grad
-    (losses['loss_rpn_cls'] + losses['loss_rpn_bbox']).backward()
+    (sum(losses['loss_rpn_cls']) + sum(losses['loss_rpn_bbox'])).backward()
     assert head.rpn_cls.weight.grad is not None
 
 
@@ -71,7 +71,7 @@ def test_proposals_keep_nms_pre_per_level_then_nms_then_max_per_img():
     metas = [sample([]).metainfo] * 2
     cfg = dict(nms_pre=50, max_per_img=30, nms=dict(type='nms', iou_threshold=0.7),
                min_bbox_size=0)
-    proposals = head.predict_by_feat(cls_scores, bbox_preds, metas, cfg=cfg)
+    proposals = head.predict_by_feat(cls_scores, bbox_preds, batch_img_metas=metas, cfg=cfg)
     assert all(len(p) == 30 for p in proposals)
     assert all((p.labels == 0).all() for p in proposals)
     scores = proposals[0].scores
@@ -81,11 +81,13 @@ def test_proposals_keep_nms_pre_per_level_then_nms_then_max_per_img():
     assert all((best == s).any() for s in scores)
     # Boxes are clipped to the image and, with rescale, divided by scale_factor.
     assert proposals[0].bboxes.min() >= 0 and proposals[0].bboxes.max() <= 64
-    rescaled = head.predict_by_feat(cls_scores, bbox_preds, metas, cfg=cfg, rescale=True)
+    rescaled = head.predict_by_feat(cls_scores, bbox_preds, batch_img_metas=metas, cfg=cfg,
+                                    rescale=True)
     assert torch.allclose(rescaled[0].bboxes, proposals[0].bboxes / 2)
     # min_bbox_size removes boxes not wider and taller than it.
-    big = head.predict_by_feat(cls_scores, bbox_preds, metas, cfg=dict(cfg, min_bbox_size=40))
+    big = head.predict_by_feat(cls_scores, bbox_preds, batch_img_metas=metas,
+                               cfg=dict(cfg, min_bbox_size=40))
     widths = big[0].bboxes[:, 2:] - big[0].bboxes[:, :2]
     assert (widths > 40).all()
     with pytest.raises(ValueError, match='nms'):
-        head.predict_by_feat(cls_scores, bbox_preds, metas, cfg=dict(nms_pre=10))
+        head.predict_by_feat(cls_scores, bbox_preds, batch_img_metas=metas, cfg=dict(nms_pre=10))

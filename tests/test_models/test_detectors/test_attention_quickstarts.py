@@ -37,7 +37,7 @@ def test_attention_quickstart_adds_plugins_to_the_base_model(name, plugin_key):
     data = model.data_preprocessor(
         dict(inputs=[torch.randint(0, 255, (3, 64, 64), dtype=torch.uint8)],
              data_samples=[sample]), training=True)
-    losses = model(**data, mode='loss')
-    sum(losses.values()).backward()
+    loss, _ = model.parse_losses(model(**data, mode='loss'))
+    loss.backward()
     grads = [p.grad for n, p in model.named_parameters() if 'se_block' in n or 'cbam' in n]
     assert grads and all(g is not None for g in grads)

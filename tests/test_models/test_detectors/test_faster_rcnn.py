@@ -38,8 +38,15 @@ def test_losses_and_detections_equal_mmdetections(model):
     torch.manual_seed(1)
     losses = model.loss(inputs, samples)
     assert set(losses) == set(MMDET_LOSSES)
+    # The RPN's losses come per level, as MMDetection's; what is logged (and
+    # compared here) is their sum, as mmengine's parse_losses makes it.
+    assert len(losses['loss_rpn_cls']) == len(losses['loss_rpn_bbox']) == 5
+    total, log_vars = model.parse_losses(losses)
+    assert set(log_vars) == {'loss', *MMDET_LOSSES}
     for key, value in MMDET_LOSSES.items():
-        assert losses[key].item() == pytest.approx(value, rel=1e-5, abs=1e-7), key
+        assert log_vars[key].item() == pytest.approx(value, rel=1e-5, abs=1e-7), key
+    expected_total = sum(value for key, value in MMDET_LOSSES.items() if 'loss' in key)
+    assert total.item() == pytest.approx(expected_total, rel=1e-5)
     model.eval()
     with torch.no_grad():
         results = model.predict(inputs, samples)
@@ -55,7 +62,7 @@ def test_loss_leaves_the_samples_unchanged_and_backpropagates(model):
     model.train()
     losses = model.loss(inputs, samples)
     assert samples[0].gt_instances.labels.tolist() == [1, 2]  # RPN saw zeros, on copies
-    sum(v for k, v in losses.items() if 'loss' in k).backward()
+    model.parse_losses(losses)[0].backward()
     assert model.rpn_head.rpn_conv.weight.grad is not None
     assert model.roi_head.bbox_head.shared_fcs[0].weight.grad is not None
     assert model.backbone.conv1.weight.grad is not None

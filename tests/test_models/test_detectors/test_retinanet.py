@@ -6,6 +6,7 @@ from mmengine.config import Config
 from mmengine.runner import load_checkpoint
 from mmengine.structures import InstanceData
 
+from detlab.models.utils import levels_to_anchor_rows
 from detlab.registry import MODELS
 from detlab.structures import DetDataSample
 
@@ -90,7 +91,8 @@ def test_forward_modes():
     data = model.data_preprocessor(batch(), training=True)
     losses = model(**data, mode='loss')
     assert set(losses) == {'loss_cls', 'loss_bbox'}
-    assert all(torch.isfinite(v) and v.requires_grad for v in losses.values())
+    assert all(torch.isfinite(level) and level.requires_grad
+               for levels in losses.values() for level in levels)
 
     model.eval()
     with torch.no_grad():
@@ -103,3 +105,33 @@ def test_forward_modes():
     assert preds.bboxes.shape[1] == 4 and len(preds.bboxes) == len(preds.scores)
     with pytest.raises(RuntimeError, match='Invalid forward mode'):
         model(**data, mode='bogus')
+
+
+def test_logged_losses_sum_the_levels_and_equal_the_loss_over_every_anchor():
+    """The head returns one loss per level (MMDetection's structure); what
+    mmengine logs and optimises is their sum, the loss over all anchors at once."""
+    model = small_retinanet()
+    data = model.data_preprocessor(batch(), training=True)
+    losses = model(**data, mode='loss')
+    assert [len(losses['loss_cls']), len(losses['loss_bbox'])] == [3, 3]
+    total, log_vars = model.parse_losses(losses)
+    assert list(log_vars) == ['loss', 'loss_cls', 'loss_bbox']
+
+    head, samples = model.bbox_head, data['data_samples']
+    with torch.no_grad():
+        cls_scores, bbox_preds = head(model.extract_feat(data['inputs']))
+    sizes = [score.shape[-2:] for score in cls_scores]
+    anchors = torch.cat(head.prior_generator.grid_priors(sizes))
+    targets = head.get_targets(anchors, sizes, [s.gt_instances for s in samples],
+                               [s.metainfo for s in samples])
+    channels = head.cls_out_channels
+    loss_cls = head.loss_cls(levels_to_anchor_rows(cls_scores, channels).reshape(-1, channels),
+                             targets.labels.reshape(-1), targets.label_weights.reshape(-1),
+                             avg_factor=targets.avg_factor)
+    loss_bbox = head.loss_bbox(levels_to_anchor_rows(bbox_preds, 4).reshape(-1, 4),
+                               targets.bbox_targets.reshape(-1, 4),
+                               targets.bbox_weights.reshape(-1, 4), avg_factor=targets.avg_factor)
+    assert loss_bbox.item() > 0
+    assert log_vars['loss_cls'].item() == pytest.approx(loss_cls.item(), rel=1e-5)
+    assert log_vars['loss_bbox'].item() == pytest.approx(loss_bbox.item(), rel=1e-5)
+    assert total.item() == pytest.approx(loss_cls.item() + loss_bbox.item(), rel=1e-5)

@@ -33,3 +33,15 @@ def test_avg_down_pools_before_a_stride_one_conv():
 def test_zero_blocks_is_rejected():
     with pytest.raises(ValueError, match='num_blocks'):
         ResLayer(BasicBlock, inplanes=8, planes=8, num_blocks=0)
+
+
+def test_downsample_last_keeps_the_input_width_until_the_last_block():
+    # MMDetection's downsample_first=False (Hourglass): blocks 0..n-2 keep inplanes, the last
+    # one changes stride and width and carries the projection shortcut.
+    layer = ResLayer(BasicBlock, inplanes=8, planes=16, num_blocks=3, stride=2,
+                     downsample_first=False)
+    assert [block.conv1.in_channels for block in layer] == [8, 8, 8]
+    assert [block.conv2.out_channels for block in layer] == [8, 8, 16]
+    assert layer[0].downsample is None and layer[1].downsample is None
+    assert layer[2].downsample[0].stride == (2, 2) and layer[2].conv1.stride == (2, 2)
+    assert layer(torch.rand(1, 8, 8, 8)).shape == (1, 16, 4, 4)

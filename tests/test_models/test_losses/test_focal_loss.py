@@ -88,7 +88,7 @@ def test_errors_are_clear():
 
 
 def test_dense_predictions_with_same_shape_targets():
-    """Regression (issue 5 item 9): (N, C, H, W) predictions are accepted, as MMDetection."""
+    """(N, C, H, W) predictions are accepted, as MMDetection."""
     torch.manual_seed(0)
     logits = torch.randn(2, 3, 4, 5)
     target = (torch.rand(2, 3, 4, 5) > 0.7).long()

@@ -76,7 +76,7 @@ def test_bad_arguments_raise():
 @pytest.mark.parametrize('loss_type', ['L1Loss', 'SmoothL1Loss', 'MSELoss'])
 @pytest.mark.parametrize('num', [0, 3])
 def test_avg_factor_with_sum_is_refused_for_any_input(loss_type, num):
-    """Regression (issue 5 item 9): refused for empty input too, as MMDetection."""
+    """refused for empty input too, as MMDetection."""
     loss_fn = MODELS.build(dict(type=loss_type, reduction='sum'))
     pred, target = torch.rand(num, 4), torch.rand(num, 4)
     with pytest.raises(ValueError, match='avg_factor'):

@@ -94,3 +94,32 @@ def test_bad_configs_raise():
     gen = ExportedAnchorGenerator(strides=[8], ratios=[1.], scales=[1.])
     with pytest.raises(ValueError, match='feature map sizes'):
         gen.grid_priors([(2, 2), (1, 1)])
+
+
+def test_grid_anchors_is_mmdetections_name_for_grid_priors():
+    gen = TASK_UTILS.build(RETINA_CFG)
+    sizes = [(4, 5), (2, 3), (1, 2), (1, 1), (1, 1)]
+    for old, new in zip(gen.grid_anchors(sizes), gen.grid_priors(sizes)):
+        assert torch.equal(old, new)
+    # Rectangular stride (w=10, h=20), as MMDetection's test_strides pins it.
+    anchors = ExportedAnchorGenerator([(10, 20)], [1.], [1.], [10]).grid_anchors([(2, 2)])[0]
+    assert anchors.tolist() == [[-5, -5, 5, 5], [5, -5, 15, 5], [-5, 15, 5, 25], [5, 15, 15, 25]]
+
+
+def test_single_level_grid_anchors_tiles_given_base_anchors_in_their_dtype():
+    base = torch.tensor([[-1., -2., 1., 2.], [-3., -3., 3., 3.]], dtype=torch.float64)
+    anchors = ExportedAnchorGenerator.single_level_grid_anchors(base, (2, 3), stride=(4, 8))
+    assert anchors.dtype == torch.float64 and anchors.shape == (2 * 3 * 2, 4)
+    # Row y, column x, base anchor a sits at index (y * w + x) * A + a.
+    assert anchors[(1 * 3 + 2) * 2 + 1].tolist() == [-3 + 8, -3 + 8, 3 + 8, 3 + 8]
+
+
+def test_use_box_type_wraps_grid_priors_in_horizontal_boxes():
+    from detlab.structures.bbox import HorizontalBoxes
+    plain = TASK_UTILS.build(RETINA_CFG)
+    boxed = TASK_UTILS.build(dict(RETINA_CFG, use_box_type=True))
+    sizes = [(2, 3), (1, 2), (1, 1), (1, 1), (1, 1)]
+    for tensor, boxes in zip(plain.grid_priors(sizes), boxed.grid_priors(sizes)):
+        assert isinstance(boxes, HorizontalBoxes) and torch.equal(boxes.tensor, tensor)
+    # grid_anchors, MMDetection's older name, keeps returning tensors.
+    assert all(isinstance(a, torch.Tensor) for a in boxed.grid_anchors(sizes))

@@ -2,7 +2,8 @@
 import torch
 from mmengine.structures import InstanceData
 
-from detlab.models.task_modules.assigners import fcos_assign, pad_gt_instances
+from detlab.models.task_modules.assigners import fcos_assign
+from detlab.models.utils import pad_gt_instances
 
 NUM_CLASSES = 5
 # One level of stride 8: points at x, y in {4, 12, 20, 28}.

@@ -17,8 +17,8 @@ from torch.nn.modules.utils import _pair
 from detlab.models.layers.bbox_nms import multiclass_nms
 from detlab.models.losses.accuracy import accuracy
 from detlab.models.task_modules.samplers import SamplingResult
+from detlab.models.utils import bboxes_to_original, empty_instances
 from detlab.registry import MODELS, TASK_UTILS
-from detlab.structures import scale_boxes
 
 # The predictors are built from ``dict(type='Linear')`` configs, as in MMDetection.
 MODELS.register_module('Linear', module=nn.Linear)
@@ -265,8 +265,8 @@ class BBoxHead(BaseModule):
                                 bbox_pred: Optional[Tensor], img_meta: dict, rescale: bool,
                                 rcnn_test_cfg: Optional[dict]) -> InstanceData:
         if roi.shape[0] == 0:
-            return empty_detections(roi.device, self.num_classes,
-                                    score_per_cls=rcnn_test_cfg is None)
+            return empty_instances([img_meta], roi.device, num_classes=self.num_classes,
+                                   score_per_cls=rcnn_test_cfg is None)[0]
         scores = F.softmax(cls_score, dim=-1) if cls_score is not None else None
         img_shape = img_meta['img_shape']
         if bbox_pred is not None:
@@ -276,21 +276,10 @@ class BBoxHead(BaseModule):
             bboxes[:, 0::2] = bboxes[:, 0::2].clamp(min=0, max=img_shape[1])
             bboxes[:, 1::2] = bboxes[:, 1::2].clamp(min=0, max=img_shape[0])
         if rescale:
-            inverse = [1 / s for s in img_meta['scale_factor'][:2]]
-            bboxes = scale_boxes(bboxes.view(bboxes.size(0), -1, 4), inverse).view_as(bboxes)
+            bboxes = bboxes_to_original(bboxes, img_meta)
         if rcnn_test_cfg is None:
             return InstanceData(bboxes=bboxes, scores=scores)
         dets, labels = multiclass_nms(bboxes, scores, rcnn_test_cfg['score_thr'],
                                       rcnn_test_cfg['nms'], rcnn_test_cfg['max_per_img'],
                                       box_dim=4)
         return InstanceData(bboxes=dets[:, :-1], scores=dets[:, -1], labels=labels)
-
-
-def empty_detections(device: torch.device, num_classes: int,
-                     score_per_cls: bool = False) -> InstanceData:
-    """An image's result without detections: bboxes (0, 4), scores (0,) (or
-    (0, num_classes + 1) with ``score_per_cls``), labels (0,)."""
-    scores_shape = (0, num_classes + 1) if score_per_cls else (0, )
-    return InstanceData(bboxes=torch.zeros(0, 4, device=device),
-                        scores=torch.zeros(scores_shape, device=device),
-                        labels=torch.zeros(0, dtype=torch.long, device=device))

@@ -1,17 +1,12 @@
 """Assigners: which ground truth, if any, each prior learns from."""
 from .assign_result import IGNORED_GT_IND, NEGATIVE_GT_IND, NO_LABEL, AssignResult
+from .atss_assigner import ATSSAssigner
+from .dynamic_soft_label_assigner import DynamicSoftLabelAssigner
+from .fcos_assign import PointTargets, fcos_assign
 from .iou2d_calculator import BboxOverlaps2D
 from .max_iou_assigner import MaxIoUAssigner
 
 __all__ = [
     'AssignResult', 'BboxOverlaps2D', 'MaxIoUAssigner', 'NEGATIVE_GT_IND', 'IGNORED_GT_IND',
-    'NO_LABEL'
+    'NO_LABEL', 'ATSSAssigner', 'fcos_assign', 'PointTargets', 'DynamicSoftLabelAssigner'
 ]
-
-from .atss_assigner import ATSSAssigner  # noqa: E402
-
-__all__ += ['ATSSAssigner']
-
-from .fcos_assign import PointTargets, fcos_assign, pad_gt_instances  # noqa: E402
-
-__all__ += ['fcos_assign', 'pad_gt_instances', 'PointTargets']

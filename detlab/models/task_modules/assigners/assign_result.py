@@ -11,8 +11,11 @@ and ``NO_LABEL`` (-1) everywhere else.
 """
 from typing import Dict
 
+import numpy as np
 import torch
 from torch import Tensor
+
+from detlab.structures.errors import AssertionKeyError
 
 NEGATIVE_GT_IND = 0
 IGNORED_GT_IND = -1
@@ -57,7 +60,7 @@ class AssignResult:
     def set_extra_property(self, key: str, value: object) -> None:
         """Attach extra per-assignment data (e.g. a centerness target)."""
         if key in self.info:
-            raise KeyError(f'AssignResult already has a property named {key!r}')
+            raise AssertionKeyError(f'AssignResult already has a property named {key!r}')
         self._extra_properties[key] = value
 
     def get_extra_property(self, key: str) -> object:
@@ -91,6 +94,53 @@ class AssignResult:
         self.max_overlaps = torch.cat(
             [self.max_overlaps.new_ones(len(gt_labels)), self.max_overlaps])
         self.labels = torch.cat([gt_labels.long(), self.labels])
+
+    @classmethod
+    def random(cls, rng=None, num_gts=None, num_preds=None, p_ignore: float = 0.3,
+               p_assigned: float = 0.7, num_classes: int = 3, **kwargs) -> 'AssignResult':
+        """A random assignment, for tests and debugging (MMDetection's ``random``).
+
+        Args:
+            rng (None | int | numpy.random.RandomState): Seed or state.
+            num_gts (int, optional): Number of gts; random in [0, 8) when None.
+            num_preds (int, optional): Number of priors; random in [0, 16) when None.
+            p_ignore (float): Chance that an assigned prior is ignored instead.
+            p_assigned (float): Chance that a prior is assigned (at most
+                ``num_gts`` are).
+            num_classes (int): Labels are drawn from [0, num_classes).
+
+        Returns:
+            AssignResult: With values drawn in MMDetection's order, so a seed
+            gives MMDetection's result.
+        """
+        from ..demodata import ensure_rng, optional_count
+        rng = ensure_rng(rng)
+        num_gts = optional_count(num_gts, rng, 8)
+        num_preds = optional_count(num_preds, rng, 16)
+        if num_gts == 0:
+            zeros = torch.zeros(num_preds, dtype=torch.int64)
+            return cls(num_gts, zeros, torch.zeros(num_preds, dtype=torch.float32), zeros.clone())
+        max_overlaps = torch.from_numpy(rng.rand(num_preds))
+        wants_gt = rng.rand(num_preds) < p_assigned
+        num_assigned = min(num_preds, num_gts, int(wants_gt.sum()))
+        assigned_idxs = np.flatnonzero(wants_gt)
+        rng.shuffle(assigned_idxs)
+        is_assigned = torch.zeros(num_preds, dtype=torch.bool)
+        is_assigned[np.sort(assigned_idxs[:num_assigned])] = True
+        is_ignore = torch.from_numpy(rng.rand(num_preds) < p_ignore) & is_assigned
+        # MMDetection shuffles a gt order it then discards; the draw is kept so a seeded
+        # state advances as in MMDetection.
+        rng.shuffle(np.arange(num_gts))
+        gt_inds = torch.from_numpy(rng.randint(1, num_gts + 1, size=num_preds))
+        gt_inds[is_ignore] = IGNORED_GT_IND
+        gt_inds[~is_assigned] = NEGATIVE_GT_IND
+        max_overlaps[~is_assigned] = 0
+        if num_classes == 0:
+            labels = torch.zeros(num_preds, dtype=torch.int64)
+        else:
+            labels = torch.from_numpy(rng.randint(0, num_classes, size=num_preds))
+            labels[~is_assigned] = 0
+        return cls(num_gts, gt_inds, max_overlaps, labels)
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(num_gts={self.num_gts}, num_preds={self.num_preds}, '

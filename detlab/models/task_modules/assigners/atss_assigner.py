@@ -1,12 +1,13 @@
 """Adaptive Training Sample Selection (Zhang et al., "Bridging the Gap Between
 Anchor-based and Anchor-free Detection via Adaptive Training Sample Selection", 2020)."""
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 import torch
 from mmengine.structures import InstanceData
 from torch import Tensor
 
 from detlab.registry import TASK_UTILS
+from detlab.structures.errors import AssertionValueError
 from .assign_result import IGNORED_GT_IND, NEGATIVE_GT_IND, NO_LABEL, AssignResult
 
 #: Stands in for "infinitely far" (distances) and "not a candidate" (overlaps),
@@ -61,7 +62,7 @@ class ATSSAssigner:
                  iou_calculator: dict = dict(type='BboxOverlaps2D'),
                  ignore_iof_thr: float = -1) -> None:
         if topk < 1:
-            raise ValueError(f'ATSSAssigner: topk must be a positive int, got {topk!r}')
+            raise AssertionValueError(f'ATSSAssigner: topk must be a positive int, got {topk!r}')
         self.topk = topk
         self.alpha = alpha
         self.iou_calculator = TASK_UTILS.build(iou_calculator)
@@ -73,11 +74,19 @@ class ATSSAssigner:
         if self.alpha is None:
             return self.iou_calculator(priors, gt_instances.bboxes)
         if 'scores' not in pred_instances or 'bboxes' not in pred_instances:
-            raise ValueError('ATSSAssigner: alpha is set (DDOD cost), so pred_instances needs '
-                             f'scores and bboxes; it has {sorted(pred_instances.keys())}')
+            raise AssertionValueError('ATSSAssigner: alpha is set (DDOD cost), so pred_instances '
+                                      'needs scores and bboxes; it has '
+                                      f'{sorted(pred_instances.keys())}')
         cls_cost = torch.sigmoid(pred_instances.scores[:, gt_instances.labels])
         ious = self.iou_calculator(pred_instances.bboxes, gt_instances.bboxes)
         return cls_cost**(1 - self.alpha) * ious**self.alpha
+
+    def can_assign_batch(self, batch_gt_instances: Sequence[InstanceData],
+                         batch_gt_instances_ignore: Optional[Sequence[Optional[InstanceData]]]
+                         = None) -> bool:
+        """Always False: each image's candidates depend on the anchors inside
+        that image, so heads call :meth:`assign` image by image."""
+        return False
 
     def assign(self,
                pred_instances: InstanceData,
@@ -100,8 +109,9 @@ class ATSSAssigner:
         gt_bboxes, gt_labels = gt_instances.bboxes, gt_instances.labels
         num_priors, num_gts = priors.size(0), gt_bboxes.size(0)
         if sum(num_level_priors) != num_priors:
-            raise ValueError(f'ATSSAssigner: num_level_priors={list(num_level_priors)} sums to '
-                             f'{sum(num_level_priors)}, but there are {num_priors} priors')
+            raise AssertionValueError(f'ATSSAssigner: num_level_priors={list(num_level_priors)} '
+                                      f'sums to {sum(num_level_priors)}, but there are '
+                                      f'{num_priors} priors')
         overlaps = self._overlaps(pred_instances, gt_instances)
         gt_inds = overlaps.new_full((num_priors,), NEGATIVE_GT_IND, dtype=torch.long)
         if num_gts == 0 or num_priors == 0:

@@ -94,27 +94,3 @@ def fcos_assign(points: Tensor,
     bbox_targets = bbox_targets.gather(
         2, min_index[..., None, None].expand(batch, num_points, 1, 4)).squeeze(2)
     return PointTargets(labels=labels, bbox_targets=bbox_targets)
-
-
-def pad_gt_instances(batch_gt_instances: list) -> tuple:
-    """Stack per-image gts into padded batch tensors.
-
-    Args:
-        batch_gt_instances (list[InstanceData]): ``bboxes`` (K_i, 4) and
-            ``labels`` (K_i,) per image.
-
-    Returns:
-        tuple[Tensor, Tensor, Tensor]: ``bboxes`` (B, K, 4), ``labels``
-        (B, K) and ``valid`` (B, K) bool, K = max K_i, padding zeros/False.
-    """
-    num_gts = max((len(gt) for gt in batch_gt_instances), default=0)
-    first = batch_gt_instances[0]
-    batch = len(batch_gt_instances)
-    bboxes = first.bboxes.new_zeros((batch, num_gts, 4))
-    labels = first.labels.new_zeros((batch, num_gts))
-    valid = torch.zeros((batch, num_gts), dtype=torch.bool, device=first.bboxes.device)
-    for i, gt in enumerate(batch_gt_instances):
-        bboxes[i, :len(gt)] = gt.bboxes
-        labels[i, :len(gt)] = gt.labels
-        valid[i, :len(gt)] = True
-    return bboxes, labels, valid

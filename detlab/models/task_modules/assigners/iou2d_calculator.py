@@ -5,6 +5,7 @@ from torch import Tensor
 
 from detlab.registry import TASK_UTILS
 from detlab.structures.bbox import bbox_overlaps
+from detlab.structures.errors import AssertionValueError
 
 #: Box tensors may carry a score in a 5th column, which overlaps ignore.
 BOX_DIM = 4
@@ -18,8 +19,8 @@ def _strip_score(name: str, bboxes: Tensor) -> Tensor:
     if bboxes.size(-1) == BOX_WITH_SCORE_DIM:
         return bboxes[..., :BOX_DIM]
     if bboxes.size(-1) != BOX_DIM and bboxes.numel() != 0:
-        raise ValueError(f'BboxOverlaps2D: {name} must be (N, 4) or (N, 5) with a score column, '
-                         f'got shape {tuple(bboxes.shape)}')
+        raise AssertionValueError(f'BboxOverlaps2D: {name} must be (N, 4) or (N, 5) with a score '
+                                  f'column, got shape {tuple(bboxes.shape)}')
     return bboxes
 
 
@@ -37,7 +38,8 @@ class BboxOverlaps2D:
 
     def __init__(self, scale: float = 1., dtype: Optional[str] = None) -> None:
         if dtype not in (None, 'fp16'):
-            raise ValueError(f"BboxOverlaps2D: dtype must be None or 'fp16', got {dtype!r}")
+            raise AssertionValueError("BboxOverlaps2D: dtype must be None or 'fp16', got "
+                                      f"{dtype!r}")
         self.scale = scale
         self.dtype = dtype
 

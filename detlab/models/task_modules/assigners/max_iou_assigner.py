@@ -1,12 +1,13 @@
 """Assign each prior to the ground truth it overlaps most (RetinaNet, RPN, R-CNN)."""
 from numbers import Number
-from typing import Optional, Tuple, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
 from mmengine.structures import InstanceData
 from torch import Tensor
 
 from detlab.registry import TASK_UTILS
+from detlab.structures.errors import AssertionValueError
 from .assign_result import IGNORED_GT_IND, NEGATIVE_GT_IND, NO_LABEL, AssignResult
 
 #: Overlap written for priors inside an ignore region, below any real IoU, so
@@ -81,8 +82,8 @@ class MaxIoUAssigner:
             return float(neg_iou_thr)
         if isinstance(neg_iou_thr, (tuple, list)) and len(neg_iou_thr) == 2:
             return (float(neg_iou_thr[0]), float(neg_iou_thr[1]))
-        raise ValueError('MaxIoUAssigner: neg_iou_thr must be a number or a (lo, hi) pair, '
-                         f'got {neg_iou_thr!r}')
+        raise AssertionValueError('MaxIoUAssigner: neg_iou_thr must be a number or a (lo, hi) '
+                                  f'pair, got {neg_iou_thr!r}')
 
     @torch.no_grad()
     def assign(self,
@@ -205,6 +206,20 @@ class MaxIoUAssigner:
             chunk_best = torch.where(claims, one_based[rows, None], 0).amax(dim=-2)
             claimed = torch.maximum(claimed, chunk_best)
         return claimed
+
+    def can_assign_batch(self, batch_gt_instances: Sequence[InstanceData],
+                         batch_gt_instances_ignore: Optional[Sequence[Optional[InstanceData]]]
+                         = None) -> bool:
+        """Whether :meth:`assign_batch` gives, image by image, what
+        :meth:`assign` gives for this batch: not when ignore regions would be
+        used (``ignore_iof_thr > 0`` and some image has them), nor when an
+        image has more gts than ``gpu_assign_thr`` (:meth:`assign` moves those
+        to the CPU)."""
+        if self.ignore_iof_thr > 0 and any(ignore is not None and len(ignore) > 0
+                                           for ignore in batch_gt_instances_ignore or ()):
+            return False
+        most_gts = max((len(gt) for gt in batch_gt_instances), default=0)
+        return not 0 < self.gpu_assign_thr < most_gts
 
     @torch.no_grad()
     def assign_batch(self, priors: Tensor, prior_valid: Tensor, gt_bboxes: Tensor,

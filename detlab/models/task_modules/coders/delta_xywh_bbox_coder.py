@@ -7,6 +7,7 @@ from torch import Tensor
 
 from detlab.registry import TASK_UTILS
 from detlab.structures.bbox import clip_boxes
+from detlab.structures.errors import AssertionValueError
 
 #: Default clip of the predicted log width/height ratio: |log(16 / 1000)|,
 #: which keeps exp(dw) from overflowing on wild early predictions.
@@ -46,10 +47,10 @@ class DeltaXYWHBBoxCoder:
                  ctr_clamp: int = 32) -> None:
         for name, value in (('target_means', target_means), ('target_stds', target_stds)):
             if len(value) != self.encode_size:
-                raise ValueError(f'DeltaXYWHBBoxCoder: {name} needs 4 values (dx, dy, dw, dh), '
-                                 f'got {value!r}')
+                raise AssertionValueError(f'DeltaXYWHBBoxCoder: {name} needs 4 values (dx, dy, '
+                                          f'dw, dh), got {value!r}')
         if any(std <= 0 for std in target_stds):
-            raise ValueError(
+            raise AssertionValueError(
                 f'DeltaXYWHBBoxCoder: target_stds must be positive, got {target_stds!r}')
         self.means = tuple(target_means)
         self.stds = tuple(target_stds)
@@ -68,8 +69,9 @@ class DeltaXYWHBBoxCoder:
             Tensor: (N, 4) float deltas dx, dy, dw, dh.
         """
         if bboxes.shape != gt_bboxes.shape or bboxes.size(-1) != 4:
-            raise ValueError('DeltaXYWHBBoxCoder.encode: bboxes and gt_bboxes must both be '
-                             f'(N, 4), got {tuple(bboxes.shape)} and {tuple(gt_bboxes.shape)}')
+            raise AssertionValueError('DeltaXYWHBBoxCoder.encode: bboxes and gt_bboxes must both '
+                                      f'be (N, 4), got {tuple(bboxes.shape)} and '
+                                      f'{tuple(gt_bboxes.shape)}')
         bboxes, gt_bboxes = bboxes.float(), gt_bboxes.float()
         pxy = (bboxes[..., :2] + bboxes[..., 2:]) * 0.5
         pwh = bboxes[..., 2:] - bboxes[..., :2]
@@ -102,9 +104,9 @@ class DeltaXYWHBBoxCoder:
         """
         if (pred_bboxes.shape[:-1] != bboxes.shape[:-1] or bboxes.size(-1) != 4
                 or pred_bboxes.size(-1) % 4 != 0):
-            raise ValueError('DeltaXYWHBBoxCoder.decode: expected bboxes (..., N, 4) and '
-                             f'pred_bboxes (..., N, 4 * C), got {tuple(bboxes.shape)} and '
-                             f'{tuple(pred_bboxes.shape)}')
+            raise AssertionValueError('DeltaXYWHBBoxCoder.decode: expected bboxes (..., N, 4) and '
+                                      f'pred_bboxes (..., N, 4 * C), got {tuple(bboxes.shape)} and '
+                                      f'{tuple(pred_bboxes.shape)}')
         if pred_bboxes.numel() == 0:
             return pred_bboxes
         out_shape = pred_bboxes.shape

@@ -5,6 +5,7 @@ from torch import Tensor
 
 from detlab.registry import TASK_UTILS
 from detlab.structures.bbox import bbox2distance, distance2bbox
+from detlab.structures.errors import AssertionValueError
 
 MaxShape = Union[Sequence[int], Tensor, Sequence[Sequence[int]]]
 
@@ -39,9 +40,9 @@ class DistancePointBBoxCoder:
         """
         if points.size(-1) != 2 or gt_bboxes.size(-1) != 4 or \
                 points.shape[:-1] != gt_bboxes.shape[:-1]:
-            raise ValueError('DistancePointBBoxCoder.encode: expected points (N, 2) and '
-                             f'gt_bboxes (N, 4), got {tuple(points.shape)} and '
-                             f'{tuple(gt_bboxes.shape)}')
+            raise AssertionValueError('DistancePointBBoxCoder.encode: expected points (N, 2) and '
+                                      f'gt_bboxes (N, 4), got {tuple(points.shape)} and '
+                                      f'{tuple(gt_bboxes.shape)}')
         return bbox2distance(points, gt_bboxes, max_dis, eps)
 
     def decode(self, points: Tensor, pred_bboxes: Tensor,
@@ -61,7 +62,7 @@ class DistancePointBBoxCoder:
         """
         if points.size(-1) != 2 or pred_bboxes.size(-1) != 4 or \
                 points.shape[:-1] != pred_bboxes.shape[:-1]:
-            raise ValueError('DistancePointBBoxCoder.decode: expected points (..., N, 2) and '
-                             f'pred_bboxes (..., N, 4), got {tuple(points.shape)} and '
-                             f'{tuple(pred_bboxes.shape)}')
+            raise AssertionValueError('DistancePointBBoxCoder.decode: expected points (..., N, 2) '
+                                      f'and pred_bboxes (..., N, 4), got {tuple(points.shape)} '
+                                      f'and {tuple(pred_bboxes.shape)}')
         return distance2bbox(points, pred_bboxes, max_shape if self.clip_border else None)

@@ -7,6 +7,8 @@ from torch import Tensor
 from torch.nn.modules.utils import _pair
 
 from detlab.registry import TASK_UTILS
+from detlab.structures.bbox import HorizontalBoxes
+from detlab.structures.errors import AssertionValueError
 
 DeviceType = Union[str, torch.device]
 
@@ -38,6 +40,8 @@ class AnchorGenerator:
             each level, relative to the top-left of a feature cell.
         center_offset (float): Centre as a fraction of the base size, in
             [0, 1]; only when ``centers`` is None. Defaults to 0.
+        use_box_type (bool): ``grid_priors`` returns HorizontalBoxes instead of
+            tensors. Defaults to False.
     """
 
     def __init__(self,
@@ -49,22 +53,24 @@ class AnchorGenerator:
                  octave_base_scale: Optional[int] = None,
                  scales_per_octave: Optional[int] = None,
                  centers: Optional[Sequence[Tuple[float, float]]] = None,
-                 center_offset: float = 0.) -> None:
+                 center_offset: float = 0.,
+                 use_box_type: bool = False) -> None:
         if not 0 <= center_offset <= 1:
-            raise ValueError(
+            raise AssertionValueError(
                 f'AnchorGenerator: center_offset must be in [0, 1], got {center_offset}')
         if center_offset != 0 and centers is not None:
-            raise ValueError('AnchorGenerator: give either centers or a non-zero center_offset, '
-                             f'not both (centers={centers}, center_offset={center_offset})')
+            raise AssertionValueError('AnchorGenerator: give either centers or a non-zero '
+                                      f'center_offset, not both (centers={centers}, '
+                                      f'center_offset={center_offset})')
         if centers is not None and len(centers) != len(strides):
-            raise ValueError(f'AnchorGenerator: one center per level needed; got {len(strides)} '
-                             f'strides and centers={centers}')
+            raise AssertionValueError('AnchorGenerator: one center per level needed; got '
+                                      f'{len(strides)} strides and centers={centers}')
         self.strides = [_pair(stride) for stride in strides]
         self.base_sizes = ([min(stride) for stride in self.strides]
                            if base_sizes is None else list(base_sizes))
         if len(self.base_sizes) != len(self.strides):
-            raise ValueError(f'AnchorGenerator: base_sizes={self.base_sizes} must have one entry '
-                             f'per stride in strides={self.strides}')
+            raise AssertionValueError(f'AnchorGenerator: base_sizes={self.base_sizes} must have '
+                                      f'one entry per stride in strides={self.strides}')
         self.scales = self._make_scales(scales, octave_base_scale, scales_per_octave)
         self.octave_base_scale = octave_base_scale
         self.scales_per_octave = scales_per_octave
@@ -73,15 +79,16 @@ class AnchorGenerator:
         self.centers = centers
         self.center_offset = center_offset
         self.base_anchors = self.gen_base_anchors()
+        self.use_box_type = use_box_type
 
     @staticmethod
     def _make_scales(scales, octave_base_scale, scales_per_octave) -> Tensor:
         octave_given = octave_base_scale is not None and scales_per_octave is not None
         if octave_given == (scales is not None):
-            raise ValueError('AnchorGenerator: set exactly one of `scales` or '
-                             '`octave_base_scale` with `scales_per_octave`; got '
-                             f'scales={scales}, octave_base_scale={octave_base_scale}, '
-                             f'scales_per_octave={scales_per_octave}')
+            raise AssertionValueError('AnchorGenerator: set exactly one of `scales` or '
+                                      '`octave_base_scale` with `scales_per_octave`; got '
+                                      f'scales={scales}, octave_base_scale={octave_base_scale}, '
+                                      f'scales_per_octave={scales_per_octave}')
         if scales is not None:
             return torch.Tensor(scales)
         octave_scales = [2**(i / scales_per_octave) for i in range(scales_per_octave)]
@@ -153,8 +160,9 @@ class AnchorGenerator:
 
     def _check_levels(self, featmap_sizes: Sequence) -> None:
         if len(featmap_sizes) != self.num_levels:
-            raise ValueError(f'AnchorGenerator: got {len(featmap_sizes)} feature map sizes for '
-                             f'{self.num_levels} levels (strides={self.strides})')
+            raise AssertionValueError(f'AnchorGenerator: got {len(featmap_sizes)} feature map '
+                                      f'sizes for {self.num_levels} levels '
+                                      f'(strides={self.strides})')
 
     def grid_priors(self,
                     featmap_sizes: Sequence[Tuple[int, int]],
@@ -191,12 +199,56 @@ class AnchorGenerator:
             device (str | torch.device): Device of the anchors.
 
         Returns:
+            Tensor | HorizontalBoxes: (h * w * A, 4), boxes with
+            ``use_box_type``; the anchor at row y, column x, base anchor a is
+            at index (y * w + x) * A + a.
+        """
+        base_anchors = self.base_anchors[level_idx].to(device).to(dtype)
+        anchors = self.single_level_grid_anchors(base_anchors, featmap_size,
+                                                 self.strides[level_idx], device=device)
+        return HorizontalBoxes(anchors, clone=False) if self.use_box_type else anchors
+
+    def grid_anchors(self, featmap_sizes: Sequence[Tuple[int, int]],
+                     device: DeviceType = 'cpu') -> List[Tensor]:
+        """MMDetection's older name of ``grid_priors``: float32 tensors, whatever
+        ``use_box_type`` says.
+
+        Args:
+            featmap_sizes (list[tuple[int, int]]): (h, w) of each level.
+            device (str | torch.device): Device of the anchors.
+
+        Returns:
+            list[Tensor]: One (h * w * A, 4) tensor per level.
+        """
+        self._check_levels(featmap_sizes)
+        return [
+            self.single_level_grid_anchors(base_anchors, size, stride, device=device)
+            for base_anchors, size, stride in zip(self.base_anchors, featmap_sizes, self.strides)
+        ]
+
+    @staticmethod
+    def single_level_grid_anchors(base_anchors: Tensor,
+                                  featmap_size: Tuple[int, int],
+                                  stride: Tuple[int, int] = (16, 16),
+                                  device: DeviceType = 'cpu') -> Tensor:
+        """Tile ``base_anchors`` over a feature map.
+
+        Args:
+            base_anchors (Tensor): (A, 4) anchors of the cell at (0, 0); the
+                result has their dtype.
+            featmap_size (tuple[int, int]): (h, w) of the feature map.
+            stride (tuple[int, int]): (w, h) stride of the level in pixels.
+                Defaults to (16, 16).
+            device (str | torch.device): Device of the anchors.
+
+        Returns:
             Tensor: (h * w * A, 4); the anchor at row y, column x, base anchor
             a is at index (y * w + x) * A + a.
         """
-        base_anchors = self.base_anchors[level_idx].to(device).to(dtype)
+        base_anchors = base_anchors.to(device)
+        dtype = base_anchors.dtype
         feat_h, feat_w = featmap_size
-        stride_w, stride_h = self.strides[level_idx]
+        stride_w, stride_h = stride
         shift_x = torch.arange(0, feat_w, device=device).to(dtype) * stride_w
         shift_y = torch.arange(0, feat_h, device=device).to(dtype) * stride_h
         shift_yy, shift_xx = torch.meshgrid(shift_y, shift_x, indexing='ij')
@@ -321,7 +373,7 @@ def single_level_grid_valid_flags(featmap_size: Tuple[int, int], valid_size: Tup
     feat_h, feat_w = featmap_size
     valid_h, valid_w = valid_size
     if valid_h > feat_h or valid_w > feat_w:
-        raise ValueError(f'valid_size {valid_size} exceeds featmap_size {featmap_size}')
+        raise AssertionValueError(f'valid_size {valid_size} exceeds featmap_size {featmap_size}')
     valid_y = torch.arange(feat_h, device=device) < valid_h
     valid_x = torch.arange(feat_w, device=device) < valid_w
     valid = valid_y[:, None] & valid_x[None, :]  # (h, w)

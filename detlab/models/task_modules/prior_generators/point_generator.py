@@ -6,6 +6,7 @@ from torch import Tensor
 from torch.nn.modules.utils import _pair
 
 from detlab.registry import TASK_UTILS
+from detlab.structures.errors import AssertionValueError
 from .anchor_generator import grid_valid_flags, single_level_grid_valid_flags
 
 DeviceType = Union[str, torch.device]
@@ -43,8 +44,9 @@ class MlvlPointGenerator:
 
     def _check_levels(self, featmap_sizes: Sequence) -> None:
         if len(featmap_sizes) != self.num_levels:
-            raise ValueError(f'MlvlPointGenerator: got {len(featmap_sizes)} feature map sizes '
-                             f'for {self.num_levels} levels (strides={self.strides})')
+            raise AssertionValueError(f'MlvlPointGenerator: got {len(featmap_sizes)} feature map '
+                                      f'sizes for {self.num_levels} levels '
+                                      f'(strides={self.strides})')
 
     def grid_priors(self,
                     featmap_sizes: Sequence[Tuple[int, int]],

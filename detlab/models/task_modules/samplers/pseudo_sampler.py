@@ -15,6 +15,11 @@ class PseudoSampler:
     normaliser of RetinaNet's focal loss.
     """
 
+    #: Keeping every assigned prior needs no per-image draw, so a head may
+    #: build the targets of the whole batch at once instead of calling
+    #: :meth:`sample` image by image.
+    supports_batch = True
+
     def __init__(self, **kwargs) -> None:
         # Configs may pass sampler options that a pseudo sampler has no use for.
         pass

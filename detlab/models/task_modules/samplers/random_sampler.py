@@ -4,6 +4,7 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from detlab.registry import TASK_UTILS
+from detlab.structures.errors import AssertionValueError
 from ..assigners import AssignResult
 from .sampling_result import SamplingResult
 
@@ -29,6 +30,10 @@ class RandomSampler:
             to True.
     """
 
+    #: Draws are made image by image (in MMDetection's order of random
+    #: numbers), so heads call :meth:`sample` per image.
+    supports_batch = False
+
     def __init__(self,
                  num: int,
                  pos_fraction: float,
@@ -36,8 +41,8 @@ class RandomSampler:
                  add_gt_as_proposals: bool = True,
                  **kwargs) -> None:
         if num <= 0 or not 0 <= pos_fraction <= 1:
-            raise ValueError(f'RandomSampler needs num > 0 and 0 <= pos_fraction <= 1, got '
-                             f'num={num}, pos_fraction={pos_fraction}.')
+            raise AssertionValueError('RandomSampler needs num > 0 and 0 <= pos_fraction <= 1, '
+                                      f'got num={num}, pos_fraction={pos_fraction}.')
         self.num = num
         self.pos_fraction = pos_fraction
         self.neg_pos_ub = neg_pos_ub
@@ -47,7 +52,7 @@ class RandomSampler:
     def random_choice(gallery: Tensor, num: int) -> Tensor:
         """``num`` distinct elements of ``gallery`` (M,), in random order."""
         if num > gallery.numel():
-            raise ValueError(f'cannot draw {num} elements from {gallery.numel()}')
+            raise AssertionValueError(f'cannot draw {num} elements from {gallery.numel()}')
         perm = torch.randperm(gallery.numel())[:num].to(device=gallery.device)
         return gallery[perm]
 

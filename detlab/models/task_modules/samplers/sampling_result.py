@@ -1,4 +1,6 @@
 """Which priors a head trains on, and the gt each positive one regresses to."""
+import warnings
+
 import torch
 from torch import Tensor
 
@@ -61,10 +63,62 @@ class SamplingResult:
         else:
             self.pos_gt_bboxes = gt_bboxes[self.pos_assigned_gt_inds.long()]
 
+    @classmethod
+    def random(cls, rng=None, **kwargs) -> 'SamplingResult':
+        """A random sampling result, for tests and debugging (MMDetection's ``random``).
+
+        A random ``AssignResult`` (``kwargs`` go to ``AssignResult.random``: num_gts,
+        num_preds, p_ignore, p_assigned, num_classes) of random boxes is sampled by a
+        ``RandomSampler(32, 0.5)`` that adds the gts as proposals.
+
+        Args:
+            rng (None | int | numpy.random.RandomState): Seed or state.
+        """
+        from mmengine.structures import InstanceData
+
+        from ..demodata import ensure_rng, random_boxes
+        from .random_sampler import RandomSampler
+        rng = ensure_rng(rng)
+        assign_result = AssignResult.random(rng=rng, **kwargs)
+        priors = random_boxes(assign_result.num_preds, rng=rng)
+        gt_bboxes = random_boxes(assign_result.num_gts, rng=rng)
+        gt_labels = torch.randint(0, 5, (assign_result.num_gts, ), dtype=torch.long)
+        sampler = RandomSampler(num=32, pos_fraction=0.5, neg_pos_ub=-1,
+                                add_gt_as_proposals=True)
+        return sampler.sample(assign_result, InstanceData(priors=priors),
+                              InstanceData(bboxes=gt_bboxes, labels=gt_labels))
+
     @property
     def priors(self) -> Tensor:
         """Tensor: (P + Q, 4) positive then negative priors."""
         return torch.cat([self.pos_priors, self.neg_priors])
+
+    @property
+    def bboxes(self) -> Tensor:
+        """MMDetection's older name of ``priors``."""
+        warnings.warn('SamplingResult.bboxes is deprecated; use priors', DeprecationWarning)
+        return self.priors
+
+    @property
+    def pos_bboxes(self) -> Tensor:
+        """MMDetection's older name of ``pos_priors``."""
+        warnings.warn('SamplingResult.pos_bboxes is deprecated; use pos_priors',
+                      DeprecationWarning)
+        return self.pos_priors
+
+    @property
+    def neg_bboxes(self) -> Tensor:
+        """MMDetection's older name of ``neg_priors``."""
+        warnings.warn('SamplingResult.neg_bboxes is deprecated; use neg_priors',
+                      DeprecationWarning)
+        return self.neg_priors
+
+    @property
+    def info(self) -> dict:
+        """dict: The sampled indices, priors and counts, by MMDetection's keys."""
+        keys = ('pos_inds', 'neg_inds', 'pos_priors', 'neg_priors', 'pos_is_gt', 'num_gts',
+                'pos_assigned_gt_inds', 'num_pos', 'num_neg', 'avg_factor')
+        return {key: getattr(self, key) for key in keys}
 
     def to(self, device) -> 'SamplingResult':
         """Move every tensor to ``device`` in place and return self."""

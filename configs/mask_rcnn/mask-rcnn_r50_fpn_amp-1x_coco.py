@@ -1,0 +1,4 @@
+_base_ = './mask-rcnn_r50_fpn_1x_coco.py'
+
+# Enable automatic-mixed-precision training with AmpOptimWrapper.
+optim_wrapper = dict(type='AmpOptimWrapper')

@@ -1,0 +1,63 @@
+"""Trained weights of detlab's configs, by config name: the checkpoints MMDetection 3.3
+publishes for the same configs (URLs and file names from its ``configs/*/metafile.yml``).
+
+detlab downloads nothing: a checkpoint is read from the torch hub cache
+(``<torch hub dir>/checkpoints/<file name>``), and when it is absent the error names the URL
+and that path.
+"""
+from pathlib import Path
+from typing import Optional, Union
+
+from detlab.utils.checkpoint import hub_cache_path
+
+_V2 = 'https://download.openmmlab.com/mmdetection/v2.0/'
+_V3 = 'https://download.openmmlab.com/mmdetection/v3.0/'
+
+#: Config name -> checkpoint URL.
+MODEL_ZOO_WEIGHTS = {
+    'atss_r50_fpn_1x_coco':
+        _V2 + 'atss/atss_r50_fpn_1x_coco/atss_r50_fpn_1x_coco_20200209-985f7bd0.pth',
+    'faster-rcnn_r50_fpn_1x_coco':
+        _V2 + 'faster_rcnn/faster_rcnn_r50_fpn_1x_coco/'
+        'faster_rcnn_r50_fpn_1x_coco_20200130-047c8118.pth',
+    'fcos_r50-caffe_fpn_gn-head_1x_coco':
+        _V2 + 'fcos/fcos_r50_caffe_fpn_gn-head_1x_coco/'
+        'fcos_r50_caffe_fpn_gn-head_1x_coco-821213aa.pth',
+    'retinanet_r50_fpn_1x_coco':
+        _V2 + 'retinanet/retinanet_r50_fpn_1x_coco/'
+        'retinanet_r50_fpn_1x_coco_20200130-c2398f9e.pth',
+    'rpn_r50_fpn_1x_coco':
+        _V2 + 'rpn/rpn_r50_fpn_1x_coco/rpn_r50_fpn_1x_coco_20200218-5525fa2e.pth',
+    'rtmdet_tiny_8xb32-300e_coco':
+        _V3 + 'rtmdet/rtmdet_tiny_8xb32-300e_coco/'
+        'rtmdet_tiny_8xb32-300e_coco_20220902_112414-78e30dcc.pth',
+    'rtmdet_s_8xb32-300e_coco':
+        _V3 + 'rtmdet/rtmdet_s_8xb32-300e_coco/'
+        'rtmdet_s_8xb32-300e_coco_20220905_161602-387a891e.pth',
+    'rtmdet_m_8xb32-300e_coco':
+        _V3 + 'rtmdet/rtmdet_m_8xb32-300e_coco/'
+        'rtmdet_m_8xb32-300e_coco_20220719_112220-229f527c.pth',
+    'rtmdet_l_8xb32-300e_coco':
+        _V3 + 'rtmdet/rtmdet_l_8xb32-300e_coco/'
+        'rtmdet_l_8xb32-300e_coco_20220719_112030-5a0be7c4.pth',
+    'rtmdet_x_8xb32-300e_coco':
+        _V3 + 'rtmdet/rtmdet_x_8xb32-300e_coco/'
+        'rtmdet_x_8xb32-300e_coco_20220715_230555-cc79b9ae.pth',
+    'rtmdet_x_p6_4xb8-300e_coco':
+        'https://github.com/orange0-jp/orange-weights/releases/download/v0.1.0rtmdet-p6/'
+        'rtmdet_x_p6_4xb8-300e_coco-bf32be58.pth',
+}
+
+
+def model_zoo_weights(model: Union[str, Path, object]) -> Optional[str]:
+    """The checkpoint URL of a config name, or None (a file path, a Config, or a name
+    without published weights, such as the quickstart configs)."""
+    if not isinstance(model, str) or Path(model).suffix == '.py':
+        return None
+    return MODEL_ZOO_WEIGHTS.get(model)
+
+
+def model_zoo_cache_path(name: str) -> Optional[str]:
+    """Where a config name's checkpoint must be (the torch hub cache), or None."""
+    url = model_zoo_weights(name)
+    return None if url is None else hub_cache_path(url)

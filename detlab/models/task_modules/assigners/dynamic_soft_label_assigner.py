@@ -1,0 +1,190 @@
+"""RTMDet's dynamic soft-label assignment (Lyu et al., "RTMDet: An Empirical
+Study of Designing Real-Time Object Detectors", 2022), for a whole batch.
+
+A prior is a candidate when its point lies strictly inside some gt box (as
+MMDetection does on the tensor boxes its data preprocessor hands the head). For
+candidate p and gt k the matching cost is
+
+* a soft classification cost: the BCE of the predicted logits against the
+  soft target "IoU(pred_p, gt_k) at class label_k, 0 elsewhere", each class
+  weighted by ``|target - sigmoid(logit)|^2``, summed over classes;
+* ``-log(IoU + EPS) * iou_weight``;
+* a centre prior ``10 ** (distance(point, gt centre) / stride - soft_center_radius)``.
+
+Each gt takes its ``dynamic_k`` cheapest candidates, ``dynamic_k`` being the
+integer part of the sum of its ``topk`` largest candidate IoUs (at least 1);
+a prior taken by several gts keeps only its cheapest gt over all gts.
+"""
+from typing import Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+from mmengine.structures import InstanceData
+from torch import Tensor
+
+from detlab.registry import TASK_UTILS
+from .assign_result import IGNORED_GT_IND, NEGATIVE_GT_IND, NO_LABEL, AssignResult
+
+#: Added to IoUs under the log of the IoU cost, as MMDetection.
+EPS = 1.0e-7
+#: ``max_overlaps`` of priors that are not positive, as MMDetection.
+INF = 100000000
+
+
+@TASK_UTILS.register_module()
+class DynamicSoftLabelAssigner:
+    """Dynamic soft-label assigner with MMDetection's config keys.
+
+    Args:
+        soft_center_radius (float): Distance, in strides, at which the centre
+            prior costs 1. Defaults to 3.0.
+        topk (int): Candidates whose IoUs set each gt's ``dynamic_k``.
+            Defaults to 13.
+        iou_weight (float): Scale of the IoU cost. Defaults to 3.0.
+        iou_calculator (dict): TASK_UTILS config of the IoU calculator.
+    """
+
+    #: The head may hand it every image of a batch at once (:meth:`assign_batch`).
+    batched = True
+
+    def __init__(self,
+                 soft_center_radius: float = 3.0,
+                 topk: int = 13,
+                 iou_weight: float = 3.0,
+                 iou_calculator: dict = dict(type='BboxOverlaps2D')) -> None:
+        if topk < 1:
+            raise ValueError(f'DynamicSoftLabelAssigner: topk must be >= 1, got {topk}')
+        self.soft_center_radius = soft_center_radius
+        self.topk = topk
+        self.iou_weight = iou_weight
+        self.iou_calculator = TASK_UTILS.build(iou_calculator)
+
+    def assign(self, pred_instances: InstanceData, gt_instances: InstanceData,
+               gt_instances_ignore: Optional[InstanceData] = None, **kwargs) -> AssignResult:
+        """Assign one image (MMDetection's interface).
+
+        Args:
+            pred_instances (InstanceData): ``priors`` (N, 4) x, y, stride_w,
+                stride_h; ``bboxes`` (N, 4) decoded predictions; ``scores``
+                (N, C) class logits.
+            gt_instances (InstanceData): ``bboxes`` (K, 4), ``labels`` (K,).
+            gt_instances_ignore (InstanceData, optional): Not used (as MMDetection).
+
+        Returns:
+            AssignResult: ``gt_inds`` (0 negative, k matched to gt k-1),
+            ``max_overlaps`` (the matched IoU; ``-INF`` unless positive) and
+            ``labels`` (``NO_LABEL`` unless positive).
+        """
+        priors = pred_instances.priors
+        gt_bboxes = gt_instances.bboxes
+        gt_bboxes = getattr(gt_bboxes, 'tensor', gt_bboxes).reshape(-1, 4)
+        gt_labels = gt_instances.labels.reshape(-1)
+        num_gts, num_priors = len(gt_labels), len(priors)
+        gt_inds, max_overlaps, labels = self.assign_batch(
+            priors, pred_instances.bboxes[None], pred_instances.scores[None],
+            priors.new_ones((1, num_priors), dtype=torch.bool), gt_bboxes[None].to(priors),
+            gt_labels[None], gt_labels.new_ones((1, num_gts), dtype=torch.bool))
+        if not bool((gt_inds > NEGATIVE_GT_IND).any()):
+            # No gt or no prior inside any gt: MMDetection reports overlaps of 0.
+            max_overlaps = max_overlaps.new_zeros((1, num_priors))
+        return AssignResult(num_gts, gt_inds[0], max_overlaps[0], labels=labels[0])
+
+    @torch.no_grad()
+    def assign_batch(self, priors: Tensor, decoded_bboxes: Tensor, pred_scores: Tensor,
+                     prior_valid: Tensor, gt_bboxes: Tensor, gt_labels: Tensor,
+                     gt_valid: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+        """Assign every image of a batch at once; image by image the result is
+        :meth:`assign`'s on that image's valid priors and real gts.
+
+        Args:
+            priors (Tensor): (P, 4) x, y, stride_w, stride_h, shared by the images.
+            decoded_bboxes (Tensor): (B, P, 4) predicted boxes.
+            pred_scores (Tensor): (B, P, C) class logits.
+            prior_valid (Tensor): (B, P) bool; the other priors are left out
+                (``IGNORED_GT_IND``), as MMDetection leaves out priors outside
+                the image.
+            gt_bboxes (Tensor): (B, K, 4) gts padded to K.
+            gt_labels (Tensor): (B, K) long labels (any value on padding).
+            gt_valid (Tensor): (B, K) bool, False on padding.
+
+        Returns:
+            tuple: ``gt_inds`` (B, P) long (``NEGATIVE_GT_IND``, k for gt k-1,
+            ``IGNORED_GT_IND`` where ``prior_valid`` is False), ``max_overlaps``
+            (B, P) the matched IoU (``-INF`` unless positive) and ``labels``
+            (B, P) long (``NO_LABEL`` unless positive).
+        """
+        batch, num_priors = prior_valid.shape
+        num_gts = gt_bboxes.shape[1]
+        gt_inds = torch.where(prior_valid, NEGATIVE_GT_IND, IGNORED_GT_IND)
+        max_overlaps = decoded_bboxes.new_full((batch, num_priors), -INF, dtype=torch.float32)
+        labels = torch.full_like(gt_inds, NO_LABEL)
+        if num_gts == 0 or num_priors == 0:
+            return gt_inds, max_overlaps, labels
+
+        points = priors[:, :2]
+        gt_valid_pairs = gt_valid[:, None, :]  # (B, 1, K)
+        x, y = points[None, :, None, 0], points[None, :, None, 1]  # (1, P, 1)
+        inside = ((x > gt_bboxes[:, None, :, 0]) & (x < gt_bboxes[:, None, :, 2])
+                  & (y > gt_bboxes[:, None, :, 1]) & (y < gt_bboxes[:, None, :, 3]))
+        candidate = (inside & gt_valid_pairs).any(dim=2) & prior_valid  # (B, P)
+        pair_ok = candidate[:, :, None] & gt_valid_pairs  # (B, P, K)
+
+        gt_centers = (gt_bboxes[..., :2] + gt_bboxes[..., 2:]) / 2.0  # (B, K, 2)
+        distance = (points[None, :, None, :] - gt_centers[:, None, :, :]).pow(2).sum(-1).sqrt() \
+            / priors[None, :, None, 2]
+        soft_center_prior = torch.pow(10, distance - self.soft_center_radius)
+
+        ious = self.iou_calculator(decoded_bboxes, gt_bboxes)  # (B, P, K)
+        ious = torch.where(pair_ok, ious, ious.new_zeros(()))
+        iou_cost = -torch.log(ious + EPS) * self.iou_weight
+        cls_cost = self._soft_cls_cost(pred_scores.float(), gt_labels, ious)
+        cost = torch.where(pair_ok, cls_cost + iou_cost + soft_center_prior,
+                           cls_cost.new_tensor(float('inf')))
+
+        matching = self._dynamic_k_matching(cost, ious, pair_ok)  # (B, P, K) bool
+        positive = matching.any(dim=2)
+        matched_gt = matching.to(torch.uint8).argmax(dim=2)  # (B, P)
+        matched_iou = (matching * ious).sum(dim=2)
+        gt_inds = torch.where(positive, matched_gt + 1, gt_inds)
+        max_overlaps = torch.where(positive, matched_iou.float(), max_overlaps)
+        labels = torch.where(positive, gt_labels.gather(1, matched_gt).long(), labels)
+        return gt_inds, max_overlaps, labels
+
+    @staticmethod
+    def _soft_cls_cost(logits: Tensor, gt_labels: Tensor, ious: Tensor) -> Tensor:
+        """(B, P, K) soft classification cost of every (prior, gt) pair.
+
+        The sum over classes splits into the part with target 0 for every
+        class, ``sum_c softplus(x_c) * sigmoid(x_c)^2``, which does not
+        depend on the gt, corrected at the gt's class ``l`` by the term with
+        target IoU: ``BCE(x_l, iou) * |iou - sigmoid(x_l)|^2``. This is the
+        (B, P, K) result without MMDetection's (P, K, C) intermediate.
+        """
+        zero_target = F.binary_cross_entropy_with_logits(
+            logits, torch.zeros_like(logits), reduction='none') * logits.sigmoid().pow(2.0)
+        index = gt_labels.clamp(min=0, max=logits.shape[-1] - 1)[:, None, :].expand(
+            -1, logits.shape[1], -1)
+        label_logits = logits.gather(2, index)  # (B, P, K)
+        label_zero_target = zero_target.gather(2, index)
+        soft_target = F.binary_cross_entropy_with_logits(
+            label_logits, ious, reduction='none') * (ious - label_logits.sigmoid()).abs().pow(2.0)
+        return zero_target.sum(dim=2, keepdim=True) - label_zero_target + soft_target
+
+    def _dynamic_k_matching(self, cost: Tensor, ious: Tensor, pair_ok: Tensor) -> Tensor:
+        """Which (prior, gt) pairs match: (B, P, K) bool, at most one gt per prior.
+
+        Each gt takes its ``dynamic_k`` cheapest candidates; a prior taken
+        more than once goes to the gt of least cost (over all gts).
+        """
+        num_priors = cost.shape[1]
+        candidate_topk = min(self.topk, num_priors)
+        topk_ious = ious.topk(candidate_topk, dim=1).values  # (B, topk, K)
+        dynamic_ks = topk_ious.sum(dim=1).int().clamp(min=1)  # (B, K)
+        order = cost.topk(candidate_topk, dim=1, largest=False).indices  # (B, topk, K)
+        ranks = torch.arange(candidate_topk, device=cost.device)[None, :, None]
+        taken = (ranks < dynamic_ks[:, None, :]).to(torch.uint8)
+        matching = torch.zeros_like(cost, dtype=torch.uint8).scatter_(1, order, taken)
+        matching = matching.bool() & pair_ok
+        several = matching.sum(dim=2) > 1  # (B, P)
+        cheapest = F.one_hot(cost.argmin(dim=2), cost.shape[2]).bool()
+        return torch.where(several[:, :, None], cheapest, matching)

@@ -1,0 +1,268 @@
+"""Helpers shared by detection heads (MMDetection's ``models/utils`` names where
+they exist): moving outputs between per-level, per-image and flat layouts,
+score filtering, padded gts for batched assignment, conv towers, and turning
+boxes back into the original image's pixels.
+"""
+import math
+from functools import partial
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+from mmcv.cnn import ConvModule
+from mmengine.structures import InstanceData
+from torch import Tensor, nn
+
+from detlab.structures import SampleList, scale_boxes
+
+#: Label of padded gt slots (never read: padded slots are marked invalid).
+PAD_LABEL = -1
+
+
+# ---- per-level, per-image and flat layouts -----------------------------
+def multi_apply(func: Callable, *args, **kwargs) -> tuple:
+    """Call ``func`` on each tuple of ``args`` items (keyword arguments shared)
+    and regroup the results: a tuple with one list per output of ``func``."""
+    pfunc = partial(func, **kwargs) if kwargs else func
+    return tuple(map(list, zip(*map(pfunc, *args))))
+
+
+def images_to_levels(target: Union[Sequence[Tensor], Tensor],
+                     num_levels: Sequence[int]) -> List[Tensor]:
+    """Per-image targets of all levels -> per-level targets of all images.
+
+    Args:
+        target (list[Tensor] | Tensor): (N, ...) per image, or (B, N, ...)
+            already stacked, N = sum of ``num_levels``.
+        num_levels (list[int]): Priors of each level.
+
+    Returns:
+        list[Tensor]: (B, N_l, ...) per level (views into the stacked target).
+    """
+    stacked = target if isinstance(target, Tensor) else torch.stack(list(target), 0)
+    return list(stacked.split(list(num_levels), dim=1))
+
+
+def levels_to_anchor_rows(level_outputs: Sequence[Tensor], channels_per_prior: int) -> Tensor:
+    """(B, A*K, H, W) per level -> (B, sum of H*W*A, K), rows in the priors' order."""
+    batch = level_outputs[0].shape[0]
+    return torch.cat([out.permute(0, 2, 3, 1).reshape(batch, -1, channels_per_prior)
+                      for out in level_outputs], dim=1)
+
+
+def select_single_mlvl(mlvl_tensors: Sequence[Tensor], batch_id: int,
+                       detach: bool = True) -> List[Tensor]:
+    """One image's slice of every level: (B, ...) per level -> (...) per level."""
+    if not isinstance(mlvl_tensors, (list, tuple)):
+        raise TypeError('select_single_mlvl expects a list or tuple of per-level tensors, '
+                        f'got {type(mlvl_tensors).__name__}')
+    if detach:
+        return [level[batch_id].detach() for level in mlvl_tensors]
+    return [level[batch_id] for level in mlvl_tensors]
+
+
+def unpack_gt_instances(batch_data_samples: SampleList) -> tuple:
+    """``(batch_gt_instances, batch_gt_instances_ignore, batch_img_metas)`` of
+    a batch; an image without ``ignored_instances`` gets None."""
+    batch_gt_instances, batch_gt_instances_ignore, batch_img_metas = [], [], []
+    for data_sample in batch_data_samples:
+        batch_img_metas.append(data_sample.metainfo)
+        batch_gt_instances.append(data_sample.gt_instances)
+        batch_gt_instances_ignore.append(data_sample.get('ignored_instances'))
+    return batch_gt_instances, batch_gt_instances_ignore, batch_img_metas
+
+
+# ---- inference ------------------------------------------------------------
+def filter_scores_and_topk(scores: Tensor, score_thr: float, topk: int,
+                           results: Optional[Dict[str, Tensor]] = None) -> tuple:
+    """Keep the (prior, class) pairs scoring above ``score_thr``, the ``topk``
+    best of them when there are more.
+
+    Args:
+        scores (Tensor): (N, C) per-prior class probabilities.
+        score_thr (float): Pairs must score above this.
+        topk (int): Most pairs kept; 0 or negative keeps every pair.
+        results (dict[str, Tensor], optional): (N, ...) per-prior tensors
+            to index alike.
+
+    Returns:
+        tuple: ``scores`` (M,), ``labels`` (M,), ``keep_idxs`` (M,) prior
+        index of each pair, and ``results`` indexed by ``keep_idxs`` (None
+        when not given).
+    """
+    num_classes = scores.shape[1]
+    flat = scores.reshape(-1)
+    candidates = (flat > score_thr).nonzero(as_tuple=True)[0]
+    flat = flat[candidates]
+    if 0 < topk < flat.numel():
+        flat, order = flat.topk(topk)
+        candidates = candidates[order]
+    keep_idxs = torch.div(candidates, num_classes, rounding_mode='floor')
+    filtered = None if results is None else {key: value[keep_idxs]
+                                             for key, value in results.items()}
+    return flat, candidates % num_classes, keep_idxs, filtered
+
+
+def bboxes_to_original(bboxes: Tensor, img_meta: dict) -> Tensor:
+    """Boxes in the network input's pixels -> the original image's, by the
+    inverse of ``img_meta['scale_factor']`` (w, h).
+
+    Args:
+        bboxes (Tensor): (N, 4 * k) boxes, k boxes of x1, y1, x2, y2 per row.
+        img_meta (dict): Needs ``scale_factor``.
+    """
+    if img_meta.get('scale_factor') is None:
+        raise KeyError('rescale=True needs scale_factor in the image metainfo '
+                       f'(keys: {sorted(img_meta)})')
+    inverse = [1 / s for s in img_meta['scale_factor'][:2]]
+    if bboxes.shape[-1] == 4:
+        return scale_boxes(bboxes, inverse)
+    return scale_boxes(bboxes.reshape(bboxes.size(0), -1, 4), inverse).reshape(bboxes.shape)
+
+
+def empty_instances(batch_img_metas: List[dict],
+                    device: torch.device,
+                    task_type: str = 'bbox',
+                    instance_results: Optional[List[Optional[InstanceData]]] = None,
+                    num_classes: int = 80,
+                    score_per_cls: bool = False) -> List[InstanceData]:
+    """Results without detections, one per image.
+
+    Args:
+        batch_img_metas (list[dict]): One per image (``ori_shape`` for masks).
+        device (torch.device): Device of the tensors.
+        task_type (str): ``'bbox'`` (``bboxes`` (0, 4), ``scores``,
+            ``labels`` (0,)) or ``'mask'`` (``masks`` (0, H, W) bool at the
+            original size).
+        instance_results (list, optional): Results to add the empty fields to.
+        num_classes (int): With ``score_per_cls``, scores are
+            (0, num_classes + 1).
+        score_per_cls (bool): Scores per class, as an R-CNN head's raw output.
+    """
+    if task_type not in ('bbox', 'mask'):
+        raise ValueError(f"empty_instances: task_type must be 'bbox' or 'mask', got {task_type!r}")
+    if instance_results is not None and len(instance_results) != len(batch_img_metas):
+        raise ValueError(f'empty_instances: {len(instance_results)} instance_results for '
+                         f'{len(batch_img_metas)} images')
+    results_list = []
+    for index, img_meta in enumerate(batch_img_metas):
+        results = InstanceData() if instance_results is None else instance_results[index]
+        if task_type == 'bbox':
+            results.bboxes = torch.zeros(0, 4, device=device)
+            scores_shape = (0, num_classes + 1) if score_per_cls else (0, )
+            results.scores = torch.zeros(scores_shape, device=device)
+            results.labels = torch.zeros(0, dtype=torch.long, device=device)
+        else:
+            img_h, img_w = img_meta['ori_shape'][:2]
+            results.masks = torch.zeros(0, img_h, img_w, dtype=torch.bool, device=device)
+        results_list.append(results)
+    return results_list
+
+
+# ---- batched target assignment -------------------------------------------
+def pad_gt_instances(batch_gt_instances: Sequence[InstanceData],
+                     device: Optional[torch.device] = None) -> Tuple[Tensor, Tensor, Tensor]:
+    """Stack each image's gts into one padded batch.
+
+    Args:
+        batch_gt_instances (list[InstanceData]): ``bboxes`` (K_i, 4) and
+            ``labels`` (K_i,) per image.
+        device (torch.device, optional): Where the result lives; the first
+            image's gts' device when None.
+
+    Returns:
+        tuple: ``bboxes`` (B, K, 4) float32, ``labels`` (B, K) long
+        (``PAD_LABEL`` on padding) and ``valid`` (B, K) bool, K = max K_i and
+        at least 1 (a padded slot when no image has gts, so that reductions
+        and gathers over K are defined).
+    """
+    if len(batch_gt_instances) == 0:
+        raise ValueError('pad_gt_instances needs at least one image')
+    if device is None:
+        device = batch_gt_instances[0].bboxes.device
+    bboxes = [gt.bboxes.to(device=device, dtype=torch.float32).reshape(-1, 4)
+              for gt in batch_gt_instances]
+    labels = [gt.labels.to(device=device, dtype=torch.long).reshape(-1)
+              for gt in batch_gt_instances]
+    counts = torch.tensor([len(one) for one in labels], device=device)
+    if all(len(one) == 0 for one in labels):
+        bboxes[0] = bboxes[0].new_zeros((1, 4))
+        labels[0] = labels[0].new_full((1, ), PAD_LABEL)
+    padded_bboxes = nn.utils.rnn.pad_sequence(bboxes, batch_first=True)
+    padded_labels = nn.utils.rnn.pad_sequence(labels, batch_first=True, padding_value=PAD_LABEL)
+    valid = torch.arange(padded_labels.shape[1], device=device)[None, :] < counts[:, None]
+    return padded_bboxes, padded_labels, valid
+
+
+def batch_valid_flags(strides: Sequence[Tuple[int, int]], num_base_priors: Sequence[int],
+                      featmap_sizes: Sequence[Tuple[int, int]], pad_shapes: List[Tuple[int, int]],
+                      device: torch.device) -> Tensor:
+    """For each image, the priors on feature cells that cover its padded area.
+
+    The same flags as ``AnchorGenerator.valid_flags`` image by image: a cell
+    (y, x) of a level with stride (s_w, s_h) is valid when
+    ``y < ceil(pad_h / s_h)`` and ``x < ceil(pad_w / s_w)``.
+
+    Args:
+        strides (list[tuple[int, int]]): (w, h) stride of each level.
+        num_base_priors (list[int]): Priors per cell of each level.
+        featmap_sizes (list): (h, w) of each level.
+        pad_shapes (list[tuple[int, int]]): (h, w) of each image after padding.
+        device (torch.device): Device of the flags.
+
+    Returns:
+        Tensor: (B, N) bool, priors in ``grid_priors`` order.
+    """
+    limits = [[(min(math.ceil(pad_h / stride_h), feat_h), min(math.ceil(pad_w / stride_w), feat_w))
+               for (stride_w, stride_h), (feat_h, feat_w) in zip(strides, featmap_sizes)]
+              for pad_h, pad_w in pad_shapes]
+    limits = torch.tensor(limits, device=device).reshape(len(pad_shapes), len(strides), 2)
+    flags = []
+    for level, ((feat_h, feat_w), num_priors) in enumerate(zip(featmap_sizes, num_base_priors)):
+        rows = torch.arange(feat_h, device=device)[None, :, None] < limits[:, level, 0, None, None]
+        cols = torch.arange(feat_w, device=device)[None, None, :] < limits[:, level, 1, None, None]
+        cells = (rows & cols).reshape(len(pad_shapes), -1, 1)  # (B, h * w, 1)
+        flags.append(cells.expand(-1, -1, num_priors).reshape(len(pad_shapes), -1))
+    return torch.cat(flags, dim=1)
+
+
+def inside_image(anchors: Tensor, img_shapes: List[Tuple[int, int]],
+                 allowed_border: float) -> Tensor:
+    """(B, N) bool: anchors (N, 4) within ``allowed_border`` pixels of each
+    image of (h, w) ``img_shapes``."""
+    shapes = anchors.new_tensor(img_shapes).reshape(-1, 2)
+    img_h, img_w = shapes[:, 0, None], shapes[:, 1, None]
+    return ((anchors[None, :, 0] >= -allowed_border) & (anchors[None, :, 1] >= -allowed_border)
+            & (anchors[None, :, 2] < img_w + allowed_border)
+            & (anchors[None, :, 3] < img_h + allowed_border))
+
+
+# ---- layers ---------------------------------------------------------------
+def conv_tower(in_channels: int, feat_channels: int, num_convs: int,
+               conv_cfg: Optional[dict] = None, norm_cfg: Optional[dict] = None,
+               bias: Union[bool, str] = 'auto', inplace: bool = True) -> nn.Sequential:
+    """``num_convs`` ConvModules (3x3 conv, optional norm, ReLU) applied in
+    order, keys ``{i}.conv`` and ``{i}.gn``/``{i}.bn`` as in MMDetection's
+    towers (an empty tower passes its input through).
+
+    Args:
+        in_channels (int): Channels into the first conv.
+        feat_channels (int): Channels out of every conv.
+        num_convs (int): Number of convs.
+        conv_cfg (dict, optional): Conv layer config.
+        norm_cfg (dict, optional): Norm layer config, e.g. GN.
+        bias (bool | str): Conv bias; ``'auto'``: only without a norm.
+        inplace (bool): In-place ReLU.
+    """
+    return nn.Sequential(*[
+        ConvModule(in_channels if i == 0 else feat_channels, feat_channels, 3, stride=1,
+                   padding=1, conv_cfg=conv_cfg, norm_cfg=norm_cfg, bias=bias, inplace=inplace)
+        for i in range(num_convs)])
+
+
+def cls_reg_towers(in_channels: int, feat_channels: int, num_convs: int,
+                   conv_cfg: Optional[dict] = None, norm_cfg: Optional[dict] = None,
+                   bias: Union[bool, str] = 'auto') -> Tuple[nn.Sequential, nn.Sequential]:
+    """A head's ``cls_convs`` and ``reg_convs`` (RetinaNet, FCOS, ATSS): two
+    towers built alike by :func:`conv_tower`, with their own weights."""
+    return tuple(conv_tower(in_channels, feat_channels, num_convs, conv_cfg, norm_cfg, bias)
+                 for _ in range(2))
