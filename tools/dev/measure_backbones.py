@@ -57,6 +57,12 @@ CASES = {
                                       dcn=dict(type='DCNv2', deform_groups=1,
                                                fallback_on_stride=False),
                                       stage_with_dcn=(False, True, True, True)),
+    'mobilenetv2': dict(type='MobileNetV2'),
+    'mobilenetv2_w0.75_all_outputs': dict(type='MobileNetV2', widen_factor=0.75,
+                                          out_indices=tuple(range(8))),
+    'mobilenetv2_w1.5': dict(type='MobileNetV2', widen_factor=1.5, out_indices=(2, 7)),
+    'darknet53': dict(type='Darknet', depth=53),
+    'darknet53_all_outputs': dict(type='Darknet', depth=53, out_indices=(0, 1, 2, 3, 4, 5)),
 }
 SEED = 0
 IMAGE_SIZE = 64

@@ -11,12 +11,13 @@ from .attention import CBAM, ChannelAttention, SEBlock  # noqa: E402
 from .csp_layer import CSPLayer, CSPNeXtBlock, DarknetBottleneck, SPPBottleneck  # noqa: E402
 from .deform_conv import (DeformConv2d, DeformConv2dPack, ModulatedDeformConv2d,  # noqa: E402
                           ModulatedDeformConv2dPack)
+from .inverted_residual import InvertedResidual  # noqa: E402
 from .plugins import PLUGIN_POSITIONS, make_stage_plugins  # noqa: E402
 
 __all__ += ['build_activation', 'CBAM', 'SEBlock', 'PLUGIN_POSITIONS', 'make_stage_plugins',
             'inverse_sigmoid', 'ChannelAttention', 'CSPLayer', 'CSPNeXtBlock',
             'DarknetBottleneck', 'SPPBottleneck', 'DeformConv2d', 'DeformConv2dPack',
-            'ModulatedDeformConv2d', 'ModulatedDeformConv2dPack']
+            'ModulatedDeformConv2d', 'ModulatedDeformConv2dPack', 'InvertedResidual']
 
 from .ema import ExpMomentumEMA  # noqa: E402
 
