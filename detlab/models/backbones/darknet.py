@@ -4,10 +4,10 @@ from typing import Optional, Sequence, Tuple, Union
 from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
 from torch import Tensor, nn
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from detlab.registry import MODELS
-from detlab.structures.errors import AssertionKeyError, AssertionTypeError, AssertionValueError
+from detlab.structures.errors import AssertionKeyError, AssertionValueError
+from .base_backbone import FreezableBackbone, backbone_init_cfg
 
 DEFAULT_NORM = dict(type='BN', requires_grad=True)
 DEFAULT_ACT = dict(type='LeakyReLU', negative_slope=0.1)
@@ -45,7 +45,7 @@ class ResBlock(BaseModule):
 
 
 @MODELS.register_module()
-class Darknet(BaseModule):
+class Darknet(FreezableBackbone):
     """Darknet-53: a 3x3 stem conv, then five stages of a stride-2 3x3 conv and ResBlocks.
 
     Module names are MMDetection's: ``conv1`` and ``conv_res_block1`` ..
@@ -109,19 +109,7 @@ class Darknet(BaseModule):
             name = f'conv_res_block{i + 1}'
             self.add_module(name, self.make_conv_res_block(*channels[i], repeats, **cfg))
             self.cr_blocks.append(name)
-        if pretrained is not None:
-            if init_cfg:
-                raise AssertionValueError('Darknet: give init_cfg or the deprecated pretrained, '
-                                          'not both')
-            if not isinstance(pretrained, str):
-                raise AssertionTypeError(f'Darknet: pretrained must be a str or None, got '
-                                         f'{pretrained!r}')
-            self.init_cfg = dict(type='Pretrained', checkpoint=pretrained)
-        elif init_cfg is None:
-            self.init_cfg = [
-                dict(type='Kaiming', layer='Conv2d'),
-                dict(type='Constant', val=1, layer=['_BatchNorm', 'GroupNorm']),
-            ]
+        self.init_cfg = backbone_init_cfg('Darknet', init_cfg, pretrained)
 
     @staticmethod
     def make_conv_res_block(in_channels: int, out_channels: int, res_repeat: int,
@@ -151,13 +139,3 @@ class Darknet(BaseModule):
             module.eval()
             for param in module.parameters():
                 param.requires_grad = False
-
-    def train(self, mode: bool = True) -> 'Darknet':
-        """Train mode, keeping frozen stages and (with ``norm_eval``) BatchNorms in eval."""
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for module in self.modules():
-                if isinstance(module, _BatchNorm):
-                    module.eval()
-        return self

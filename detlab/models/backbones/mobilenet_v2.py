@@ -2,13 +2,12 @@
 from typing import Optional, Sequence, Tuple, Union
 
 from mmcv.cnn import ConvModule
-from mmengine.model import BaseModule
 from torch import Tensor, nn
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from detlab.registry import MODELS
-from detlab.structures.errors import AssertionTypeError, AssertionValueError
+from detlab.structures.errors import AssertionValueError
 from ..layers.inverted_residual import InvertedResidual
+from .base_backbone import FreezableBackbone, backbone_init_cfg
 
 #: Channel counts are rounded to multiples of this.
 CHANNEL_DIVISOR = 8
@@ -28,7 +27,7 @@ def make_divisible(value: float, divisor: int, min_value: Optional[int] = None,
 
 
 @MODELS.register_module()
-class MobileNetV2(BaseModule):
+class MobileNetV2(FreezableBackbone):
     """MobileNetV2 (Sandler et al., 2018) as a detection backbone.
 
     ``conv1`` (3x3 stride 2), seven stages ``layer1`` .. ``layer7`` of
@@ -77,7 +76,7 @@ class MobileNetV2(BaseModule):
         if frozen_stages not in range(-1, NUM_OUTPUTS):
             raise AssertionValueError(f'MobileNetV2: frozen_stages must be in range(-1, '
                                       f'{NUM_OUTPUTS}), got {frozen_stages}')
-        self._set_init_cfg(init_cfg, pretrained)
+        self.init_cfg = backbone_init_cfg('MobileNetV2', init_cfg, pretrained)
         self.widen_factor = widen_factor
         self.out_indices = tuple(out_indices)
         self.frozen_stages = frozen_stages
@@ -99,21 +98,6 @@ class MobileNetV2(BaseModule):
             else HEAD_CHANNELS
         self.conv2 = ConvModule(self.in_channels, self.out_channel, 1, **cfg)
         self.layers.append('conv2')
-
-    def _set_init_cfg(self, init_cfg: Union[dict, list, None], pretrained: Optional[str]) -> None:
-        if pretrained is not None:
-            if init_cfg:
-                raise AssertionValueError('MobileNetV2: give init_cfg or the deprecated '
-                                          'pretrained, not both')
-            if not isinstance(pretrained, str):
-                raise AssertionTypeError(f'MobileNetV2: pretrained must be a str or None, got '
-                                         f'{pretrained!r}')
-            self.init_cfg = dict(type='Pretrained', checkpoint=pretrained)
-        elif init_cfg is None:
-            self.init_cfg = [
-                dict(type='Kaiming', layer='Conv2d'),
-                dict(type='Constant', val=1, layer=['_BatchNorm', 'GroupNorm']),
-            ]
 
     def make_layer(self, out_channels: int, num_blocks: int, stride: int,
                    expand_ratio: int) -> nn.Sequential:
@@ -149,13 +133,3 @@ class MobileNetV2(BaseModule):
             layer.eval()
             for param in layer.parameters():
                 param.requires_grad = False
-
-    def train(self, mode: bool = True) -> 'MobileNetV2':
-        """Train mode, keeping frozen stages and (with ``norm_eval``) BatchNorms in eval."""
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for module in self.modules():
-                if isinstance(module, _BatchNorm):
-                    module.eval()
-        return self

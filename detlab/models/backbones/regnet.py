@@ -29,53 +29,6 @@ class RegNetBottleneck(ResNeXtBottleneck):
     expansion = 1
 
 
-def regnet_block_widths(w0: int, wa: float, wm: float, depth: int,
-                        divisor: int = WIDTH_DIVISOR) -> List[int]:
-    """Per-block widths of the quantized linear rule ``w_j = w0 * wm**round(log_wm(u_j / w0))``.
-
-    ``u_j = w0 + wa * j`` for block ``j``; each width is rounded to a multiple
-    of ``divisor``. Computed with numpy, as MMDetection does, so the rounding
-    (half to even) is the same.
-    """
-    widths_cont = np.arange(depth) * wa + w0
-    exponents = np.round(np.log(widths_cont / w0) / np.log(wm))
-    widths = np.round(w0 * np.power(wm, exponents) / divisor) * divisor
-    return widths.astype(int).tolist()
-
-
-def regnet_stages(arch: dict, owner: str = 'RegNet') -> Tuple[List[int], List[int], List[int]]:
-    """(stage widths, group widths, blocks per stage) of a RegNet ``arch`` dict.
-
-    Consecutive blocks of one width form a stage; the group width is capped by
-    the bottleneck width and the bottleneck width rounded to a multiple of it.
-
-    Raises:
-        ValueError: A missing key or a value outside the rule's domain.
-    """
-    missing = [key for key in ARCH_KEYS if key not in arch]
-    if missing:
-        raise AssertionValueError(f'{owner}: arch dict {arch!r} lacks {missing}; it needs all of '
-                                  f'{list(ARCH_KEYS)}')
-    w0, wa, wm = arch['w0'], arch['wa'], arch['wm']
-    if not (w0 > 0 and w0 % WIDTH_DIVISOR == 0 and wa >= 0 and wm > 1 and arch['depth'] >= 1):
-        raise AssertionValueError(f'{owner}: arch {arch!r} needs w0 > 0 and a multiple of '
-                                  f'{WIDTH_DIVISOR}, wa >= 0, wm > 1 and depth >= 1')
-    widths = regnet_block_widths(w0, wa, wm, arch['depth'])
-    stage_widths, stage_blocks = [], []
-    for width in widths:
-        if stage_widths and stage_widths[-1] == width:
-            stage_blocks[-1] += 1
-        else:
-            stage_widths.append(width)
-            stage_blocks.append(1)
-    bot_mul = arch['bot_mul']
-    bottleneck_widths = [int(w * bot_mul) for w in stage_widths]
-    group_widths = [min(arch['group_w'], w) for w in bottleneck_widths]
-    bottleneck_widths = [int(round(w / g) * g) for w, g in zip(bottleneck_widths, group_widths)]
-    stage_widths = [int(w / bot_mul) for w in bottleneck_widths]
-    return stage_widths, group_widths, stage_blocks
-
-
 @MODELS.register_module()
 class RegNet(ResNet):
     """RegNetX as a detection backbone, with MMDetection 3.3's config and state_dict keys.
@@ -94,10 +47,10 @@ class RegNet(ResNet):
         strides (Sequence[int]): Stride of each stage. Defaults to (2, 2, 2, 2).
         dilations (Sequence[int]): Dilation of each stage.
         out_indices (Sequence[int]): Stages whose outputs ``forward`` returns.
-        **kwargs: :class:`ResNet`'s other arguments (style, frozen_stages,
-            conv_cfg, norm_cfg, norm_eval, dcn, stage_with_dcn, plugins,
-            with_cp, zero_init_residual, pretrained, init_cfg, act_cfg);
-            ``deep_stem`` must stay False (RegNet's stem is fixed).
+        deep_stem (bool): Must stay False (RegNet's stem is fixed).
+        Others: as :class:`ResNet` (style, avg_down, frozen_stages, conv_cfg,
+            norm_cfg, norm_eval, dcn, stage_with_dcn, plugins, with_cp,
+            zero_init_residual, pretrained, init_cfg, act_cfg).
 
     Example:
         >>> feats = RegNet('regnetx_3.2gf').eval()(torch.rand(1, 3, 32, 32))
@@ -124,8 +77,21 @@ class RegNet(ResNet):
                  strides: Sequence[int] = (2, 2, 2, 2),
                  dilations: Sequence[int] = (1, 1, 1, 1),
                  out_indices: Sequence[int] = (0, 1, 2, 3),
+                 style: str = 'pytorch',
                  deep_stem: bool = False,
-                 **kwargs) -> None:
+                 avg_down: bool = False,
+                 frozen_stages: int = -1,
+                 conv_cfg: Optional[dict] = None,
+                 norm_cfg: dict = dict(type='BN', requires_grad=True),
+                 norm_eval: bool = True,
+                 dcn: Optional[dict] = None,
+                 stage_with_dcn: Sequence[bool] = (False, False, False, False),
+                 plugins: Optional[List[dict]] = None,
+                 with_cp: bool = False,
+                 zero_init_residual: bool = True,
+                 pretrained: Optional[str] = None,
+                 init_cfg: Union[dict, list, None] = None,
+                 act_cfg: dict = dict(type='ReLU')) -> None:
         if isinstance(arch, str):
             if arch not in self.arch_settings:
                 raise AssertionKeyError(f'RegNet: unknown arch {arch!r}; use one of '
@@ -147,7 +113,54 @@ class RegNet(ResNet):
         super().__init__(depth=sum(self._stage_blocks), in_channels=in_channels,
                          stem_channels=stem_channels, base_channels=base_channels,
                          num_stages=len(self.stage_widths), strides=strides,
-                         dilations=dilations, out_indices=out_indices, **kwargs)
+                         dilations=dilations, out_indices=out_indices, style=style,
+                         avg_down=avg_down, frozen_stages=frozen_stages, conv_cfg=conv_cfg,
+                         norm_cfg=norm_cfg, norm_eval=norm_eval, dcn=dcn,
+                         stage_with_dcn=stage_with_dcn, plugins=plugins, with_cp=with_cp,
+                         zero_init_residual=zero_init_residual, pretrained=pretrained,
+                         init_cfg=init_cfg, act_cfg=act_cfg)
+
+    @staticmethod
+    def generate_regnet(initial_width: int, width_slope: float, width_parameter: float,
+                        depth: int, divisor: int = WIDTH_DIVISOR) -> Tuple[List[int], int]:
+        """Per-block widths of the quantized linear rule, and the number of distinct widths.
+
+        ``w_j = w0 * wm**round(log_wm(u_j / w0))`` with ``u_j = w0 + wa * j``,
+        rounded to a multiple of ``divisor``. Computed with numpy, as
+        MMDetection does, so the rounding (half to even) is the same.
+        """
+        widths_cont = np.arange(depth) * width_slope + initial_width
+        exponents = np.round(np.log(widths_cont / initial_width) / np.log(width_parameter))
+        widths = np.round(initial_width * np.power(width_parameter, exponents) / divisor) * divisor
+        return widths.astype(int).tolist(), len(np.unique(widths))
+
+    @staticmethod
+    def quantize_float(number: float, divisor: int) -> int:
+        """The multiple of ``divisor`` nearest to ``number``."""
+        return int(round(number / divisor) * divisor)
+
+    @staticmethod
+    def adjust_width_group(widths: List[int], bottleneck_ratio: List[float],
+                           groups: List[int]) -> Tuple[List[int], List[int]]:
+        """Cap each group width by its bottleneck width and round the bottleneck width to a
+        multiple of it; returns the adjusted (stage widths, group widths)."""
+        bottleneck_widths = [int(w * b) for w, b in zip(widths, bottleneck_ratio)]
+        groups = [min(g, w) for g, w in zip(groups, bottleneck_widths)]
+        bottleneck_widths = [RegNet.quantize_float(w, g) for w, g in zip(bottleneck_widths, groups)]
+        widths = [int(w / b) for w, b in zip(bottleneck_widths, bottleneck_ratio)]
+        return widths, groups
+
+    @staticmethod
+    def get_stages_from_blocks(widths: List[int]) -> Tuple[List[int], List[int]]:
+        """Consecutive blocks of one width form a stage: (stage widths, blocks per stage)."""
+        stage_widths, stage_blocks = [], []
+        for width in widths:
+            if stage_widths and stage_widths[-1] == width:
+                stage_blocks[-1] += 1
+            else:
+                stage_widths.append(width)
+                stage_blocks.append(1)
+        return stage_widths, stage_blocks
 
     def _arch(self, depth: int) -> Tuple[type, Sequence[int]]:
         return RegNetBottleneck, self._stage_blocks
@@ -172,3 +185,24 @@ class RegNet(ResNet):
     def _stem(self, x: Tensor) -> Tensor:
         """(B, C, H, W) -> (B, stem_channels, H / 2, W / 2)."""
         return self.relu(self.norm1(self.conv1(x)))
+
+
+def regnet_stages(arch: dict, owner: str = 'RegNet') -> Tuple[List[int], List[int], List[int]]:
+    """(stage widths, group widths, blocks per stage) of a RegNet ``arch`` dict.
+
+    Raises:
+        ValueError: A missing key or a value outside the rule's domain.
+    """
+    missing = [key for key in ARCH_KEYS if key not in arch]
+    if missing:
+        raise AssertionValueError(f'{owner}: arch dict {arch!r} lacks {missing}; it needs all '
+                                  f'of {list(ARCH_KEYS)}')
+    w0, wa, wm = arch['w0'], arch['wa'], arch['wm']
+    if not (w0 > 0 and w0 % WIDTH_DIVISOR == 0 and wa >= 0 and wm > 1 and arch['depth'] >= 1):
+        raise AssertionValueError(f'{owner}: arch {arch!r} needs w0 > 0 and a multiple of '
+                                  f'{WIDTH_DIVISOR}, wa >= 0, wm > 1 and depth >= 1')
+    widths, num_stages = RegNet.generate_regnet(w0, wa, wm, arch['depth'])
+    stage_widths, stage_blocks = RegNet.get_stages_from_blocks(widths)
+    stage_widths, group_widths = RegNet.adjust_width_group(
+        stage_widths, [arch['bot_mul']] * num_stages, [arch['group_w']] * num_stages)
+    return stage_widths, group_widths, stage_blocks

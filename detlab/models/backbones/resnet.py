@@ -1,17 +1,15 @@
 """ResNet backbone with MMDetection 3.x's config keys and state_dict keys."""
-import warnings
 from typing import List, Optional, Sequence, Tuple, Union
 
 from mmcv.cnn import build_conv_layer, build_norm_layer
-from mmengine.model import BaseModule
 from torch import Tensor, nn
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from detlab.registry import MODELS
-from detlab.structures.errors import AssertionKeyError, AssertionTypeError, AssertionValueError
+from detlab.structures.errors import AssertionKeyError, AssertionValueError
 from ..layers import ResLayer
 from ..layers.activation import build_activation
 from ..layers.plugins import check_plugins, make_stage_plugins
+from .base_backbone import FreezableBackbone, backbone_init_cfg
 from .resnet_blocks import RESNET_STYLES, BasicBlock, Bottleneck, refuse_dcn
 
 #: Stage widths double at every stage: planes = base_channels * 2 ** stage.
@@ -28,7 +26,7 @@ DEFORMABLE_CONV_TYPES = ('DCN', 'DCNv2', 'DCNv3', 'DeformConv2d', 'ModulatedDefo
 
 
 @MODELS.register_module()
-class ResNet(BaseModule):
+class ResNet(FreezableBackbone):
     """ResNet (v1b: stride on the 3x3 conv) as a detection backbone.
 
     Module names follow MMDetection (``conv1``, ``bn1``, ``layer1``..``layer4``,
@@ -227,23 +225,9 @@ class ResNet(BaseModule):
     def _resolve_init_cfg(self, init_cfg: Union[dict, list, None],
                           pretrained: Optional[str]) -> Optional[dict]:
         """Set ``self.init_cfg``; return the init config of every residual block."""
-        if pretrained is not None:
-            if init_cfg:
-                raise AssertionValueError('ResNet: give init_cfg or the deprecated pretrained, '
-                                          'not both')
-            if not isinstance(pretrained, str):
-                raise AssertionTypeError('ResNet: pretrained must be a str or None, got '
-                                         f'{pretrained!r}')
-            warnings.warn("ResNet: 'pretrained' is deprecated, use init_cfg=dict(type="
-                          "'Pretrained', checkpoint=...)", DeprecationWarning)
-            self.init_cfg = dict(type='Pretrained', checkpoint=pretrained)
+        self.init_cfg = backbone_init_cfg(type(self).__name__, init_cfg, pretrained)
+        if pretrained is not None or init_cfg is not None:
             return None
-        if init_cfg is not None:
-            return None
-        self.init_cfg = [
-            dict(type='Kaiming', layer='Conv2d'),
-            dict(type='Constant', val=1, layer=['_BatchNorm', 'GroupNorm']),
-        ]
         if not self.zero_init_residual:
             return None
         last_norm = 'norm2' if self.block is BasicBlock else 'norm3'
@@ -316,16 +300,6 @@ class ResNet(BaseModule):
         else:
             x = self.relu(self.norm1(self.conv1(x)))
         return self.maxpool(x)
-
-    def train(self, mode: bool = True) -> 'ResNet':
-        """Set train mode, keeping frozen stages and (with ``norm_eval``) BN in eval."""
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for module in self.modules():
-                if isinstance(module, _BatchNorm):
-                    module.eval()
-        return self
 
 
 @MODELS.register_module()
