@@ -63,13 +63,24 @@ CASES = {
     'mobilenetv2_w1.5': dict(type='MobileNetV2', widen_factor=1.5, out_indices=(2, 7)),
     'darknet53': dict(type='Darknet', depth=53),
     'darknet53_all_outputs': dict(type='Darknet', depth=53, out_indices=(0, 1, 2, 3, 4, 5)),
+    'ssdvgg16': dict(type='SSDVGG', depth=16),
+    'ssdvgg11_one_output': dict(type='SSDVGG', depth=11, out_feature_indices=(24, )),
+}
+#: Backbone and neck pairs (``_base_/models/ssd300.py``'s), measured on larger images.
+NECK_CASES = {
+    'ssd300_vgg16_neck': (
+        dict(type='SSDVGG', depth=16, with_last_pool=False, ceil_mode=True,
+             out_indices=(3, 4), out_feature_indices=(22, 34)),
+        dict(type='SSDNeck', in_channels=(512, 1024), out_channels=(512, 1024, 512, 256, 256, 256),
+             level_strides=(2, 2, 1, 1), level_paddings=(1, 1, 0, 0), l2_norm_scale=20),
+        300),
 }
 SEED = 0
 IMAGE_SIZE = 64
 
 
-def seeded_input() -> torch.Tensor:
-    return torch.rand(1, 3, IMAGE_SIZE, IMAGE_SIZE, generator=torch.Generator().manual_seed(SEED))
+def seeded_input(size: int = IMAGE_SIZE) -> torch.Tensor:
+    return torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(SEED))
 
 
 def summarize(outputs) -> list:
@@ -77,18 +88,28 @@ def summarize(outputs) -> list:
             for o in outputs]
 
 
-def measure(name: str, cfg: dict) -> None:
+def build_pair(cfgs, registry) -> torch.nn.Module:
+    """The backbone (and neck) of ``cfgs`` as one module, in eval mode."""
+    modules = [registry.build(dict(cfg)) for cfg in cfgs]
+    model = torch.nn.Sequential(*modules)
+    model.eval()  # not chained: mmdet's ResNet.train returns None
+    return model
+
+
+def measure(name: str, cfg, image_size: int = IMAGE_SIZE) -> None:
     from mmdet.registry import MODELS as MMDET_MODELS
 
     from detlab.registry import MODELS
-    reference = MMDET_MODELS.build(dict(cfg))
-    reference.eval()  # mmdet's ResNet.train returns None, so no chaining
+    cfgs = cfg if isinstance(cfg, tuple) else (cfg, )
+    reference = build_pair(cfgs, MMDET_MODELS)
     fill_seeded_weights(reference, SEED)
-    model = MODELS.build(dict(cfg)).eval()
+    model = build_pair(cfgs, MODELS)
     model.load_state_dict(reference.state_dict(), strict=True)
-    x = seeded_input()
+    x = seeded_input(image_size)
     with torch.no_grad():
         want, got = reference(x), model(x)
+    if isinstance(want, torch.Tensor):
+        want, got = (want, ), (got, )
     for w, g in zip(want, got):
         assert torch.allclose(w, g, rtol=1e-5, atol=1e-5), (name, (w - g).abs().max())
     print(f'{name!r}: {summarize(want)},')
@@ -136,8 +157,12 @@ def main() -> None:
         for path in args[1:] or CONFIGS:
             measure_config(path)
         return
-    for name in args or CASES:
-        measure(name, CASES[name])
+    for name in args or list(CASES) + list(NECK_CASES):
+        if name in NECK_CASES:
+            *cfgs, image_size = NECK_CASES[name]
+            measure(name, tuple(cfgs), image_size)
+        else:
+            measure(name, CASES[name])
 
 
 if __name__ == '__main__':

@@ -6,6 +6,7 @@ from .regnet import RegNet
 from .resnet import ResNet, ResNetV1d
 from .resnet_blocks import BasicBlock, Bottleneck
 from .resnext import ResNeXt
+from .ssd_vgg import SSDVGG
 
 __all__ = ['BasicBlock', 'Bottleneck', 'CSPNeXt', 'Darknet', 'MobileNetV2', 'RegNet', 'ResNeXt',
-           'ResNet', 'ResNetV1d']
+           'ResNet', 'ResNetV1d', 'SSDVGG']

@@ -1,5 +1,6 @@
 """Necks: multi-scale backbone features -> the feature pyramid the heads read."""
 from .cspnext_pafpn import CSPNeXtPAFPN
 from .fpn import FPN
+from .ssd_neck import SSDNeck
 
-__all__ = ['CSPNeXtPAFPN', 'FPN']
+__all__ = ['CSPNeXtPAFPN', 'FPN', 'SSDNeck']

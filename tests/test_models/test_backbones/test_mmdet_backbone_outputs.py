@@ -88,7 +88,37 @@ MMDET_OUTPUTS = {
         [((1, 32, 64, 64), 48286.742, 0.421571), ((1, 64, 32, 32), 36212.523, 0.637949),
          ((1, 128, 16, 16), 55400.227, 1.817884), ((1, 256, 8, 8), 1786237.0, 111.492424),
          ((1, 512, 4, 4), 53411940.0, 6631.09375), ((1, 1024, 2, 2), 109980824.0, 27608.435547)]),
+    'ssdvgg16': (
+        dict(type='SSDVGG', depth=16),
+        [((1, 512, 8, 8), 18779.396, 0.573102), ((1, 1024, 4, 4), 4757.348, 0.290365)]),
+    'ssdvgg11_one_output': (
+        dict(type='SSDVGG', depth=11, out_feature_indices=(24, )),
+        [((1, 1024, 4, 4), 4057.914, 0.247675)]),
 }
+# _base_/models/ssd300.py's backbone and neck together on a (1, 3, 300, 300) image, as above
+# (the keys carry the prefixes '0.' and '1.' of a Sequential in both measurements).
+SSD300_BACKBONE_NECK = (
+    dict(type='SSDVGG', depth=16, with_last_pool=False, ceil_mode=True, out_indices=(3, 4),
+         out_feature_indices=(22, 34)),
+    dict(type='SSDNeck', in_channels=(512, 1024), out_channels=(512, 1024, 512, 256, 256, 256),
+         level_strides=(2, 2, 1, 1), level_paddings=(1, 1, 0, 0), l2_norm_scale=20))
+SSD300_OUTPUTS = [
+    ((1, 512, 38, 38), 18565.309, 0.025111), ((1, 1024, 19, 19), 263894.312, 0.713876),
+    ((1, 512, 10, 10), 33101.32, 0.64651), ((1, 256, 5, 5), 4543.677, 0.709949),
+    ((1, 256, 3, 3), 1480.139, 0.642421), ((1, 256, 1, 1), 156.974, 0.613181)]
+
+
+def _check(outputs, expected):
+    outputs = (outputs, ) if isinstance(outputs, torch.Tensor) else outputs
+    assert len(outputs) == len(expected)
+    for out, (shape, total, mean_abs) in zip(outputs, expected):
+        assert tuple(out.shape) == shape
+        assert out.sum().item() == pytest.approx(total, rel=1e-4)
+        assert out.abs().mean().item() == pytest.approx(mean_abs, rel=1e-4)
+
+
+def _seeded_input(size=IMAGE_SIZE):
+    return torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(SEED))
 
 
 @pytest.mark.parametrize('case', sorted(MMDET_OUTPUTS))
@@ -96,11 +126,12 @@ def test_outputs_match_mmdetection_for_the_same_weights(case):
     cfg, expected = MMDET_OUTPUTS[case]
     model = MODELS.build(cfg).eval()
     fill_seeded_weights(model, SEED)
-    x = torch.rand(1, 3, IMAGE_SIZE, IMAGE_SIZE, generator=torch.Generator().manual_seed(SEED))
     with torch.no_grad():
-        outputs = model(x)
-    assert len(outputs) == len(expected)
-    for out, (shape, total, mean_abs) in zip(outputs, expected):
-        assert tuple(out.shape) == shape
-        assert out.sum().item() == pytest.approx(total, rel=1e-4)
-        assert out.abs().mean().item() == pytest.approx(mean_abs, rel=1e-4)
+        _check(model(_seeded_input()), expected)
+
+
+def test_ssd300_backbone_and_neck_match_mmdetection():
+    model = torch.nn.Sequential(*[MODELS.build(cfg) for cfg in SSD300_BACKBONE_NECK]).eval()
+    fill_seeded_weights(model, SEED)
+    with torch.no_grad():
+        _check(model(_seeded_input(300)), SSD300_OUTPUTS)
