@@ -74,6 +74,11 @@ NECK_CASES = {
         dict(type='SSDNeck', in_channels=(512, 1024), out_channels=(512, 1024, 512, 256, 256, 256),
              level_strides=(2, 2, 1, 1), level_paddings=(1, 1, 0, 0), l2_norm_scale=20),
         300),
+    'yolov3_darknet53_neck': (
+        dict(type='Darknet', depth=53, out_indices=(3, 4, 5)),
+        dict(type='YOLOV3Neck', num_scales=3, in_channels=[1024, 512, 256],
+             out_channels=[512, 256, 128]),
+        96),
 }
 SEED = 0
 IMAGE_SIZE = 64

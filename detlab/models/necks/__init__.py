@@ -2,5 +2,6 @@
 from .cspnext_pafpn import CSPNeXtPAFPN
 from .fpn import FPN
 from .ssd_neck import SSDNeck
+from .yolo_neck import YOLOV3Neck
 
-__all__ = ['CSPNeXtPAFPN', 'FPN', 'SSDNeck']
+__all__ = ['CSPNeXtPAFPN', 'FPN', 'SSDNeck', 'YOLOV3Neck']

@@ -95,18 +95,27 @@ MMDET_OUTPUTS = {
         dict(type='SSDVGG', depth=11, out_feature_indices=(24, )),
         [((1, 1024, 4, 4), 4057.914, 0.247675)]),
 }
-# _base_/models/ssd300.py's backbone and neck together on a (1, 3, 300, 300) image, as above
-# (the keys carry the prefixes '0.' and '1.' of a Sequential in both measurements).
-SSD300_BACKBONE_NECK = (
-    dict(type='SSDVGG', depth=16, with_last_pool=False, ceil_mode=True, out_indices=(3, 4),
-         out_feature_indices=(22, 34)),
-    dict(type='SSDNeck', in_channels=(512, 1024), out_channels=(512, 1024, 512, 256, 256, 256),
-         level_strides=(2, 2, 1, 1), level_paddings=(1, 1, 0, 0), l2_norm_scale=20))
-SSD300_OUTPUTS = [
-    ((1, 512, 38, 38), 18565.309, 0.025111), ((1, 1024, 19, 19), 263894.312, 0.713876),
-    ((1, 512, 10, 10), 33101.32, 0.64651), ((1, 256, 5, 5), 4543.677, 0.709949),
-    ((1, 256, 3, 3), 1480.139, 0.642421), ((1, 256, 1, 1), 156.974, 0.613181)]
-
+# Backbone and neck pairs (ssd300's and yolov3_d53's), the image size, and MMDetection's
+# outputs, as above (the keys carry the prefixes '0.' and '1.' of a Sequential in both).
+MMDET_NECK_OUTPUTS = {
+    'ssd300_vgg16_neck': (
+        (dict(type='SSDVGG', depth=16, with_last_pool=False, ceil_mode=True, out_indices=(3, 4),
+              out_feature_indices=(22, 34)),
+         dict(type='SSDNeck', in_channels=(512, 1024),
+              out_channels=(512, 1024, 512, 256, 256, 256), level_strides=(2, 2, 1, 1),
+              level_paddings=(1, 1, 0, 0), l2_norm_scale=20)),
+        300,
+        [((1, 512, 38, 38), 18565.309, 0.025111), ((1, 1024, 19, 19), 263894.312, 0.713876),
+         ((1, 512, 10, 10), 33101.32, 0.64651), ((1, 256, 5, 5), 4543.677, 0.709949),
+         ((1, 256, 3, 3), 1480.139, 0.642421), ((1, 256, 1, 1), 156.974, 0.613181)]),
+    'yolov3_darknet53_neck': (
+        (dict(type='Darknet', depth=53, out_indices=(3, 4, 5)),
+         dict(type='YOLOV3Neck', num_scales=3, in_channels=[1024, 512, 256],
+              out_channels=[512, 256, 128])),
+        96,
+        [((1, 512, 3, 3), 147696512.0, 39128.339844), ((1, 256, 6, 6), 245867232.0, 31855.722656),
+         ((1, 128, 12, 12), 353234464.0, 23109.460938)]),
+}
 
 def _check(outputs, expected):
     outputs = (outputs, ) if isinstance(outputs, torch.Tensor) else outputs
@@ -130,8 +139,10 @@ def test_outputs_match_mmdetection_for_the_same_weights(case):
         _check(model(_seeded_input()), expected)
 
 
-def test_ssd300_backbone_and_neck_match_mmdetection():
-    model = torch.nn.Sequential(*[MODELS.build(cfg) for cfg in SSD300_BACKBONE_NECK]).eval()
+@pytest.mark.parametrize('case', sorted(MMDET_NECK_OUTPUTS))
+def test_backbone_and_neck_match_mmdetection(case):
+    cfgs, image_size, expected = MMDET_NECK_OUTPUTS[case]
+    model = torch.nn.Sequential(*[MODELS.build(cfg) for cfg in cfgs]).eval()
     fill_seeded_weights(model, SEED)
     with torch.no_grad():
-        _check(model(_seeded_input(300)), SSD300_OUTPUTS)
+        _check(model(_seeded_input(image_size)), expected)
