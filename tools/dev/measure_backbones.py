@@ -16,6 +16,7 @@ Not run by CI (it needs the MMDetection wheel):
 
     PYTHONPATH=$PWD python tools/dev/measure_backbones.py [CASE ...]
     PYTHONPATH=$PWD python tools/dev/measure_backbones.py --configs [CONFIG ...]
+    PYTHONPATH=$PWD python tools/dev/measure_backbones.py --anchors
 """
 import os
 import sys
@@ -155,9 +156,48 @@ CONFIGS = [
 ]
 
 
+#: SSD anchor generators of MMDetection's configs (ssd300 COCO and VOC, ssd512, SSDLite) and
+#: one scale-major variant; tests/test_models/test_task_modules/test_ssd_anchor_generator.py.
+ANCHOR_CASES = [
+    dict(type='SSDAnchorGenerator', scale_major=False, input_size=300,
+         basesize_ratio_range=(0.15, 0.9), strides=[8, 16, 32, 64, 100, 300],
+         ratios=[[2], [2, 3], [2, 3], [2, 3], [2], [2]]),
+    dict(type='SSDAnchorGenerator', scale_major=False, input_size=300,
+         basesize_ratio_range=(0.2, 0.9), strides=[8, 16, 32, 64, 100, 300],
+         ratios=[[2], [2, 3], [2, 3], [2, 3], [2], [2]]),
+    dict(type='SSDAnchorGenerator', scale_major=False, input_size=512,
+         basesize_ratio_range=(0.1, 0.9), strides=[8, 16, 32, 64, 128, 256, 512],
+         ratios=[[2], [2, 3], [2, 3], [2, 3], [2, 3], [2], [2]]),
+    dict(type='SSDAnchorGenerator', scale_major=False, strides=[16, 32, 64, 107, 160, 320],
+         ratios=[[2, 3]] * 6, min_sizes=[48, 100, 150, 202, 253, 304],
+         max_sizes=[100, 150, 202, 253, 304, 320]),
+    dict(type='SSDAnchorGenerator', scale_major=True, input_size=512,
+         basesize_ratio_range=(0.15, 0.9), strides=[8, 16, 32, 64, 128, 256, 512],
+         ratios=[[2], [2, 3], [2, 3], [2, 3], [2, 3], [2], [2]]),
+]
+
+
+def measure_anchors() -> None:
+    """Check detlab's SSD anchors (base and on a 3x4 grid) equal MMDetection's exactly and
+    print base sizes and per-level sums of |coordinates|."""
+    from mmdet.registry import TASK_UTILS as MMDET_TASK_UTILS
+
+    from detlab.registry import TASK_UTILS
+    for cfg in ANCHOR_CASES:
+        reference, ours = MMDET_TASK_UTILS.build(dict(cfg)), TASK_UTILS.build(dict(cfg))
+        sizes = [(3, 4)] * reference.num_levels
+        pairs = list(zip(reference.base_anchors, ours.base_anchors)) + list(
+            zip(reference.grid_priors(sizes, device='cpu'), ours.grid_priors(sizes, device='cpu')))
+        assert all(torch.equal(a, b) for a, b in pairs)
+        print(reference.base_sizes, [tuple(a.shape) for a in reference.base_anchors],
+              [round(a.abs().sum().item(), 4) for a in reference.base_anchors])
+
+
 def main() -> None:
     import_mmdet()
     args = sys.argv[1:]
+    if args[:1] == ['--anchors']:
+        return measure_anchors()
     if args[:1] == ['--configs']:
         for path in args[1:] or CONFIGS:
             measure_config(path)

@@ -9,9 +9,7 @@ from torch import Tensor
 
 from detlab.registry import MODELS
 from detlab.structures.errors import AssertionValueError
-
-DEFAULT_NORM = dict(type='BN', requires_grad=True)
-DEFAULT_ACT = dict(type='LeakyReLU', negative_slope=0.1)
+from ..backbones.darknet import DEFAULT_ACT, DEFAULT_NORM
 
 
 class DetectionBlock(BaseModule):
