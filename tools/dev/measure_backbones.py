@@ -193,11 +193,47 @@ def measure_anchors() -> None:
               [round(a.abs().sum().item(), 4) for a in reference.base_anchors])
 
 
+YOLO_ANCHORS = dict(type='YOLOAnchorGenerator', strides=[32, 16, 8],
+                    base_sizes=[[(116, 90), (156, 198), (373, 326)],
+                                [(30, 61), (62, 45), (59, 119)],
+                                [(10, 13), (16, 30), (33, 23)]])
+
+
+def measure_yolo() -> None:
+    """Check YOLOv3's anchors (yolov3_d53's) and YOLOBBoxCoder on seeded boxes equal
+    MMDetection's and print the numbers tests/test_models/test_task_modules/test_yolo.py pins."""
+    from mmdet.registry import TASK_UTILS as MMDET_TASK_UTILS
+
+    from detlab.registry import TASK_UTILS
+    reference, ours = MMDET_TASK_UTILS.build(dict(YOLO_ANCHORS)), TASK_UTILS.build(
+        dict(YOLO_ANCHORS))
+    sizes = [(2, 3), (4, 6), (8, 12)]
+    want = reference.grid_priors(sizes, device='cpu')
+    got = ours.grid_priors(sizes, device='cpu')
+    assert all(torch.equal(a, b) for a, b in zip(want, got))
+    print('anchors', [round(a.abs().sum().item(), 4) for a in want])
+    generator = torch.Generator().manual_seed(SEED)
+    anchors = want[2][:20]
+    xy = torch.rand(20, 2, generator=generator) * 80
+    gt = torch.cat([xy, xy + 5 + torch.rand(20, 2, generator=generator) * 40], dim=1)
+    stride = torch.full((20, ), 8.)
+    coder_ref = MMDET_TASK_UTILS.build(dict(type='YOLOBBoxCoder'))
+    coder = TASK_UTILS.build(dict(type='YOLOBBoxCoder'))
+    targets = coder_ref.encode(anchors, gt, stride)
+    assert torch.equal(targets, coder.encode(anchors, gt, stride))
+    preds = torch.rand(20, 4, generator=generator)
+    decoded = coder_ref.decode(anchors, preds, stride[:, None])
+    assert torch.equal(decoded, coder.decode(anchors, preds, stride[:, None]))
+    print('encode', round(targets.sum().item(), 4), round(targets.abs().max().item(), 4))
+    print('decode', round(decoded.sum().item(), 4), round(decoded.abs().max().item(), 4))
+
+
 def main() -> None:
     import_mmdet()
     args = sys.argv[1:]
     if args[:1] == ['--anchors']:
-        return measure_anchors()
+        measure_anchors()
+        return measure_yolo()
     if args[:1] == ['--configs']:
         for path in args[1:] or CONFIGS:
             measure_config(path)

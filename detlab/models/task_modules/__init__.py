@@ -5,8 +5,9 @@ from .builder import (ANCHOR_GENERATORS, BBOX_ASSIGNERS, BBOX_CODERS, BBOX_SAMPL
                       IOU_CALCULATORS, PRIOR_GENERATORS, build_anchor_generator, build_assigner,
                       build_bbox_coder, build_iou_calculator, build_prior_generator,
                       build_sampler)
-from .coders import DeltaXYWHBBoxCoder, DistancePointBBoxCoder
-from .prior_generators import AnchorGenerator, MlvlPointGenerator
+from .coders import DeltaXYWHBBoxCoder, DistancePointBBoxCoder, YOLOBBoxCoder
+from .prior_generators import (AnchorGenerator, MlvlPointGenerator, SSDAnchorGenerator,
+                               YOLOAnchorGenerator)
 from .samplers import PseudoSampler, RandomSampler, SamplingResult
 
 __all__ = [
@@ -15,5 +16,6 @@ __all__ = [
     'RandomSampler', 'ATSSAssigner', 'DistancePointBBoxCoder', 'MlvlPointGenerator',
     'ANCHOR_GENERATORS', 'PRIOR_GENERATORS', 'BBOX_ASSIGNERS', 'BBOX_SAMPLERS', 'BBOX_CODERS',
     'IOU_CALCULATORS', 'build_anchor_generator', 'build_prior_generator', 'build_assigner',
-    'build_sampler', 'build_iou_calculator', 'build_bbox_coder'
+    'build_sampler', 'build_iou_calculator', 'build_bbox_coder', 'SSDAnchorGenerator',
+    'YOLOAnchorGenerator', 'YOLOBBoxCoder'
 ]

@@ -5,5 +5,6 @@ __all__ = ['AnchorGenerator']
 
 from .point_generator import MlvlPointGenerator  # noqa: E402
 from .ssd_anchor_generator import SSDAnchorGenerator  # noqa: E402
+from .yolo_anchor_generator import YOLOAnchorGenerator  # noqa: E402
 
-__all__ += ['MlvlPointGenerator', 'SSDAnchorGenerator']
+__all__ += ['MlvlPointGenerator', 'SSDAnchorGenerator', 'YOLOAnchorGenerator']
