@@ -153,6 +153,17 @@ CONFIGS = [
     'dcn/faster-rcnn_x101-32x4d-dconv-c3-c5_fpn_1x_coco.py',
     'dcnv2/faster-rcnn_r50-mdconv-c3-c5_fpn_1x_coco.py',
     'dcnv2/faster-rcnn_r50-mdconv-group4-c3-c5_fpn_1x_coco.py',
+    'faster_rcnn/faster-rcnn_x101-32x4d_fpn_2x_coco.py',
+    'faster_rcnn/faster-rcnn_x101-32x4d_fpn_ms-3x_coco.py',
+    'faster_rcnn/faster-rcnn_x101-32x8d_fpn_ms-3x_coco.py',
+    'faster_rcnn/faster-rcnn_x101-64x4d_fpn_2x_coco.py',
+    'faster_rcnn/faster-rcnn_x101-64x4d_fpn_ms-3x_coco.py',
+    'retinanet/retinanet_x101-32x4d_fpn_2x_coco.py',
+    'retinanet/retinanet_x101-64x4d_fpn_2x_coco.py',
+    'retinanet/retinanet_x101-64x4d_fpn_ms-640-800-3x_coco.py',
+    'rpn/rpn_x101-32x4d_fpn_1x_coco.py',
+    'rpn/rpn_x101-64x4d_fpn_1x_coco.py',
+    'fcos/fcos_x101-64x4d_fpn_gn-head_ms-640-800-2x_coco.py',
 ]
 
 

@@ -31,6 +31,17 @@ MMDET_SIGNATURES = {
     'dcn/faster-rcnn_x101-32x4d-dconv-c3-c5_fpn_1x_coco.py': (714, 'bb2802e4ba22286be8fd4397a39419f2fd9a8245'),
     'dcnv2/faster-rcnn_r50-mdconv-c3-c5_fpn_1x_coco.py': (374, 'f6d56c3b80b2fd6f859d64b1acb5218209539788'),
     'dcnv2/faster-rcnn_r50-mdconv-group4-c3-c5_fpn_1x_coco.py': (374, '590dfe407f1dbb9dbbeedc254431639dcc0396e4'),
+    'faster_rcnn/faster-rcnn_x101-32x4d_fpn_2x_coco.py': (654, '2629d45729c8b149137130136b21a18ad968e75a'),
+    'faster_rcnn/faster-rcnn_x101-32x4d_fpn_ms-3x_coco.py': (654, '2629d45729c8b149137130136b21a18ad968e75a'),
+    'faster_rcnn/faster-rcnn_x101-32x8d_fpn_ms-3x_coco.py': (654, 'aa8ce4f9e85ab7f27e090be8d0facac9c2f47e9a'),
+    'faster_rcnn/faster-rcnn_x101-64x4d_fpn_2x_coco.py': (654, 'cb7fccf18dd8e766b8f778e6d06be53366b59c29'),
+    'faster_rcnn/faster-rcnn_x101-64x4d_fpn_ms-3x_coco.py': (654, 'cb7fccf18dd8e766b8f778e6d06be53366b59c29'),
+    'retinanet/retinanet_x101-32x4d_fpn_2x_coco.py': (660, 'd5eef6edd487e4ea1c1c3d3e7a52ff36997aee76'),
+    'retinanet/retinanet_x101-64x4d_fpn_2x_coco.py': (660, '51d2a702b99a80f8e5f3e31c0d83384596413fac'),
+    'retinanet/retinanet_x101-64x4d_fpn_ms-640-800-3x_coco.py': (660, '51d2a702b99a80f8e5f3e31c0d83384596413fac'),
+    'rpn/rpn_x101-32x4d_fpn_1x_coco.py': (646, 'b8bd019764ead3aaf6f9bfce0a816ab0bdeb0c7a'),
+    'rpn/rpn_x101-64x4d_fpn_1x_coco.py': (646, '6d378c2758294421f9d70593e5b4f357f262952e'),
+    'fcos/fcos_x101-64x4d_fpn_gn-head_ms-640-800-2x_coco.py': (675, '4943aceee79cfc383b08924ca783576f2d20f2c2'),
 }
 
 
