@@ -230,3 +230,23 @@ def state_dict_signature(model) -> tuple:
     import hashlib
     shapes = sorted((k, tuple(v.shape)) for k, v in model.state_dict().items())
     return len(shapes), hashlib.sha1(repr(shapes).encode()).hexdigest()
+
+
+def grid_assigner_case(seed: int = 0):
+    """Seeded priors (a 6x6 grid of 16-pixel cells, 3 anchors each), 5 gts, and
+    responsible flags (the cell holding each gt's centre), for GridAssigner's tests and
+    tools/dev/measure_backbones.py."""
+    import torch
+    from mmengine.structures import InstanceData
+    generator = torch.Generator().manual_seed(seed)
+    ys, xs = torch.meshgrid(torch.arange(6.) * 16 + 8, torch.arange(6.) * 16 + 8, indexing='ij')
+    centers = torch.stack([xs, ys], -1).reshape(-1, 1, 2).repeat(1, 3, 1).reshape(-1, 2)
+    sizes = torch.tensor([[12., 10.], [20., 30.], [40., 28.]]).repeat(36, 1)
+    priors = torch.cat([centers - sizes / 2, centers + sizes / 2], 1)
+    xy = torch.rand(5, 2, generator=generator) * 70
+    gts = torch.cat([xy, xy + 8 + torch.rand(5, 2, generator=generator) * 30], 1)
+    gt_cells = (((gts[:, :2] + gts[:, 2:]) / 2) // 16).long().clamp(max=5)
+    responsible = torch.zeros(36, 3, dtype=torch.uint8)
+    responsible[gt_cells[:, 1] * 6 + gt_cells[:, 0]] = 1
+    return (InstanceData(priors=priors, responsible_flags=responsible.reshape(-1)),
+            InstanceData(bboxes=gts, labels=torch.arange(5) * 7))

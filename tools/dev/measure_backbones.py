@@ -26,7 +26,7 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, '..', '..', 'tests'))
-from helpers import fill_seeded_weights, state_dict_signature  # noqa: E402
+from helpers import fill_seeded_weights, grid_assigner_case, state_dict_signature  # noqa: E402,E501
 from mmdet_reference import import_mmdet  # noqa: E402
 
 #: Case name -> backbone config, the same in MMDetection and detlab.
@@ -239,11 +239,36 @@ def measure_yolo() -> None:
     print('decode', round(decoded.sum().item(), 4), round(decoded.abs().max().item(), 4))
 
 
+GRID_ASSIGNER_CASES = [
+    dict(type='GridAssigner', pos_iou_thr=0.5, neg_iou_thr=0.5, min_pos_iou=0),
+    dict(type='GridAssigner', pos_iou_thr=0.3, neg_iou_thr=(0.1, 0.4), min_pos_iou=0.05,
+         gt_max_assign_all=False),
+]
+
+
+def measure_grid_assigner() -> None:
+    """GridAssigner's assignment equals MMDetection's on the seeded case; prints counts."""
+    from mmdet.registry import TASK_UTILS as MMDET_TASK_UTILS
+
+    from detlab.registry import TASK_UTILS
+    for cfg in GRID_ASSIGNER_CASES:
+        preds, gts = grid_assigner_case()
+        want = MMDET_TASK_UTILS.build(dict(cfg)).assign(preds, gts)
+        got = TASK_UTILS.build(dict(cfg)).assign(preds, gts)
+        assert torch.equal(want.gt_inds, got.gt_inds) and torch.equal(want.labels, got.labels)
+        assert torch.equal(want.max_overlaps, got.max_overlaps)
+        positive = torch.nonzero(want.gt_inds > 0).squeeze(1)
+        print([int((want.gt_inds == v).sum()) for v in (-1, 0)], positive.tolist(),
+              want.gt_inds[positive].tolist(), want.labels[positive].tolist(),
+              round(want.max_overlaps.sum().item(), 4))
+
+
 def main() -> None:
     import_mmdet()
     args = sys.argv[1:]
     if args[:1] == ['--anchors']:
         measure_anchors()
+        measure_grid_assigner()
         return measure_yolo()
     if args[:1] == ['--configs']:
         for path in args[1:] or CONFIGS:

@@ -1,6 +1,6 @@
 """Task modules: prior generators, assigners, samplers and box coders used by heads."""
 from . import assigners, coders, prior_generators, samplers
-from .assigners import ATSSAssigner, AssignResult, BboxOverlaps2D, MaxIoUAssigner
+from .assigners import ATSSAssigner, AssignResult, BboxOverlaps2D, GridAssigner, MaxIoUAssigner
 from .builder import (ANCHOR_GENERATORS, BBOX_ASSIGNERS, BBOX_CODERS, BBOX_SAMPLERS,
                       IOU_CALCULATORS, PRIOR_GENERATORS, build_anchor_generator, build_assigner,
                       build_bbox_coder, build_iou_calculator, build_prior_generator,
@@ -17,5 +17,5 @@ __all__ = [
     'ANCHOR_GENERATORS', 'PRIOR_GENERATORS', 'BBOX_ASSIGNERS', 'BBOX_SAMPLERS', 'BBOX_CODERS',
     'IOU_CALCULATORS', 'build_anchor_generator', 'build_prior_generator', 'build_assigner',
     'build_sampler', 'build_iou_calculator', 'build_bbox_coder', 'SSDAnchorGenerator',
-    'YOLOAnchorGenerator', 'YOLOBBoxCoder'
+    'YOLOAnchorGenerator', 'YOLOBBoxCoder', 'GridAssigner'
 ]

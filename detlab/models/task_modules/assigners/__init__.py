@@ -3,10 +3,12 @@ from .assign_result import IGNORED_GT_IND, NEGATIVE_GT_IND, NO_LABEL, AssignResu
 from .atss_assigner import ATSSAssigner
 from .dynamic_soft_label_assigner import DynamicSoftLabelAssigner
 from .fcos_assign import PointTargets, fcos_assign
+from .grid_assigner import GridAssigner
 from .iou2d_calculator import BboxOverlaps2D
 from .max_iou_assigner import MaxIoUAssigner
 
 __all__ = [
     'AssignResult', 'BboxOverlaps2D', 'MaxIoUAssigner', 'NEGATIVE_GT_IND', 'IGNORED_GT_IND',
-    'NO_LABEL', 'ATSSAssigner', 'fcos_assign', 'PointTargets', 'DynamicSoftLabelAssigner'
+    'NO_LABEL', 'ATSSAssigner', 'fcos_assign', 'PointTargets', 'DynamicSoftLabelAssigner',
+    'GridAssigner'
 ]
