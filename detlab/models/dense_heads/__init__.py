@@ -1,8 +1,12 @@
-"""Dense heads: per-location class scores and boxes on every feature level."""
+"""Dense heads: per-location class scores and boxes on every feature level, and the DETR
+family's set-prediction heads."""
 from .anchor_free_head import AnchorFreeHead
 from .anchor_head import AnchorHead
 from .atss_head import ATSSHead
 from .base_dense_head import BaseDenseHead
+from .deformable_detr_head import DeformableDETRHead
+from .detr_head import DETRHead
+from .dino_head import DINOHead
 from .fcos_head import FCOSHead
 from .retina_head import RetinaHead
 from .rpn_head import RPNHead
@@ -10,5 +14,5 @@ from .rtmdet_head import RTMDetHead, RTMDetSepBNHead
 
 __all__ = [
     'BaseDenseHead', 'AnchorHead', 'AnchorFreeHead', 'RetinaHead', 'RPNHead', 'FCOSHead',
-    'ATSSHead', 'RTMDetHead', 'RTMDetSepBNHead'
+    'ATSSHead', 'RTMDetHead', 'RTMDetSepBNHead', 'DETRHead', 'DeformableDETRHead', 'DINOHead'
 ]

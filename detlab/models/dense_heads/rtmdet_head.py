@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from detlab.registry import MODELS
 from detlab.structures.bbox import distance2bbox
 from detlab.utils import reduce_mean
-from ..layers.activation import inverse_sigmoid
+from ..layers.transformer import inverse_sigmoid
 from ..task_modules.assigners import NEGATIVE_GT_IND
 from ..utils import batch_valid_flags, inside_image, levels_to_anchor_rows, pad_gt_instances
 from .anchor_head import AnchorHead

@@ -1,19 +1,19 @@
+"""Detectors: backbone, neck and heads put together, with MMDetection's names."""
+from .atss import ATSS
 from .base import BaseDetector
+from .base_detr import DetectionTransformer
+from .deformable_detr import DeformableDETR
+from .detr import DETR
+from .dino import DINO
 from .faster_rcnn import FasterRCNN
+from .fcos import FCOS
 from .mask_rcnn import MaskRCNN
 from .retinanet import RetinaNet
 from .rpn import RPN
+from .rtmdet import RTMDet
 from .single_stage import SingleStageDetector
 from .two_stage import TwoStageDetector
 
 __all__ = ['BaseDetector', 'SingleStageDetector', 'RetinaNet', 'TwoStageDetector', 'FasterRCNN',
-           'MaskRCNN', 'RPN']
-
-from .atss import ATSS  # noqa: E402
-from .fcos import FCOS  # noqa: E402
-
-__all__ += ['FCOS', 'ATSS']
-
-from .rtmdet import RTMDet  # noqa: E402
-
-__all__ += ['RTMDet']
+           'MaskRCNN', 'RPN', 'FCOS', 'ATSS', 'RTMDet', 'DetectionTransformer', 'DETR',
+           'DeformableDETR', 'DINO']

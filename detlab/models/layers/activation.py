@@ -1,15 +1,11 @@
-"""Activation layers from an mmcv ``act_cfg``, built the way ConvModule builds them, and the
-inverse of the sigmoid."""
-import torch
+"""Activation layers from an mmcv ``act_cfg``, built the way ConvModule builds them."""
 from mmcv.cnn import build_activation_layer
-from torch import Tensor, nn
+from torch import nn
 
 from detlab.structures.errors import AssertionValueError
 
 #: Activation types whose torch modules take no ``inplace`` argument (ConvModule's list).
 NO_INPLACE_ACTIVATIONS = ('Tanh', 'PReLU', 'Sigmoid', 'HSigmoid', 'Swish', 'GELU')
-#: Lower bound of both terms of :func:`inverse_sigmoid`, as MMDetection.
-INVERSE_SIGMOID_EPS = 1e-5
 
 
 def build_activation(act_cfg: dict, inplace: bool = True) -> nn.Module:
@@ -35,9 +31,3 @@ def build_activation(act_cfg: dict, inplace: bool = True) -> nn.Module:
     if cfg['type'] not in NO_INPLACE_ACTIVATIONS:
         cfg.setdefault('inplace', inplace)
     return build_activation_layer(cfg)
-
-
-def inverse_sigmoid(x: Tensor, eps: float = INVERSE_SIGMOID_EPS) -> Tensor:
-    """``log(x / (1 - x))`` of probabilities clamped to [0, 1], both terms at least ``eps``."""
-    x = x.clamp(min=0, max=1)
-    return torch.log(x.clamp(min=eps) / (1 - x).clamp(min=eps))

@@ -1,7 +1,8 @@
 """Necks: multi-scale backbone features -> the feature pyramid the heads read."""
+from .channel_mapper import ChannelMapper
 from .cspnext_pafpn import CSPNeXtPAFPN
 from .fpn import FPN
 from .ssd_neck import SSDNeck
 from .yolo_neck import YOLOV3Neck
 
-__all__ = ['CSPNeXtPAFPN', 'FPN', 'SSDNeck', 'YOLOV3Neck']
+__all__ = ['ChannelMapper', 'CSPNeXtPAFPN', 'FPN', 'SSDNeck', 'YOLOV3Neck']
