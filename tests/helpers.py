@@ -190,3 +190,63 @@ def write_png_bomb(path, width: int, height: int) -> None:
     header = struct.pack('>IIBBBBB', width, height, 8, 0, 0, 0, 0)
     Path(path).write_bytes(b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', header) +
                            chunk(b'IDAT', stream) + chunk(b'IEND', b''))
+
+
+def fill_seeded_weights(model, seed: int = 0) -> None:
+    """Give every float entry of ``model.state_dict()`` seeded, well-scaled values.
+
+    Entries are filled in sorted key order from one generator, so two models with
+    the same keys and shapes (detlab's and MMDetection's) get the same weights;
+    tools/dev/measure_backbones.py uses it to pin MMDetection's outputs. Convs
+    get He-scaled normals, norms weights near 1, running variances in
+    [0.5, 1.5), so that deep backbones neither vanish nor overflow.
+    """
+    import torch
+    generator = torch.Generator().manual_seed(seed)
+    state = model.state_dict()
+    filled = {}
+    for key in sorted(state):
+        value = state[key]
+        if not value.is_floating_point():
+            continue
+        noise = torch.randn(value.shape, generator=generator)
+        if key.endswith('running_var'):
+            filled[key] = 0.5 + torch.rand(value.shape, generator=generator)
+        elif value.dim() > 1:
+            fan_in = value[0].numel()
+            filled[key] = noise * (2.0 / fan_in)**0.5
+        elif key.endswith('weight'):
+            filled[key] = 1 + 0.1 * noise
+        else:
+            filled[key] = 0.1 * noise
+    model.load_state_dict(filled, strict=False)
+
+
+def state_dict_signature(model) -> tuple:
+    """(number of entries, SHA-1 of the sorted (key, shape) list) of a model's state_dict.
+
+    tools/dev/measure_backbones.py prints it for MMDetection's models; tests pin it.
+    """
+    import hashlib
+    shapes = sorted((k, tuple(v.shape)) for k, v in model.state_dict().items())
+    return len(shapes), hashlib.sha1(repr(shapes).encode()).hexdigest()
+
+
+def grid_assigner_case(seed: int = 0):
+    """Seeded priors (a 6x6 grid of 16-pixel cells, 3 anchors each), 5 gts, and
+    responsible flags (the cell holding each gt's centre), for GridAssigner's tests and
+    tools/dev/measure_backbones.py."""
+    import torch
+    from mmengine.structures import InstanceData
+    generator = torch.Generator().manual_seed(seed)
+    ys, xs = torch.meshgrid(torch.arange(6.) * 16 + 8, torch.arange(6.) * 16 + 8, indexing='ij')
+    centers = torch.stack([xs, ys], -1).reshape(-1, 1, 2).repeat(1, 3, 1).reshape(-1, 2)
+    sizes = torch.tensor([[12., 10.], [20., 30.], [40., 28.]]).repeat(36, 1)
+    priors = torch.cat([centers - sizes / 2, centers + sizes / 2], 1)
+    xy = torch.rand(5, 2, generator=generator) * 70
+    gts = torch.cat([xy, xy + 8 + torch.rand(5, 2, generator=generator) * 30], 1)
+    gt_cells = (((gts[:, :2] + gts[:, 2:]) / 2) // 16).long().clamp(max=5)
+    responsible = torch.zeros(36, 3, dtype=torch.uint8)
+    responsible[gt_cells[:, 1] * 6 + gt_cells[:, 0]] = 1
+    return (InstanceData(priors=priors, responsible_flags=responsible.reshape(-1)),
+            InstanceData(bboxes=gts, labels=torch.arange(5) * 7))

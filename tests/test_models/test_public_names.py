@@ -55,7 +55,7 @@ IMPLEMENTED = {
         'reduce_loss', 'weight_reduce_loss', 'weighted_loss', 'L1Loss', 'l1_loss',
         'QualityFocalLoss', 'KnowledgeDistillationKLDivLoss'
     },
-    'backbones': {'ResNet', 'ResNetV1d'},
+    'backbones': {'Darknet', 'MobileNetV2', 'RegNet', 'ResNet', 'ResNetV1d', 'ResNeXt', 'SSDVGG'},
     'layers': {'ResLayer', 'multiclass_nms'},
 }
 

@@ -6,19 +6,18 @@ import math
 from typing import List, Optional, Sequence, Tuple
 
 from mmcv.cnn import ConvModule, DepthwiseSeparableConvModule
-from mmengine.model import BaseModule
 from torch import Tensor, nn
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from detlab.registry import MODELS
 from ..layers.csp_layer import CSP_NORM_CFG, CSPLayer, SPPBottleneck
+from .base_backbone import FreezableBackbone
 
 #: ``frozen_stages=-1`` freezes nothing; 0 freezes the stem; k also stage1..stage{k}.
 NOT_FROZEN = -1
 
 
 @MODELS.register_module()
-class CSPNeXt(BaseModule):
+class CSPNeXt(FreezableBackbone):
     """CSPNeXt backbone.
 
     Args:
@@ -113,16 +112,6 @@ class CSPNeXt(BaseModule):
             layer.eval()
             for param in layer.parameters():
                 param.requires_grad = False
-
-    def train(self, mode: bool = True) -> 'CSPNeXt':
-        """Set train mode, keeping frozen stages and (with ``norm_eval``) BN in eval."""
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for module in self.modules():
-                if isinstance(module, _BatchNorm):
-                    module.eval()
-        return self
 
     def forward(self, x: Tensor) -> Tuple[Tensor, ...]:
         """(B, 3, H, W) -> the outputs of the ``out_indices`` layers."""

@@ -1,17 +1,15 @@
 """ResNet backbone with MMDetection 3.x's config keys and state_dict keys."""
-import warnings
 from typing import List, Optional, Sequence, Tuple, Union
 
 from mmcv.cnn import build_conv_layer, build_norm_layer
-from mmengine.model import BaseModule
 from torch import Tensor, nn
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from detlab.registry import MODELS
-from detlab.structures.errors import AssertionKeyError, AssertionTypeError, AssertionValueError
+from detlab.structures.errors import AssertionKeyError, AssertionValueError
 from ..layers import ResLayer
 from ..layers.activation import build_activation
 from ..layers.plugins import check_plugins, make_stage_plugins
+from .base_backbone import FreezableBackbone, backbone_init_cfg
 from .resnet_blocks import RESNET_STYLES, BasicBlock, Bottleneck, refuse_dcn
 
 #: Stage widths double at every stage: planes = base_channels * 2 ** stage.
@@ -22,13 +20,13 @@ POOL_KERNEL, POOL_STRIDE, POOL_PADDING = 3, 2, 1
 MAX_STAGES = 4
 #: ``frozen_stages=-1`` freezes nothing; 0 freezes the stem; k also layer1..layer{k}.
 NOT_FROZEN = -1
-#: Conv types that need mmcv's compiled ops (deformable convolutions).
+#: Deformable conv types that ``conv_cfg`` may not name (``dcn`` builds DCN/DCNv2).
 DEFORMABLE_CONV_TYPES = ('DCN', 'DCNv2', 'DCNv3', 'DeformConv2d', 'ModulatedDeformConv2d',
                          'DeformConv', 'ModulatedDeformConv')
 
 
 @MODELS.register_module()
-class ResNet(BaseModule):
+class ResNet(FreezableBackbone):
     """ResNet (v1b: stride on the 3x3 conv) as a detection backbone.
 
     Module names follow MMDetection (``conv1``, ``bn1``, ``layer1``..``layer4``,
@@ -56,9 +54,11 @@ class ResNet(BaseModule):
             ``dict(type='BN', requires_grad=True)``.
         norm_eval (bool): Keep every BatchNorm in eval mode (frozen running
             statistics) during ``train()``. Defaults to True.
-        dcn (dict, optional): Must be None: deformable convolution is not
-            supported, and a config that sets it gets an error naming the key.
-        stage_with_dcn (Sequence[bool]): Only meaningful with ``dcn``.
+        dcn (dict, optional): ``dict(type='DCN' | 'DCNv2', deform_groups=1,
+            fallback_on_stride=False)`` makes the 3x3 conv of the Bottlenecks
+            of the stages chosen by ``stage_with_dcn`` deformable (mmcv's
+            layers and state_dict keys); BasicBlock depths refuse it.
+        stage_with_dcn (Sequence[bool]): One flag per stage; used with ``dcn``.
         plugins (list[dict], optional): Layers inserted in the blocks, in
             MMDetection's form ``dict(cfg=dict(type=...), position=
             'after_conv1' | 'after_conv2' | 'after_conv3', stages=(bool,) *
@@ -115,18 +115,22 @@ class ResNet(BaseModule):
                  init_cfg: Union[dict, list, None] = None,
                  act_cfg: dict = dict(type='ReLU')) -> None:
         super().__init__(init_cfg)
-        if depth not in self.arch_settings:
-            raise AssertionKeyError(f'ResNet: invalid depth {depth!r}; valid depths are '
-                                    f'{sorted(self.arch_settings)}')
-        refuse_dcn(type(self).__name__, dcn)
+        self.block, stage_blocks = self._arch(depth)
         if conv_cfg is not None and conv_cfg.get('type') in DEFORMABLE_CONV_TYPES:
-            raise AssertionValueError(f'{type(self).__name__}: conv_cfg={conv_cfg!r} asks for '
-                                      'deformable convolution, which detlab does not support (it '
-                                      "needs mmcv's compiled ops); remove 'conv_cfg' or use "
-                                      "dict(type='Conv2d')")
+            raise AssertionValueError(f'{type(self).__name__}: conv_cfg={conv_cfg!r} makes every '
+                                      'conv deformable, which detlab does not build; use '
+                                      "dcn=dict(type='DCN' | 'DCNv2', deform_groups=1, "
+                                      'fallback_on_stride=False) with stage_with_dcn for the '
+                                      '3x3 convs of chosen stages')
+        if dcn is not None:
+            if self.block is BasicBlock:
+                refuse_dcn(type(self).__name__, dcn)
+            if len(stage_with_dcn) != num_stages:
+                raise AssertionValueError(f'{type(self).__name__}: stage_with_dcn '
+                                          f'{tuple(stage_with_dcn)} needs one entry per stage '
+                                          f'(num_stages={num_stages})')
         self._check_args(num_stages, strides, dilations, out_indices, style, frozen_stages)
         check_plugins(plugins, num_stages)
-        self.block, stage_blocks = self.arch_settings[depth]
         self.depth = depth
         self.stem_channels = base_channels if stem_channels is None else stem_channels
         self.base_channels = base_channels
@@ -154,19 +158,35 @@ class ResNet(BaseModule):
         self.res_layers = []
         inplanes = self.stem_channels
         for i, num_blocks in enumerate(self.stage_blocks):
-            planes = base_channels * STAGE_WIDTH_GROWTH**i
             res_layer = self.make_res_layer(
-                block=self.block, inplanes=inplanes, planes=planes, num_blocks=num_blocks,
-                stride=self.strides[i], dilation=self.dilations[i], style=style,
-                avg_down=avg_down, with_cp=with_cp, conv_cfg=conv_cfg, norm_cfg=norm_cfg,
-                plugins=make_stage_plugins(plugins, i), init_cfg=block_init_cfg,
-                act_cfg=act_cfg)
-            inplanes = planes * self.block.expansion
+                block=self.block, inplanes=inplanes, planes=self._stage_planes(i),
+                num_blocks=num_blocks, stride=self.strides[i], dilation=self.dilations[i],
+                style=style, avg_down=avg_down, with_cp=with_cp, conv_cfg=conv_cfg,
+                norm_cfg=norm_cfg, plugins=make_stage_plugins(plugins, i),
+                init_cfg=block_init_cfg, act_cfg=act_cfg,
+                dcn=dcn if dcn is not None and stage_with_dcn[i] else None,
+                **self._stage_block_args(i))
+            inplanes = self._stage_planes(i) * self.block.expansion
             self.add_module(f'layer{i + 1}', res_layer)
             self.res_layers.append(f'layer{i + 1}')
         self._freeze_stages()
         #: Channels of the last stage's output.
         self.feat_dim = inplanes
+
+    def _arch(self, depth: int) -> Tuple[type, Sequence[int]]:
+        """The block class and the number of blocks of each stage for ``depth``."""
+        if depth not in self.arch_settings:
+            raise AssertionKeyError(f'{type(self).__name__}: invalid depth {depth!r}; valid '
+                                    f'depths are {sorted(self.arch_settings)}')
+        return self.arch_settings[depth]
+
+    def _stage_planes(self, stage: int) -> int:
+        """``planes`` of the blocks of ``stage``: ``base_channels * 2**stage``."""
+        return self.base_channels * STAGE_WIDTH_GROWTH**stage
+
+    def _stage_block_args(self, stage: int) -> dict:
+        """Extra arguments of the blocks of ``stage`` (none in ResNet)."""
+        return {}
 
     def make_stage_plugins(self, plugins: List[dict], stage_idx: int) -> List[dict]:
         """The ``dict(cfg, position)`` plugins of stage ``stage_idx`` (MMDetection's method;
@@ -180,7 +200,7 @@ class ResNet(BaseModule):
     @property
     def out_channels(self) -> Tuple[int, ...]:
         """Channels of each map that ``forward`` returns (stage order)."""
-        return tuple(self.base_channels * STAGE_WIDTH_GROWTH**i * self.block.expansion
+        return tuple(self._stage_planes(i) * self.block.expansion
                      for i in range(self.num_stages) if i in self.out_indices)
 
     def _check_args(self, num_stages: int, strides: Sequence[int], dilations: Sequence[int],
@@ -205,23 +225,9 @@ class ResNet(BaseModule):
     def _resolve_init_cfg(self, init_cfg: Union[dict, list, None],
                           pretrained: Optional[str]) -> Optional[dict]:
         """Set ``self.init_cfg``; return the init config of every residual block."""
-        if pretrained is not None:
-            if init_cfg:
-                raise AssertionValueError('ResNet: give init_cfg or the deprecated pretrained, '
-                                          'not both')
-            if not isinstance(pretrained, str):
-                raise AssertionTypeError('ResNet: pretrained must be a str or None, got '
-                                         f'{pretrained!r}')
-            warnings.warn("ResNet: 'pretrained' is deprecated, use init_cfg=dict(type="
-                          "'Pretrained', checkpoint=...)", DeprecationWarning)
-            self.init_cfg = dict(type='Pretrained', checkpoint=pretrained)
+        self.init_cfg = backbone_init_cfg(type(self).__name__, init_cfg, pretrained)
+        if pretrained is not None or init_cfg is not None:
             return None
-        if init_cfg is not None:
-            return None
-        self.init_cfg = [
-            dict(type='Kaiming', layer='Conv2d'),
-            dict(type='Constant', val=1, layer=['_BatchNorm', 'GroupNorm']),
-        ]
         if not self.zero_init_residual:
             return None
         last_norm = 'norm2' if self.block is BasicBlock else 'norm3'
@@ -279,11 +285,7 @@ class ResNet(BaseModule):
             ``out_indices``), with ``C_i = base_channels * 2**i * expansion``
             and ``s_i = 4 * prod(strides[:i + 1])`` (4, 8, 16, 32 by default).
         """
-        if self.deep_stem:
-            x = self.stem(x)
-        else:
-            x = self.relu(self.norm1(self.conv1(x)))
-        x = self.maxpool(x)
+        x = self._stem(x)
         outs = []
         for i, layer_name in enumerate(self.res_layers):
             x = getattr(self, layer_name)(x)
@@ -291,15 +293,13 @@ class ResNet(BaseModule):
                 outs.append(x)
         return tuple(outs)
 
-    def train(self, mode: bool = True) -> 'ResNet':
-        """Set train mode, keeping frozen stages and (with ``norm_eval``) BN in eval."""
-        super().train(mode)
-        self._freeze_stages()
-        if mode and self.norm_eval:
-            for module in self.modules():
-                if isinstance(module, _BatchNorm):
-                    module.eval()
-        return self
+    def _stem(self, x: Tensor) -> Tensor:
+        """The stem and the max pool: (B, C, H, W) -> (B, stem_channels, H / 4, W / 4)."""
+        if self.deep_stem:
+            x = self.stem(x)
+        else:
+            x = self.relu(self.norm1(self.conv1(x)))
+        return self.maxpool(x)
 
 
 @MODELS.register_module()

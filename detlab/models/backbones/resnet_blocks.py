@@ -8,17 +8,18 @@ from torch import Tensor, nn
 
 from detlab.structures.errors import AssertionValueError
 from ..layers.activation import build_activation
+from ..layers.deform_conv import build_dcn_conv, dcn_falls_back
 from ..layers.plugins import add_block_plugins, forward_plugins
 
 RESNET_STYLES = ('pytorch', 'caffe')
 
 
 def refuse_dcn(owner: str, dcn: Optional[dict]) -> None:
-    """Deformable convolution needs mmcv's compiled ops, which detlab does not use."""
+    """Blocks without a deformable variant (BasicBlock, as in MMDetection) refuse ``dcn``."""
     if dcn is not None:
-        raise AssertionValueError(f'{owner}: dcn={dcn!r} asks for deformable convolution, which '
-                                  "detlab does not support (it needs mmcv's compiled ops); remove "
-                                  "the 'dcn' key (and 'stage_with_dcn') from the backbone config")
+        raise AssertionValueError(f'{owner}: dcn={dcn!r} is only available in Bottleneck '
+                                  'blocks (ResNet-50/101/152, ResNeXt, RegNet); remove the '
+                                  "'dcn' key (and 'stage_with_dcn') or use a deeper backbone")
 
 
 class _ResidualBlock(BaseModule):
@@ -35,9 +36,8 @@ class _ResidualBlock(BaseModule):
     plugin_positions = ('after_conv1', 'after_conv2')
 
     def __init__(self, downsample: Optional[nn.Module], with_cp: bool, init_cfg: Optional[dict],
-                 act_cfg: dict, dcn: Optional[dict], plugins: Optional[List[dict]]) -> None:
+                 act_cfg: dict, plugins: Optional[List[dict]]) -> None:
         super().__init__(init_cfg)
-        refuse_dcn(type(self).__name__, dcn)
         for plugin in plugins or ():
             if plugin['position'] not in self.plugin_positions:
                 raise AssertionValueError(f"{type(self).__name__}: plugin position "
@@ -117,7 +117,8 @@ class BasicBlock(_ResidualBlock):
         with_cp (bool): Activation checkpointing. Defaults to False.
         conv_cfg (dict, optional): mmcv conv config. Defaults to None.
         norm_cfg (dict): mmcv norm config. Defaults to ``dict(type='BN')``.
-        dcn (dict, optional): Must be None (deformable conv is unsupported).
+        dcn (dict, optional): Must be None (MMDetection's BasicBlock has no
+            deformable variant).
         plugins (list[dict], optional): ``dict(cfg, position)`` entries (see
             ``detlab.models.layers.plugins``); positions ``after_conv1`` and
             ``after_conv2`` (MMDetection's BasicBlock takes none).
@@ -142,7 +143,8 @@ class BasicBlock(_ResidualBlock):
                  plugins: Optional[List[dict]] = None,
                  init_cfg: Optional[dict] = None,
                  act_cfg: dict = dict(type='ReLU')) -> None:
-        super().__init__(downsample, with_cp, init_cfg, act_cfg, dcn, plugins)
+        super().__init__(downsample, with_cp, init_cfg, act_cfg, plugins)
+        refuse_dcn(type(self).__name__, dcn)
         self.conv1 = build_conv_layer(conv_cfg, inplanes, planes, 3, stride=stride,
                                       padding=dilation, dilation=dilation, bias=False)
         self.norm1_name = self._add_norm(norm_cfg, planes, 1)
@@ -161,6 +163,9 @@ class Bottleneck(_ResidualBlock):
     ``style='pytorch'`` puts the stride on the 3x3 conv, ``'caffe'`` on the
     first 1x1 conv. Arguments as :class:`BasicBlock`; the output has
     ``planes * 4`` channels, and plugins may also sit ``after_conv3``.
+    ``dcn=dict(type='DCN' | 'DCNv2', deform_groups=1, fallback_on_stride=False)``
+    makes the 3x3 conv deformable (mmcv's layers and keys, ``conv2.conv_offset``);
+    ``fallback_on_stride=True`` keeps it a plain conv.
     """
 
     expansion = 4
@@ -180,21 +185,39 @@ class Bottleneck(_ResidualBlock):
                  plugins: Optional[List[dict]] = None,
                  init_cfg: Optional[dict] = None,
                  act_cfg: dict = dict(type='ReLU')) -> None:
-        super().__init__(downsample, with_cp, init_cfg, act_cfg, dcn, plugins)
+        self._build(inplanes, planes, planes, 1, stride, dilation, downsample, style, with_cp,
+                    conv_cfg, norm_cfg, dcn, plugins, init_cfg, act_cfg)
+
+    def _build(self, inplanes: int, planes: int, width: int, groups: int, stride: int,
+               dilation: int, downsample: Optional[nn.Module], style: str, with_cp: bool,
+               conv_cfg: Optional[dict], norm_cfg: dict, dcn: Optional[dict],
+               plugins: Optional[List[dict]], init_cfg: Optional[dict], act_cfg: dict) -> None:
+        """Build the layers: ``width`` channels (in ``groups`` groups) inside the block."""
+        super().__init__(downsample, with_cp, init_cfg, act_cfg, plugins)
         if style not in RESNET_STYLES:
-            raise AssertionValueError(f'Bottleneck: style must be one of {RESNET_STYLES}, got '
-                                      f'{style!r}')
+            raise AssertionValueError(f'{type(self).__name__}: style must be one of '
+                                      f'{RESNET_STYLES}, got {style!r}')
         self.style = style
         self.conv1_stride, self.conv2_stride = (1, stride) if style == 'pytorch' else (stride, 1)
-        self.conv1 = build_conv_layer(conv_cfg, inplanes, planes, 1, stride=self.conv1_stride,
+        self.conv1 = build_conv_layer(conv_cfg, inplanes, width, 1, stride=self.conv1_stride,
                                       bias=False)
-        self.norm1_name = self._add_norm(norm_cfg, planes, 1)
-        self.conv2 = build_conv_layer(conv_cfg, planes, planes, 3, stride=self.conv2_stride,
-                                      padding=dilation, dilation=dilation, bias=False)
-        self.norm2_name = self._add_norm(norm_cfg, planes, 2)
-        self.conv3 = build_conv_layer(conv_cfg, planes, planes * self.expansion, 1, bias=False)
+        self.norm1_name = self._add_norm(norm_cfg, width, 1)
+        conv2_args = dict(stride=self.conv2_stride, padding=dilation, dilation=dilation,
+                          groups=groups)
+        self.dcn = dcn
+        self.with_dcn = dcn is not None
+        if dcn_falls_back(dcn):
+            self.conv2 = build_conv_layer(conv_cfg, width, width, 3, bias=False, **conv2_args)
+        else:
+            if conv_cfg is not None:
+                raise AssertionValueError(f'{type(self).__name__}: conv_cfg must be None with dcn '
+                                          f'(got conv_cfg={conv_cfg!r}, dcn={dcn!r})')
+            self.conv2 = build_dcn_conv(dcn, width, width, 3, owner=type(self).__name__,
+                                        **conv2_args)
+        self.norm2_name = self._add_norm(norm_cfg, width, 2)
+        self.conv3 = build_conv_layer(conv_cfg, width, planes * self.expansion, 1, bias=False)
         self.norm3_name = self._add_norm(norm_cfg, planes * self.expansion, 3)
-        self._add_plugins(plugins, planes, planes, planes * self.expansion)
+        self._add_plugins(plugins, width, width, planes * self.expansion)
 
     @property
     def norm3(self) -> nn.Module:

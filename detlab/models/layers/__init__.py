@@ -4,7 +4,10 @@ from .activation import build_activation
 from .attention import CBAM, ChannelAttention, SEBlock
 from .bbox_nms import batched_nms, multiclass_nms, nms, soft_nms
 from .csp_layer import CSPLayer, CSPNeXtBlock, DarknetBottleneck, SPPBottleneck
+from .deform_conv import (DeformConv2d, DeformConv2dPack, ModulatedDeformConv2d,
+                          ModulatedDeformConv2dPack)
 from .ema import ExpMomentumEMA
+from .inverted_residual import InvertedResidual
 from .plugins import PLUGIN_POSITIONS, make_stage_plugins
 from .positional_encoding import LearnedPositionalEncoding, SinePositionalEncoding
 from .pretrained_init import PretrainedInit, load_local_state_dict
@@ -29,5 +32,6 @@ __all__ = [
     'DetrTransformerEncoder', 'DetrTransformerDecoder', 'DetrTransformerEncoderLayer',
     'DetrTransformerDecoderLayer', 'DeformableDetrTransformerEncoder',
     'DeformableDetrTransformerDecoder', 'DeformableDetrTransformerEncoderLayer',
-    'DeformableDetrTransformerDecoderLayer', 'DinoTransformerDecoder'
+    'DeformableDetrTransformerDecoderLayer', 'DinoTransformerDecoder', 'DeformConv2d',
+    'DeformConv2dPack', 'ModulatedDeformConv2d', 'ModulatedDeformConv2dPack', 'InvertedResidual'
 ]

@@ -2,5 +2,7 @@
 from .channel_mapper import ChannelMapper
 from .cspnext_pafpn import CSPNeXtPAFPN
 from .fpn import FPN
+from .ssd_neck import SSDNeck
+from .yolo_neck import YOLOV3Neck
 
-__all__ = ['ChannelMapper', 'CSPNeXtPAFPN', 'FPN']
+__all__ = ['ChannelMapper', 'CSPNeXtPAFPN', 'FPN', 'SSDNeck', 'YOLOV3Neck']

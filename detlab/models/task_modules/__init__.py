@@ -1,16 +1,17 @@
 """Task modules: prior generators, assigners, match costs, samplers and box coders used by
 heads."""
 from . import assigners, coders, match_costs, prior_generators, samplers
-from .assigners import (ATSSAssigner, AssignResult, BboxOverlaps2D, HungarianAssigner,
-                        MaxIoUAssigner)
+from .assigners import (ATSSAssigner, AssignResult, BboxOverlaps2D, GridAssigner,
+                        HungarianAssigner, MaxIoUAssigner)
 from .builder import (ANCHOR_GENERATORS, BBOX_ASSIGNERS, BBOX_CODERS, BBOX_SAMPLERS,
                       IOU_CALCULATORS, PRIOR_GENERATORS, build_anchor_generator, build_assigner,
                       build_bbox_coder, build_iou_calculator, build_prior_generator,
                       build_sampler)
-from .coders import DeltaXYWHBBoxCoder, DistancePointBBoxCoder
+from .coders import DeltaXYWHBBoxCoder, DistancePointBBoxCoder, YOLOBBoxCoder
 from .match_costs import (BaseMatchCost, BBoxL1Cost, ClassificationCost, CrossEntropyLossCost,
                           FocalLossCost, IoUCost)
-from .prior_generators import AnchorGenerator, MlvlPointGenerator
+from .prior_generators import (AnchorGenerator, MlvlPointGenerator, SSDAnchorGenerator,
+                               YOLOAnchorGenerator)
 from .samplers import PseudoSampler, RandomSampler, SamplingResult
 
 __all__ = [
@@ -22,5 +23,5 @@ __all__ = [
     'IOU_CALCULATORS', 'build_anchor_generator', 'build_prior_generator', 'build_assigner',
     'build_sampler', 'build_iou_calculator', 'build_bbox_coder', 'HungarianAssigner',
     'BaseMatchCost', 'BBoxL1Cost', 'ClassificationCost', 'CrossEntropyLossCost', 'FocalLossCost',
-    'IoUCost'
+    'IoUCost', 'SSDAnchorGenerator', 'YOLOAnchorGenerator', 'YOLOBBoxCoder', 'GridAssigner'
 ]

@@ -176,13 +176,34 @@ def test_caffe2xavier_init_is_caffe2_xavier_fill():
 
 
 @pytest.mark.parametrize('kwargs,key', [
-    (dict(dcn=dict(type='DCN', deform_groups=1, fallback_on_stride=False),
-          stage_with_dcn=(False, True, True, True)), "'dcn'"),
-    (dict(conv_cfg=dict(type='DCNv2')), "'conv_cfg'"),
+    (dict(depth=18, dcn=dict(type='DCN', deform_groups=1, fallback_on_stride=False),
+          stage_with_dcn=(False, True, True, True)), 'dcn=.*only available in Bottleneck'),
+    (dict(depth=50, dcn=dict(type='DCN'), stage_with_dcn=(True, True)), 'stage_with_dcn'),
+    (dict(depth=50, dcn=dict(type='DCNv3'), stage_with_dcn=(True, ) * 4), "'DCNv3'"),
+    (dict(depth=50, conv_cfg=dict(type='DCNv2')), 'conv_cfg=.*use dcn='),
 ])
-def test_dcn_configs_get_an_error_naming_the_key(kwargs, key):
+def test_unbuildable_dcn_configs_get_an_error_naming_the_key(kwargs, key):
     with pytest.raises(ValueError, match=key):
-        MODELS.build(dict(type='ResNet', depth=50, **kwargs))
+        MODELS.build(dict(type='ResNet', **kwargs))
+
+
+def test_dcn_stages_get_mmcv_deformable_convs_and_fallback_keeps_plain_convs():
+    from detlab.models.layers import DeformConv2dPack, ModulatedDeformConv2dPack
+    model = MODELS.build(dict(type='ResNet', depth=50,
+                              dcn=dict(type='DCNv2', deform_groups=4, fallback_on_stride=False),
+                              stage_with_dcn=(False, True, False, True)))
+    kinds = [type(getattr(model, f'layer{i}')[1].conv2) for i in range(1, 5)]
+    assert kinds == [torch.nn.Conv2d, ModulatedDeformConv2dPack, torch.nn.Conv2d,
+                     ModulatedDeformConv2dPack]
+    assert tuple(model.layer2[0].conv2.conv_offset.weight.shape) == (108, 128, 3, 3)
+    assert model.layer2[0].conv2.stride == (2, 2) and model.layer2[0].conv2.bias is None
+    dcn = MODELS.build(dict(type='ResNet', depth=50, dcn=dict(type='DCN'),
+                            stage_with_dcn=(False, False, False, True)))
+    assert isinstance(dcn.layer4[2].conv2, DeformConv2dPack)
+    fallback = MODELS.build(dict(type='ResNet', depth=50,
+                                 dcn=dict(type='DCN', fallback_on_stride=True),
+                                 stage_with_dcn=(True, ) * 4))
+    assert not any(isinstance(m, DeformConv2dPack) for m in fallback.modules())
 
 
 def test_make_stage_plugins_is_also_a_resnet_method():

@@ -6,6 +6,7 @@ from .assign_result import IGNORED_GT_IND, NEGATIVE_GT_IND, NO_LABEL, AssignResu
 from .atss_assigner import ATSSAssigner
 from .dynamic_soft_label_assigner import DynamicSoftLabelAssigner
 from .fcos_assign import PointTargets, fcos_assign
+from .grid_assigner import GridAssigner
 from .hungarian_assigner import HungarianAssigner
 from .iou2d_calculator import BboxOverlaps2D
 from .max_iou_assigner import MaxIoUAssigner
@@ -14,5 +15,5 @@ __all__ = [
     'AssignResult', 'BboxOverlaps2D', 'MaxIoUAssigner', 'NEGATIVE_GT_IND', 'IGNORED_GT_IND',
     'NO_LABEL', 'ATSSAssigner', 'fcos_assign', 'PointTargets', 'DynamicSoftLabelAssigner',
     'HungarianAssigner', 'BBoxL1Cost', 'ClassificationCost', 'CrossEntropyLossCost',
-    'FocalLossCost', 'IoUCost'
+    'FocalLossCost', 'IoUCost', 'GridAssigner'
 ]

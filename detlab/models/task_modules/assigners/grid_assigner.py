@@ -1,0 +1,106 @@
+"""YOLOv3's assignment: max-IoU rules, with positives only among the priors of the cells
+that hold a gt's centre (``responsible_flags``)."""
+from numbers import Number
+from typing import Optional, Sequence, Union
+
+import torch
+from mmengine.structures import InstanceData
+
+from detlab.registry import TASK_UTILS
+from detlab.structures.errors import AssertionValueError
+from .assign_result import IGNORED_GT_IND, NEGATIVE_GT_IND, NO_LABEL, AssignResult
+
+#: Overlap written for priors outside the responsible cells, below any real IoU.
+NOT_RESPONSIBLE_OVERLAP = -1.
+
+
+@TASK_UTILS.register_module()
+class GridAssigner:
+    """MMDetection 3.3's GridAssigner (``gt_inds``: 0 negative, -1 ignored, k gt k-1).
+
+    In order (later steps overwrite earlier ones):
+
+    1. every prior starts ignored;
+    2. priors whose best IoU with any gt is in the negative range
+       (``[0, neg_iou_thr]``, or ``(lo, hi]`` for a pair) become negatives;
+    3. responsible priors whose best IoU among gts is ``> pos_iou_thr``
+       match that gt;
+    4. each gt whose best IoU over responsible priors is ``> min_pos_iou``
+       takes those prior(s) (every tied one with ``gt_max_assign_all``); a
+       later gt wins a prior two gts claim.
+
+    Args:
+        pos_iou_thr (float): Positive threshold (strict).
+        neg_iou_thr (float | tuple[float, float]): Negative bound or range.
+        min_pos_iou (float): Least IoU for step 4 (strict). Defaults to 0.
+        gt_max_assign_all (bool): Step 4 takes all tied priors. Defaults to True.
+        iou_calculator (dict): Defaults to ``dict(type='BboxOverlaps2D')``.
+    """
+
+    def __init__(self,
+                 pos_iou_thr: float,
+                 neg_iou_thr: Union[float, Sequence[float]],
+                 min_pos_iou: float = .0,
+                 gt_max_assign_all: bool = True,
+                 iou_calculator: dict = dict(type='BboxOverlaps2D')) -> None:
+        if not isinstance(neg_iou_thr, Number) and len(neg_iou_thr) != 2:
+            raise AssertionValueError(f'GridAssigner: neg_iou_thr must be a number or a (low, '
+                                      f'high) pair, got {neg_iou_thr!r}')
+        self.pos_iou_thr = pos_iou_thr
+        self.neg_iou_thr = neg_iou_thr
+        self.min_pos_iou = min_pos_iou
+        self.gt_max_assign_all = gt_max_assign_all
+        self.iou_calculator = TASK_UTILS.build(iou_calculator)
+
+    def assign(self, pred_instances: InstanceData, gt_instances: InstanceData,
+               gt_instances_ignore: Optional[InstanceData] = None, **kwargs) -> AssignResult:
+        """Assign the priors of one image.
+
+        Args:
+            pred_instances (InstanceData): ``priors`` (P, 4) and
+                ``responsible_flags`` (P,) bool/uint8: whether the prior's
+                cell holds a gt centre.
+            gt_instances (InstanceData): ``bboxes`` (G, 4), ``labels`` (G,).
+            gt_instances_ignore: Unused, as in MMDetection.
+
+        Returns:
+            AssignResult: ``gt_inds``, ``max_overlaps`` (best IoU over
+            responsible priors' gts; 0 without gts or priors) and ``labels``.
+        """
+        gt_bboxes, gt_labels = gt_instances.bboxes, gt_instances.labels
+        priors = pred_instances.priors
+        responsible = pred_instances.responsible_flags.bool()
+        num_gts, num_priors = gt_bboxes.size(0), priors.size(0)
+        overlaps = self.iou_calculator(gt_bboxes, priors)
+        gt_inds = overlaps.new_full((num_priors, ), IGNORED_GT_IND, dtype=torch.long)
+        if num_gts == 0 or num_priors == 0:
+            if num_gts == 0:
+                gt_inds[:] = NEGATIVE_GT_IND
+            return AssignResult(num_gts, gt_inds, overlaps.new_zeros((num_priors, )),
+                                labels=overlaps.new_full((num_priors, ), NO_LABEL,
+                                                         dtype=torch.long))
+        max_overlaps = overlaps.max(dim=0).values
+        if isinstance(self.neg_iou_thr, Number):
+            negative = (max_overlaps >= 0) & (max_overlaps <= self.neg_iou_thr)
+        else:
+            low, high = self.neg_iou_thr
+            negative = (max_overlaps > low) & (max_overlaps <= high)
+        gt_inds[negative] = NEGATIVE_GT_IND
+
+        overlaps[:, ~responsible] = NOT_RESPONSIBLE_OVERLAP
+        max_overlaps, argmax_overlaps = overlaps.max(dim=0)
+        gt_max_overlaps, gt_argmax_overlaps = overlaps.max(dim=1)
+        positive = (max_overlaps > self.pos_iou_thr) & responsible
+        gt_inds[positive] = argmax_overlaps[positive] + 1
+        for i in range(num_gts):
+            if gt_max_overlaps[i] <= self.min_pos_iou:
+                continue
+            if self.gt_max_assign_all:
+                gt_inds[(overlaps[i] == gt_max_overlaps[i]) & responsible] = i + 1
+            elif responsible[gt_argmax_overlaps[i]]:
+                gt_inds[gt_argmax_overlaps[i]] = i + 1
+
+        labels = gt_inds.new_full((num_priors, ), NO_LABEL)
+        matched = gt_inds > 0
+        labels[matched] = gt_labels[gt_inds[matched] - 1]
+        return AssignResult(num_gts, gt_inds, max_overlaps, labels=labels)
