@@ -250,3 +250,13 @@ def grid_assigner_case(seed: int = 0):
     responsible[gt_cells[:, 1] * 6 + gt_cells[:, 0]] = 1
     return (InstanceData(priors=priors, responsible_flags=responsible.reshape(-1)),
             InstanceData(bboxes=gts, labels=torch.arange(5) * 7))
+
+
+#: A VOC2007 split for the VOC tests: boxes with a difficult flag, a class VOC lacks
+#: (unicorn), an image without <size> and one without objects.
+VOC2007 = {
+    '000001': ((100, 80), [('dog', 0, 11, 21, 50, 60), ('person', 1, 1, 1, 30, 40),
+                           ('unicorn', 0, 5, 5, 20, 20), ('cat', 0, 70, 50, 120, 80)]),
+    '000002': (None, [('car', 0, 2, 3, 12, 13)]),  # no <size>: read from the image
+    '000003': ((50, 50), []),
+}

@@ -3,7 +3,6 @@
 Without ``skip_bad_samples`` the run fails at once naming the file or the
 annotation id; with it the bad sample is dropped and counted.
 """
-import json
 import warnings
 
 import cv2
@@ -15,38 +14,9 @@ from torch.utils.data import DataLoader
 from detlab.datasets import BadInputError, BadSampleWarning
 from detlab.datasets.bad_samples import SkipTally, attach_skip_records, pop_skipped_samples
 from detlab.registry import DATASETS
-from test_voc_dataset import VOC2007, write_voc  # noqa: I001  (a sibling test module)
-
-PIPELINE = [dict(type='LoadImageFromFile'), dict(type='LoadAnnotations'),
-            dict(type='PackDetInputs')]
-CATEGORIES = [dict(id=1, name='a'), dict(id=2, name='b')]
-NUM_GOOD = 4
-
-
-def good_box(ann_id, img_id):
-    return dict(id=ann_id, image_id=img_id, category_id=1, bbox=[2, 2, 10, 10], area=100,
-                iscrowd=0)
-
-
-def write_coco(root, extra_images=(), extra_annotations=()):
-    """NUM_GOOD readable 32x24 images with one box each, plus the extras given."""
-    (root / 'imgs').mkdir(exist_ok=True)
-    images = []
-    for img_id in range(1, NUM_GOOD + 1):
-        cv2.imwrite(str(root / 'imgs' / f'{img_id}.png'), np.full((24, 32, 3), img_id, np.uint8))
-        images.append(dict(id=img_id, file_name=f'{img_id}.png', width=32, height=24))
-    annotations = [good_box(img_id, img_id) for img_id in range(1, NUM_GOOD + 1)]
-    content = dict(images=images + list(extra_images),
-                   annotations=annotations + list(extra_annotations), categories=CATEGORIES)
-    (root / 'ann.json').write_text(json.dumps(content))
-
-
-def build(root, **kwargs):
-    cfg = dict(type='CocoDataset', data_root=str(root), ann_file='ann.json',
-               data_prefix=dict(img='imgs/'), metainfo=dict(classes=('a', 'b')),
-               filter_cfg=dict(filter_empty_gt=True), pipeline=PIPELINE)
-    cfg.update(kwargs)
-    return DATASETS.build(cfg)
+from bad_input_cases import (NUM_GOOD, PIPELINE, build, extra_image, good_box,
+                             two_bad_images_skipped_once_an_epoch, write_coco)
+from helpers import VOC2007, write_voc
 
 
 def load_all(dataset, paths=True):
@@ -59,10 +29,6 @@ def load_all(dataset, paths=True):
         # Stop the workers now: an error's traceback would keep them alive until collected.
         batches._shutdown_workers()
     return [sample.img_path for sample in samples] if paths else samples
-
-
-def extra_image(img_id, file_name='5.png'):
-    return dict(id=img_id, file_name=file_name, width=32, height=24)
 
 
 # (what is wrong, extra images, extra annotations, text the error and the summary name)
@@ -144,18 +110,6 @@ def test_unreadable_image_fails_naming_it_or_is_skipped(tmp_path, content, capfd
     assert all(r['img_path'].endswith('bad.png') and 'bad.png' in r['error'] for r in records)
     assert not any('skipped_samples' in sample.metainfo for sample in samples)  # popped
     assert 'skipped' not in capfd.readouterr().err
-
-
-def two_bad_images_skipped_once_an_epoch(root):
-    """NUM_GOOD good images and two unreadable ones (indices 4, 5); redraws pick index 0,
-    so each bad file fails exactly once an epoch."""
-    write_coco(root, [extra_image(5, 'bad.png'), extra_image(6, 'bad2.png')],
-               [good_box(9, 5), good_box(10, 6)])
-    (root / 'imgs' / 'bad.png').write_bytes(b'garbage')
-    (root / 'imgs' / 'bad2.png').write_bytes(b'\x89PNG\r\n\x1a\n\x00\x00')
-    dataset = build(root, skip_bad_samples=True)
-    dataset._rand_another = lambda: 0
-    return dataset
 
 
 @pytest.mark.slow

@@ -10,7 +10,7 @@ from mmengine.runner import Runner
 from detlab.datasets import BadSampleWarning
 from detlab.datasets.bad_samples import SkipTally
 from detlab.engine.hooks import BadSampleHook
-from test_bad_input import two_bad_images_skipped_once_an_epoch  # noqa: I001  (a sibling)
+from bad_input_cases import two_bad_images_skipped_once_an_epoch
 
 
 class CountingModel(BaseModel):

@@ -6,15 +6,9 @@ from mmengine.config import Config
 
 from detlab.datasets import VOCDataset
 from detlab.registry import DATASETS
-from helpers import write_voc
+from helpers import VOC2007, write_voc
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-VOC2007 = {
-    '000001': ((100, 80), [('dog', 0, 11, 21, 50, 60), ('person', 1, 1, 1, 30, 40),
-                           ('unicorn', 0, 5, 5, 20, 20), ('cat', 0, 70, 50, 120, 80)]),
-    '000002': (None, [('car', 0, 2, 3, 12, 13)]),  # no <size>: read from the image
-    '000003': ((50, 50), []),
-}
 VOC2012 = {'2012_000001': ((64, 48), [('bird', 0, 5, 6, 40, 30)])}
 
 
