@@ -100,17 +100,16 @@ def current_value(cfg: Any, key: str) -> Any:
 def override_type_error(key: str, old: Any, new: Any) -> Optional[str]:
     """Why ``new`` cannot replace the number or bool ``old`` at ``key``; None if it can.
 
-    An int takes an int, a float takes an int or a float, a bool takes a bool;
-    None is always accepted (it switches a setting off). Other values (strings,
-    lists, dicts, None in the config) take anything.
+    A number (int or float) takes a number, since many keys take either (a count
+    or a fraction, as FedAvg's ``clients_per_round``); a bool takes a bool; None
+    is always accepted (it switches a setting off). Other values (strings, lists,
+    dicts, None in the config) take anything.
     """
     if new is None or old is None:
         return None
     if isinstance(old, bool):
         expected, ok = 'a bool (True or False)', isinstance(new, bool)
-    elif isinstance(old, int):
-        expected, ok = 'an int', isinstance(new, int) and not isinstance(new, bool)
-    elif isinstance(old, float):
+    elif isinstance(old, (int, float)):
         expected, ok = 'a number', isinstance(new, (int, float)) and not isinstance(new, bool)
     else:
         return None

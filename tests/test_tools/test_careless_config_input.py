@@ -79,7 +79,7 @@ def test_cfg_option_of_the_wrong_type_names_key_and_expected_type(tool):
     stderr = failure(run_tool(tool, *CONFIG_TOOLS[tool], '--cfg-options',
                               'train_cfg.max_iters=abc', timeout=120))
     assert ("--cfg-options train_cfg.max_iters='abc': train_cfg.max_iters is 1600 in the "
-            "config, so it takes an int, not str 'abc'.") in stderr
+            "config, so it takes a number, not str 'abc'.") in stderr
 
 
 def test_cfg_option_types_bool_and_float():

@@ -213,6 +213,22 @@ class AnchorHead(BaseDenseHead):
         return (getattr(self.sampler, 'supports_batch', False) and can_assign_batch is not None
                 and can_assign_batch(batch_gt_instances, batch_gt_instances_ignore))
 
+    def _valid_priors(self, priors: Tensor, featmap_sizes: List[torch.Size],
+                      batch_img_metas: List[dict]) -> Tensor:
+        """(B, P) priors that take part in assignment: inside each image's padded area,
+        and with ``train_cfg.allowed_border >= 0`` within that border of its image (MMDetection
+        tests every column of the priors against the image, as here)."""
+        pad_shapes = [tuple(meta.get('pad_shape', meta['img_shape'])[:2])
+                      for meta in batch_img_metas]
+        prior_valid = batch_valid_flags(self.prior_generator.strides,
+                                        self.prior_generator.num_base_priors, featmap_sizes,
+                                        pad_shapes, priors.device)
+        allowed_border = self.train_cfg.get('allowed_border', -1)
+        if allowed_border >= 0:
+            img_shapes = [meta['img_shape'][:2] for meta in batch_img_metas]
+            prior_valid &= inside_image(priors, img_shapes, allowed_border)
+        return prior_valid
+
     def _get_targets_batched(self, anchors: Tensor, featmap_sizes: List[torch.Size],
                              batch_gt_instances: List[InstanceData],
                              batch_img_metas: List[dict]) -> AnchorTargets:
@@ -223,15 +239,7 @@ class AnchorHead(BaseDenseHead):
         """
         device, batch = anchors.device, len(batch_img_metas)
         gt_bboxes, gt_labels, gt_valid = pad_gt_instances(batch_gt_instances, device)
-        pad_shapes = [tuple(meta.get('pad_shape', meta['img_shape'])[:2])
-                      for meta in batch_img_metas]
-        prior_valid = batch_valid_flags(self.prior_generator.strides,
-                                        self.prior_generator.num_base_priors, featmap_sizes,
-                                        pad_shapes, device)
-        allowed_border = self.train_cfg.get('allowed_border', -1)
-        if allowed_border >= 0:
-            img_shapes = [meta['img_shape'][:2] for meta in batch_img_metas]
-            prior_valid &= inside_image(anchors, img_shapes, allowed_border)
+        prior_valid = self._valid_priors(anchors, featmap_sizes, batch_img_metas)
         gt_inds, _ = self.assigner.assign_batch(anchors, prior_valid, gt_bboxes, gt_valid)
 
         pos, neg = gt_inds > NEGATIVE_GT_IND, gt_inds == NEGATIVE_GT_IND  # (B, N)

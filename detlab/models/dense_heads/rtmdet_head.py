@@ -25,7 +25,7 @@ from detlab.structures.bbox import distance2bbox
 from detlab.utils import reduce_mean
 from ..layers.transformer import inverse_sigmoid
 from ..task_modules.assigners import NEGATIVE_GT_IND
-from ..utils import batch_valid_flags, inside_image, levels_to_anchor_rows, pad_gt_instances
+from ..utils import levels_to_anchor_rows, pad_gt_instances
 from .anchor_head import AnchorHead
 
 #: Prior probability behind the classifier's (and objectness') initial bias.
@@ -252,16 +252,7 @@ class RTMDetHead(AnchorHead):
             RTMDetTargets: the targets, (B, P) and (B, P, 4).
         """
         device = priors.device
-        pad_shapes = [tuple(meta.get('pad_shape', meta['img_shape'])[:2])
-                      for meta in batch_img_metas]
-        prior_valid = batch_valid_flags(self.prior_generator.strides,
-                                        self.prior_generator.num_base_priors, featmap_sizes,
-                                        pad_shapes, device)
-        allowed_border = self.train_cfg.get('allowed_border', -1)
-        if allowed_border >= 0:
-            # As MMDetection, which tests the four columns x, y, stride_w, stride_h.
-            prior_valid &= inside_image(priors, [meta['img_shape'][:2] for meta in batch_img_metas],
-                                        allowed_border)
+        prior_valid = self._valid_priors(priors, featmap_sizes, batch_img_metas)
         gt_bboxes, gt_labels, gt_valid = pad_gt_instances(batch_gt_instances, device)
         gt_inds, max_overlaps, assigned_labels = self.assigner.assign_batch(
             priors, decoded_bboxes, cls_scores, prior_valid, gt_bboxes, gt_labels, gt_valid)
