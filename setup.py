@@ -17,6 +17,10 @@ setup(
         'mmcv-lite>=2.1',
         'numpy',
         'opencv-python',
+        # Image headers are read without decoding (the pixel limit) through Pillow's drivers.
+        'Pillow',
+        # linear_sum_assignment for the DETR family's Hungarian matching.
+        'scipy',
         'pycocotools',
         'tensorboard',
         'matplotlib',
