@@ -2,7 +2,7 @@
 
 Loading. Since torch 2.6 ``torch.load`` defaults to ``weights_only=True``, and
 mmengine's own checkpoints (MessageHub's ``HistoryBuffer``, numpy scalars and
-arrays in ``meta``, OneCycleLR's annealing function) no longer load with it.
+arrays in ``meta``, OneCycleLR's annealing function) do not load with it.
 :func:`load_checkpoint_file` reads every local checkpoint with
 ``weights_only=True`` and allow-lists exactly the types mmengine writes;
 nothing is ever unpickled beyond that list.

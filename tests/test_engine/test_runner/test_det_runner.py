@@ -19,7 +19,7 @@ from toy_model import TinyModel
 _RUN_NUMBER = itertools.count()
 
 #: Imports detlab the ways a user does and checks that every mmengine object
-#: detlab used to replace is still mmengine's own.
+#: that DetRunner and detlab's hooks override in subclasses is still mmengine's own.
 UNTOUCHED_SCRIPT = '''
 import mmengine.hooks, mmengine.registry, mmengine.runner
 from mmengine.hooks import CheckpointHook, LoggerHook
