@@ -11,7 +11,8 @@ a full disk) leaves a truncated file that ``--resume`` then picks up.
 :class:`AtomicLocalBackend` is mmengine's local file backend writing through a
 temporary file that is renamed over the target; DetRunner and
 ``DetCheckpointHook`` save every checkpoint, the published one included,
-through it (:func:`atomic_backend_args`).
+through it (:func:`atomic_backend_args`), and ``DetCheckpointHook`` writes the
+``last_checkpoint`` pointer the same way (:func:`write_last_checkpoint`).
 """
 import errno
 import io
@@ -30,6 +31,9 @@ from detlab.utils.checkpoint import REMOTE_PREFIXES, load_checkpoint_file
 
 #: Name under which :class:`AtomicLocalBackend` is registered with mmengine's file backends.
 ATOMIC_BACKEND = 'detlab_atomic_local'
+#: File in a work dir holding the path of the latest checkpoint (mmengine's
+#: name; ``--resume`` without a path follows it).
+LAST_CHECKPOINT = 'last_checkpoint'
 
 
 class AtomicLocalBackend(LocalBackend):
@@ -97,6 +101,17 @@ def save_checkpoint_atomically(checkpoint: dict, filename: str) -> None:
     buffer = io.BytesIO()
     torch.save(checkpoint, buffer)
     write_atomically(buffer.getvalue(), filename)
+
+
+def write_last_checkpoint(work_dir: str, checkpoint_path: str) -> None:
+    """Point ``work_dir``'s ``last_checkpoint`` at ``checkpoint_path``, all-or-nothing.
+
+    The pointer is written as mmengine writes it (the path as text, no
+    newline), through a renamed temporary file: a run stopped while writing
+    it leaves the previous pointer whole, where an in-place write could leave
+    it empty or cut short.
+    """
+    write_atomically(str(checkpoint_path).encode('utf-8'), osp.join(work_dir, LAST_CHECKPOINT))
 
 
 def _load_remote(filename: str, map_location: Any = None) -> Any:

@@ -16,8 +16,8 @@ from typing import Dict, List, Optional, Tuple
 import torch
 from torch import nn
 
-#: File in which mmengine's CheckpointHook records the path of the latest checkpoint.
-LAST_CHECKPOINT = 'last_checkpoint'
+from ..checkpoint import LAST_CHECKPOINT
+
 #: Names CheckpointHook gives the checkpoints it saves (before any published suffix).
 CHECKPOINT_NAME = re.compile(r'^(epoch|iter)_(\d+)\.pth$')
 #: What a checkpoint needs for ``--resume`` (mmengine's Runner.resume reads these).

@@ -10,8 +10,11 @@ import pytest
 import torch
 from mmengine.runner import Runner
 
+from detlab.engine import DetCheckpointHook
 from detlab.engine import checkpoint as engine_checkpoint
 from detlab.engine.runner import DetRunner
+from detlab.engine.runner.checkpoint_checks import (checkpoint_from_last_checkpoint,
+                                                    saved_checkpoints)
 from detlab.utils.checkpoint import load_checkpoint_file
 from helpers import REPO_ROOT
 from toy_model import TinyModel
@@ -32,6 +35,7 @@ watched = {
     'Runner.load_checkpoint': (Runner, 'load_checkpoint'),
     'LoggerHook.after_val_epoch': (LoggerHook, 'after_val_epoch'),
     'CheckpointHook._publish_model': (CheckpointHook, '_publish_model'),
+    'CheckpointHook._save_checkpoint_with_step': (CheckpointHook, '_save_checkpoint_with_step'),
     'mmengine.runner.save_checkpoint': (mmengine.runner, 'save_checkpoint'),
     'mmengine.runner.runner.save_checkpoint': (mmengine.runner.runner, 'save_checkpoint'),
     'mmengine.runner.checkpoint.save_checkpoint': (checkpoint, 'save_checkpoint'),
@@ -65,9 +69,11 @@ def test_importing_detlab_leaves_mmengine_as_it_is():
     assert 'CHANGED []' in result.stdout, result.stdout
 
 
-def toy_run(work_dir, runner_class=DetRunner, max_iters: int = 2, **kwargs) -> Runner:
+def toy_run(work_dir, runner_class=DetRunner, max_iters: int = 2, max_keep_ckpts: int = -1,
+            **kwargs) -> Runner:
     """A seeded 2-iteration run of the tiny linear model, checkpoints every iteration."""
     hooks = dict(checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=1,
+                                 max_keep_ckpts=max_keep_ckpts,
                                  published_keys=['meta', 'state_dict']))
     data = [dict(inputs=torch.tensor([float(i), 1.0])) for i in range(8)]
     return runner_class(
@@ -95,7 +101,9 @@ def test_every_checkpoint_file_is_written_atomically(tmp_path, monkeypatch):
     runner.train()
     published = [name for name in os.listdir(tmp_path / 'work') if name.startswith('iter_2-')]
     assert len(published) == 1  # mmengine's name: <checkpoint>-<sha256[:8]>.pth
-    assert set(written) == {'iter_1.pth', 'iter_2.pth', published[0]}
+    assert set(written) == {'iter_1.pth', 'iter_2.pth', published[0], 'last_checkpoint'}
+    assert (tmp_path / 'work' / 'last_checkpoint').read_text() == str(
+        tmp_path / 'work' / 'iter_2.pth')
     assert set(load_checkpoint_file(str(tmp_path / 'work' / published[0]))) == {
         'meta', 'state_dict'}
     assert not [name for name in os.listdir(tmp_path / 'work') if name.startswith('.tmp_')]
@@ -123,6 +131,46 @@ def test_interrupted_save_leaves_the_previous_checkpoint_intact(tmp_path, monkey
     after = load_checkpoint_file(str(path))['state_dict']
     assert all(torch.equal(before[key], after[key]) for key in before)
     assert not [name for name in os.listdir(tmp_path / 'work') if name.startswith('.tmp_')]
+
+
+def test_interrupted_pointer_write_leaves_the_previous_pointer_intact(tmp_path, monkeypatch):
+    work = tmp_path / 'work'
+    runner = toy_run(work)
+    runner.train()
+    pointer = work / 'last_checkpoint'
+    previous, new = str(work / 'iter_2.pth'), str(work / 'iter_3.pth')
+    assert pointer.read_text() == previous
+    hook = next(hook for hook in runner.hooks if isinstance(hook, DetCheckpointHook))
+    replace = os.replace
+
+    def interrupted_replace(source, target):
+        if os.path.basename(target) == 'last_checkpoint':
+            # The new pointer is whole in a temporary file; the old one is untouched.
+            with open(source) as temporary:
+                assert temporary.read() == new
+            assert pointer.read_text() == previous
+            raise Interrupted()
+        replace(source, target)
+
+    monkeypatch.setattr(os, 'replace', interrupted_replace)
+    with pytest.raises(Interrupted):
+        hook._save_checkpoint_with_step(runner, 3, dict(epoch=0, iter=3))
+    monkeypatch.undo()
+    assert os.path.isfile(new)  # the checkpoint was saved before the pointer
+    assert pointer.read_text() == previous
+    assert checkpoint_from_last_checkpoint(str(work)) == previous
+    assert not [name for name in os.listdir(work) if name.startswith('.tmp_')]
+
+
+def test_det_checkpoint_hook_keeps_and_points_at_the_checkpoints_mmengine_does(tmp_path):
+    """max_keep_ckpts drops the same files, and last_checkpoint names the same one."""
+    kept = {}
+    for name, runner_class in (('mmengine', Runner), ('detlab', DetRunner)):
+        work = tmp_path / name
+        toy_run(work, runner_class=runner_class, max_iters=4, max_keep_ckpts=2).train()
+        kept[name] = ([os.path.basename(path) for path in saved_checkpoints(str(work))],
+                      os.path.relpath((work / 'last_checkpoint').read_text(), work))
+    assert kept['detlab'] == kept['mmengine'] == (['iter_3.pth', 'iter_4.pth'], 'iter_4.pth')
 
 
 def test_det_runner_trains_the_weights_mmengine_runner_trains(tmp_path):
