@@ -24,11 +24,11 @@ from torch import Tensor, nn
 from detlab.registry import MODELS
 from detlab.structures.errors import AssertionValueError
 from ..layers.pretrained_init import load_backbone_checkpoint
-from ..layers.transformer.patch_layers import PatchEmbed, nchw_to_nlc, nlc_to_nchw
+from ..layers.transformer.patch_layers import (PatchEmbed, image_size_pair, nchw_to_nlc,
+                                               nlc_to_nchw)
 from ..layers.transformer.utils import MultiheadAttention
 from ..layers.transformer.weight_converters import pvt_convert
 from .base_backbone import backbone_init_cfg
-from .swin import image_size_pair
 
 
 class MixFFN(BaseModule):

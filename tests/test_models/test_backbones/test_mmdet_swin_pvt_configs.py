@@ -113,8 +113,8 @@ def original_swin_t_shapes():
             if block % 2 and resolution > 7:  # shifted windows keep their mask as a buffer
                 shapes[prefix + 'attn_mask'] = ((resolution // 7)**2, 49, 49)
         if stage < 3:
-            shapes.update({f'layers.{stage}.downsample.reduction.weight': (2 * channels,
-                                                                          4 * channels),
+            shapes.update({f'layers.{stage}.downsample.reduction.weight':
+                           (2 * channels, 4 * channels),
                            f'layers.{stage}.downsample.norm.weight': (4 * channels, ),
                            f'layers.{stage}.downsample.norm.bias': (4 * channels, )})
     return shapes

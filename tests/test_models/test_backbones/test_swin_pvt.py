@@ -111,7 +111,8 @@ def _original_checkpoint(cfg, without_buffers=False):
     weights = source.state_dict()
     if without_buffers:
         weights = {k: v for k, v in weights.items() if 'relative_position_index' not in k}
-    write = original_swin_checkpoint if cfg['type'] == 'SwinTransformer' else original_pvt_checkpoint
+    write = (original_swin_checkpoint if cfg['type'] == 'SwinTransformer' else
+             original_pvt_checkpoint)
     return source, write(weights)
 
 

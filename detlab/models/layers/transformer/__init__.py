@@ -1,5 +1,6 @@
 """Transformer layers with MMDetection's names and keys: the DETR family's, and the patch
-layers and checkpoint converters of the vision-transformer backbones."""
+layers, Swin's window attention (``swin_layers``) and the checkpoint converters of the
+vision-transformer backbones."""
 from .deformable_detr_layers import (DeformableDetrTransformerDecoder,
                                      DeformableDetrTransformerDecoderLayer,
                                      DeformableDetrTransformerEncoder,

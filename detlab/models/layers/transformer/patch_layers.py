@@ -7,7 +7,7 @@ norm, then a linear reduction) are mmcv's own modules, pure PyTorch in
 parameter-free attribute, so ``state_dict`` keys (``projection``, ``norm``,
 ``reduction``) and outputs are MMDetection's.
 """
-from typing import Sequence
+from typing import Sequence, Tuple, Union
 
 from torch import Tensor
 
@@ -16,6 +16,7 @@ from detlab.structures.errors import AssertionValueError
 # Importing .utils first imports mmcv's transformer bricks with mmcv-lite's warning silenced.
 from .utils import FFN  # noqa: F401
 from mmcv.cnn.bricks.transformer import PatchEmbed, PatchMerging  # noqa: E402,F401,I100
+from mmengine.utils import to_2tuple  # noqa: E402,I100
 
 
 def nlc_to_nchw(x: Tensor, hw_shape: Sequence[int]) -> Tensor:
@@ -37,3 +38,20 @@ def nchw_to_nlc(x: Tensor) -> Tensor:
         raise AssertionValueError('nchw_to_nlc: expected a (B, C, H, W) map, got shape '
                                   f'{tuple(x.shape)}.')
     return x.flatten(2).transpose(1, 2).contiguous()
+
+
+def image_size_pair(size: Union[int, Tuple[int, ...]]) -> Tuple[int, int]:
+    """``size`` or ``(size, )`` as (height, width).
+
+    Raises:
+        ValueError: A tuple of another length.
+    """
+    if isinstance(size, int):
+        return to_2tuple(size)
+    size = tuple(size)
+    if len(size) == 1:
+        return to_2tuple(size[0])
+    if len(size) != 2:
+        raise AssertionValueError(f'pretrain_img_size must be an int or have 1 or 2 entries, got '
+                                  f'{size!r}.')
+    return size
