@@ -17,12 +17,15 @@ from mmengine.runner.checkpoint import load_state_dict
 from torch import Tensor, nn
 
 from detlab.registry import MODELS
-from detlab.structures.errors import AssertionValueError
+from detlab.structures.errors import AssertionKeyError, AssertionValueError
 from ..layers.pretrained_init import load_backbone_checkpoint, select_prefix
 from ..layers.transformer.patch_layers import PatchEmbed, PatchMerging, image_size_pair
 from ..layers.transformer.swin_layers import SwinBlockSequence
 from ..layers.transformer.weight_converters import swin_converter
 from .base_backbone import FreezableBackbone, backbone_init_cfg
+
+#: The prefix of a detector checkpoint's backbone weights, which init_weights loads.
+BACKBONE_PREFIX = 'backbone.'
 
 
 @MODELS.register_module()
@@ -156,7 +159,15 @@ class SwinTransformer(FreezableBackbone):
         checkpoint = load_backbone_checkpoint('SwinTransformer', self.init_cfg)
         if self.convert_weights:
             checkpoint = swin_converter(checkpoint)
-        state_dict = select_prefix(checkpoint, 'backbone.', self.init_cfg['checkpoint'])
+        # As MMDetection: only a detector's 'backbone.' weights (which swin_converter's keys
+        # are) load.
+        if not any(key.startswith(BACKBONE_PREFIX) for key in checkpoint):
+            top_level = sorted({key.split('.', 1)[0] + '.' for key in checkpoint})
+            raise AssertionKeyError(
+                f"SwinTransformer: no key of init_cfg.checkpoint={self.init_cfg['checkpoint']!r}"
+                f" starts with {BACKBONE_PREFIX!r} (its top-level prefixes are {top_level}). "
+                'Set convert_weights=True for a checkpoint of the original Swin repository.')
+        state_dict = select_prefix(checkpoint, BACKBONE_PREFIX, self.init_cfg['checkpoint'])
         self._fit_position_weights(state_dict)
         load_state_dict(self, state_dict, strict=False, logger='current')
 
