@@ -14,7 +14,7 @@ from torch import Tensor
 from detlab.structures.errors import AssertionValueError
 
 # Importing .utils first imports mmcv's transformer bricks with mmcv-lite's warning silenced.
-from .utils import FFN  # noqa: F401
+from . import utils  # noqa: F401
 from mmcv.cnn.bricks.transformer import PatchEmbed, PatchMerging  # noqa: E402,F401,I100
 from mmengine.utils import to_2tuple  # noqa: E402,I100
 

@@ -19,7 +19,7 @@ from mmengine.utils import to_2tuple
 from torch import Tensor, nn
 
 from detlab.structures.errors import AssertionValueError
-from .patch_layers import FFN
+from .utils import FFN
 
 #: Added to attention logits between tokens that a shifted window brings together
 #: from different regions of the map (MMDetection's and the original's value).
