@@ -2,11 +2,14 @@
 from .cspnext import CSPNeXt
 from .darknet import Darknet
 from .mobilenet_v2 import MobileNetV2
+from .pvt import PyramidVisionTransformer, PyramidVisionTransformerV2
 from .regnet import RegNet
 from .resnet import ResNet, ResNetV1d
 from .resnet_blocks import BasicBlock, Bottleneck
 from .resnext import ResNeXt
 from .ssd_vgg import SSDVGG
+from .swin import SwinTransformer
 
 __all__ = ['BasicBlock', 'Bottleneck', 'CSPNeXt', 'Darknet', 'MobileNetV2', 'RegNet', 'ResNeXt',
-           'ResNet', 'ResNetV1d', 'SSDVGG']
+           'ResNet', 'ResNetV1d', 'SSDVGG', 'SwinTransformer', 'PyramidVisionTransformer',
+           'PyramidVisionTransformerV2']
