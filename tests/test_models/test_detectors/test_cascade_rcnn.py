@@ -297,3 +297,14 @@ def test_configs_merge_to_mmdetections(name):
     assert detlab.get('model') == mmdet.get('model')
     assert detlab.get('param_scheduler') == mmdet.get('param_scheduler')
     assert detlab.get('train_cfg') == mmdet.get('train_cfg')
+
+
+@pytest.mark.slow
+def test_print_config_prints_the_cascade_mask_rcnn_base_config():
+    from helpers import assert_ok, run_tool
+    text = assert_ok(run_tool('tools/misc/print_config.py',
+                              'configs/_base_/models/cascade-mask-rcnn_r50_fpn.py'))
+    for merged in ("type='CascadeRCNN'", "type='CascadeRoIHead'", 'num_stages=3',
+                   'pos_iou_thr=0.7', '0.067,',
+                   'mask_thr_binary=0.5'):
+        assert merged in text, merged
