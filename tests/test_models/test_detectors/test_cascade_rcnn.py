@@ -251,6 +251,15 @@ def dataset_pipelines(cfg) -> list:
     return pipelines
 
 
+def test_the_r50_configs_name_mmdetections_checkpoints():
+    from detlab.apis import model_zoo_weights
+    # From MMDetection 3.3's configs/cascade_rcnn/metafile.yml.
+    assert model_zoo_weights('cascade-rcnn_r50_fpn_1x_coco').endswith(
+        'cascade_rcnn_r50_fpn_1x_coco_20200316-3dc56deb.pth')
+    assert model_zoo_weights('cascade-mask-rcnn_r50_fpn_1x_coco').endswith(
+        'cascade_mask_rcnn_r50_fpn_1x_coco_20200203-9d4dcb24.pth')
+
+
 def test_all_of_mmdetections_cascade_configs_are_here():
     names = sorted(p.rsplit('/', 1)[1] for p in CASCADE_CONFIGS)
     assert len(names) == 30
