@@ -42,7 +42,9 @@ class CascadeRoIHead(StandardRoIHead):
     averaged before the last head pastes them.
 
     State_dict keys as MMDetection's: ``bbox_roi_extractor.{t}``,
-    ``bbox_head.{t}``, ``mask_roi_extractor.{t}``, ``mask_head.{t}``.
+    ``bbox_head.{t}``, ``mask_roi_extractor.{t}``, ``mask_head.{t}``. As in
+    MMDetection, ``_bbox_forward`` and ``_mask_forward`` take the stage first;
+    every method of :class:`StandardRoIHead` that calls them is overridden.
 
     Args:
         num_stages (int): Number of stages.
