@@ -1,6 +1,7 @@
 """Backbones: image -> multi-scale feature maps."""
 from .cspnext import CSPNeXt
 from .darknet import Darknet
+from .hrnet import HRNet
 from .mobilenet_v2 import MobileNetV2
 from .regnet import RegNet
 from .resnet import ResNet, ResNetV1d
@@ -8,5 +9,5 @@ from .resnet_blocks import BasicBlock, Bottleneck
 from .resnext import ResNeXt
 from .ssd_vgg import SSDVGG
 
-__all__ = ['BasicBlock', 'Bottleneck', 'CSPNeXt', 'Darknet', 'MobileNetV2', 'RegNet', 'ResNeXt',
+__all__ = ['BasicBlock', 'Bottleneck', 'CSPNeXt', 'Darknet', 'HRNet', 'MobileNetV2', 'RegNet', 'ResNeXt',
            'ResNet', 'ResNetV1d', 'SSDVGG']

@@ -1,0 +1,66 @@
+"""Measure MMDetection 3.3's outputs of HRNet (+ HRFPN), Res2Net, ResNeSt and ResNet with the
+ContextBlock and GeneralizedAttention plug-ins, which
+tests/test_models/test_backbones/test_mmdet_more_backbones.py pins.
+
+Works as tools/dev/measure_backbones.py (whose ``measure`` and ``measure_config`` it uses):
+MMDetection's model gets seeded weights, detlab's loads its state_dict strictly, both run
+in eval mode on the same seeded input and must agree elementwise; the printed numbers are
+per output its shape, sum and mean of absolute values. ``--configs`` prints the state_dict
+signatures of the config fixtures instead.
+
+Not run by CI (it needs the MMDetection wheel):
+
+    PYTHONPATH=$PWD python tools/dev/measure_more_backbones.py [CASE ...]
+    PYTHONPATH=$PWD python tools/dev/measure_more_backbones.py --configs [CONFIG ...]
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from measure_backbones import measure, measure_config  # noqa: E402
+from mmdet_reference import import_mmdet  # noqa: E402
+
+
+def hrnet_extra(width: int, stage4_modules: int = 3, stage1_block: str = 'BOTTLENECK') -> dict:
+    """HRNetV2-W``width``'s ``extra`` (MMDetection's hrnet configs)."""
+    return dict(
+        stage1=dict(num_modules=1, num_branches=1, block=stage1_block, num_blocks=(4, ),
+                    num_channels=(64, )),
+        stage2=dict(num_modules=1, num_branches=2, block='BASIC', num_blocks=(4, 4),
+                    num_channels=(width, 2 * width)),
+        stage3=dict(num_modules=4, num_branches=3, block='BASIC', num_blocks=(4, 4, 4),
+                    num_channels=(width, 2 * width, 4 * width)),
+        stage4=dict(num_modules=stage4_modules, num_branches=4, block='BASIC',
+                    num_blocks=(4, 4, 4, 4),
+                    num_channels=(width, 2 * width, 4 * width, 8 * width)))
+
+
+#: Case name -> backbone config (or a (backbone, neck) tuple), the same in both libraries.
+CASES = {
+    'hrnetv2_w18': dict(type='HRNet', extra=hrnet_extra(18)),
+    'hrnetv2_w32_basic_stage1_single_output': dict(
+        type='HRNet', extra=hrnet_extra(32, stage4_modules=2, stage1_block='BASIC'),
+        multiscale_output=False),
+    'hrnetv2_w18_hrfpn': (dict(type='HRNet', extra=hrnet_extra(18)),
+                          dict(type='HRFPN', in_channels=[18, 36, 72, 144], out_channels=64)),
+    'hrnetv2_w18_hrfpn_max_stride2': (
+        dict(type='HRNet', extra=hrnet_extra(18)),
+        dict(type='HRFPN', in_channels=[18, 36, 72, 144], out_channels=32, num_outs=4,
+             pooling_type='MAX', stride=2)),
+}
+CONFIGS = []
+
+
+def main() -> None:
+    import_mmdet()
+    args = sys.argv[1:]
+    if args[:1] == ['--configs']:
+        for path in args[1:] or CONFIGS:
+            measure_config(path)
+        return
+    for name in args or list(CASES):
+        measure(name, CASES[name])
+
+
+if __name__ == '__main__':
+    main()
