@@ -47,6 +47,17 @@ CASES = {
         dict(type='HRNet', extra=hrnet_extra(18)),
         dict(type='HRFPN', in_channels=[18, 36, 72, 144], out_channels=32, num_outs=4,
              pooling_type='MAX', stride=2)),
+    'res2net50_26w_4s': dict(type='Res2Net', depth=50),
+    'res2net50_14w_8s_frozen': dict(type='Res2Net', depth=50, scales=8, base_width=14,
+                                    frozen_stages=1, out_indices=(0, 3)),
+    'res2net50_48w_2s_caffe_ignored': dict(type='Res2Net', depth=50, scales=2, base_width=48,
+                                           style='caffe', deep_stem=False, avg_down=False),
+    'resnest50': dict(type='ResNeSt', depth=50, stem_channels=64, radix=2, reduction_factor=4,
+                      avg_down_stride=True),
+    'resnest50_no_avd_radix1': dict(type='ResNeSt', depth=50, stem_channels=64, radix=1,
+                                    avg_down_stride=False, out_indices=(1, 3)),
+    'resnest50_groups2_radix4': dict(type='ResNeSt', depth=50, stem_channels=32, groups=2,
+                                     base_width=40, radix=4, reduction_factor=2),
 }
 CONFIGS = []
 
