@@ -8,6 +8,7 @@ from .deform_conv import (DeformConv2d, DeformConv2dPack, ModulatedDeformConv2d,
                           ModulatedDeformConv2dPack)
 from .ema import ExpMomentumEMA
 from .inverted_residual import InvertedResidual
+from .norm import MMSyncBN
 from .plugins import PLUGIN_POSITIONS, make_stage_plugins
 from .positional_encoding import LearnedPositionalEncoding, SinePositionalEncoding
 from .pretrained_init import PretrainedInit, load_local_state_dict
@@ -33,5 +34,6 @@ __all__ = [
     'DetrTransformerDecoderLayer', 'DeformableDetrTransformerEncoder',
     'DeformableDetrTransformerDecoder', 'DeformableDetrTransformerEncoderLayer',
     'DeformableDetrTransformerDecoderLayer', 'DinoTransformerDecoder', 'DeformConv2d',
-    'DeformConv2dPack', 'ModulatedDeformConv2d', 'ModulatedDeformConv2dPack', 'InvertedResidual'
+    'DeformConv2dPack', 'ModulatedDeformConv2d', 'ModulatedDeformConv2dPack', 'InvertedResidual',
+    'MMSyncBN'
 ]
