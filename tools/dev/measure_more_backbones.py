@@ -6,7 +6,8 @@ Works as tools/dev/measure_backbones.py (whose ``measure`` and ``measure_config`
 MMDetection's model gets seeded weights, detlab's loads its state_dict strictly, both run
 in eval mode on the same seeded input and must agree elementwise; the printed numbers are
 per output its shape, sum and mean of absolute values. ``--configs`` prints the state_dict
-signatures of the config fixtures instead.
+signatures of the config fixtures instead, which
+tests/test_models/test_backbones/test_mmdet_backbone_configs.py pins.
 
 Not run by CI (it needs the MMDetection wheel):
 
