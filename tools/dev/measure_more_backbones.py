@@ -63,14 +63,14 @@ CASES = {
     # configs/empirical_attention place them.
     'resnet50_gcb_r16_c3_c5': dict(
         type='ResNet', depth=50,
-        plugins=[dict(cfg=dict(type='ContextBlock', ratio=1. / 16), stages=(False, True, True, True),
-                      position='after_conv3')]),
+        plugins=[dict(cfg=dict(type='ContextBlock', ratio=1. / 16),
+                      stages=(False, True, True, True), position='after_conv3')]),
     'resnext50_32x4d_dcn_gcb_r4_c3_c5': dict(
         type='ResNeXt', depth=50, groups=32, base_width=4,
         dcn=dict(type='DCN', deform_groups=1, fallback_on_stride=False),
         stage_with_dcn=(False, True, True, True),
-        plugins=[dict(cfg=dict(type='ContextBlock', ratio=1. / 4), stages=(False, True, True, True),
-                      position='after_conv3')]),
+        plugins=[dict(cfg=dict(type='ContextBlock', ratio=1. / 4),
+                      stages=(False, True, True, True), position='after_conv3')]),
     'resnet50_gcb_avg_channel_mul_after_conv2': dict(
         type='ResNet', depth=50,
         plugins=[dict(cfg=dict(type='ContextBlock', ratio=1. / 4, pooling_type='avg',

@@ -99,7 +99,8 @@ class HRModule(BaseModule):
         self.fuse_layers = self._make_fuse_layers(conv_cfg, norm_cfg)
         self.relu = nn.ReLU(inplace=False)
 
-    def _make_fuse_layers(self, conv_cfg: Optional[dict], norm_cfg: dict) -> Optional[nn.ModuleList]:
+    def _make_fuse_layers(self, conv_cfg: Optional[dict],
+                          norm_cfg: dict) -> Optional[nn.ModuleList]:
         if self.num_branches == 1:
             return None
         channels = self.in_channels

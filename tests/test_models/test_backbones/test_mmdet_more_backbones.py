@@ -209,8 +209,8 @@ def test_mmsyncbn_is_batchnorm_with_mmcvs_keys_outside_a_distributed_run():
         assert torch.allclose(got, want, atol=1e-6)
     with DefaultScope.overwrite_default_scope('detlab'), pytest.raises(
             AssertionError, match='stats_mode'):
-        MODELS.build(dict(type='ResNet', depth=18, norm_cfg=dict(type='MMSyncBN',
-                                                                stats_mode='mean')))
+        MODELS.build(dict(type='ResNet', depth=18,
+                          norm_cfg=dict(type='MMSyncBN', stats_mode='mean')))
 
 
 @pytest.mark.parametrize('address,name', [
