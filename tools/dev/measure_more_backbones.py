@@ -17,6 +17,8 @@ Not run by CI (it needs the MMDetection wheel):
 import os
 import sys
 
+import torch
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from measure_backbones import measure, measure_config  # noqa: E402
 from mmdet_reference import import_mmdet  # noqa: E402
@@ -90,6 +92,8 @@ CASES = {
                       stages=(False, False, True, True), position='after_conv2')]),
 }
 CONFIGS = [
+    # MMSyncBN everywhere; pinned in test_mmdet_more_backbones.py.
+    'simple_copy_paste/mask-rcnn_r50_fpn_rpn-2conv_4conv1fc_syncbn-all_32xb2-ssj-270k_coco.py',
     'empirical_attention/faster-rcnn_r50-attn0010-dcn_fpn_1x_coco.py',
     'empirical_attention/faster-rcnn_r50-attn0010_fpn_1x_coco.py',
     'empirical_attention/faster-rcnn_r50-attn1111-dcn_fpn_1x_coco.py',
@@ -139,6 +143,10 @@ def main() -> None:
     import_mmdet()
     args = sys.argv[1:]
     if args[:1] == ['--configs']:
+        # mmcv's SyncBatchNorm (MMSyncBN) needs a process group to be built: one of one.
+        os.environ.setdefault('MASTER_ADDR', '127.0.0.1')
+        os.environ.setdefault('MASTER_PORT', '29581')
+        torch.distributed.init_process_group('gloo', rank=0, world_size=1)
         for path in args[1:] or CONFIGS:
             measure_config(path)
         return

@@ -2,11 +2,13 @@
 plug-ins compute MMDetection 3.3's outputs for the same weights and input."""
 import pytest
 import torch
+from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from helpers import fill_seeded_weights
+from helpers import REPO_ROOT, fill_seeded_weights, state_dict_signature
 from detlab.registry import MODELS
+from detlab.utils import adopt_default_scope
 
 SEED = 0
 IMAGE_SIZE = 64
@@ -211,6 +213,20 @@ def test_mmsyncbn_is_batchnorm_with_mmcvs_keys_outside_a_distributed_run():
             AssertionError, match='stats_mode'):
         MODELS.build(dict(type='ResNet', depth=18,
                           norm_cfg=dict(type='MMSyncBN', stats_mode='mean')))
+
+
+def test_mmsyncbn_config_builds_mmdetections_state_dict():
+    # MMSyncBN in the backbone, FPN, RPN and RoI heads; (entries, SHA-1 of the sorted
+    # (key, shape) list) measured by tools/dev/measure_more_backbones.py --configs.
+    path = (REPO_ROOT / 'tests/data/mmdet_3.3_configs/simple_copy_paste' /
+            'mask-rcnn_r50_fpn_rpn-2conv_4conv1fc_syncbn-all_32xb2-ssj-270k_coco.py')
+    cfg = Config.fromfile(str(path))
+    adopt_default_scope(cfg)
+    cfg.model.backbone.init_cfg = None
+    with DefaultScope.overwrite_default_scope('detlab'):
+        model = MODELS.build(cfg.model)
+    assert type(model.roi_head.bbox_head.shared_convs[0].bn).__name__ == 'MMSyncBN'
+    assert state_dict_signature(model) == (432, '59787920c9c30b74bd6907a6384f3afefa19042b')
 
 
 @pytest.mark.parametrize('address,name', [
