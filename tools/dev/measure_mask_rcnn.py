@@ -119,8 +119,8 @@ def tiny(mmdet_models):
     return reports
 
 
-def full_model(mmdet_models, config_name, scale, options=None):
-    """detlab's configs/mask_rcnn/<config_name> against MMDetection's file of that name."""
+def full_model(mmdet_models, config_name, scale, options=None, folder='mask_rcnn'):
+    """detlab's configs/<folder>/<config_name> against MMDetection's file of that name."""
     from mmengine.config import Config
 
     from detlab.registry import MODELS
@@ -136,8 +136,8 @@ def full_model(mmdet_models, config_name, scale, options=None):
         cfg.model.pop('data_preprocessor')
         return cfg.model
 
-    detlab_cfg = config(REPO / 'configs/mask_rcnn' / config_name, 'detlab')
-    mmdet_cfg = config(MMDET_CONFIGS / 'mask_rcnn' / config_name, 'mmdet')
+    detlab_cfg = config(REPO / 'configs' / folder / config_name, 'detlab')
+    mmdet_cfg = config(MMDET_CONFIGS / folder / config_name, 'mmdet')
     torch.manual_seed(0)
     detlab_model = MODELS.build(detlab_cfg)
     detlab_model.init_weights()

@@ -13,6 +13,12 @@ Not run by CI (it needs the MMDetection wheel):
 
     PYTHONPATH=$PWD python tools/dev/measure_more_backbones.py [CASE ...]
     PYTHONPATH=$PWD python tools/dev/measure_more_backbones.py --configs [CONFIG ...]
+    PYTHONPATH=$PWD python tools/dev/measure_more_backbones.py --detectors [CONFIG ...]
+
+``--detectors`` runs whole Mask R-CNN detectors of these configs through measure_mask_rcnn.py's
+``full_model``: detlab's copy under configs/ (seeded init_weights) and MMDetection's own
+file with detlab's state_dict loaded strictly, on coco128 image 9 at 480x360 with 200
+proposals; it prints both losses' relative differences and the detections' differences.
 """
 import os
 import sys
@@ -139,9 +145,36 @@ CONFIGS = [
 ]
 
 
+#: Whole detectors compared by ``--detectors`` (folder/file under configs/).
+DETECTORS = [
+    'hrnet/mask-rcnn_hrnetv2p-w18-1x_coco.py',
+    'res2net/mask-rcnn_res2net-101_fpn_2x_coco.py',
+    'resnest/mask-rcnn_s50_fpn_syncbn-backbone+head_ms-1x_coco.py',
+    'gcnet/mask-rcnn_r50-gcb-r4-c3-c5_fpn_1x_coco.py',
+]
+
+
+def measure_detectors(paths) -> None:
+    import json
+
+    from mmdet.registry import MODELS as MMDET_MODELS
+    from mmdet.utils import register_all_modules
+    from measure_mask_rcnn import full_model, quiet
+    register_all_modules(init_default_scope=False)
+    quiet()
+    for path in paths:
+        folder, name = path.split('/')
+        options = {f'model.{key}.max_per_img': 200
+                   for key in ('train_cfg.rpn_proposal', 'test_cfg.rpn')}
+        for report in full_model(MMDET_MODELS, name, (480, 360), options, folder=folder):
+            print(json.dumps(report))
+
+
 def main() -> None:
     import_mmdet()
     args = sys.argv[1:]
+    if args[:1] == ['--detectors']:
+        return measure_detectors(args[1:] or DETECTORS)
     if args[:1] == ['--configs']:
         # mmcv's SyncBatchNorm (MMSyncBN) needs a process group to be built: one of one.
         os.environ.setdefault('MASTER_ADDR', '127.0.0.1')
