@@ -98,6 +98,9 @@ CASES = {
                       stages=(False, False, True, True), position='after_conv2')]),
 }
 CONFIGS = [
+    # Bases of the configs above that configs/ lacked.
+    'mask_rcnn/mask-rcnn_x101-32x4d_fpn_1x_coco.py',
+    'fcos/fcos_r50-caffe_fpn_gn-head_4xb4-1x_coco.py',
     # MMSyncBN everywhere; pinned in test_mmdet_more_backbones.py.
     'simple_copy_paste/mask-rcnn_r50_fpn_rpn-2conv_4conv1fc_syncbn-all_32xb2-ssj-270k_coco.py',
     'empirical_attention/faster-rcnn_r50-attn0010-dcn_fpn_1x_coco.py',

@@ -85,6 +85,8 @@ MMDET_SIGNATURES = {
     'resnest/faster-rcnn_s50_fpn_syncbn-backbone+head_ms-range-1x_coco.py': (526, 'a5f86069c7c25cab43999f34666c1a61754a2d14'),
     'resnest/mask-rcnn_s101_fpn_syncbn-backbone+head_ms-1x_coco.py': (1013, 'ca26b88740bb9dab88c9b0bb82cf4ea1d9563071'),
     'resnest/mask-rcnn_s50_fpn_syncbn-backbone+head_ms-1x_coco.py': (554, '77a76c958452cf09d2b512e81fb707297abd2131'),
+    'mask_rcnn/mask-rcnn_x101-32x4d_fpn_1x_coco.py': (666, 'ca2ebd3acb910a74ab0f95af141ed6154f4abca3'),
+    'fcos/fcos_r50-caffe_fpn_gn-head_4xb4-1x_coco.py': (369, 'bc96b2b162f241b07ec6fe691dafc2af23c6bfab'),
 }
 
 
