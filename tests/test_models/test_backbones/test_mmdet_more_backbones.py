@@ -248,3 +248,18 @@ def test_pretrained_names_resolve_offline_to_the_hub_file(address, name, tmp_pat
     expected.parent.mkdir()
     expected.write_bytes(b'')
     assert resolve_checkpoint(address) == str(expected)
+
+
+def test_default_init_and_zero_init_residual():
+    hrnet = MODELS.build(dict(type='HRNet', extra=hrnet_extra(4, stage4_modules=1)))
+    hrnet.init_weights()
+    assert torch.all(hrnet.norm1.weight == 1) and hrnet.conv1.weight.std() > 0
+    neck = MODELS.build(dict(type='HRFPN', in_channels=[4, 8], out_channels=8))
+    neck.init_weights()
+    assert torch.all(neck.reduction_conv.conv.bias == 0)
+    for cfg in (dict(type='Res2Net', depth=50, base_channels=16),
+                dict(type='ResNeSt', depth=50, base_channels=16, stem_channels=16)):
+        model = MODELS.build(cfg)
+        model.init_weights()
+        assert torch.all(model.layer1[0].norm3.weight == 0)
+        assert torch.all(model.layer1[0].norm1.weight == 1)
