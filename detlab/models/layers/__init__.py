@@ -8,6 +8,7 @@ from .deform_conv import (DeformConv2d, DeformConv2dPack, ModulatedDeformConv2d,
                           ModulatedDeformConv2dPack)
 from .ema import ExpMomentumEMA
 from .inverted_residual import InvertedResidual
+from .norm import MMSyncBN
 from .plugins import PLUGIN_POSITIONS, make_stage_plugins
 from .positional_encoding import LearnedPositionalEncoding, SinePositionalEncoding
 from .pretrained_init import PretrainedInit, load_local_state_dict
@@ -34,5 +35,5 @@ __all__ = [
     'DeformableDetrTransformerDecoder', 'DeformableDetrTransformerEncoderLayer',
     'DeformableDetrTransformerDecoderLayer', 'DinoTransformerDecoder', 'DeformConv2d',
     'DeformConv2dPack', 'ModulatedDeformConv2d', 'ModulatedDeformConv2dPack', 'InvertedResidual',
-    'PatchEmbed', 'PatchMerging', 'nchw_to_nlc', 'nlc_to_nchw'
+    'PatchEmbed', 'PatchMerging', 'nchw_to_nlc', 'nlc_to_nchw', 'MMSyncBN'
 ]
