@@ -203,10 +203,14 @@ def timed(fn, *args) -> float:
     return time.perf_counter() - start
 
 
-def parse_args(description: str) -> argparse.Namespace:
-    """The benchmarks' shared command line; sets the thread count and quiets init logs."""
+def parse_args(description: str, add_arguments=None, size: int = IMAGE_SIZE) -> argparse.Namespace:
+    """The benchmarks' shared command line; sets the thread count and quiets init logs.
+    ``add_arguments(parser)`` adds a benchmark's own options; ``size`` is ``--size``'s
+    default."""
     global DEVICE, AMP_DTYPE, NUM_IMAGES, IMAGE_SIZE
     parser = argparse.ArgumentParser(description=description)
+    if add_arguments is not None:
+        add_arguments(parser)
     parser.add_argument('--rounds', type=int, default=10)
     parser.add_argument('--warmup', type=int, default=2)
     parser.add_argument('--threads', type=int, default=None)
@@ -214,7 +218,7 @@ def parse_args(description: str) -> argparse.Namespace:
     parser.add_argument('--amp', choices=['none', 'bf16', 'fp16'], default='none',
                         help='autocast dtype (fp16 adds dynamic loss scaling)')
     parser.add_argument('--batch', type=int, default=NUM_IMAGES)
-    parser.add_argument('--size', type=int, default=IMAGE_SIZE)
+    parser.add_argument('--size', type=int, default=size)
     parser.add_argument('--channels-last', action='store_true',
                         help='also time detlab with channels_last=True')
     parser.add_argument('--compile', action='store_true',
@@ -231,12 +235,14 @@ def parse_args(description: str) -> argparse.Namespace:
     return args
 
 
-def compare(title: str, models: dict, rounds: int, warmup: int) -> None:
+def compare(title: str, models: dict, rounds: int, warmup: int,
+            peer: str = 'torchvision') -> None:
     """Time each model's train step and inference, interleaved, and print the medians
-    and the ratios torchvision / detlab.
+    and the ratios peer / detlab.
 
     Args:
-        models (dict): name -> (model, train_step, inference); one named 'torchvision'.
+        models (dict): name -> (model, train_step, inference); one named ``peer``.
+        peer (str): the model every other one is compared with.
     """
     params = {name: sum(p.numel() for p in model.parameters())
               for name, (model, _, _) in models.items()}
@@ -265,13 +271,13 @@ def compare(title: str, models: dict, rounds: int, warmup: int) -> None:
           f'{rounds} rounds (median seconds)')
     print('parameters: ' + '  '.join(f'{name} {count:,}' for name, count in params.items()))
     for kind in ('train', 'infer'):
-        tv_time = statistics.median(times[('torchvision', kind)])
-        for name in (name for name in models if name != 'torchvision'):
+        peer_time = statistics.median(times[(peer, kind)])
+        for name in (name for name in models if name != peer):
             detlab_time = statistics.median(times[(name, kind)])
             share = statistics.median(target_share[name])
-            targets = f'  targets {100 * share:.1f}% of the step' if kind == 'train' else ''
-            print(f'{kind:5s}: {name:24s} {detlab_time:.3f}s  torchvision {tv_time:.3f}s  '
-                  f'ratio torchvision/{name} = {tv_time / detlab_time:.2f}x{targets}')
+            targets = f'  targets {100 * share:.1f}% of the step' if kind == 'train' and share else ''
+            print(f'{kind:5s}: {name:24s} {detlab_time:.3f}s  {peer} {peer_time:.3f}s  '
+                  f'ratio {peer}/{name} = {peer_time / detlab_time:.2f}x{targets}')
 
 
 def main() -> None:

@@ -260,3 +260,91 @@ VOC2007 = {
     '000002': (None, [('car', 0, 2, 3, 12, 13)]),  # no <size>: read from the image
     '000003': ((50, 50), []),
 }
+
+
+def original_swin_checkpoint(state_dict: dict, seed: int = 0) -> dict:
+    """The checkpoint the original Swin repository would publish for these weights.
+
+    ``state_dict`` has MMDetection's SwinTransformer keys (no ``backbone.`` prefix);
+    the result has the original's (``layers``, ``attn.qkv``, ``mlp.fc1``,
+    ``patch_embed.proj``, PatchMerging weights in the original channel order) under
+    ``'model'``, plus a seeded classifier ``head`` and final ``norm``, which loading
+    drops or ignores. ``swin_converter`` maps it back to ``state_dict``.
+    """
+    import torch
+    order = [0, 2, 1, 3]  # blocks of the 2x2 neighbourhood: row-major <-> original order
+    original = {}
+    for key, value in state_dict.items():
+        new_key = key
+        if key.startswith('stages'):
+            new_key = key.replace('stages', 'layers', 1).replace('attn.w_msa.', 'attn.')
+            new_key = new_key.replace('ffn.layers.0.0.', 'mlp.fc1.').replace(
+                'ffn.layers.1.', 'mlp.fc2.')
+            if 'downsample.reduction.' in key:
+                out_channels, in_channels = value.shape
+                value = value.reshape(out_channels, in_channels // 4, 4).transpose(1, 2)
+                value = value[:, order, :].reshape(out_channels, in_channels)
+            elif 'downsample.norm.' in key:
+                value = value.reshape(-1, 4).transpose(0, 1)[order, :].reshape(-1)
+        elif key.startswith('patch_embed.projection'):
+            new_key = key.replace('projection', 'proj')
+        original[new_key] = value.clone()
+    generator = torch.Generator().manual_seed(seed)
+    channels = max(v.shape[0] for k, v in state_dict.items() if k.startswith('norm'))
+    original.update({'head.weight': torch.randn(10, channels, generator=generator),
+                     'head.bias': torch.randn(10, generator=generator),
+                     'norm.weight': torch.randn(channels, generator=generator),
+                     'norm.bias': torch.randn(channels, generator=generator)})
+    return {'model': original}
+
+
+def original_pvt_checkpoint(state_dict: dict, seed: int = 0) -> dict:
+    """The checkpoint the original PVT repository would publish for these weights.
+
+    ``state_dict`` has MMDetection's PyramidVisionTransformer(V2) keys; the result has
+    the original's (``patch_embed{i}``, ``pos_embed{i}``, ``block{i}.{j}`` with separate
+    ``attn.q`` and ``attn.kv``, ``mlp.fc1``/``fc2`` linears, ``norm{i}``), a class token
+    in front of a 7x7 last position embedding, and a seeded ``head``, ``norm`` and
+    ``cls_token``, which loading drops. ``pvt_convert`` maps it back to ``state_dict``.
+    """
+    import torch
+    with_pos = any('pos_embed' in key for key in state_dict)
+    generator = torch.Generator().manual_seed(seed)
+    original = {}
+    for key, value in state_dict.items():
+        parts = key.split('.')
+        stage = int(parts[1]) + 1
+        if parts[2] == '0':
+            new_key = f'patch_embed{stage}.' + '.'.join(parts[3:]).replace('projection', 'proj')
+        elif parts[2] == '2':
+            new_key = f'norm{stage}.' + '.'.join(parts[3:])
+        elif parts[4] == 'pos_embed':
+            new_key = f'pos_embed{stage}'
+            if stage == 4 and value.shape[1] == 49:
+                cls_embed = torch.randn(1, 1, value.shape[2], generator=generator)
+                value = torch.cat([cls_embed, value], dim=1)
+        else:
+            rest = '.'.join(parts[4:])
+            prefix = f'block{stage}.{int(parts[3]) - with_pos}.'
+            if rest.startswith('attn.attn.in_proj_'):
+                which = rest[len('attn.attn.in_proj_'):]
+                channels = value.shape[0] // 3
+                original[prefix + f'attn.q.{which}'] = value[:channels].clone()
+                original[prefix + f'attn.kv.{which}'] = value[channels:].clone()
+                continue
+            rest = rest.replace('attn.attn.out_proj.', 'attn.proj.')
+            if rest.startswith('ffn.layers.'):
+                index, name = rest.split('.')[2:]
+                fc2 = '4' if any('ffn.layers.4' in k for k in state_dict) else '3'
+                layer = {'0': 'mlp.fc1', '1': 'mlp.dwconv.dwconv', fc2: 'mlp.fc2'}[index]
+                if layer != 'mlp.dwconv.dwconv' and name == 'weight':
+                    value = value.flatten(1)
+                rest = f'{layer}.{name}'
+            new_key = prefix + rest
+        original[new_key] = value.clone()
+    channels = max(v.shape[-1] for k, v in original.items() if k.endswith('norm2.weight'))
+    original.update({'head.weight': torch.randn(10, channels, generator=generator),
+                     'head.bias': torch.randn(10, generator=generator),
+                     'norm.weight': torch.randn(channels, generator=generator),
+                     'cls_token': torch.randn(1, 1, channels, generator=generator)})
+    return original

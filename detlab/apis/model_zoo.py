@@ -17,6 +17,12 @@ _V3 = 'https://download.openmmlab.com/mmdetection/v3.0/'
 MODEL_ZOO_WEIGHTS = {
     'atss_r50_fpn_1x_coco':
         _V2 + 'atss/atss_r50_fpn_1x_coco/atss_r50_fpn_1x_coco_20200209-985f7bd0.pth',
+    'cascade-mask-rcnn_r50_fpn_1x_coco':
+        _V2 + 'cascade_rcnn/cascade_mask_rcnn_r50_fpn_1x_coco/'
+        'cascade_mask_rcnn_r50_fpn_1x_coco_20200203-9d4dcb24.pth',
+    'cascade-rcnn_r50_fpn_1x_coco':
+        _V2 + 'cascade_rcnn/cascade_rcnn_r50_fpn_1x_coco/'
+        'cascade_rcnn_r50_fpn_1x_coco_20200316-3dc56deb.pth',
     'faster-rcnn_r50_fpn_1x_coco':
         _V2 + 'faster_rcnn/faster_rcnn_r50_fpn_1x_coco/'
         'faster_rcnn_r50_fpn_1x_coco_20200130-047c8118.pth',

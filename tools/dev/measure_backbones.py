@@ -17,6 +17,11 @@ Not run by CI (it needs the MMDetection wheel):
     PYTHONPATH=$PWD python tools/dev/measure_backbones.py [CASE ...]
     PYTHONPATH=$PWD python tools/dev/measure_backbones.py --configs [CONFIG ...]
     PYTHONPATH=$PWD python tools/dev/measure_backbones.py --anchors
+    PYTHONPATH=$PWD python tools/dev/measure_backbones.py --converted
+
+``--converted`` writes original-format Swin/PVT checkpoints (tests/helpers.py), loads
+them into MMDetection's and detlab's backbones with ``convert_weights=True``, checks
+that both get the same weights and outputs, and prints the outputs the tests pin.
 """
 import os
 import sys
@@ -66,6 +71,23 @@ CASES = {
     'darknet53_all_outputs': dict(type='Darknet', depth=53, out_indices=(0, 1, 2, 3, 4, 5)),
     'ssdvgg16': dict(type='SSDVGG', depth=16),
     'ssdvgg11_one_output': dict(type='SSDVGG', depth=11, out_feature_indices=(24, )),
+    # Swin: 16x16, 8x8, 4x4 and 2x2 token maps on 4x4 windows (padding on the last), and a
+    # variant with 3x3 windows (padding on every stage), no patch norm nor qkv bias.
+    'swin_tiny32': dict(type='SwinTransformer', embed_dims=32, depths=(2, 2, 2, 2),
+                        num_heads=(1, 2, 4, 8), window_size=4),
+    'swin_w3_no_patch_norm': dict(type='SwinTransformer', embed_dims=16, depths=(2, 2, 1, 1),
+                                  num_heads=(2, 2, 2, 2), window_size=3, qkv_bias=False,
+                                  patch_norm=False, out_indices=(1, 3), mlp_ratio=2),
+    'swin_abs_pos_embed': dict(type='SwinTransformer', embed_dims=16, depths=(1, 1, 2, 1),
+                               num_heads=(1, 1, 2, 2), window_size=4, pretrain_img_size=64,
+                               use_abs_pos_embed=True, out_indices=(0, 2)),
+    'swin_t': dict(type='SwinTransformer', embed_dims=96, depths=[2, 2, 6, 2],
+                   num_heads=[3, 6, 12, 24], window_size=7, mlp_ratio=4, drop_path_rate=0.2),
+    'pvt_tiny16': dict(type='PyramidVisionTransformer', embed_dims=16, num_layers=[1, 1, 1, 2]),
+    'pvt_t': dict(type='PyramidVisionTransformer', num_layers=[2, 2, 2, 2]),
+    'pvtv2_tiny16': dict(type='PyramidVisionTransformerV2', embed_dims=16,
+                         num_layers=[1, 1, 1, 2], out_indices=(1, 2, 3)),
+    'pvtv2_b0': dict(type='PyramidVisionTransformerV2', embed_dims=32, num_layers=[2, 2, 2, 2]),
 }
 #: Backbone and neck pairs (``_base_/models/ssd300.py``'s), measured on larger images.
 NECK_CASES = {
@@ -164,6 +186,25 @@ CONFIGS = [
     'rpn/rpn_x101-32x4d_fpn_1x_coco.py',
     'rpn/rpn_x101-64x4d_fpn_1x_coco.py',
     'fcos/fcos_x101-64x4d_fpn_gn-head_ms-640-800-2x_coco.py',
+    'swin/mask-rcnn_swin-t-p4-w7_fpn_1x_coco.py',
+    'swin/mask-rcnn_swin-t-p4-w7_fpn_ms-crop-3x_coco.py',
+    'swin/mask-rcnn_swin-t-p4-w7_fpn_amp-ms-crop-3x_coco.py',
+    'swin/mask-rcnn_swin-s-p4-w7_fpn_amp-ms-crop-3x_coco.py',
+    'swin/retinanet_swin-t-p4-w7_fpn_1x_coco.py',
+    'dino/dino-5scale_swin-l_8xb2-12e_coco.py',
+    'dino/dino-5scale_swin-l_8xb2-36e_coco.py',
+    'rtmdet/rtmdet_l_swin_b_4xb32-100e_coco.py',
+    'rtmdet/rtmdet_l_swin_b_p6_4xb16-100e_coco.py',
+    'pvt/retinanet_pvt-t_fpn_1x_coco.py',
+    'pvt/retinanet_pvt-s_fpn_1x_coco.py',
+    'pvt/retinanet_pvt-m_fpn_1x_coco.py',
+    'pvt/retinanet_pvt-l_fpn_1x_coco.py',
+    'pvt/retinanet_pvtv2-b0_fpn_1x_coco.py',
+    'pvt/retinanet_pvtv2-b1_fpn_1x_coco.py',
+    'pvt/retinanet_pvtv2-b2_fpn_1x_coco.py',
+    'pvt/retinanet_pvtv2-b3_fpn_1x_coco.py',
+    'pvt/retinanet_pvtv2-b4_fpn_1x_coco.py',
+    'pvt/retinanet_pvtv2-b5_fpn_1x_coco.py',
 ]
 
 
@@ -263,6 +304,66 @@ def measure_grid_assigner() -> None:
               round(want.max_overlaps.sum().item(), 4))
 
 
+#: Backbones initialised from an original-format checkpoint (convert_weights=True) that
+#: tests/helpers.py writes from the weights of ``source`` filled with seed 1; ``target`` is
+#: the model that loads it: with another window size the bias tables are resized (and the
+#: checkpoint holds no relative_position_index buffers, whose shapes would not fit:
+#: MMDetection's loader raises on them).
+CONVERTED_CASES = {
+    'swin_converted': dict(source=CASES['swin_tiny32']),
+    'swin_converted_window_3': dict(source=CASES['swin_tiny32'], without_buffers=True,
+                                    target=dict(CASES['swin_tiny32'], window_size=3)),
+    'pvt_converted': dict(source=CASES['pvt_tiny16']),
+    'pvtv2_converted': dict(source=CASES['pvtv2_tiny16']),
+}
+CONVERTED_SEED = 1
+
+
+def write_original_checkpoint(source_cfg: dict, registry, path: str,
+                              without_buffers: bool = False) -> None:
+    """Write the original repository's checkpoint for ``source_cfg`` filled with
+    :data:`CONVERTED_SEED`, as tests/helpers.py's writers lay it out."""
+    from helpers import original_pvt_checkpoint, original_swin_checkpoint
+    source = registry.build(dict(source_cfg))
+    fill_seeded_weights(source, CONVERTED_SEED)
+    weights = source.state_dict()
+    if without_buffers:
+        weights = {k: v for k, v in weights.items() if 'relative_position_index' not in k}
+    write = (original_swin_checkpoint if source_cfg['type'] == 'SwinTransformer' else
+             original_pvt_checkpoint)
+    torch.save(write(weights), path)
+
+
+def measure_converted() -> None:
+    """MMDetection's and detlab's backbones load the same original-format checkpoint
+    (convert_weights=True) into the same weights and outputs; prints the outputs."""
+    import tempfile
+
+    from mmengine.config import ConfigDict
+    from mmdet.registry import MODELS as MMDET_MODELS
+
+    from detlab.registry import MODELS
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, case in CONVERTED_CASES.items():
+            path = os.path.join(tmp, f'{name}.pth')
+            write_original_checkpoint(case['source'], MMDET_MODELS, path,
+                                      case.get('without_buffers', False))
+            # A ConfigDict, as from a config file: MMDetection reads init_cfg.checkpoint.
+            target = dict(case.get('target', case['source']), convert_weights=True,
+                          init_cfg=ConfigDict(type='Pretrained', checkpoint=path))
+            models = [registry.build(dict(target)) for registry in (MMDET_MODELS, MODELS)]
+            for model in models:
+                model.init_weights()
+                model.eval()
+            want, got = (m.state_dict() for m in models)
+            assert want.keys() == got.keys()
+            assert all(torch.equal(want[k], got[k]) for k in want), name
+            with torch.no_grad():
+                outputs = [m(seeded_input()) for m in models]
+            assert all(torch.allclose(w, g, rtol=1e-5, atol=1e-5) for w, g in zip(*outputs))
+            print(f'{name!r}: {summarize(outputs[0])},')
+
+
 def main() -> None:
     import_mmdet()
     args = sys.argv[1:]
@@ -270,6 +371,8 @@ def main() -> None:
         measure_anchors()
         measure_grid_assigner()
         return measure_yolo()
+    if args[:1] == ['--converted']:
+        return measure_converted()
     if args[:1] == ['--configs']:
         for path in args[1:] or CONFIGS:
             measure_config(path)

@@ -73,14 +73,16 @@ def compare(name, detlab_out, mmdet_out):
         same_n = len(d) == len(m)
         entry = dict(num_dets=(len(d), len(m)))
         if same_n and len(m):
+            entry.update(
+                labels_equal=bool(torch.equal(d.labels, m.labels)),
+                max_box_diff=float((d.bboxes - m.bboxes).abs().max()),
+                max_score_diff=float((d.scores - m.scores).abs().max()))
+        if same_n and len(m) and 'masks' in m:
             masks_d, masks_m = d.masks, m.masks
             inter = (masks_d & masks_m).flatten(1).sum(1).double()
             union = (masks_d | masks_m).flatten(1).sum(1).double()
             iou = torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(union))
             entry.update(
-                labels_equal=bool(torch.equal(d.labels, m.labels)),
-                max_box_diff=float((d.bboxes - m.bboxes).abs().max()),
-                max_score_diff=float((d.scores - m.scores).abs().max()),
                 mask_shape=tuple(masks_d.shape), mask_dtype=(str(masks_d.dtype),
                                                              str(masks_m.dtype)),
                 pixels_differing=int((masks_d != masks_m).sum()),
@@ -119,8 +121,8 @@ def tiny(mmdet_models):
     return reports
 
 
-def full_model(mmdet_models, config_name, scale, options=None):
-    """detlab's configs/mask_rcnn/<config_name> against MMDetection's file of that name."""
+def full_model(mmdet_models, config_name, scale, options=None, folder='mask_rcnn'):
+    """detlab's configs/<folder>/<config_name> against MMDetection's file of that name."""
     from mmengine.config import Config
 
     from detlab.registry import MODELS
@@ -136,8 +138,8 @@ def full_model(mmdet_models, config_name, scale, options=None):
         cfg.model.pop('data_preprocessor')
         return cfg.model
 
-    detlab_cfg = config(REPO / 'configs/mask_rcnn' / config_name, 'detlab')
-    mmdet_cfg = config(MMDET_CONFIGS / 'mask_rcnn' / config_name, 'mmdet')
+    detlab_cfg = config(REPO / 'configs' / folder / config_name, 'detlab')
+    mmdet_cfg = config(MMDET_CONFIGS / folder / config_name, 'mmdet')
     torch.manual_seed(0)
     detlab_model = MODELS.build(detlab_cfg)
     detlab_model.init_weights()

@@ -136,6 +136,12 @@ def import_mmdet():
     import mmcv
     _install_ext_stand_in()
     _torchvision_ops()
+    # mmcv's transformer module binds MultiScaleDeformableAttention only if mmcv.ops
+    # imported when it was first loaded; after detlab imported it, bind it now.
+    transformer = sys.modules.get('mmcv.cnn.bricks.transformer')
+    if transformer is not None and not hasattr(transformer, 'MultiScaleDeformableAttention'):
+        from mmcv.ops.multi_scale_deform_attn import MultiScaleDeformableAttention
+        transformer.MultiScaleDeformableAttention = MultiScaleDeformableAttention
     sys.path.insert(0, find_wheel())
     real_version = mmcv.__version__
     mmcv.__version__ = '2.1.0'

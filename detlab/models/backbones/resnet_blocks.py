@@ -22,6 +22,21 @@ def refuse_dcn(owner: str, dcn: Optional[dict]) -> None:
                                   "'dcn' key (and 'stage_with_dcn') or use a deeper backbone")
 
 
+def build_conv_or_dcn(conv_cfg: Optional[dict], dcn: Optional[dict], in_channels: int,
+                      out_channels: int, owner: str, **kwargs) -> nn.Module:
+    """A block's bias-free 3x3 conv: deformable when ``dcn`` is given and does not fall back.
+
+    Raises:
+        ValueError: ``conv_cfg`` together with a deformable ``dcn``.
+    """
+    if dcn_falls_back(dcn):
+        return build_conv_layer(conv_cfg, in_channels, out_channels, 3, bias=False, **kwargs)
+    if conv_cfg is not None:
+        raise AssertionValueError(f'{owner}: conv_cfg must be None with dcn (got conv_cfg='
+                                  f'{conv_cfg!r}, dcn={dcn!r})')
+    return build_dcn_conv(dcn, in_channels, out_channels, 3, owner=owner, **kwargs)
+
+
 class _ResidualBlock(BaseModule):
     """``relu(residual(x) + shortcut(x))``, optionally with activation checkpointing.
 
@@ -206,14 +221,8 @@ class Bottleneck(_ResidualBlock):
                           groups=groups)
         self.dcn = dcn
         self.with_dcn = dcn is not None
-        if dcn_falls_back(dcn):
-            self.conv2 = build_conv_layer(conv_cfg, width, width, 3, bias=False, **conv2_args)
-        else:
-            if conv_cfg is not None:
-                raise AssertionValueError(f'{type(self).__name__}: conv_cfg must be None with dcn '
-                                          f'(got conv_cfg={conv_cfg!r}, dcn={dcn!r})')
-            self.conv2 = build_dcn_conv(dcn, width, width, 3, owner=type(self).__name__,
-                                        **conv2_args)
+        self.conv2 = build_conv_or_dcn(conv_cfg, dcn, width, width, type(self).__name__,
+                                       **conv2_args)
         self.norm2_name = self._add_norm(norm_cfg, width, 2)
         self.conv3 = build_conv_layer(conv_cfg, width, planes * self.expansion, 1, bias=False)
         self.norm3_name = self._add_norm(norm_cfg, planes * self.expansion, 3)

@@ -8,6 +8,7 @@ from .deform_conv import (DeformConv2d, DeformConv2dPack, ModulatedDeformConv2d,
                           ModulatedDeformConv2dPack)
 from .ema import ExpMomentumEMA
 from .inverted_residual import InvertedResidual
+from .norm import MMSyncBN
 from .plugins import PLUGIN_POSITIONS, make_stage_plugins
 from .positional_encoding import LearnedPositionalEncoding, SinePositionalEncoding
 from .pretrained_init import PretrainedInit, load_local_state_dict
@@ -18,9 +19,9 @@ from .transformer import (FFN, MLP, CdnQueryGenerator, DeformableDetrTransformer
                           DeformableDetrTransformerEncoderLayer, DetrTransformerDecoder,
                           DetrTransformerDecoderLayer, DetrTransformerEncoder,
                           DetrTransformerEncoderLayer, DinoTransformerDecoder,
-                          MultiheadAttention, MultiScaleDeformableAttention,
-                          coordinate_to_encoding, inverse_sigmoid,
-                          multi_scale_deformable_attn)
+                          MultiheadAttention, MultiScaleDeformableAttention, PatchEmbed,
+                          PatchMerging, coordinate_to_encoding, inverse_sigmoid,
+                          multi_scale_deformable_attn, nchw_to_nlc, nlc_to_nchw)
 
 __all__ = [
     'PretrainedInit', 'ResLayer', 'load_local_state_dict', 'batched_nms', 'multiclass_nms', 'nms',
@@ -33,5 +34,6 @@ __all__ = [
     'DetrTransformerDecoderLayer', 'DeformableDetrTransformerEncoder',
     'DeformableDetrTransformerDecoder', 'DeformableDetrTransformerEncoderLayer',
     'DeformableDetrTransformerDecoderLayer', 'DinoTransformerDecoder', 'DeformConv2d',
-    'DeformConv2dPack', 'ModulatedDeformConv2d', 'ModulatedDeformConv2dPack', 'InvertedResidual'
+    'DeformConv2dPack', 'ModulatedDeformConv2d', 'ModulatedDeformConv2dPack', 'InvertedResidual',
+    'PatchEmbed', 'PatchMerging', 'nchw_to_nlc', 'nlc_to_nchw', 'MMSyncBN'
 ]

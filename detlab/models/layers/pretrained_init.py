@@ -8,7 +8,7 @@ scope, so under ``default_scope='detlab'`` every ``init_cfg=dict(type='Pretraine
 ...)`` (and every MMDetection config adopted by detlab) lands here.
 """
 import os.path as osp
-from typing import Dict, Optional
+from typing import Dict, Optional, Sequence
 
 import torch
 from mmengine.logging import print_log
@@ -18,21 +18,28 @@ from torch import nn
 
 from detlab.utils.checkpoint import load_checkpoint_file, resolve_checkpoint
 from detlab.registry import WEIGHT_INITIALIZERS
-from detlab.structures.errors import AssertionKeyError, AssertionTypeError
+from detlab.structures.errors import AssertionKeyError, AssertionTypeError, AssertionValueError
 
 #: Key under which mmengine/MMDetection checkpoints keep the model weights.
 STATE_DICT_KEY = 'state_dict'
+#: Key under which the original Swin and PVT repositories' checkpoints keep them.
+ORIGINAL_MODEL_KEY = 'model'
 #: Prefix that DataParallel/DistributedDataParallel put in front of every key.
 DATA_PARALLEL_PREFIX = 'module.'
 
 
-def load_local_state_dict(checkpoint: str, map_location: str = 'cpu') -> Dict[str, torch.Tensor]:
+def load_local_state_dict(checkpoint: str, map_location: str = 'cpu',
+                          container_keys: Sequence[str] = (STATE_DICT_KEY, )
+                          ) -> Dict[str, torch.Tensor]:
     """Read the weights of a local checkpoint file without unpickling code.
 
     Args:
         checkpoint (str): Path of a file written by ``torch.save``: a plain
-            state dict, or a checkpoint dict holding it under ``'state_dict'``.
+            state dict, or a checkpoint dict holding it under one of
+            ``container_keys``.
         map_location (str): Where to map the tensors. Defaults to ``'cpu'``.
+        container_keys (Sequence[str]): Keys that may hold the weights, tried
+            in order. Defaults to ``('state_dict', )``, mmengine's.
 
     Returns:
         dict[str, Tensor]: Parameter/buffer name -> tensor, with any
@@ -52,12 +59,14 @@ def load_local_state_dict(checkpoint: str, map_location: str = 'cpu') -> Dict[st
             f'init_cfg.checkpoint: no such file {path!r}. Set init_cfg=dict(type='
             "'Pretrained', checkpoint=...) to the path of a local .pth file.")
     loaded = load_checkpoint_file(path, map_location=map_location)
-    if isinstance(loaded, dict) and isinstance(loaded.get(STATE_DICT_KEY), dict):
-        loaded = loaded[STATE_DICT_KEY]
+    container = next((key for key in container_keys
+                      if isinstance(loaded, dict) and isinstance(loaded.get(key), dict)), None)
+    if container is not None:
+        loaded = loaded[container]
     if not isinstance(loaded, dict) or not all(
             isinstance(value, torch.Tensor) for value in loaded.values()):
         raise AssertionTypeError(f'init_cfg.checkpoint={path!r} does not hold a state dict (name '
-                                 f"-> tensor), nor a dict with one under '{STATE_DICT_KEY}'.")
+                                 f'-> tensor), nor a dict with one under {list(container_keys)}.')
     return {
         (key[len(DATA_PARALLEL_PREFIX):] if key.startswith(DATA_PARALLEL_PREFIX) else key): value
         for key, value in loaded.items()
@@ -119,3 +128,22 @@ class PretrainedInit:
         if hasattr(module, '_params_init_info'):
             update_init_info(module, init_info=f'{type(self).__name__}: load from '
                              f'{self.checkpoint}')
+
+
+def load_backbone_checkpoint(owner: str, init_cfg) -> Dict[str, torch.Tensor]:
+    """The weights that a backbone which loads its own checkpoint names in ``init_cfg``.
+
+    Swin and PVT read ``init_cfg=dict(type='Pretrained', checkpoint=...)`` themselves,
+    because they convert the original repositories' keys first. The file may be an
+    mmengine checkpoint (``'state_dict'``), an original one (``'model'``) or a plain state
+    dict; URLs resolve to the torch hub cache as everywhere in detlab.
+
+    Raises:
+        ValueError: ``init_cfg`` names no checkpoint (only ``Pretrained`` is supported).
+    """
+    if not isinstance(init_cfg, dict) or 'checkpoint' not in init_cfg:
+        raise AssertionValueError(
+            f"{owner}: init_cfg must be None or dict(type='Pretrained', checkpoint=PATH or URL), "
+            f'got {init_cfg!r}.')
+    return load_local_state_dict(init_cfg['checkpoint'],
+                                 container_keys=(STATE_DICT_KEY, ORIGINAL_MODEL_KEY))

@@ -2,7 +2,8 @@
 from .channel_mapper import ChannelMapper
 from .cspnext_pafpn import CSPNeXtPAFPN
 from .fpn import FPN
+from .hrfpn import HRFPN
 from .ssd_neck import SSDNeck
 from .yolo_neck import YOLOV3Neck
 
-__all__ = ['ChannelMapper', 'CSPNeXtPAFPN', 'FPN', 'SSDNeck', 'YOLOV3Neck']
+__all__ = ['ChannelMapper', 'CSPNeXtPAFPN', 'FPN', 'HRFPN', 'SSDNeck', 'YOLOV3Neck']

@@ -4,11 +4,12 @@
 from . import shared_heads  # noqa: F401
 from .bbox_heads import (BBoxHead, ConvFCBBoxHead, RoITargets, Shared2FCBBoxHead,
                          Shared4Conv1FCBBoxHead)
+from .cascade_roi_head import CascadeRoIHead
 from .mask_heads import FCNMaskHead, paste_masks_in_image
 from .roi_extractors import RoIAlign, SingleRoIExtractor
 from .standard_roi_head import StandardRoIHead
 
 __all__ = [
-    'BBoxHead', 'ConvFCBBoxHead', 'FCNMaskHead', 'RoIAlign', 'RoITargets', 'Shared2FCBBoxHead',
-    'Shared4Conv1FCBBoxHead', 'SingleRoIExtractor', 'StandardRoIHead', 'paste_masks_in_image'
+    'BBoxHead', 'CascadeRoIHead', 'ConvFCBBoxHead', 'FCNMaskHead', 'RoIAlign', 'RoITargets',
+    'Shared2FCBBoxHead', 'Shared4Conv1FCBBoxHead', 'SingleRoIExtractor', 'StandardRoIHead', 'paste_masks_in_image'
 ]

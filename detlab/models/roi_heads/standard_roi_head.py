@@ -8,6 +8,7 @@ from mmengine.model import BaseModule
 from mmengine.structures import InstanceData
 from torch import Tensor
 
+from detlab.models.task_modules.samplers import SamplingResult
 from detlab.registry import MODELS, TASK_UTILS
 from detlab.structures import SampleList, bbox2roi
 from ..utils import empty_instances
@@ -65,15 +66,24 @@ class StandardRoIHead(BaseModule):
         self.test_cfg = test_cfg
         if shared_head:
             self.shared_head = MODELS.build(shared_head)
-        self.bbox_roi_extractor = MODELS.build(bbox_roi_extractor)
-        self.bbox_head = MODELS.build(bbox_head)
+        self.init_bbox_head(bbox_roi_extractor, bbox_head)
         if mask_head:
             self.init_mask_head(mask_roi_extractor, mask_head)
+        self.init_assigner_sampler()
+
+    def init_bbox_head(self, bbox_roi_extractor: dict, bbox_head: dict) -> None:
+        """Build ``bbox_roi_extractor`` and ``bbox_head``."""
+        self.bbox_roi_extractor = MODELS.build(bbox_roi_extractor)
+        self.bbox_head = MODELS.build(bbox_head)
+
+    def init_assigner_sampler(self) -> None:
+        """Build ``bbox_assigner`` and ``bbox_sampler`` from ``train_cfg`` (None
+        without it)."""
         self.bbox_assigner = None
         self.bbox_sampler = None
-        if train_cfg:
-            self.bbox_assigner = TASK_UTILS.build(train_cfg['assigner'])
-            self.bbox_sampler = TASK_UTILS.build(train_cfg['sampler'],
+        if self.train_cfg:
+            self.bbox_assigner = TASK_UTILS.build(self.train_cfg['assigner'])
+            self.bbox_sampler = TASK_UTILS.build(self.train_cfg['sampler'],
                                                  default_args=dict(context=self))
 
     def init_mask_head(self, mask_roi_extractor: Optional[dict], mask_head: dict) -> None:
@@ -145,6 +155,25 @@ class StandardRoIHead(BaseModule):
                 (``masks`` too with a mask head) and optionally
                 ``ignored_instances``.
         """
+        sampling_results = self.assign_and_sample(rpn_results_list, batch_data_samples,
+                                                  self.bbox_assigner, self.bbox_sampler)
+        rois = bbox2roi([res.priors for res in sampling_results])
+        results = self._bbox_forward(x, rois)
+        outputs = self.bbox_head.loss_and_target(results['cls_score'], results['bbox_pred'],
+                                                 rois, sampling_results, self.train_cfg)
+        losses = dict(outputs['loss_bbox'])
+        if self.with_mask:
+            losses.update(self.mask_loss(x, sampling_results, results['bbox_feats'],
+                                         [sample.gt_instances for sample in batch_data_samples]))
+        return losses
+
+    @staticmethod
+    def assign_and_sample(rpn_results_list: List[InstanceData],
+                          batch_data_samples: SampleList, assigner,
+                          sampler) -> List[SamplingResult]:
+        """Assign each image's proposals (``bboxes``, not modified) to its gts
+        (and ``ignored_instances``) and sample them: one SamplingResult per
+        image."""
         if len(rpn_results_list) != len(batch_data_samples):
             raise ValueError(f'{len(rpn_results_list)} proposal lists for '
                              f'{len(batch_data_samples)} images')
@@ -155,18 +184,9 @@ class StandardRoIHead(BaseModule):
             ignored = data_sample.get('ignored_instances')
             if ignored is not None and len(ignored) == 0:
                 ignored = None
-            assign_result = self.bbox_assigner.assign(candidates, gt_instances, ignored)
-            sampling_results.append(
-                self.bbox_sampler.sample(assign_result, candidates, gt_instances))
-        rois = bbox2roi([res.priors for res in sampling_results])
-        results = self._bbox_forward(x, rois)
-        outputs = self.bbox_head.loss_and_target(results['cls_score'], results['bbox_pred'],
-                                                 rois, sampling_results, self.train_cfg)
-        losses = dict(outputs['loss_bbox'])
-        if self.with_mask:
-            losses.update(self.mask_loss(x, sampling_results, results['bbox_feats'],
-                                         [sample.gt_instances for sample in batch_data_samples]))
-        return losses
+            assign_result = assigner.assign(candidates, gt_instances, ignored)
+            sampling_results.append(sampler.sample(assign_result, candidates, gt_instances))
+        return sampling_results
 
     def mask_loss(self, x: Sequence[Tensor], sampling_results: list, bbox_feats: Tensor,
                   batch_gt_instances: List[InstanceData]) -> dict:

@@ -11,36 +11,49 @@ from detlab.models.test_time_augs import DetTTAModel
 from detlab.registry import MODELS, TRANSFORMS
 from detlab.structures import DetDataSample
 from detlab.utils import adopt_default_scope, apply_tta
-from det_tta_case import TTA_MODEL, retinanet_model_cfg, seeded_weights, tta_batch
+from det_tta_case import CASES, model_cfg, retinanet_model_cfg, seeded_weights, tta_batch
 from helpers import REPO_ROOT, require_coco128
 
-# MMDetection 3.3's DetTTAModel around its RetinaNet with the same weights, on the same four
-# views (tools/dev/measure_det_tta.py): the merged detections of the photo.
+# MMDetection 3.3's DetTTAModel around its RetinaNet and RTMDet with the same weights, on the
+# same four views (tools/dev/measure_det_tta.py --case NAME): the merged detections of the photo.
 MMDET_MERGED = dict(
-    num=100, score_sum=16.610877990722656, labels=[1, 0, 0, 0, 0],
-    scores=[0.2675406336784363, 0.2609025239944458, 0.25717905163764954, 0.23872627317905426,
-            0.22272594273090363],
-    boxes=[[224.87533569335938, 135.8340606689453, 381.0, 239.1408233642578],
-           [212.65065002441406, 298.423583984375, 296.9102783203125, 302.57135009765625],
-           [216.16607666015625, 276.9794006347656, 252.99647521972656, 316.46539306640625],
-           [135.87008666992188, 302.7682189941406, 212.1884002685547, 326.4429016113281],
-           [0.0, 298.0740051269531, 35.61895751953125, 323.2611083984375]])
+    retinanet=dict(
+        num=100, score_sum=16.610877990722656, labels=[1, 0, 0, 0, 0],
+        scores=[0.2675406336784363, 0.2609025239944458, 0.25717905163764954,
+                0.23872627317905426, 0.22272594273090363],
+        boxes=[[224.87533569335938, 135.8340606689453, 381.0, 239.1408233642578],
+               [212.65065002441406, 298.423583984375, 296.9102783203125, 302.57135009765625],
+               [216.16607666015625, 276.9794006347656, 252.99647521972656, 316.46539306640625],
+               [135.87008666992188, 302.7682189941406, 212.1884002685547, 326.4429016113281],
+               [0.0, 298.0740051269531, 35.61895751953125, 323.2611083984375]]),
+    rtmdet=dict(
+        num=100, score_sum=62.26563262939453, labels=[0, 0, 0, 0, 0],
+        scores=[0.9543948769569397, 0.9248387813568115, 0.9148102402687073,
+                0.9109748601913452, 0.8937565088272095],
+        boxes=[[83.38225555419922, 72.79336547851562, 480.98956298828125, 270.01641845703125],
+               [79.95408630371094, 91.13778686523438, 417.3367004394531, 205.01531982421875],
+               [202.6782989501953, 70.65902709960938, 499.672119140625, 212.63446044921875],
+               [-89.19842529296875, 40.813385009765625, 239.46348571777344, 264.22210693359375],
+               [83.79014587402344, 131.17347717285156, 499.672119140625, 380.8641052246094]]),
+)
 
 
-def test_merged_detections_equal_mmdetections():
+@pytest.mark.parametrize('case', sorted(CASES))
+def test_merged_detections_equal_mmdetections(case):
     coco128 = require_coco128()
-    tta = MODELS.build(ConfigDict(TTA_MODEL, module=retinanet_model_cfg(REPO_ROOT)))
-    seeded_weights(tta.module)
+    expected = MMDET_MERGED[case]
+    tta = MODELS.build(ConfigDict(CASES[case]['tta_model'], module=model_cfg(REPO_ROOT, case)))
+    seeded_weights(tta.module, case)
     tta.eval()
-    data = tta_batch(coco128, TRANSFORMS)
+    data = tta_batch(coco128, TRANSFORMS, case)
     assert len(data['inputs']) == 4  # two scales, flipped and not
     merged, = tta.test_step(data)
     pred = merged.pred_instances
-    assert len(pred) == MMDET_MERGED['num']
-    assert pred.scores.sum().item() == pytest.approx(MMDET_MERGED['score_sum'], rel=1e-5)
-    assert pred.labels[:5].tolist() == MMDET_MERGED['labels']
-    assert torch.allclose(pred.scores[:5], torch.tensor(MMDET_MERGED['scores']), atol=1e-6)
-    assert torch.allclose(pred.bboxes[:5], torch.tensor(MMDET_MERGED['boxes']), atol=1e-3)
+    assert len(pred) == expected['num']
+    assert pred.scores.sum().item() == pytest.approx(expected['score_sum'], rel=1e-5)
+    assert pred.labels[:5].tolist() == expected['labels']
+    assert torch.allclose(pred.scores[:5], torch.tensor(expected['scores']), atol=1e-6)
+    assert torch.allclose(pred.bboxes[:5], torch.tensor(expected['boxes']), atol=1e-3)
 
 
 def view(boxes, scores, labels, flip, direction='horizontal'):

@@ -283,3 +283,67 @@ class BBoxHead(BaseModule):
                                       rcnn_test_cfg['nms'], rcnn_test_cfg['max_per_img'],
                                       box_dim=4)
         return InstanceData(bboxes=dets[:, :-1], scores=dets[:, -1], labels=labels)
+
+    # ---- cascades -------------------------------------------------------
+    def regress_by_class(self, priors: Tensor, label: Tensor, bbox_pred: Tensor,
+                         img_meta: dict) -> Tensor:
+        """Decode each prior's box for its class (Cascade R-CNN's refinement).
+
+        Args:
+            priors (Tensor): (n, 4) boxes the deltas apply to.
+            label (Tensor): (n,) class of each box; unused when the head is
+                ``reg_class_agnostic``.
+            bbox_pred (Tensor): (n, 4) or (n, 4 * num_classes) deltas.
+            img_meta (dict): ``img_shape`` the boxes are clipped to.
+
+        Returns:
+            Tensor: (n, 4) boxes.
+        """
+        box_dim = self.bbox_coder.encode_size
+        if not self.reg_class_agnostic:
+            columns = label[:, None] * box_dim + torch.arange(box_dim, device=label.device)
+            bbox_pred = bbox_pred.gather(1, columns)
+        if bbox_pred.size(1) != box_dim:
+            raise ValueError(f'regress_by_class needs (n, {box_dim}) deltas per class, got '
+                             f'{tuple(bbox_pred.shape)}')
+        return self.bbox_coder.decode(priors, bbox_pred, max_shape=img_meta['img_shape'])
+
+    def refine_bboxes(self, sampling_results: Sequence[SamplingResult], bbox_results: dict,
+                      batch_img_metas: List[dict]) -> Optional[List[InstanceData]]:
+        """The next cascade stage's proposals during training: every sampled
+        RoI regressed by this stage, except the gt boxes the sampler added.
+
+        A positive RoI is regressed for its gt's class, a negative one for
+        its highest-scoring foreground class.
+
+        Args:
+            sampling_results (list[SamplingResult]): One per image, whose
+                RoIs (images in order, positives first) ``bbox_results`` holds.
+            bbox_results (dict): ``rois`` (R, 5), ``cls_score`` (R, C + 1),
+                ``bbox_pred`` (R, 4 or 4C) and ``bbox_targets``
+                (:class:`RoITargets`).
+            batch_img_metas (list[dict]): ``img_shape`` per image.
+
+        Returns:
+            list[InstanceData] | None: ``bboxes`` (n_i, 4) per image; None when
+            there are no RoIs at all.
+        """
+        cls_scores = bbox_results['cls_score']
+        if cls_scores.numel() == 0:
+            return None
+        if cls_scores.size(-1) != self.num_classes + 1:
+            raise ValueError(f'cls_score has {cls_scores.size(-1)} columns, expected '
+                             f'num_classes + 1 = {self.num_classes + 1}')
+        labels = bbox_results['bbox_targets'].labels
+        labels = torch.where(labels == self.num_classes, cls_scores[:, :-1].argmax(1), labels)
+        rois, bbox_preds = bbox_results['rois'], bbox_results['bbox_pred']
+        per_image = [len(res.priors) for res in sampling_results]
+        results_list = []
+        for res, img_rois, img_labels, img_preds, img_meta in zip(
+                sampling_results, rois.split(per_image), labels.split(per_image),
+                bbox_preds.split(per_image), batch_img_metas):
+            bboxes = self.regress_by_class(img_rois[:, 1:], img_labels, img_preds, img_meta)
+            keep = torch.ones(len(bboxes), dtype=torch.bool, device=bboxes.device)
+            keep[:len(res.pos_is_gt)] = res.pos_is_gt == 0
+            results_list.append(InstanceData(bboxes=bboxes[keep]))
+        return results_list
