@@ -49,6 +49,21 @@ MODEL_ZOO_WEIGHTS = {
     'rtmdet_x_8xb32-300e_coco':
         _V3 + 'rtmdet/rtmdet_x_8xb32-300e_coco/'
         'rtmdet_x_8xb32-300e_coco_20220715_230555-cc79b9ae.pth',
+    'rtmdet-ins_tiny_8xb32-300e_coco':
+        _V3 + 'rtmdet/rtmdet-ins_tiny_8xb32-300e_coco/'
+        'rtmdet-ins_tiny_8xb32-300e_coco_20221130_151727-ec670f7e.pth',
+    'rtmdet-ins_s_8xb32-300e_coco':
+        _V3 + 'rtmdet/rtmdet-ins_s_8xb32-300e_coco/'
+        'rtmdet-ins_s_8xb32-300e_coco_20221121_212604-fdc5d7ec.pth',
+    'rtmdet-ins_m_8xb32-300e_coco':
+        _V3 + 'rtmdet/rtmdet-ins_m_8xb32-300e_coco/'
+        'rtmdet-ins_m_8xb32-300e_coco_20221123_001039-6eba602e.pth',
+    'rtmdet-ins_l_8xb32-300e_coco':
+        _V3 + 'rtmdet/rtmdet-ins_l_8xb32-300e_coco/'
+        'rtmdet-ins_l_8xb32-300e_coco_20221124_103237-78d1d652.pth',
+    'rtmdet-ins_x_8xb16-300e_coco':
+        _V3 + 'rtmdet/rtmdet-ins_x_8xb16-300e_coco/'
+        'rtmdet-ins_x_8xb16-300e_coco_20221124_111313-33d4595b.pth',
     'rtmdet_x_p6_4xb8-300e_coco':
         'https://github.com/orange0-jp/orange-weights/releases/download/v0.1.0rtmdet-p6/'
         'rtmdet_x_p6_4xb8-300e_coco-bf32be58.pth',

@@ -1,5 +1,6 @@
-"""MMDetection 3.3's RTMDet configs, unchanged, load and build in detlab with MMDetection's
-state_dict keys and shapes; detlab's own copies under configs/rtmdet/ build the same models."""
+"""MMDetection 3.3's RTMDet and RTMDet-Ins configs, unchanged, load and build in detlab with
+MMDetection's state_dict keys and shapes; detlab's own copies under configs/rtmdet/ build the
+same models."""
 import hashlib
 
 import pytest
@@ -20,6 +21,12 @@ MMDET_STATE_DICTS = {
     'rtmdet_l_8xb32-300e_coco.py': (872, 57114282, 'c5c8eacbcee5f71a'),
     'rtmdet_x_8xb32-300e_coco.py': (1052, 102346944, '04dc07881bcbec4c'),
     'rtmdet_x_p6_4xb8-300e_coco.py': (1376, 163761801, '37d65a87b1abaa55'),
+    # tools/dev/measure_rtmdet_ins.py --state-dicts (reg_convs repeat the cls_convs' keys)
+    'rtmdet-ins_tiny_8xb32-300e_coco.py': (546, 6488593, '47c3c0f1943d6b53'),
+    'rtmdet-ins_s_8xb32-300e_coco.py': (582, 11686955, 'ecaa3e6b220e335e'),
+    'rtmdet-ins_m_8xb32-300e_coco.py': (762, 30947713, '84dc050cc287f778'),
+    'rtmdet-ins_l_8xb32-300e_coco.py': (942, 63351991, '13b8f5957edfd2a0'),
+    'rtmdet-ins_x_8xb16-300e_coco.py': (1122, 112048589, 'f505ad8a3b3ddf6a'),
 }
 
 
@@ -81,3 +88,18 @@ def test_detlab_configs_hold_mmdetections_values():
                 if hook.get('type') in ('DetCheckpointHook', 'DetLoggerHook'):
                     hook['type'] = hook['type'][len('Det'):]
         assert detlab_cfg == mmdet_cfg, file_name
+
+
+@pytest.mark.parametrize('root', [MMDET_CONFIGS, REPO_ROOT / 'configs/rtmdet'])
+def test_instance_segmentation_pipelines_and_hooks_build(root):
+    cfg = load(root / 'rtmdet-ins_tiny_8xb32-300e_coco.py')
+    assert cfg.model.bbox_head.type == 'RTMDetInsSepBNHead'
+    assert cfg.model.test_cfg.mask_thr_binary == 0.5
+    assert cfg.val_evaluator.metric == ['bbox', 'segm']
+    switch = HOOKS.build(cfg.custom_hooks[1])
+    for pipeline in (cfg.train_dataloader.dataset.pipeline, switch.switch_pipeline,
+                     cfg.test_dataloader.dataset.pipeline):
+        for transform in pipeline:
+            assert TRANSFORMS.build(transform) is not None, transform['type']
+    assert cfg.train_dataloader.dataset.pipeline[1] == dict(
+        type='LoadAnnotations', with_bbox=True, with_mask=True, poly2mask=False)

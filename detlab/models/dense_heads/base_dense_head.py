@@ -11,7 +11,7 @@ wider and taller than ``min_bbox_size``, NMS (``test_cfg.nms``), keep
 (RPNHead runs NMS per level instead of per class).
 """
 from abc import ABCMeta, abstractmethod
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 from mmengine.model import BaseModule
@@ -89,7 +89,9 @@ class BaseDenseHead(BaseModule, metaclass=ABCMeta):
                         batch_img_metas: Optional[List[dict]] = None,
                         cfg: Optional[dict] = None,
                         rescale: bool = False,
-                        with_nms: bool = True) -> List[InstanceData]:
+                        with_nms: bool = True,
+                        mlvl_extras: Optional[Dict[str, List[Tensor]]] = None
+                        ) -> List[InstanceData]:
         """Detections per image.
 
         Args:
@@ -105,6 +107,10 @@ class BaseDenseHead(BaseModule, metaclass=ABCMeta):
                 the network input's.
             with_nms (bool): Run NMS and ``max_per_img``; False returns every
                 box that passed the score filter (for test-time augmentation).
+            mlvl_extras (dict[str, list[Tensor]], optional): Further per-prior
+                outputs, each per level (B, D, H, W) (e.g. RTMDet-Ins's mask
+                kernels): every detection keeps its prior's D values under the
+                same key of its results.
 
         Returns:
             list[InstanceData]: ``bboxes`` (M, 4), ``scores`` (M,), ``labels``
@@ -132,6 +138,9 @@ class BaseDenseHead(BaseModule, metaclass=ABCMeta):
         for img_id, img_meta in enumerate(batch_img_metas):
             score_factor_list = (None if score_factors is None
                                  else select_single_mlvl(score_factors, img_id))
+            # Heads that override _predict_by_feat_single without extras get none.
+            extras = {} if not mlvl_extras else dict(extra_list={
+                key: select_single_mlvl(levels, img_id) for key, levels in mlvl_extras.items()})
             results_list.append(self._predict_by_feat_single(
                 cls_score_list=select_single_mlvl(cls_scores, img_id),
                 bbox_pred_list=select_single_mlvl(bbox_preds, img_id),
@@ -140,7 +149,8 @@ class BaseDenseHead(BaseModule, metaclass=ABCMeta):
                 img_meta=img_meta,
                 cfg=cfg,
                 rescale=rescale,
-                with_nms=with_nms))
+                with_nms=with_nms,
+                **extras))
         return results_list
 
     def _predict_by_feat_single(self,
@@ -151,21 +161,33 @@ class BaseDenseHead(BaseModule, metaclass=ABCMeta):
                                 img_meta: dict,
                                 cfg: dict,
                                 rescale: bool = False,
-                                with_nms: bool = True) -> InstanceData:
+                                with_nms: bool = True,
+                                extra_list: Optional[Dict[str, List[Tensor]]] = None
+                                ) -> InstanceData:
         """One image: (A * C, H, W) scores, (A * D, H, W) box encodings and
         (A, H, W) score factors per level, with the level's priors (H*W*A, 4 or
-        2+); see the module docstring for the steps."""
+        2+), and ``extra_list``'s (D, H, W) per-prior outputs per level, kept
+        with the boxes; see the module docstring for the steps."""
+        extra_list = extra_list or {}
+        if {'bbox_pred', 'priors'} & set(extra_list):
+            raise KeyError(f'{type(self).__name__}: extra per-prior outputs may not be named '
+                           f"'bbox_pred' or 'priors', got {sorted(extra_list)}")
         nms_pre = cfg.get('nms_pre', -1)
         score_thr = cfg.get('score_thr', 0.0)
         encode_size = self.bbox_coder.encode_size
         mlvl_priors_kept, mlvl_preds, mlvl_scores, mlvl_labels, mlvl_factors = [], [], [], [], []
+        mlvl_extras = {key: [] for key in extra_list}
         for level, (cls_score, bbox_pred, priors) in enumerate(
                 zip(cls_score_list, bbox_pred_list, mlvl_priors)):
             bbox_pred = bbox_pred.permute(1, 2, 0).reshape(-1, encode_size).float()
             scores = cls_score.permute(1, 2, 0).reshape(-1, self.cls_out_channels).float()
             scores = scores.sigmoid() if self.use_sigmoid_cls else scores.softmax(-1)[:, :-1]
+            carried = {key: levels[level].permute(1, 2, 0).reshape(len(scores), -1)
+                       for key, levels in extra_list.items()}
             scores, labels, keep_idxs, kept = filter_scores_and_topk(
-                scores, score_thr, nms_pre, dict(bbox_pred=bbox_pred, priors=priors))
+                scores, score_thr, nms_pre, dict(carried, bbox_pred=bbox_pred, priors=priors))
+            for key in extra_list:
+                mlvl_extras[key].append(kept[key])
             mlvl_priors_kept.append(kept['priors'])
             mlvl_preds.append(kept['bbox_pred'])
             mlvl_scores.append(scores)
@@ -177,6 +199,8 @@ class BaseDenseHead(BaseModule, metaclass=ABCMeta):
             bboxes=self.bbox_coder.decode(torch.cat(mlvl_priors_kept), torch.cat(mlvl_preds),
                                           max_shape=img_meta['img_shape'][:2]),
             scores=torch.cat(mlvl_scores), labels=torch.cat(mlvl_labels))
+        for key, kept in mlvl_extras.items():
+            results[key] = torch.cat(kept)
         if score_factor_list is not None:
             results.score_factors = torch.cat(mlvl_factors)
         return self._bbox_post_process(results, cfg, rescale=rescale, with_nms=with_nms,

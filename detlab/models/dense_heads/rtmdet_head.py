@@ -49,11 +49,14 @@ class RTMDetTargets:
         bbox_targets (Tensor): (B, P, 4) matched gt box (zeros elsewhere).
         assign_metrics (Tensor): (B, P) IoU of the positive's prediction with
             its gt (the QFL target and the box-loss weight); 0 elsewhere.
+        gt_inds (Tensor): (B, P) index of the matched gt in its image for
+            positives, -1 elsewhere.
     """
     labels: Tensor
     label_weights: Tensor
     bbox_targets: Tensor
     assign_metrics: Tensor
+    gt_inds: Tensor
 
 
 @MODELS.register_module()
@@ -203,13 +206,25 @@ class RTMDetHead(AnchorHead):
         Returns:
             dict: ``loss_cls`` and ``loss_bbox``, each a list of scalars per level.
         """
+        featmap_sizes, priors, cls_flat, decoded = self._flat_predictions(cls_scores, bbox_preds)
+        targets = self.get_targets(cls_flat.detach(), decoded.detach(), priors, featmap_sizes,
+                                   batch_gt_instances, batch_img_metas)
+        return self._box_losses(cls_flat, decoded, targets, featmap_sizes)
+
+    def _flat_predictions(self, cls_scores: List[Tensor], bbox_preds: List[Tensor]
+                          ) -> Tuple[List[torch.Size], Tensor, Tensor, Tensor]:
+        """Featmap sizes, (P, 4) priors with strides, (B, P, C) class
+        logits and (B, P, 4) decoded boxes of all levels."""
         featmap_sizes = [score.shape[-2:] for score in cls_scores]
         priors = torch.cat(self.prior_generator.grid_priors(
             featmap_sizes, device=cls_scores[0].device, with_stride=True))
         cls_flat = levels_to_anchor_rows(cls_scores, self.cls_out_channels)
         decoded = distance2bbox(priors[:, :2], levels_to_anchor_rows(bbox_preds, 4))
-        targets = self.get_targets(cls_flat.detach(), decoded.detach(), priors, featmap_sizes,
-                                   batch_gt_instances, batch_img_metas)
+        return featmap_sizes, priors, cls_flat, decoded
+
+    def _box_losses(self, cls_flat: Tensor, decoded: Tensor, targets: RTMDetTargets,
+                    featmap_sizes: List[torch.Size]) -> Dict[str, List[Tensor]]:
+        """``loss_cls`` and ``loss_bbox`` per level (see :meth:`loss_by_feat`)."""
         avg_factor = reduce_mean(targets.assign_metrics.sum()).clamp(min=1)
 
         losses_cls, losses_bbox = [], []
@@ -236,7 +251,8 @@ class RTMDetHead(AnchorHead):
     @torch.no_grad()
     def get_targets(self, cls_scores: Tensor, decoded_bboxes: Tensor, priors: Tensor,
                     featmap_sizes: List[torch.Size], batch_gt_instances: List[InstanceData],
-                    batch_img_metas: List[dict]) -> RTMDetTargets:
+                    batch_img_metas: List[dict], gt_centers: Optional[Tensor] = None
+                    ) -> RTMDetTargets:
         """Assign every point of every image at once.
 
         Args:
@@ -247,6 +263,9 @@ class RTMDetHead(AnchorHead):
             batch_gt_instances (list[InstanceData]): ``bboxes``, ``labels``.
             batch_img_metas (list[dict]): ``pad_shape`` (or ``img_shape``),
                 and ``img_shape`` with ``train_cfg.allowed_border >= 0``.
+            gt_centers (Tensor, optional): (B, K, 2) gt centres for the
+                assigner's centre prior, K gts per image padded as
+                :func:`pad_gt_instances` pads them (box centres when None).
 
         Returns:
             RTMDetTargets: the targets, (B, P) and (B, P, 4).
@@ -254,8 +273,10 @@ class RTMDetHead(AnchorHead):
         device = priors.device
         prior_valid = self._valid_priors(priors, featmap_sizes, batch_img_metas)
         gt_bboxes, gt_labels, gt_valid = pad_gt_instances(batch_gt_instances, device)
+        centers = {} if gt_centers is None else dict(gt_centers=gt_centers)
         gt_inds, max_overlaps, assigned_labels = self.assigner.assign_batch(
-            priors, decoded_bboxes, cls_scores, prior_valid, gt_bboxes, gt_labels, gt_valid)
+            priors, decoded_bboxes, cls_scores, prior_valid, gt_bboxes, gt_labels, gt_valid,
+            **centers)
 
         pos = gt_inds > NEGATIVE_GT_IND
         matched = (gt_inds - 1).clamp(min=0)
@@ -267,7 +288,8 @@ class RTMDetHead(AnchorHead):
             labels=torch.where(pos, assigned_labels, self.num_classes),
             label_weights=label_weights,
             bbox_targets=torch.where(pos[..., None], bbox_targets, 0.),
-            assign_metrics=torch.where(pos, max_overlaps, 0.))
+            assign_metrics=torch.where(pos, max_overlaps, 0.),
+            gt_inds=torch.where(pos, gt_inds - 1, -1))
 
 
 @MODELS.register_module()

@@ -3,6 +3,7 @@ from .focal_loss import FocalLoss, sigmoid_focal_loss
 from .smooth_l1_loss import L1Loss, SmoothL1Loss, l1_loss, smooth_l1_loss
 from .utils import reduce_loss, weight_reduce_loss
 from .accuracy import Accuracy, accuracy
+from .dice_loss import DiceLoss, dice_loss
 from .cross_entropy_loss import (CrossEntropyLoss, binary_cross_entropy,
                                  cross_entropy, mask_cross_entropy)
 from .gfocal_loss import QualityFocalLoss
@@ -17,5 +18,6 @@ __all__ = [
     'reduce_loss', 'weight_reduce_loss', 'accuracy', 'Accuracy', 'cross_entropy',
     'binary_cross_entropy', 'mask_cross_entropy', 'CrossEntropyLoss', 'mse_loss', 'MSELoss',
     'iou_loss', 'IoULoss', 'GIoULoss', 'DIoULoss', 'CIoULoss', 'QualityFocalLoss',
-    'KnowledgeDistillationKLDivLoss', 'weighted_loss', 'giou_loss', 'diou_loss', 'ciou_loss'
+    'KnowledgeDistillationKLDivLoss', 'weighted_loss', 'giou_loss', 'diou_loss', 'ciou_loss',
+    'DiceLoss', 'dice_loss'
 ]

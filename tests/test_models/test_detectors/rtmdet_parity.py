@@ -15,7 +15,7 @@ on MMDetection and the test on detlab describe the same computation.
 """
 import json
 from pathlib import Path
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import mmcv
 import numpy as np
@@ -23,9 +23,14 @@ import torch
 from mmengine.config import Config, ConfigDict
 from mmengine.structures import InstanceData
 
+from detlab.structures.mask import polygon_to_bitmap
+from tiny_mask_rcnn import ellipse_polygon
+
 #: The parity cases: MMDetection's config file under tests/data/mmdet_3.3_configs/rtmdet/.
 CONFIGS = {'tiny': 'rtmdet_tiny_8xb32-300e_coco.py', 's': 'rtmdet_s_8xb32-300e_coco.py',
            'tiny-rtmdethead': 'rtmdet_tiny_8xb32-300e_coco.py'}
+#: RTMDet-Ins parity cases (their gts also carry masks, see ``parity_samples``).
+INS_CONFIGS = {'ins-tiny': 'rtmdet-ins_tiny_8xb32-300e_coco.py'}
 #: RTMDet-tiny with MMDetection's RTMDetHead (towers shared by the levels, GroupNorm,
 #: objectness, exp on the distances) in place of RTMDetSepBNHead.
 SHARED_HEAD_VARIANTS = {
@@ -42,7 +47,8 @@ IMAGE_FILES = ('000000000009.jpg', '000000000049.jpg')
 def parity_model_cfg(repo: Path, name: str) -> ConfigDict:
     """The model config of parity case ``name`` (no ImageNet weights, no preprocessor: the
     batch comes normalised)."""
-    cfg = Config.fromfile(str(repo / 'tests/data/mmdet_3.3_configs/rtmdet' / CONFIGS[name]))
+    file_name = {**CONFIGS, **INS_CONFIGS}[name]
+    cfg = Config.fromfile(str(repo / 'tests/data/mmdet_3.3_configs/rtmdet' / file_name))
     model = cfg.model
     model.backbone.init_cfg = None
     model.pop('data_preprocessor')
@@ -134,14 +140,31 @@ def coco128_batch(coco128: Path, size: int) -> Tuple[torch.Tensor, List[dict], l
     return torch.stack(inputs), metas, gts
 
 
-def parity_samples(sample_type: type, metas: List[dict], gts: list) -> list:
+def parity_samples(sample_type: type, metas: List[dict], gts: list,
+                   mask_types: Optional[Tuple[type, type]] = None) -> list:
     """Data samples (of ``sample_type``: detlab's or MMDetection's DetDataSample) with
     tensor gt boxes, as MMDetection's DetDataPreprocessor (``boxtype2tensor``) hands them
-    to the model."""
+    to the model.
+
+    With ``mask_types`` (that framework's ``(BitmapMasks, PolygonMasks)``) each object
+    also gets the ellipse inscribed in its box as its mask, of the padded batch's size:
+    polygons on the first image, their rasterised bitmaps on the others.
+    """
     samples = []
-    for meta, (bboxes, labels) in zip(metas, gts):
+    for i, (meta, (bboxes, labels)) in enumerate(zip(metas, gts)):
         sample = sample_type(metainfo=meta)
         sample.gt_instances = InstanceData(bboxes=bboxes.clone(), labels=labels.clone())
+        if mask_types is not None:
+            bitmap_type, polygon_type = mask_types
+            height, width = meta['batch_input_shape']
+            polygons = [[ellipse_polygon(box)] for box in bboxes.double().numpy()]
+            if i == 0:
+                masks = polygon_type(polygons, height, width)
+            else:
+                bitmaps = [polygon_to_bitmap(p, height, width) for p in polygons]
+                masks = bitmap_type(np.stack(bitmaps).astype(np.uint8).reshape(-1, height, width),
+                                    height, width)
+            sample.gt_instances.masks = masks
         samples.append(sample)
     return samples
 

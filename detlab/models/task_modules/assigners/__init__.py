@@ -4,7 +4,7 @@ from ..match_costs import (BBoxL1Cost, ClassificationCost, CrossEntropyLossCost,
                            IoUCost)
 from .assign_result import IGNORED_GT_IND, NEGATIVE_GT_IND, NO_LABEL, AssignResult
 from .atss_assigner import ATSSAssigner
-from .dynamic_soft_label_assigner import DynamicSoftLabelAssigner
+from .dynamic_soft_label_assigner import DynamicSoftLabelAssigner, center_of_mass
 from .fcos_assign import PointTargets, fcos_assign
 from .grid_assigner import GridAssigner
 from .hungarian_assigner import HungarianAssigner
@@ -15,5 +15,6 @@ __all__ = [
     'AssignResult', 'BboxOverlaps2D', 'MaxIoUAssigner', 'NEGATIVE_GT_IND', 'IGNORED_GT_IND',
     'NO_LABEL', 'ATSSAssigner', 'fcos_assign', 'PointTargets', 'DynamicSoftLabelAssigner',
     'HungarianAssigner', 'BBoxL1Cost', 'ClassificationCost', 'CrossEntropyLossCost',
-    'FocalLossCost', 'IoUCost', 'GridAssigner'
+    'FocalLossCost', 'IoUCost', 'GridAssigner',
+    'center_of_mass'
 ]

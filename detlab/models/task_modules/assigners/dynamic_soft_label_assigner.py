@@ -9,7 +9,9 @@ candidate p and gt k the matching cost is
   soft target "IoU(pred_p, gt_k) at class label_k, 0 elsewhere", each class
   weighted by ``|target - sigmoid(logit)|^2``, summed over classes;
 * ``-log(IoU + EPS) * iou_weight``;
-* a centre prior ``10 ** (distance(point, gt centre) / stride - soft_center_radius)``.
+* a centre prior ``10 ** (distance(point, gt centre) / stride - soft_center_radius)``,
+  the gt centre being its mask's centre of mass when the gts have masks
+  (RTMDet-Ins), else its box's centre.
 
 Each gt takes its ``dynamic_k`` cheapest candidates, ``dynamic_k`` being the
 integer part of the sum of its ``topk`` largest candidate IoUs (at least 1);
@@ -29,6 +31,18 @@ from .assign_result import IGNORED_GT_IND, NEGATIVE_GT_IND, NO_LABEL, AssignResu
 EPS = 1.0e-7
 #: ``max_overlaps`` of priors that are not positive, as MMDetection.
 INF = 100000000
+
+
+def center_of_mass(masks: Tensor, eps: float = EPS) -> Tensor:
+    """(K, 2) x, y centre of mass of (K, H, W) masks, in pixel indices
+    (pixel (i, j) at x = j, y = i, as MMDetection); (0, 0) for empty masks."""
+    _, height, width = masks.shape
+    rows = torch.arange(height, device=masks.device)[:, None]
+    cols = torch.arange(width, device=masks.device)
+    normalizer = masks.sum(dim=(1, 2)).float().clamp(min=eps)
+    center_y = (masks * rows).sum(dim=(1, 2)) / normalizer
+    center_x = (masks * cols).sum(dim=(1, 2)) / normalizer
+    return torch.stack([center_x, center_y], dim=1)
 
 
 @TASK_UTILS.register_module()
@@ -67,7 +81,9 @@ class DynamicSoftLabelAssigner:
             pred_instances (InstanceData): ``priors`` (N, 4) x, y, stride_w,
                 stride_h; ``bboxes`` (N, 4) decoded predictions; ``scores``
                 (N, C) class logits.
-            gt_instances (InstanceData): ``bboxes`` (K, 4), ``labels`` (K,).
+            gt_instances (InstanceData): ``bboxes`` (K, 4), ``labels`` (K,),
+                optionally ``masks`` (K, H, W) tensor (their centres of mass
+                are the gt centres).
             gt_instances_ignore (InstanceData, optional): Not used (as MMDetection).
 
         Returns:
@@ -80,10 +96,14 @@ class DynamicSoftLabelAssigner:
         gt_bboxes = getattr(gt_bboxes, 'tensor', gt_bboxes).reshape(-1, 4)
         gt_labels = gt_instances.labels.reshape(-1)
         num_gts, num_priors = len(gt_labels), len(priors)
+        gt_centers = None
+        if 'masks' in gt_instances:
+            gt_centers = center_of_mass(gt_instances.masks)[None].to(priors)
         gt_inds, max_overlaps, labels = self.assign_batch(
             priors, pred_instances.bboxes[None], pred_instances.scores[None],
             priors.new_ones((1, num_priors), dtype=torch.bool), gt_bboxes[None].to(priors),
-            gt_labels[None], gt_labels.new_ones((1, num_gts), dtype=torch.bool))
+            gt_labels[None], gt_labels.new_ones((1, num_gts), dtype=torch.bool),
+            gt_centers=gt_centers)
         if not bool((gt_inds > NEGATIVE_GT_IND).any()):
             # No gt or no prior inside any gt: MMDetection reports overlaps of 0.
             max_overlaps = max_overlaps.new_zeros((1, num_priors))
@@ -92,7 +112,8 @@ class DynamicSoftLabelAssigner:
     @torch.no_grad()
     def assign_batch(self, priors: Tensor, decoded_bboxes: Tensor, pred_scores: Tensor,
                      prior_valid: Tensor, gt_bboxes: Tensor, gt_labels: Tensor,
-                     gt_valid: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+                     gt_valid: Tensor, gt_centers: Optional[Tensor] = None
+                     ) -> Tuple[Tensor, Tensor, Tensor]:
         """Assign every image of a batch at once; image by image the result is
         :meth:`assign`'s on that image's valid priors and real gts.
 
@@ -106,6 +127,8 @@ class DynamicSoftLabelAssigner:
             gt_bboxes (Tensor): (B, K, 4) gts padded to K.
             gt_labels (Tensor): (B, K) long labels (any value on padding).
             gt_valid (Tensor): (B, K) bool, False on padding.
+            gt_centers (Tensor, optional): (B, K, 2) x, y gt centres for the
+                centre prior (masks' centres of mass); the boxes' centres when None.
 
         Returns:
             tuple: ``gt_inds`` (B, P) long (``NEGATIVE_GT_IND``, k for gt k-1,
@@ -129,7 +152,8 @@ class DynamicSoftLabelAssigner:
         candidate = (inside & gt_valid_pairs).any(dim=2) & prior_valid  # (B, P)
         pair_ok = candidate[:, :, None] & gt_valid_pairs  # (B, P, K)
 
-        gt_centers = (gt_bboxes[..., :2] + gt_bboxes[..., 2:]) / 2.0  # (B, K, 2)
+        if gt_centers is None:
+            gt_centers = (gt_bboxes[..., :2] + gt_bboxes[..., 2:]) / 2.0  # (B, K, 2)
         distance = (points[None, :, None, :] - gt_centers[:, None, :, :]).pow(2).sum(-1).sqrt() \
             / priors[None, :, None, 2]
         soft_center_prior = torch.pow(10, distance - self.soft_center_radius)
