@@ -11,8 +11,11 @@ from .fcos_head import FCOSHead
 from .retina_head import RetinaHead
 from .rpn_head import RPNHead
 from .rtmdet_head import RTMDetHead, RTMDetSepBNHead
+from .ssd_head import SSDHead
+from .yolo_head import YOLOV3Head
 
 __all__ = [
     'BaseDenseHead', 'AnchorHead', 'AnchorFreeHead', 'RetinaHead', 'RPNHead', 'FCOSHead',
-    'ATSSHead', 'RTMDetHead', 'RTMDetSepBNHead', 'DETRHead', 'DeformableDETRHead', 'DINOHead'
+    'ATSSHead', 'RTMDetHead', 'RTMDetSepBNHead', 'DETRHead', 'DeformableDETRHead', 'DINOHead',
+    'SSDHead', 'YOLOV3Head'
 ]
