@@ -11,11 +11,10 @@ from typing import List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
-from mmcv.cnn import ConvModule
+from mmcv.cnn import ConvModule, is_norm
 from mmengine.model import bias_init_with_prob, constant_init, normal_init
 from mmengine.structures import InstanceData
 from torch import Tensor, nn
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from detlab.registry import MODELS, TASK_UTILS
 from detlab.structures.errors import AssertionValueError
@@ -132,7 +131,7 @@ class YOLOV3Head(BaseDenseHead):
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
                 normal_init(module, mean=0, std=0.01)
-            if isinstance(module, (_BatchNorm, nn.GroupNorm, nn.LayerNorm)):
+            if is_norm(module):
                 constant_init(module, 1)
         for conv_pred, stride in zip(self.convs_pred, self.featmap_strides):
             bias = conv_pred.bias.reshape(self.num_base_priors, -1)
