@@ -191,8 +191,8 @@ class YOLOV3Head(BaseDenseHead):
         all_scores = preds[..., 5:].sigmoid()
         conf_thr = cfg.get('conf_thr', -1)
         results_list = []
-        for bboxes, scores, objectness, img_meta in zip(all_bboxes, all_scores, all_objectness,
-                                                       batch_img_metas):
+        for bboxes, scores, objectness, img_meta in zip(all_bboxes, all_scores,
+                                                        all_objectness, batch_img_metas):
             if conf_thr > 0:
                 confident = objectness >= conf_thr
                 bboxes, scores, objectness = (bboxes[confident], scores[confident],
