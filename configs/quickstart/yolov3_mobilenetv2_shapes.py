@@ -10,7 +10,7 @@ _base_ = [
 ]
 
 input_size = 192
-max_iters = 1200
+max_iters = 1200  # about 6 CPU-minutes on one core, data and evaluation included
 data_preprocessor = dict(
     type='DetDataPreprocessor',
     mean=[123.675, 116.28, 103.53],
