@@ -1,5 +1,6 @@
-"""export_onnx.py on every dense-head quickstart detector (RetinaNet, and FCOS / ATSS where
-detlab has them): onnxruntime gives PyTorch's detections on a real image."""
+"""export_onnx.py on every dense-head quickstart detector that predicts through
+BaseDenseHead's decode path (RetinaNet, FCOS, ATSS, SSD): onnxruntime gives PyTorch's
+detections on a real image. Heads with their own predict_by_feat (YOLOv3) are refused."""
 import mmcv
 import pytest
 import torch
@@ -26,8 +27,10 @@ def dense_quickstart_configs() -> list:
     names = []
     for path in sorted((REPO_ROOT / 'configs' / 'quickstart').glob('*.py')):
         model = load_model_config(str(path)).model
-        if 'bbox_head' in model and 'roi_head' not in model and issubclass(
-                MODELS.get(model.bbox_head.type), BaseDenseHead):
+        head_type = MODELS.get(model.bbox_head.type) if 'bbox_head' in model else None
+        if ('roi_head' not in model and head_type is not None
+                and issubclass(head_type, BaseDenseHead)
+                and head_type.predict_by_feat is BaseDenseHead.predict_by_feat):
             names.append(path.stem)
     return names
 
@@ -43,10 +46,25 @@ def test_every_dense_head_detector_exports(name, tmp_path, coco128):
     detector = init_detector(name, None, device='cpu',
                              cfg_options={'model.test_cfg.nms_pre': -1,
                                           'model.test_cfg.score_thr': 0.005})
+    if not detector.bbox_head.use_sigmoid_cls:
+        # SSD's random head sits at a near-uniform softmax, whose near-equal scores would
+        # leave the boxes kept at the max_per_img cut to tie order: wider head weights, and
+        # every box that survives NMS.
+        for conv in detector.bbox_head.modules():
+            if isinstance(conv, torch.nn.Conv2d):
+                torch.nn.init.normal_(conv.weight, std=0.3)
+        detector.bbox_head.test_cfg['max_per_img'] = -1
     image = mmcv.imresize(mmcv.imread(str(next((coco128 / 'images').rglob('*.jpg')))), (160, 128))
     tool.export(detector, str(tmp_path / f'{name}.onnx'), (128, 160))
     session = ort.InferenceSession(str(tmp_path / f'{name}.onnx'))
     assert_same_detections(onnx_detections(session, image), torch_detections(detector, image))
+
+
+def test_heads_with_their_own_decoding_are_refused_naming_the_head(tmp_path):
+    detector = init_detector('yolov3_mobilenetv2_shapes', None, device='cpu')
+    with pytest.raises(TypeError, match='YOLOV3Head decodes with its own predict_by_feat'):
+        load_tool().export(detector, str(tmp_path / 'yolo.onnx'), (128, 160))
+    assert not list(tmp_path.iterdir())
 
 
 def test_detr_family_detectors_are_refused_naming_the_head(tmp_path):

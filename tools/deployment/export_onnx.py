@@ -10,9 +10,10 @@ resized (and padded) to H x W; it normalises them as the config's
 input's pixels, ``scores`` (N,) and ``labels`` (N,) int64, after the head's
 ``test_cfg`` (``nms_pre``, ``score_thr``, ``min_bbox_size``, ``nms``,
 ``max_per_img``). Works for every detector whose ``bbox_head`` is a dense head
-with ``prior_generator``, ``bbox_coder`` and sigmoid classification (RetinaNet;
-FCOS/ATSS-style heads whose third output is a score factor such as
-centerness). Needs ``pip install -e ".[onnx]"`` to check the result.
+with ``prior_generator``, ``bbox_coder`` and sigmoid or softmax classification
+that predicts through BaseDenseHead's decode path (RetinaNet, SSD; FCOS/ATSS-style
+heads whose third output is a score factor such as centerness); heads with their own
+``predict_by_feat`` (YOLOv3) are refused. Needs ``pip install -e ".[onnx]"`` to check the result.
 """
 import argparse
 import os.path as osp
@@ -51,7 +52,8 @@ def dense_head_detections(head: nn.Module, outputs: Sequence[List[Tensor]],
                           img_shape: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
     """Detections of one image from a dense head's raw outputs, in traceable ops.
 
-    The same steps as the head's own prediction (per level: sigmoid scores,
+    The same steps as the head's own prediction (per level: sigmoid scores, or a softmax
+    without its background channel,
     top ``nms_pre`` (prior, class) pairs above ``score_thr``, box decoding;
     then score factors, ``min_bbox_size``, class-wise NMS, ``max_per_img``),
     written without data-dependent Python branches.
@@ -74,7 +76,7 @@ def dense_head_detections(head: nn.Module, outputs: Sequence[List[Tensor]],
     if nms_cfg is not None and nms_cfg.get('type', 'nms') not in EXPORTABLE_NMS:
         raise ValueError(f"test_cfg.nms.type={nms_cfg.get('type')!r} cannot go into an ONNX "
                          f'graph; exportable: {EXPORTABLE_NMS}.')
-    num_classes = head.cls_out_channels
+    num_classes = head.cls_out_channels - (0 if head.use_sigmoid_cls else 1)
     box_size = getattr(head.bbox_coder, 'encode_size', 4)
     priors = head.prior_generator.grid_priors([score.shape[-2:] for score in cls_scores],
                                               dtype=cls_scores[0].dtype,
@@ -82,7 +84,10 @@ def dense_head_detections(head: nn.Module, outputs: Sequence[List[Tensor]],
     all_boxes, all_scores, all_labels = [], [], []
     for cls_score, bbox_pred, factor, level_priors in zip(cls_scores, bbox_preds, score_factors,
                                                           priors):
-        flat = cls_score[0].permute(1, 2, 0).reshape(-1).sigmoid()
+        logits = cls_score[0].permute(1, 2, 0).reshape(-1, head.cls_out_channels)
+        # A softmax classifier's last channel is the background (SSD).
+        flat = (logits.sigmoid() if head.use_sigmoid_cls
+                else logits.softmax(-1)[:, :num_classes]).reshape(-1)
         deltas = bbox_pred[0].permute(1, 2, 0).reshape(-1, box_size)
         scores, pair_index = flat.topk(topk_count(flat, cfg.get('nms_pre', -1)))
         above = scores > cfg.get('score_thr', 0.0)
@@ -118,6 +123,13 @@ def dense_head_detections(head: nn.Module, outputs: Sequence[List[Tensor]],
     return boxes, scores, labels
 
 
+def exports_with_shared_path(head: nn.Module) -> bool:
+    """Whether ``head`` is a dense head predicting through BaseDenseHead's decode path
+    (class scores, box predictions, optional score factors), which the graph repeats."""
+    return (isinstance(head, BaseDenseHead)
+            and type(head).predict_by_feat is BaseDenseHead.predict_by_feat)
+
+
 class DenseDetectorGraph(nn.Module):
     """Normalisation, backbone, neck, dense head and post-processing in one module.
 
@@ -135,6 +147,10 @@ class DenseDetectorGraph(nn.Module):
             raise TypeError(f'{type(detector.bbox_head).__name__} is not a dense head (the DETR '
                             "family's set-prediction heads decode on their own); export_onnx.py "
                             'exports detectors whose bbox_head is a BaseDenseHead.')
+        if not exports_with_shared_path(detector.bbox_head):
+            raise TypeError(f'{type(detector.bbox_head).__name__} decodes with its own '
+                            'predict_by_feat; export_onnx.py exports dense heads that take '
+                            "BaseDenseHead's decode path (RetinaNet, FCOS, ATSS, SSD, ...).")
         self.detector = detector
         preprocessor = detector.data_preprocessor
         self.bgr_to_rgb = bool(getattr(preprocessor, '_channel_conversion', False))

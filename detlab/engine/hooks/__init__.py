@@ -1,5 +1,6 @@
 from .bad_sample_hook import BadSampleHook
 from .buffer_sync_hook import BufferSyncHook
+from .check_invalid_loss_hook import CheckInvalidLossHook
 from .checkpoint_hook import DetCheckpointHook
 from .logger_hook import DetLoggerHook
 from .nonfinite_loss_hook import NonFiniteLossHook
@@ -7,5 +8,5 @@ from .num_class_check_hook import NumClassCheckHook
 from .pipeline_switch_hook import PipelineSwitchHook
 from .visualization_hook import DetVisualizationHook
 
-__all__ = ['BadSampleHook', 'BufferSyncHook', 'DetCheckpointHook', 'DetLoggerHook',
+__all__ = ['BadSampleHook', 'BufferSyncHook', 'CheckInvalidLossHook', 'DetCheckpointHook', 'DetLoggerHook',
            'DetVisualizationHook', 'NonFiniteLossHook', 'NumClassCheckHook', 'PipelineSwitchHook']

@@ -12,9 +12,12 @@ from .retina_head import RetinaHead
 from .rpn_head import RPNHead
 from .rtmdet_head import RTMDetHead, RTMDetSepBNHead
 from .rtmdet_ins_head import MaskFeatModule, RTMDetInsHead, RTMDetInsSepBNHead
+from .ssd_head import SSDHead
+from .yolo_head import YOLOV3Head
 
 __all__ = [
     'BaseDenseHead', 'AnchorHead', 'AnchorFreeHead', 'RetinaHead', 'RPNHead', 'FCOSHead',
     'ATSSHead', 'RTMDetHead', 'RTMDetSepBNHead', 'DETRHead', 'DeformableDETRHead', 'DINOHead',
-    'RTMDetInsHead', 'RTMDetInsSepBNHead', 'MaskFeatModule'
+    'RTMDetInsHead', 'RTMDetInsSepBNHead', 'MaskFeatModule',
+    'SSDHead', 'YOLOV3Head'
 ]

@@ -14,7 +14,8 @@ from .rpn import RPN
 from .rtmdet import RTMDet
 from .single_stage import SingleStageDetector
 from .two_stage import TwoStageDetector
+from .yolo import YOLOV3
 
 __all__ = ['BaseDetector', 'SingleStageDetector', 'RetinaNet', 'TwoStageDetector', 'FasterRCNN',
            'MaskRCNN', 'RPN', 'FCOS', 'ATSS', 'RTMDet', 'DetectionTransformer', 'DETR',
-           'DeformableDETR', 'DINO', 'CascadeRCNN']
+           'DeformableDETR', 'DINO', 'CascadeRCNN', 'YOLOV3']

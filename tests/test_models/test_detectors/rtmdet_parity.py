@@ -19,6 +19,7 @@ from typing import List, Optional, Tuple
 
 import mmcv
 import numpy as np
+import pytest
 import torch
 from mmengine.config import Config, ConfigDict
 from mmengine.structures import InstanceData
@@ -167,6 +168,19 @@ def parity_samples(sample_type: type, metas: List[dict], gts: list,
             sample.gt_instances.masks = masks
         samples.append(sample)
     return samples
+
+
+def assert_detections_equal(results: list, expected_detections: list) -> None:
+    """Each image's detections (DetDataSamples) equal the measured ones: count, score sum
+    (relative 1e-5), and the top ones' labels, scores (1e-6) and boxes (1e-3 px)."""
+    for result, expected in zip(results, expected_detections, strict=True):
+        pred = result.pred_instances
+        assert len(pred) == expected['num']
+        assert pred.scores.sum().item() == pytest.approx(expected['score_sum'], rel=1e-5)
+        top = len(expected['labels'])
+        assert pred.labels[:top].tolist() == expected['labels']
+        assert torch.allclose(pred.scores[:top], torch.tensor(expected['scores']), atol=1e-6)
+        assert torch.allclose(pred.bboxes[:top], torch.tensor(expected['boxes']), atol=1e-3)
 
 
 def ema_updates(ema_type, steps=50):

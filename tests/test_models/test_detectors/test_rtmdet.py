@@ -17,8 +17,8 @@ from detlab.models.layers import ExpMomentumEMA
 from detlab.registry import MODELS
 from detlab.structures import DetDataSample
 from helpers import REPO_ROOT, require_coco128
-from rtmdet_parity import (CONFIGS, coco128_batch, ema_updates, parity_model_cfg,
-                           parity_samples, parity_state_dict)
+from rtmdet_parity import (CONFIGS, assert_detections_equal, coco128_batch, ema_updates,
+                           parity_model_cfg, parity_samples, parity_state_dict)
 
 SIZE = 320
 MMDET_REFERENCE = (
@@ -241,14 +241,7 @@ def test_losses_and_detections_equal_mmdetections(name):
     model.eval()
     with torch.no_grad():
         results = model.predict(inputs, parity_samples(DetDataSample, metas, gts), rescale=True)
-    for result, expected in zip(results, reference['detections']):
-        pred = result.pred_instances
-        assert len(pred) == expected['num']
-        assert pred.scores.sum().item() == pytest.approx(expected['score_sum'], rel=1e-5)
-        top = len(expected['labels'])
-        assert pred.labels[:top].tolist() == expected['labels']
-        assert torch.allclose(pred.scores[:top], torch.tensor(expected['scores']), atol=1e-6)
-        assert torch.allclose(pred.bboxes[:top], torch.tensor(expected['boxes']), atol=1e-3)
+    assert_detections_equal(results, reference['detections'])
 
     model.train()
     batch_samples = parity_samples(DetDataSample, metas, gts)
