@@ -212,8 +212,8 @@ def test_coco_train_pipeline_equals_the_replaced_paths_and_mmcvs_pixels(coco128,
             boxes[:, [0, 2]] = width - boxes[:, [2, 0]]
         assert np.array_equal(ours['inputs'].permute(1, 2, 0).numpy(), img)
         np.testing.assert_allclose(sample.gt_instances.bboxes.numpy(), boxes, atol=1e-3)
-        assert sample.img_shape == (height, width) and sample.ori_shape == (info['height'],
-                                                                          info['width'])
+        assert sample.img_shape == (height, width)
+        assert sample.ori_shape == (info['height'], info['width'])
 
 
 class PackedImages(torch.utils.data.Dataset):
