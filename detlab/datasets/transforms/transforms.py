@@ -124,12 +124,10 @@ def flip_image(img: np.ndarray, direction: str) -> np.ndarray:
 
 def flip_homography(direction: Optional[str], height: int, width: int) -> np.ndarray:
     """(3, 3) matrix of a flip inside an (height, width) image; identity for None."""
-    matrix = np.eye(3, dtype=np.float32)
-    if direction in ('horizontal', 'diagonal'):
-        matrix[0, 0], matrix[0, 2] = -1, width
-    if direction in ('vertical', 'diagonal'):
-        matrix[1, 1], matrix[1, 2] = -1, height
-    return matrix
+    flip_x = direction in ('horizontal', 'diagonal')
+    flip_y = direction in ('vertical', 'diagonal')
+    return np.array([[-1 if flip_x else 1, 0, width if flip_x else 0],
+                     [0, -1 if flip_y else 1, height if flip_y else 0], [0, 0, 1]], np.float32)
 
 
 @TRANSFORMS.register_module()

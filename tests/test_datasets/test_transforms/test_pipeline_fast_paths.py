@@ -255,3 +255,29 @@ def test_views_from_worker_processes_batch_and_draw_as_contiguous_copies():
     reference = preprocessor(dict(inputs=copies, data_samples=[s.clone() for s in samples]),
                              True)['inputs']
     assert ours.shape == (2, 3, 64, 64) and torch.equal(ours, reference)
+
+
+def test_local_files_are_read_as_mmengines_local_backend_reads_them(tmp_path):
+    from mmengine import fileio
+
+    from detlab.datasets.transforms.loading import read_bytes
+    path = tmp_path / 'x.jpg'
+    path.write_bytes(encoded('.jpg', np.full((9, 7, 3), 30, np.uint8)))
+    assert read_bytes(path, None) == read_bytes(str(path), dict(backend='local')) == \
+        fileio.get(str(path))
+    with pytest.raises(FileNotFoundError):
+        read_bytes(tmp_path / 'missing.jpg', None)
+    with pytest.raises(FileNotFoundError):
+        read_bytes(str(tmp_path / 'missing.jpg'), dict(backend='local'))
+
+
+@pytest.mark.parametrize('direction', [None, 'horizontal', 'vertical', 'diagonal'])
+def test_flip_homography_maps_corners_as_the_flip_moves_them(direction):
+    from detlab.datasets.transforms.transforms import flip_homography
+    height, width = 600, 801
+    matrix = flip_homography(direction, height, width)
+    assert matrix.dtype == np.float32
+    corner = matrix @ np.array([10.0, 20.0, 1.0])
+    x = width - 10.0 if direction in ('horizontal', 'diagonal') else 10.0
+    y = height - 20.0 if direction in ('vertical', 'diagonal') else 20.0
+    assert np.array_equal(corner, [x, y, 1.0])
