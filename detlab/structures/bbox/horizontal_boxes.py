@@ -20,14 +20,15 @@ _HOST_FLOATS = (torch.float32, torch.float64)
 
 
 def host_array(tensor: Tensor) -> Optional[np.ndarray]:
-    """The numpy view of a CPU float tensor outside autograd, else None.
+    """The numpy view of a CPU float tensor outside autograd (and not an
+    inference-mode tensor, whose in-place rules torch enforces), else None.
 
     A pipeline sample's few boxes cost more in torch's per-call dispatch
     (5-10 us an operation) than in numpy's (about 1 us); the element-wise
     products, differences and clamps give the same IEEE results either way.
     """
     if tensor.device.type == 'cpu' and not tensor.requires_grad and \
-            tensor.dtype in _HOST_FLOATS:
+            tensor.dtype in _HOST_FLOATS and not tensor.is_inference():
         return tensor.numpy()
     return None
 

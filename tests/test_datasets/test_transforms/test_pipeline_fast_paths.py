@@ -143,6 +143,11 @@ def test_numpy_box_ops_keep_autograds_inplace_check_and_torch_for_grad():
     with pytest.raises(RuntimeError, match='modified by an inplace operation'):
         loss.backward()
     assert horizontal_boxes.host_array(pred) is None
+    with torch.inference_mode():
+        frozen = HorizontalBoxes(random_boxes(5))
+        frozen.clip_((100, 100))  # inside inference mode torch allows it
+    with pytest.raises(RuntimeError, match='Inplace update to inference tensor'):
+        frozen.flip_((100, 100))  # outside it torch refuses, as before
     moving = HorizontalBoxes(pred * 1.0)
     moving.rescale_((2.0, 3.0))
     assert moving.tensor.requires_grad
