@@ -238,6 +238,7 @@ def main() -> None:
     if args.stages:
         ceiling = medians[BARE] / medians['torchvision.v2']
         print(f'ceiling, bare cv2 decode + resize + flip / torchvision.v2: {ceiling:.2f}x')
+        print(f'detlab / bare ceiling: {medians["detlab"] / medians[BARE]:.2f}')
         print_stages({'detlab': DetlabStages(dataset), 'torchvision.v2': torchvision_pipeline,
                       BARE: contestants[BARE]}, len(dataset),
                      args.rounds)

@@ -138,7 +138,20 @@ def test_benchmark_data_tasks_report_images_per_worker_and_workers_needed(quicks
     output = assert_ok(run_tool('tools/analysis_tools/benchmark.py', quickstart_model['config'],
                                 '--dataset-type', 'train', '--num-workers', '0', '--max-iter', '4',
                                 '--num-warmup', '1', '--log-interval', '1', *options))
-    assert re.search(r'Overall \(train dataloader, 0 workers, run 1\): \d+\.\d\d img / s', output)
+    assert re.search(r'Overall \(train dataloader, 0 workers, run 1\): \d+\.\d\d img / s, '
+                     r'\d+\.\d\d img / s per worker', output)
+    output = assert_ok(run_tool('tools/analysis_tools/benchmark.py', quickstart_model['config'],
+                                '--dataset-type', 'train', '--num-workers', '2', '--max-iter', '6',
+                                '--num-warmup', '2', '--log-interval', '2', '--step-time', '0.05',
+                                *options))
+    rate, per_worker = map(float, re.search(
+        r'Overall \(train dataloader, 2 workers, run 1\): (\d+\.\d\d) img / s, (\d+\.\d\d) '
+        r'img / s per worker', output).groups())
+    assert per_worker == pytest.approx(rate / 2, abs=0.01)
+    workers = int(re.search(r'needs 160\.0 img / s: (\d+) workers at', output).group(1))
+    assert workers == max(1, math.ceil(160 / (per_worker * 0.9)))
+    assert re.search(r'This loader \(2 workers\) (keeps up|does not keep up; add workers)',
+                     output)
     # Without a checkpoint an inference benchmark is refused, naming what it needs.
     result = run_tool('tools/analysis_tools/benchmark.py', quickstart_model['config'], '--task',
                       'inference')

@@ -10,8 +10,11 @@ runs under autocast (float16 on CUDA, bfloat16 on CPU).
 at a time in this process with one OpenCV and torch thread, as a DataLoader worker runs it:
 the images per second one worker delivers. ``--task dataloader`` (MMDetection's default)
 times the config's DataLoader (``--num-workers`` to override its workers) in images per
-second. With ``--step-time SECONDS`` (a training step of your GPU recipe) and the loader's
-batch size, both say how many workers keep that step fed.
+second, and that rate per worker (the loader's rate over its workers, or the main process's
+rate with 0 workers; it holds while every worker has a core of its own: where workers
+outnumber free cores, ``--task dataset`` measures one worker alone). With ``--step-time
+SECONDS`` (a training step of your GPU recipe) and the loader's batch size, both say how
+many workers keep that step fed.
 """
 import argparse
 import math
@@ -167,24 +170,25 @@ def benchmark_data(args) -> None:
             if args.num_workers is not None:
                 options.update(num_workers=args.num_workers,
                                persistent_workers=args.num_workers > 0)
+            num_workers = options.get('num_workers', 0)
             rate = measure_dataloader(Runner.build_dataloader(options), args.max_iter,
                                       args.num_warmup, args.log_interval)
-            print(f'Overall ({args.dataset_type} dataloader, '
-                  f'{options.get("num_workers", 0)} workers, run {run + 1}): {rate:.2f} img / s')
+            print(f'Overall ({args.dataset_type} dataloader, {num_workers} workers, '
+                  f'run {run + 1}): {rate:.2f} img / s, {rate / max(num_workers, 1):.2f} '
+                  'img / s per worker')
         results.append(rate)
     rate = float(np.mean(results))
     if args.repeat_num > 1:
         print(f'Mean over {args.repeat_num} runs: {rate:.2f} img / s, std {np.std(results):.2f}')
     if args.step_time is not None:
-        if args.task == 'dataset':
-            workers = workers_needed(rate, batch_size, args.step_time)
-            print(f'A step of {args.step_time} s with batch {batch_size} needs '
-                  f'{batch_size / args.step_time:.1f} img / s: {workers} workers at '
-                  f'{rate:.2f} img / s each')
-        else:
+        per_worker = rate if args.task == 'dataset' else rate / max(num_workers, 1)
+        workers = workers_needed(per_worker, batch_size, args.step_time)
+        print(f'A step of {args.step_time} s with batch {batch_size} needs '
+              f'{batch_size / args.step_time:.1f} img / s: {workers} workers at '
+              f'{per_worker:.2f} img / s each')
+        if args.task == 'dataloader':
             enough = rate * FEED_MARGIN >= batch_size / args.step_time
-            print(f'A step of {args.step_time} s with batch {batch_size} needs '
-                  f'{batch_size / args.step_time:.1f} img / s: this loader '
+            print(f'This loader ({num_workers} workers) '
                   f'{"keeps up" if enough else "does not keep up; add workers"}')
 
 

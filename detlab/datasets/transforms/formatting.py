@@ -1,10 +1,10 @@
 """Packing a pipeline's results into the model's (inputs, data_samples) form."""
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 from mmcv.transforms import BaseTransform, to_tensor
-from mmengine.structures import InstanceData, PixelData
+from mmengine.structures import BaseDataElement, InstanceData, PixelData
 
 from detlab.registry import TRANSFORMS
 from detlab.structures import DetDataSample
@@ -18,6 +18,32 @@ from ..bad_samples import SKIPPED_SAMPLES_KEY
 GT_FIELDS = {'gt_bboxes': 'bboxes', 'gt_bboxes_labels': 'labels', 'gt_masks': 'masks'}
 DEFAULT_META_KEYS = ('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor', 'flip',
                      'flip_direction')
+#: Types whose values ``copy.deepcopy`` returns as they are (tuples of them too).
+_IMMUTABLE_ATOMS = (type(None), bool, int, float, str)
+
+
+def _is_immutable(value: Any) -> bool:
+    if type(value) is tuple:
+        return all(_is_immutable(item) for item in value)
+    return type(value) in _IMMUTABLE_ATOMS
+
+
+def set_metainfo(element: BaseDataElement, metainfo: dict) -> None:
+    """``element.set_metainfo(metainfo)`` without deep-copying immutable values.
+
+    mmengine deep-copies the whole dict; for the str, int, float, bool, None
+    and tuples of them that make up a sample's usual metainfo, ``deepcopy``
+    returns the very same objects after walking them (a tenth of a pipeline's
+    Python time), so those are set directly and only the rest is copied.
+    """
+    mutable = {}
+    for key, value in metainfo.items():
+        if _is_immutable(value):
+            element.set_field(value, key, dtype=None, field_type='metainfo')
+        else:
+            mutable[key] = value
+    if mutable:
+        element.set_metainfo(mutable)
 
 
 @TRANSFORMS.register_module()
@@ -69,7 +95,7 @@ class PackDetInputs(BaseTransform):
                 gt[field] = pack(values[keep])
                 ignored[field] = pack(values[~keep])
         if GT_IN_ORI_IMAGE in results:
-            gt.set_metainfo({GT_IN_ORI_IMAGE: bool(results[GT_IN_ORI_IMAGE])})
+            set_metainfo(gt, {GT_IN_ORI_IMAGE: bool(results[GT_IN_ORI_IMAGE])})
         data_sample.gt_instances = gt
         data_sample.ignored_instances = ignored
         if 'proposals' in results:
@@ -81,7 +107,8 @@ class PackDetInputs(BaseTransform):
             if 'ignore_index' in results:
                 sem_seg.set_metainfo(dict(ignore_index=results['ignore_index']))
             data_sample.gt_sem_seg = sem_seg
-        data_sample.set_metainfo({key: results[key] for key in self.meta_keys if key in results})
+        set_metainfo(data_sample,
+                     {key: results[key] for key in self.meta_keys if key in results})
         if SKIPPED_SAMPLES_KEY in results:  # carried to BadSampleHook whatever the meta_keys
             data_sample.set_metainfo({SKIPPED_SAMPLES_KEY: results[SKIPPED_SAMPLES_KEY]})
         packed['data_samples'] = data_sample

@@ -48,6 +48,16 @@ def find_truncation(img_bytes: bytes) -> Optional[str]:
     return None
 
 
+def read_bytes(path, backend_args: Optional[dict]) -> bytes:
+    """The file's bytes through mmengine's file backends; a local path without
+    ``backend_args`` is read as mmengine's ``LocalBackend`` reads it, without looking
+    the backend up again for every sample (a JSON dump and a registry lookup)."""
+    if backend_args is None and '://' not in str(path):
+        with open(path, 'rb') as file:
+            return file.read()
+    return fileio.get(path, backend_args=backend_args)
+
+
 @TRANSFORMS.register_module()
 class LoadImageFromFile(MMCV_LoadImageFromFile):
     """Read ``results['img_path']`` into ``results['img']``.
@@ -91,7 +101,7 @@ class LoadImageFromFile(MMCV_LoadImageFromFile):
                              'local files only and downloads nothing at run time. Download '
                              'it first and give the local path.')
         try:
-            img_bytes = fileio.get(path, backend_args=self.backend_args)
+            img_bytes = read_bytes(path, self.backend_args)
         except FileNotFoundError as error:
             if self.ignore_empty:
                 return None

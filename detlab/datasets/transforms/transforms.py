@@ -1,5 +1,6 @@
 """Resize, RandomFlip and Pad: moving gt boxes and masks with the image."""
-from typing import Optional, Sequence, Tuple, Union
+import bisect
+from typing import List, Optional, Sequence, Tuple, Union
 
 import cv2
 import mmcv
@@ -7,6 +8,7 @@ import numpy as np
 from mmcv.transforms import Pad as MMCV_Pad
 from mmcv.transforms import RandomFlip as MMCV_RandomFlip
 from mmcv.transforms import Resize as MMCV_Resize
+from mmcv.transforms.utils import cache_randomness
 
 from detlab.registry import TRANSFORMS
 from detlab.structures.bbox import FLIP_DIRECTIONS, autocast_box_type
@@ -98,7 +100,8 @@ class Resize(MMCV_Resize):
         self._resize_masks(results)
         self._resize_seg(results)
         w_scale, h_scale = results['scale_factor']
-        record_homography(results, np.diag([w_scale, h_scale, 1.0]))
+        record_homography(results, np.array([[w_scale, 0, 0], [0, h_scale, 0], [0, 0, 1]],
+                                            np.float32))
         return results
 
 
@@ -121,12 +124,10 @@ def flip_image(img: np.ndarray, direction: str) -> np.ndarray:
 
 def flip_homography(direction: Optional[str], height: int, width: int) -> np.ndarray:
     """(3, 3) matrix of a flip inside an (height, width) image; identity for None."""
-    matrix = np.eye(3, dtype=np.float32)
-    if direction in ('horizontal', 'diagonal'):
-        matrix[0, 0], matrix[0, 2] = -1, width
-    if direction in ('vertical', 'diagonal'):
-        matrix[1, 1], matrix[1, 2] = -1, height
-    return matrix
+    flip_x = direction in ('horizontal', 'diagonal')
+    flip_y = direction in ('vertical', 'diagonal')
+    return np.array([[-1 if flip_x else 1, 0, width if flip_x else 0],
+                     [0, -1 if flip_y else 1, height if flip_y else 0], [0, 0, 1]], np.float32)
 
 
 @TRANSFORMS.register_module()
@@ -163,10 +164,38 @@ class RandomFlip(MMCV_RandomFlip):
             if len(prob) != len(directions):
                 raise ValueError(f'RandomFlip: {len(prob)} probabilities for '
                                  f'{len(directions)} directions {directions}.')
-        if not 0 <= total <= 1:
-            raise ValueError(f'RandomFlip: prob={prob} must lie in [0, 1] (in total).')
+        if not 0 <= total <= 1 or (isinstance(prob, list) and min(prob) < 0):
+            raise ValueError(f'RandomFlip: prob={prob} must lie in [0, 1] (in total, and each '
+                             'probability at least 0).')
         super().__init__(prob=prob, direction=direction if isinstance(direction, str)
                          else directions, **kwargs)
+
+    def _draw_table(self) -> Tuple[List[Optional[str]], List[float]]:
+        """The choices (the directions, then None for no flip) and their cumulative
+        probabilities, built as ``np.random.choice`` builds them from mmcv's lists, for
+        the current ``prob`` and ``direction``."""
+        key = (tuple(self.prob) if isinstance(self.prob, list) else self.prob,
+               self.direction if isinstance(self.direction, str) else tuple(self.direction))
+        if getattr(self, '_table_key', None) != key:
+            choices = ([self.direction] if isinstance(self.direction, str) else
+                       list(self.direction)) + [None]
+            if isinstance(self.prob, list):
+                probs = self.prob + [1 - sum(self.prob)]
+            else:
+                probs = [self.prob / (len(choices) - 1)] * (len(choices) - 1) + [1. - self.prob]
+            cdf = np.asarray(probs, dtype=np.float64).cumsum()
+            cdf /= cdf[-1]
+            self._table_key, self._table = key, (choices, cdf.tolist())
+        return self._table
+
+    @cache_randomness
+    def _choose_direction(self) -> Optional[str]:
+        """mmcv's draw without ``np.random.choice``'s checks on every call (a third of
+        the transform's time): one ``np.random.random_sample()`` looked up in the
+        cumulative probabilities, as ``choice`` draws it, so a seed gives the same
+        directions and leaves NumPy's generator in the same state."""
+        choices, cdf = self._draw_table()
+        return choices[bisect.bisect_right(cdf, np.random.random_sample())]
 
     @autocast_box_type()
     def _flip(self, results: dict) -> None:

@@ -42,27 +42,28 @@ def bbox_cxcywh_to_xyxy(bbox: Tensor) -> Tensor:
     return torch.stack([cx - 0.5 * w, cy - 0.5 * h, cx + 0.5 * w, cy + 0.5 * h], dim=-1)
 
 
-def bbox_flip(bboxes: Tensor, img_shape: Tuple[int, int], direction: str = 'horizontal') -> Tensor:
+def bbox_flip(bboxes: Union[Tensor, np.ndarray], img_shape: Tuple[int, int],
+              direction: str = 'horizontal') -> Union[Tensor, np.ndarray]:
     """Flip boxes inside an image of the given shape.
 
     Args:
-        bboxes (Tensor): (..., 4 * k) x1, y1, x2, y2 repeated k times (class-
+        bboxes (Tensor | np.ndarray): (..., 4 * k) x1, y1, x2, y2 repeated k times (class-
             specific boxes keep their layout).
         img_shape (tuple[int, int]): (h, w) of the image the boxes live in.
         direction (str): ``'horizontal'``, ``'vertical'`` or ``'diagonal'``
             (both). Defaults to ``'horizontal'``.
 
     Returns:
-        Tensor: Flipped boxes, same shape; still x1 <= x2 and y1 <= y2.
+        Tensor | np.ndarray: Flipped boxes, same type and shape; still x1 <= x2 and y1 <= y2.
     """
-    if bboxes.size(-1) % 4 != 0:
+    if bboxes.shape[-1] % 4 != 0:
         raise AssertionValueError(f'bbox_flip: last dim of bboxes must be a multiple of 4, '
                                   f'got shape {tuple(bboxes.shape)}')
     if direction not in FLIP_DIRECTIONS:
         raise AssertionValueError(f'bbox_flip: direction={direction!r} is not one of '
                                   f'{FLIP_DIRECTIONS}')
     height, width = img_shape[:2]
-    flipped = bboxes.clone()
+    flipped = bboxes.copy() if isinstance(bboxes, np.ndarray) else bboxes.clone()
     if direction in ('horizontal', 'diagonal'):
         # The new x1 is the mirror of the old x2 (and vice versa) so the order survives.
         flipped[..., 0::4] = width - bboxes[..., 2::4]
