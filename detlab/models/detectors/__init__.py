@@ -2,6 +2,8 @@
 from .atss import ATSS
 from .base import BaseDetector
 from .base_detr import DetectionTransformer
+from .conditional_detr import ConditionalDETR
+from .dab_detr import DABDETR
 from .deformable_detr import DeformableDETR
 from .detr import DETR
 from .dino import DINO
@@ -16,4 +18,4 @@ from .two_stage import TwoStageDetector
 
 __all__ = ['BaseDetector', 'SingleStageDetector', 'RetinaNet', 'TwoStageDetector', 'FasterRCNN',
            'MaskRCNN', 'RPN', 'FCOS', 'ATSS', 'RTMDet', 'DetectionTransformer', 'DETR',
-           'DeformableDETR', 'DINO']
+           'DeformableDETR', 'DINO', 'ConditionalDETR', 'DABDETR']

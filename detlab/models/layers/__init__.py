@@ -12,6 +12,9 @@ from .plugins import PLUGIN_POSITIONS, make_stage_plugins
 from .positional_encoding import LearnedPositionalEncoding, SinePositionalEncoding
 from .pretrained_init import PretrainedInit, load_local_state_dict
 from .res_layer import ResLayer
+from .transformer import (ConditionalAttention, ConditionalDetrTransformerDecoder,
+                          ConditionalDetrTransformerDecoderLayer, DABDetrTransformerDecoder,
+                          DABDetrTransformerDecoderLayer, DABDetrTransformerEncoder)
 from .transformer import (FFN, MLP, CdnQueryGenerator, DeformableDetrTransformerDecoder,
                           DeformableDetrTransformerDecoderLayer,
                           DeformableDetrTransformerEncoder,
@@ -33,5 +36,8 @@ __all__ = [
     'DetrTransformerDecoderLayer', 'DeformableDetrTransformerEncoder',
     'DeformableDetrTransformerDecoder', 'DeformableDetrTransformerEncoderLayer',
     'DeformableDetrTransformerDecoderLayer', 'DinoTransformerDecoder', 'DeformConv2d',
-    'DeformConv2dPack', 'ModulatedDeformConv2d', 'ModulatedDeformConv2dPack', 'InvertedResidual'
+    'DeformConv2dPack', 'ModulatedDeformConv2d', 'ModulatedDeformConv2dPack', 'InvertedResidual',
+    'ConditionalAttention', 'ConditionalDetrTransformerDecoder',
+    'ConditionalDetrTransformerDecoderLayer', 'DABDetrTransformerDecoder',
+    'DABDetrTransformerDecoderLayer', 'DABDetrTransformerEncoder'
 ]

@@ -1,4 +1,8 @@
 """The DETR family's transformer layers, with MMDetection's names and keys."""
+from .conditional_detr_layers import (ConditionalAttention, ConditionalDetrTransformerDecoder,
+                                      ConditionalDetrTransformerDecoderLayer)
+from .dab_detr_layers import (DABDetrTransformerDecoder, DABDetrTransformerDecoderLayer,
+                              DABDetrTransformerEncoder)
 from .deformable_detr_layers import (DeformableDetrTransformerDecoder,
                                      DeformableDetrTransformerDecoderLayer,
                                      DeformableDetrTransformerEncoder,
@@ -15,5 +19,7 @@ __all__ = [
     'DeformableDetrTransformerDecoder', 'DeformableDetrTransformerEncoderLayer',
     'DeformableDetrTransformerDecoderLayer', 'DinoTransformerDecoder', 'CdnQueryGenerator',
     'MultiScaleDeformableAttention', 'multi_scale_deformable_attn', 'FFN', 'MLP',
-    'MultiheadAttention', 'coordinate_to_encoding', 'inverse_sigmoid'
+    'MultiheadAttention', 'coordinate_to_encoding', 'inverse_sigmoid', 'ConditionalAttention',
+    'ConditionalDetrTransformerDecoder', 'ConditionalDetrTransformerDecoderLayer',
+    'DABDetrTransformerDecoder', 'DABDetrTransformerDecoderLayer', 'DABDetrTransformerEncoder'
 ]
