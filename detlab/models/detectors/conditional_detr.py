@@ -17,7 +17,7 @@ class ConditionalDETR(DETR):
     def forward_decoder(self, query: Tensor, query_pos: Tensor, memory: Tensor,
                         memory_mask: Tensor, memory_pos: Tensor) -> Dict:
         """``hidden_states`` (num_layers, B, Q, C) and ``references`` (B, Q, 2)."""
-        hidden_states, references = self.decoder(query=query, key=memory, query_pos=query_pos,
-                                                  key_pos=memory_pos,
-                                                  key_padding_mask=memory_mask)
+        hidden_states, references = self.decoder(
+            query=query, key=memory, query_pos=query_pos, key_pos=memory_pos,
+            key_padding_mask=memory_mask)
         return dict(hidden_states=hidden_states, references=references)

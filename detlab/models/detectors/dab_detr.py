@@ -70,8 +70,7 @@ class DABDETR(DETR):
                         memory_mask: Tensor, memory_pos: Tensor) -> Dict:
         """``hidden_states`` (num_layers, B, Q, C) and ``references``
         (num_layers, B, Q, query_dim): the anchors each layer started from."""
-        hidden_states, references = self.decoder(query=query, key=memory, query_pos=query_pos,
-                                                  key_pos=memory_pos,
-                                                  key_padding_mask=memory_mask,
-                                                  reg_branches=self.bbox_head.fc_reg)
+        hidden_states, references = self.decoder(
+            query=query, key=memory, query_pos=query_pos, key_pos=memory_pos,
+            key_padding_mask=memory_mask, reg_branches=self.bbox_head.fc_reg)
         return dict(hidden_states=hidden_states, references=references)

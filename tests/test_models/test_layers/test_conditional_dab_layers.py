@@ -87,9 +87,8 @@ def test_dab_decoder_refines_anchors_layer_by_layer():
     assert not torch.allclose(moved[1], moved[0]) and not torch.allclose(moved[2], moved[1])
 
 
-@pytest.mark.parametrize('scale_type,query_dim,hw', [('cond_scalar', 4, True),
-                                                      ('fix_elewise', 4, False),
-                                                      ('cond_elewise', 2, False)])
+@pytest.mark.parametrize('scale_type,query_dim,hw', [
+    ('cond_scalar', 4, True), ('fix_elewise', 4, False), ('cond_elewise', 2, False)])
 def test_dab_decoder_variants(scale_type, query_dim, hw):
     decoder = DABDetrTransformerDecoder(**decoder_cfg(num_layers=2), query_dim=query_dim,
                                         query_scale_type=scale_type, with_modulated_hw_attn=hw)
