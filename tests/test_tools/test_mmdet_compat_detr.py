@@ -1,6 +1,7 @@
-"""MMDetection 3.3's DETR, Deformable DETR and DINO configs, unchanged, build in detlab
-with MMDetection's state_dict keys and shapes; their training recipe (multi-scale
-crop pipeline, AdamW with a 0.1 backbone lr, gradient clipping) runs as written."""
+"""MMDetection 3.3's DETR, Deformable DETR, Conditional DETR, DAB-DETR and DINO configs,
+unchanged, build in detlab with MMDetection's state_dict keys and shapes; their training
+recipe (multi-scale crop pipeline, AdamW with a 0.1 backbone lr, gradient clipping) runs
+as written."""
 import hashlib
 import random
 
@@ -34,6 +35,9 @@ MMDET_STATE_DICTS = {
     'dino/dino-4scale_r50_8xb2-24e_coco.py': ('DINO', 627, '0a45af58809c493d'),
     'dino/dino-4scale_r50_8xb2-36e_coco.py': ('DINO', 627, '0a45af58809c493d'),
     'dino/dino-4scale_r50_improved_8xb2-12e_coco.py': ('DINO', 627, '0a45af58809c493d'),
+    'conditional_detr/conditional-detr_r50_8xb2-50e_coco.py':
+    ('ConditionalDETR', 617, '92c0bdf144e85dd3'),
+    'dab_detr/dab-detr_r50_8xb2-50e_coco.py': ('DABDETR', 637, '04cd23811ba47559'),
 }
 
 

@@ -1,4 +1,5 @@
-"""Measure MMDetection 3.3's losses and detections of DETR, Deformable DETR and DINO.
+"""Measure MMDetection 3.3's losses and detections of DETR, Deformable DETR, Conditional
+DETR, DAB-DETR and DINO.
 
 The numbers printed here are pinned in
 ``tests/test_models/test_detectors/test_detr_family.py``. Each model is built
@@ -38,6 +39,8 @@ CONFIGS = {
     'deformable_detr_refine_twostage':
     'deformable_detr/deformable-detr-refine-twostage_r50_16xb2-50e_coco.py',
     'dino': 'dino/dino-4scale_r50_8xb2-12e_coco.py',
+    'conditional_detr': 'conditional_detr/conditional-detr_r50_8xb2-50e_coco.py',
+    'dab_detr': 'dab_detr/dab-detr_r50_8xb2-50e_coco.py',
 }
 #: (w, h) of both images in an unpadded batch.
 UNPADDED_SIZE = (320, 240)
@@ -48,6 +51,13 @@ UNPADDED_SIZE = (320, 240)
 #: different proposals with the learned queries. Without padding there are no
 #: such ties. (Deformable DETR is measured padded, which tests the masks.)
 UNPADDED = ('dino', )
+#: Models whose initialised weights get seeded noise (``NOISE`` x a standard
+#: normal draw after ``torch.manual_seed(2)``) before they are measured. Freshly
+#: initialised, Conditional DETR scores many queries exactly alike (top-k ties)
+#: and DAB-DETR's box branch starts at zero, so its anchors would never move
+#: and the refinement between decoder layers would go untested.
+PERTURBED = ('conditional_detr', 'dab_detr')
+NOISE = 0.02
 #: Detections compared per image.
 TOP_K = 5
 
@@ -130,6 +140,11 @@ def build_detlab(name: str):
     torch.manual_seed(0)
     model = MODELS.build(model_config(name))
     model.init_weights()
+    if name in PERTURBED:
+        torch.manual_seed(2)
+        with torch.no_grad():
+            for param in model.parameters():
+                param.add_(torch.randn_like(param), alpha=NOISE)
     return model
 
 

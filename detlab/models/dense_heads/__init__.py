@@ -4,6 +4,8 @@ from .anchor_free_head import AnchorFreeHead
 from .anchor_head import AnchorHead
 from .atss_head import ATSSHead
 from .base_dense_head import BaseDenseHead
+from .conditional_detr_head import ConditionalDETRHead
+from .dab_detr_head import DABDETRHead
 from .deformable_detr_head import DeformableDETRHead
 from .detr_head import DETRHead
 from .dino_head import DINOHead
@@ -19,5 +21,6 @@ __all__ = [
     'BaseDenseHead', 'AnchorHead', 'AnchorFreeHead', 'RetinaHead', 'RPNHead', 'FCOSHead',
     'ATSSHead', 'RTMDetHead', 'RTMDetSepBNHead', 'DETRHead', 'DeformableDETRHead', 'DINOHead',
     'RTMDetInsHead', 'RTMDetInsSepBNHead', 'MaskFeatModule',
-    'SSDHead', 'YOLOV3Head'
+    'SSDHead', 'YOLOV3Head',
+    'ConditionalDETRHead', 'DABDETRHead'
 ]

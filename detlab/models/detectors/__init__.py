@@ -3,6 +3,8 @@ from .atss import ATSS
 from .base import BaseDetector
 from .base_detr import DetectionTransformer
 from .cascade_rcnn import CascadeRCNN
+from .conditional_detr import ConditionalDETR
+from .dab_detr import DABDETR
 from .deformable_detr import DeformableDETR
 from .detr import DETR
 from .dino import DINO
@@ -18,4 +20,5 @@ from .yolo import YOLOV3
 
 __all__ = ['BaseDetector', 'SingleStageDetector', 'RetinaNet', 'TwoStageDetector', 'FasterRCNN',
            'MaskRCNN', 'RPN', 'FCOS', 'ATSS', 'RTMDet', 'DetectionTransformer', 'DETR',
-           'DeformableDETR', 'DINO', 'CascadeRCNN', 'YOLOV3']
+           'DeformableDETR', 'DINO', 'CascadeRCNN', 'YOLOV3', 'ConditionalDETR',
+           'DABDETR']

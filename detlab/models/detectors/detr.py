@@ -13,14 +13,24 @@ from .base_detr import DetectionTransformer, padding_masks, resize_mask
 @MODELS.register_module()
 class DETR(DetectionTransformer):
     """DETR on the last feature level: a transformer encoder over its pixels
-    and ``num_queries`` learned queries decoded against them."""
+    and ``num_queries`` learned queries decoded against them.
+
+    Subclasses that keep this layout swap ``encoder_type``/``decoder_type``
+    and set ``query_dim``, the width of a learned query.
+    """
+    encoder_type = DetrTransformerEncoder
+    decoder_type = DetrTransformerDecoder
+
+    @property
+    def query_dim(self) -> int:
+        return self.embed_dims
 
     def _init_layers(self) -> None:
         self.positional_encoding = SinePositionalEncoding(**self.positional_encoding)
-        self.encoder = DetrTransformerEncoder(**self.encoder)
-        self.decoder = DetrTransformerDecoder(**self.decoder)
+        self.encoder = self.encoder_type(**self.encoder)
+        self.decoder = self.decoder_type(**self.decoder)
         self.embed_dims = self.encoder.embed_dims
-        self.query_embedding = nn.Embedding(self.num_queries, self.embed_dims)
+        self.query_embedding = nn.Embedding(self.num_queries, self.query_dim)
         num_feats = self.positional_encoding.num_feats
         if num_feats * 2 != self.embed_dims:
             raise ValueError(f'{type(self).__name__}: embed_dims ({self.embed_dims}) must be '

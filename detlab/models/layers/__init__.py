@@ -13,6 +13,9 @@ from .plugins import PLUGIN_POSITIONS, make_stage_plugins
 from .positional_encoding import LearnedPositionalEncoding, SinePositionalEncoding
 from .pretrained_init import PretrainedInit, load_local_state_dict
 from .res_layer import ResLayer
+from .transformer import (ConditionalAttention, ConditionalDetrTransformerDecoder,
+                          ConditionalDetrTransformerDecoderLayer, DABDetrTransformerDecoder,
+                          DABDetrTransformerDecoderLayer, DABDetrTransformerEncoder)
 from .transformer import (FFN, MLP, CdnQueryGenerator, DeformableDetrTransformerDecoder,
                           DeformableDetrTransformerDecoderLayer,
                           DeformableDetrTransformerEncoder,
@@ -35,5 +38,8 @@ __all__ = [
     'DeformableDetrTransformerDecoder', 'DeformableDetrTransformerEncoderLayer',
     'DeformableDetrTransformerDecoderLayer', 'DinoTransformerDecoder', 'DeformConv2d',
     'DeformConv2dPack', 'ModulatedDeformConv2d', 'ModulatedDeformConv2dPack', 'InvertedResidual',
-    'PatchEmbed', 'PatchMerging', 'nchw_to_nlc', 'nlc_to_nchw', 'MMSyncBN'
+    'PatchEmbed', 'PatchMerging', 'nchw_to_nlc', 'nlc_to_nchw', 'MMSyncBN',
+    'ConditionalAttention', 'ConditionalDetrTransformerDecoder',
+    'ConditionalDetrTransformerDecoderLayer', 'DABDetrTransformerDecoder',
+    'DABDetrTransformerDecoderLayer', 'DABDetrTransformerEncoder'
 ]

@@ -1,10 +1,12 @@
-"""DETR, Deformable DETR (plain; box refinement with two-stage) and DINO give
-MMDetection 3.3's losses, every auxiliary term included, and detections.
+"""DETR, Deformable DETR (plain; box refinement with two-stage), Conditional DETR,
+DAB-DETR and DINO give MMDetection 3.3's losses, every auxiliary term included,
+and detections.
 
 The reference numbers in tests/data/mmdet_3.3_reference/detr_family.json were
 measured by tools/dev/measure_detr.py: detlab's model of MMDetection's own
 config (seeded, initialised) loaded strictly into MMDetection's, on two coco128
-photos at 320 px with their gt boxes; losses after torch.manual_seed(1) in
+photos at 320 px with their gt boxes (Conditional and DAB-DETR's weights get
+seeded noise, see PERTURBED there); losses after torch.manual_seed(1) in
 train mode (dropout and DINO's denoising queries draw from it), detections in
 eval mode. The same script's helpers build detlab's side here.
 """
@@ -58,6 +60,8 @@ def test_the_reference_names_every_auxiliary_loss():
                     for t in ('cls', 'bbox', 'iou')}
     assert set(REFERENCE['deformable_detr_refine_twostage']['losses']) == detr | {
         'enc_loss_cls', 'enc_loss_bbox', 'enc_loss_iou'}
+    assert set(REFERENCE['conditional_detr']['losses']) == detr
+    assert set(REFERENCE['dab_detr']['losses']) == detr
     dn = {k.replace('loss_', 'dn_loss_') for k in detr}
     assert set(REFERENCE['dino']['losses']) == detr | dn | {
         'enc_loss_cls', 'enc_loss_bbox', 'enc_loss_iou'}

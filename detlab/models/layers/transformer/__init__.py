@@ -1,6 +1,10 @@
 """Transformer layers with MMDetection's names and keys: the DETR family's, and the patch
 layers, Swin's window attention (``swin_layers``) and the checkpoint converters of the
 vision-transformer backbones."""
+from .conditional_detr_layers import (ConditionalAttention, ConditionalDetrTransformerDecoder,
+                                      ConditionalDetrTransformerDecoderLayer)
+from .dab_detr_layers import (DABDetrTransformerDecoder, DABDetrTransformerDecoderLayer,
+                              DABDetrTransformerEncoder)
 from .deformable_detr_layers import (DeformableDetrTransformerDecoder,
                                      DeformableDetrTransformerDecoderLayer,
                                      DeformableDetrTransformerEncoder,
@@ -20,5 +24,7 @@ __all__ = [
     'DeformableDetrTransformerDecoderLayer', 'DinoTransformerDecoder', 'CdnQueryGenerator',
     'MultiScaleDeformableAttention', 'multi_scale_deformable_attn', 'FFN', 'MLP',
     'MultiheadAttention', 'coordinate_to_encoding', 'inverse_sigmoid', 'PatchEmbed',
-    'PatchMerging', 'nchw_to_nlc', 'nlc_to_nchw', 'pvt_convert', 'swin_converter'
+    'PatchMerging', 'nchw_to_nlc', 'nlc_to_nchw', 'pvt_convert', 'swin_converter', 'ConditionalAttention',
+    'ConditionalDetrTransformerDecoder', 'ConditionalDetrTransformerDecoderLayer',
+    'DABDetrTransformerDecoder', 'DABDetrTransformerDecoderLayer', 'DABDetrTransformerEncoder'
 ]

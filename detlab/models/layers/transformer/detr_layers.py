@@ -53,7 +53,9 @@ class DetrTransformerEncoderLayer(BaseModule):
 
 class DetrTransformerDecoderLayer(BaseModule):
     """Self-attention, cross-attention to the memory, FFN; each followed by
-    LayerNorm (keys ``self_attn``, ``cross_attn``, ``ffn``, ``norms.0/1/2``)."""
+    LayerNorm (keys ``self_attn``, ``cross_attn``, ``ffn``, ``norms.0/1/2``).
+    Subclasses swap the attention module through ``attention_type``."""
+    attention_type = MultiheadAttention
 
     def __init__(self, self_attn_cfg: Optional[dict] = _DEFAULT_ATTN,
                  cross_attn_cfg: Optional[dict] = _DEFAULT_ATTN,
@@ -68,8 +70,8 @@ class DetrTransformerDecoderLayer(BaseModule):
         self._init_layers()
 
     def _init_layers(self) -> None:
-        self.self_attn = MultiheadAttention(**self.self_attn_cfg)
-        self.cross_attn = MultiheadAttention(**self.cross_attn_cfg)
+        self.self_attn = self.attention_type(**self.self_attn_cfg)
+        self.cross_attn = self.attention_type(**self.cross_attn_cfg)
         self.embed_dims = self.self_attn.embed_dims
         self.ffn = FFN(**self.ffn_cfg)
         self.norms = ModuleList(build_norm_layer(self.norm_cfg, self.embed_dims)[1]
