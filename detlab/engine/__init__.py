@@ -3,12 +3,12 @@ wrappers, checkpoint reading and writing, multi-process set-up."""
 from . import federated, hooks, optimizers, runner
 from .checkpoint import register_checkpoint_schemes
 from .federated import FedAvgTrainLoop
-from .hooks import (BadSampleHook, BufferSyncHook, DetCheckpointHook, DetLoggerHook,
-                    DetVisualizationHook, NonFiniteLossHook, NumClassCheckHook,
+from .hooks import (BadSampleHook, BufferSyncHook, CheckInvalidLossHook, DetCheckpointHook,
+                    DetLoggerHook, DetVisualizationHook, NonFiniteLossHook, NumClassCheckHook,
                     PipelineSwitchHook)
 from .runner import DetRunner
 
 __all__ = ['federated', 'hooks', 'optimizers', 'runner', 'register_checkpoint_schemes',
-           'FedAvgTrainLoop', 'BadSampleHook', 'BufferSyncHook', 'DetCheckpointHook',
-           'DetLoggerHook', 'DetRunner', 'DetVisualizationHook', 'NonFiniteLossHook',
-           'NumClassCheckHook', 'PipelineSwitchHook']
+           'FedAvgTrainLoop', 'BadSampleHook', 'BufferSyncHook', 'CheckInvalidLossHook',
+           'DetCheckpointHook', 'DetLoggerHook', 'DetRunner', 'DetVisualizationHook',
+           'NonFiniteLossHook', 'NumClassCheckHook', 'PipelineSwitchHook']

@@ -8,5 +8,6 @@ from .num_class_check_hook import NumClassCheckHook
 from .pipeline_switch_hook import PipelineSwitchHook
 from .visualization_hook import DetVisualizationHook
 
-__all__ = ['BadSampleHook', 'BufferSyncHook', 'CheckInvalidLossHook', 'DetCheckpointHook', 'DetLoggerHook',
-           'DetVisualizationHook', 'NonFiniteLossHook', 'NumClassCheckHook', 'PipelineSwitchHook']
+__all__ = ['BadSampleHook', 'BufferSyncHook', 'CheckInvalidLossHook', 'DetCheckpointHook',
+           'DetLoggerHook', 'DetVisualizationHook', 'NonFiniteLossHook', 'NumClassCheckHook',
+           'PipelineSwitchHook']

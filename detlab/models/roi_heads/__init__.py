@@ -11,5 +11,6 @@ from .standard_roi_head import StandardRoIHead
 
 __all__ = [
     'BBoxHead', 'CascadeRoIHead', 'ConvFCBBoxHead', 'FCNMaskHead', 'RoIAlign', 'RoITargets',
-    'Shared2FCBBoxHead', 'Shared4Conv1FCBBoxHead', 'SingleRoIExtractor', 'StandardRoIHead', 'paste_masks_in_image'
+    'Shared2FCBBoxHead', 'Shared4Conv1FCBBoxHead', 'SingleRoIExtractor', 'StandardRoIHead',
+    'paste_masks_in_image'
 ]
