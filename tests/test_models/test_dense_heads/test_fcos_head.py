@@ -125,9 +125,24 @@ def test_pre_v2_predictor_keys_load():
     assert torch.equal(other.conv_cls.weight, head.conv_cls.weight)
 
 
+def test_dcn_on_last_conv_makes_the_last_tower_convs_mmcvs_dcnv2():
+    head = MODELS.build(dict(FCOS_CFG, dcn_on_last_conv=True))
+    last = len(head.cls_convs) - 1
+    for tower in ('cls_convs', 'reg_convs'):
+        keys = {k for k in head.state_dict() if k.startswith(f'{tower}.')}
+        assert {f'{tower}.{last}.conv.conv_offset.weight',
+                f'{tower}.{last}.conv.conv_offset.bias'} <= keys
+        assert not any('conv_offset' in k for k in keys if not k.startswith(f'{tower}.{last}.'))
+    conv = head.cls_convs[last].conv
+    assert tuple(conv.conv_offset.weight.shape) == (27, conv.in_channels, 3, 3)
+    # mmcv's init leaves the offset conv at zero: no offsets and masks of sigmoid(0) = 0.5
+    # on the sampled input, so the deformable conv is the plain one at half the input.
+    x = torch.rand(1, conv.in_channels, 6, 7)
+    plain = torch.nn.functional.conv2d(0.5 * x, conv.weight, conv.bias, padding=1)
+    torch.testing.assert_close(conv(x), plain)
+
+
 def test_unsupported_settings_are_refused_by_name():
-    with pytest.raises(ValueError, match='dcn_on_last_conv'):
-        MODELS.build(dict(FCOS_CFG, dcn_on_last_conv=True))
     with pytest.raises(ValueError, match='cls_predictor_cfg'):
         MODELS.build(dict(FCOS_CFG, cls_predictor_cfg=dict(type='NormedConv2d')))
     with pytest.raises(ValueError, match='regress_ranges'):
