@@ -149,3 +149,27 @@ def test_unsupported_settings_are_refused_by_name():
         MODELS.build(dict(FCOS_CFG, regress_ranges=((-1, 64), (64, 1e8))))
     with pytest.raises(ValueError, match='use_sigmoid'):
         MODELS.build(dict(FCOS_CFG, loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=False)))
+
+
+# Per output (cls, bbox, centerness; two levels) the sum of absolute values MMDetection 3.3's
+# FCOSHead gives with dcn_on_last_conv=True, measured by tools/dev/measure_fcos_dcn_head.py.
+MMDET_DCN_HEAD_SUMS = [[496.8696594238281, 112.69525909423828],
+                       [103.29574584960938, 92.12755584716797],
+                       [146.97109985351562, 26.85862159729004]]
+
+
+def test_dcn_on_last_conv_head_gives_mmdetections_outputs():
+    from helpers import fill_seeded_weights
+    head = MODELS.build(dict(
+        type='FCOSHead', num_classes=5, in_channels=16, feat_channels=16, stacked_convs=2,
+        strides=[8, 16], regress_ranges=((-1, 64), (64, 1e8)), dcn_on_last_conv=True,
+        norm_cfg=dict(type='GN', num_groups=4), norm_on_bbox=True, centerness_on_reg=True))
+    fill_seeded_weights(head)
+    assert head.cls_convs[1].conv.conv_offset.weight.abs().sum() > 0  # real offsets
+    generator = torch.Generator().manual_seed(1)
+    feats = [torch.rand(1, 16, 12, 10, generator=generator),
+             torch.rand(1, 16, 6, 5, generator=generator)]
+    with torch.no_grad():
+        outputs = head.eval()(feats)
+    sums = [float(level.abs().sum()) for output in outputs for level in output]
+    assert sums == pytest.approx(sum(MMDET_DCN_HEAD_SUMS, []), rel=1e-5)
