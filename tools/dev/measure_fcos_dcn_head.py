@@ -2,8 +2,9 @@
 tower a DCNv2), which tests/test_models/test_dense_heads/test_fcos_head.py pins.
 
 MMDetection's head gets tests/helpers.py's ``fill_seeded_weights`` (offset convs included),
-detlab's loads its state_dict strictly, both run on the same seeded two-level input; detlab's outputs must equal MMDetection's
-elementwise, and the script prints per output its shape and sum of absolute values.
+detlab's loads its state_dict strictly, both run on the same seeded two-level input;
+detlab's outputs must equal MMDetection's elementwise, and the script prints per output its
+shape and sum of absolute values.
 
 Not run by CI (it needs the MMDetection wheel):
 
