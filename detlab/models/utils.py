@@ -239,7 +239,8 @@ def inside_image(anchors: Tensor, img_shapes: List[Tuple[int, int]],
 # ---- layers ---------------------------------------------------------------
 def conv_tower(in_channels: int, feat_channels: int, num_convs: int,
                conv_cfg: Optional[dict] = None, norm_cfg: Optional[dict] = None,
-               bias: Union[bool, str] = 'auto', inplace: bool = True) -> nn.Sequential:
+               bias: Union[bool, str] = 'auto', inplace: bool = True,
+               last_conv_cfg: Optional[dict] = None) -> nn.Sequential:
     """``num_convs`` ConvModules (3x3 conv, optional norm, ReLU) applied in
     order, keys ``{i}.conv`` and ``{i}.gn``/``{i}.bn`` as in MMDetection's
     towers (an empty tower passes its input through).
@@ -252,17 +253,23 @@ def conv_tower(in_channels: int, feat_channels: int, num_convs: int,
         norm_cfg (dict, optional): Norm layer config, e.g. GN.
         bias (bool | str): Conv bias; ``'auto'``: only without a norm.
         inplace (bool): In-place ReLU.
+        last_conv_cfg (dict, optional): Conv layer config of the last conv
+            instead of ``conv_cfg`` (a deformable conv for a head's
+            ``dcn_on_last_conv``).
     """
     return nn.Sequential(*[
         ConvModule(in_channels if i == 0 else feat_channels, feat_channels, 3, stride=1,
-                   padding=1, conv_cfg=conv_cfg, norm_cfg=norm_cfg, bias=bias, inplace=inplace)
+                   padding=1, norm_cfg=norm_cfg, bias=bias, inplace=inplace,
+                   conv_cfg=last_conv_cfg if last_conv_cfg and i == num_convs - 1 else conv_cfg)
         for i in range(num_convs)])
 
 
 def cls_reg_towers(in_channels: int, feat_channels: int, num_convs: int,
                    conv_cfg: Optional[dict] = None, norm_cfg: Optional[dict] = None,
-                   bias: Union[bool, str] = 'auto') -> Tuple[nn.Sequential, nn.Sequential]:
+                   bias: Union[bool, str] = 'auto', last_conv_cfg: Optional[dict] = None
+                   ) -> Tuple[nn.Sequential, nn.Sequential]:
     """A head's ``cls_convs`` and ``reg_convs`` (RetinaNet, FCOS, ATSS): two
     towers built alike by :func:`conv_tower`, with their own weights."""
-    return tuple(conv_tower(in_channels, feat_channels, num_convs, conv_cfg, norm_cfg, bias)
+    return tuple(conv_tower(in_channels, feat_channels, num_convs, conv_cfg, norm_cfg, bias,
+                            last_conv_cfg=last_conv_cfg)
                  for _ in range(2))

@@ -7,12 +7,15 @@ MMDetection's model gets seeded weights, detlab's loads its state_dict strictly,
 in eval mode on the same seeded input and must agree elementwise; the printed numbers are
 per output its shape, sum and mean of absolute values. ``--configs`` prints the state_dict
 signatures of the config fixtures instead, which
-tests/test_models/test_backbones/test_mmdet_backbone_configs.py pins.
+tests/test_models/test_backbones/test_mmdet_backbone_configs.py pins; ``--more-configs`` those
+of the Cascade and recipe configs, which
+tests/test_models/test_detectors/test_mmdet_cascade_and_recipe_configs.py pins.
 
 Not run by CI (it needs the MMDetection wheel):
 
     PYTHONPATH=$PWD python tools/dev/measure_more_backbones.py [CASE ...]
     PYTHONPATH=$PWD python tools/dev/measure_more_backbones.py --configs [CONFIG ...]
+    PYTHONPATH=$PWD python tools/dev/measure_more_backbones.py --more-configs [CONFIG ...]
     PYTHONPATH=$PWD python tools/dev/measure_more_backbones.py --detectors [CONFIG ...]
 
 ``--detectors`` runs whole Mask R-CNN detectors of these configs through measure_mask_rcnn.py's
@@ -148,6 +151,175 @@ CONFIGS = [
 ]
 
 
+#: Cascade (Mask) R-CNN on these backbones and MMDetection's norm, scratch, self-supervised,
+#: strong-baseline and ResNet-strikes-back recipes and the other recipes of folders detlab
+#: had, measured by ``--more-configs``;
+#: pinned in tests/test_models/test_detectors/test_mmdet_cascade_and_recipe_configs.py.
+MORE_CONFIGS = [
+    'dcn/cascade-mask-rcnn_r101-dconv-c3-c5_fpn_1x_coco.py',
+    'dcn/cascade-mask-rcnn_r50-dconv-c3-c5_fpn_1x_coco.py',
+    'dcn/cascade-mask-rcnn_x101-32x4d-dconv-c3-c5_fpn_1x_coco.py',
+    'dcn/cascade-rcnn_r101-dconv-c3-c5_fpn_1x_coco.py',
+    'dcn/cascade-rcnn_r50-dconv-c3-c5_fpn_1x_coco.py',
+    'gcnet/cascade-mask-rcnn_x101-32x4d-syncbn-dconv-c3-c5-r16-gcb-c3-c5_fpn_1x_coco.py',
+    'gcnet/cascade-mask-rcnn_x101-32x4d-syncbn-dconv-c3-c5-r4-gcb-c3-c5_fpn_1x_coco.py',
+    'gcnet/cascade-mask-rcnn_x101-32x4d-syncbn-dconv-c3-c5_fpn_1x_coco.py',
+    'gcnet/cascade-mask-rcnn_x101-32x4d-syncbn-r16-gcb-c3-c5_fpn_1x_coco.py',
+    'gcnet/cascade-mask-rcnn_x101-32x4d-syncbn-r4-gcb-c3-c5_fpn_1x_coco.py',
+    'gcnet/cascade-mask-rcnn_x101-32x4d-syncbn_fpn_1x_coco.py',
+    'hrnet/cascade-mask-rcnn_hrnetv2p-w18_20e_coco.py',
+    'hrnet/cascade-mask-rcnn_hrnetv2p-w32_20e_coco.py',
+    'hrnet/cascade-mask-rcnn_hrnetv2p-w40-20e_coco.py',
+    'hrnet/cascade-rcnn_hrnetv2p-w18-20e_coco.py',
+    'hrnet/cascade-rcnn_hrnetv2p-w32-20e_coco.py',
+    'hrnet/cascade-rcnn_hrnetv2p-w40-20e_coco.py',
+    'regnet/cascade-mask-rcnn_regnetx-1.6GF_fpn_ms-3x_coco.py',
+    'regnet/cascade-mask-rcnn_regnetx-3.2GF_fpn_ms-3x_coco.py',
+    'regnet/cascade-mask-rcnn_regnetx-400MF_fpn_ms-3x_coco.py',
+    'regnet/cascade-mask-rcnn_regnetx-4GF_fpn_ms-3x_coco.py',
+    'regnet/cascade-mask-rcnn_regnetx-800MF_fpn_ms-3x_coco.py',
+    'res2net/cascade-mask-rcnn_res2net-101_fpn_20e_coco.py',
+    'res2net/cascade-rcnn_res2net-101_fpn_20e_coco.py',
+    'resnest/cascade-mask-rcnn_s101_fpn_syncbn-backbone+head_ms-1x_coco.py',
+    'resnest/cascade-mask-rcnn_s50_fpn_syncbn-backbone+head_ms-1x_coco.py',
+    'resnest/cascade-rcnn_s101_fpn_syncbn-backbone+head_ms-range-1x_coco.py',
+    'resnest/cascade-rcnn_s50_fpn_syncbn-backbone+head_ms-range-1x_coco.py',
+    'resnet_strikes_back/cascade-mask-rcnn_r50-rsb-pre_fpn_1x_coco.py',
+    # Recipes.
+    'gn+ws/faster-rcnn_r101_fpn_gn-ws-all_1x_coco.py',
+    'gn+ws/faster-rcnn_r50_fpn_gn-ws-all_1x_coco.py',
+    'gn+ws/faster-rcnn_x101-32x4d_fpn_gn-ws-all_1x_coco.py',
+    'gn+ws/faster-rcnn_x50-32x4d_fpn_gn-ws-all_1x_coco.py',
+    'gn+ws/mask-rcnn_r101_fpn_gn-ws-all_20-23-24e_coco.py',
+    'gn+ws/mask-rcnn_r101_fpn_gn-ws-all_2x_coco.py',
+    'gn+ws/mask-rcnn_r50_fpn_gn-ws-all_20-23-24e_coco.py',
+    'gn+ws/mask-rcnn_r50_fpn_gn-ws-all_2x_coco.py',
+    'gn+ws/mask-rcnn_x101-32x4d_fpn_gn-ws-all_20-23-24e_coco.py',
+    'gn+ws/mask-rcnn_x101-32x4d_fpn_gn-ws-all_2x_coco.py',
+    'gn+ws/mask-rcnn_x50-32x4d_fpn_gn-ws-all_20-23-24e_coco.py',
+    'gn+ws/mask-rcnn_x50-32x4d_fpn_gn-ws-all_2x_coco.py',
+    'gn/mask-rcnn_r101_fpn_gn-all_2x_coco.py',
+    'gn/mask-rcnn_r101_fpn_gn-all_3x_coco.py',
+    'gn/mask-rcnn_r50-contrib_fpn_gn-all_2x_coco.py',
+    'gn/mask-rcnn_r50-contrib_fpn_gn-all_3x_coco.py',
+    'gn/mask-rcnn_r50_fpn_gn-all_2x_coco.py',
+    'gn/mask-rcnn_r50_fpn_gn-all_3x_coco.py',
+    'resnet_strikes_back/faster-rcnn_r50-rsb-pre_fpn_1x_coco.py',
+    'resnet_strikes_back/mask-rcnn_r50-rsb-pre_fpn_1x_coco.py',
+    'resnet_strikes_back/retinanet_r50-rsb-pre_fpn_1x_coco.py',
+    'scratch/faster-rcnn_r50-scratch_fpn_gn-all_6x_coco.py',
+    'scratch/mask-rcnn_r50-scratch_fpn_gn-all_6x_coco.py',
+    'selfsup_pretrain/mask-rcnn_r50-mocov2-pre_fpn_1x_coco.py',
+    'selfsup_pretrain/mask-rcnn_r50-mocov2-pre_fpn_ms-2x_coco.py',
+    'selfsup_pretrain/mask-rcnn_r50-swav-pre_fpn_1x_coco.py',
+    'selfsup_pretrain/mask-rcnn_r50-swav-pre_fpn_ms-2x_coco.py',
+    'strong_baselines/mask-rcnn_r50-caffe_fpn_rpn-2conv_4conv1fc_syncbn-all_amp-lsj-100e_coco.py',
+    'strong_baselines/mask-rcnn_r50-caffe_fpn_rpn-2conv_4conv1fc_syncbn-all_lsj-100e_coco.py',
+    'strong_baselines/mask-rcnn_r50-caffe_fpn_rpn-2conv_4conv1fc_syncbn-all_lsj-400e_coco.py',
+    'strong_baselines/mask-rcnn_r50_fpn_rpn-2conv_4conv1fc_syncbn-all_amp-lsj-100e_coco.py',
+    'strong_baselines/mask-rcnn_r50_fpn_rpn-2conv_4conv1fc_syncbn-all_lsj-100e_coco.py',
+    'strong_baselines/mask-rcnn_r50_fpn_rpn-2conv_4conv1fc_syncbn-all_lsj-50e_coco.py',
+    # Other recipes of folders detlab had.
+    'atss/atss_r101_fpn_1x_coco.py',
+    'atss/atss_r101_fpn_8xb8-amp-lsj-200e_coco.py',
+    'atss/atss_r18_fpn_8xb8-amp-lsj-200e_coco.py',
+    'atss/atss_r50_fpn_8xb8-amp-lsj-200e_coco.py',
+    'dcn/mask-rcnn_r101-dconv-c3-c5_fpn_1x_coco.py',
+    'dcn/mask-rcnn_r50-dconv-c3-c5_fpn_1x_coco.py',
+    'dcn/mask-rcnn_r50-dconv-c3-c5_fpn_amp-1x_coco.py',
+    'dcnv2/mask-rcnn_r50-mdconv-c3-c5_fpn_1x_coco.py',
+    'dcnv2/mask-rcnn_r50-mdconv-c3-c5_fpn_amp-1x_coco.py',
+    'faster_rcnn/faster-rcnn_r101-caffe_fpn_1x_coco.py',
+    'faster_rcnn/faster-rcnn_r101-caffe_fpn_ms-3x_coco.py',
+    'faster_rcnn/faster-rcnn_r101_fpn_2x_coco.py',
+    'faster_rcnn/faster-rcnn_r101_fpn_8xb8-amp-lsj-200e_coco.py',
+    'faster_rcnn/faster-rcnn_r101_fpn_ms-3x_coco.py',
+    'faster_rcnn/faster-rcnn_r18_fpn_8xb8-amp-lsj-200e_coco.py',
+    'faster_rcnn/faster-rcnn_r50-caffe-c4_ms-1x_coco.py',
+    'faster_rcnn/faster-rcnn_r50-caffe-dc5_1x_coco.py',
+    'faster_rcnn/faster-rcnn_r50-caffe-dc5_ms-1x_coco.py',
+    'faster_rcnn/faster-rcnn_r50-caffe-dc5_ms-3x_coco.py',
+    'faster_rcnn/faster-rcnn_r50-caffe_c4-1x_coco.py',
+    'faster_rcnn/faster-rcnn_r50-caffe_fpn_1x_coco.py',
+    'faster_rcnn/faster-rcnn_r50-caffe_fpn_90k_coco.py',
+    'faster_rcnn/faster-rcnn_r50-caffe_fpn_ms-1x_coco-person-bicycle-car.py',
+    'faster_rcnn/faster-rcnn_r50-caffe_fpn_ms-1x_coco-person.py',
+    'faster_rcnn/faster-rcnn_r50-caffe_fpn_ms-1x_coco.py',
+    'faster_rcnn/faster-rcnn_r50-caffe_fpn_ms-2x_coco.py',
+    'faster_rcnn/faster-rcnn_r50-caffe_fpn_ms-3x_coco.py',
+    'faster_rcnn/faster-rcnn_r50-caffe_fpn_ms-90k_coco.py',
+    'faster_rcnn/faster-rcnn_r50-tnr-pre_fpn_1x_coco.py',
+    'faster_rcnn/faster-rcnn_r50_fpn_8xb8-amp-lsj-200e_coco.py',
+    'faster_rcnn/faster-rcnn_r50_fpn_amp-1x_coco.py',
+    'faster_rcnn/faster-rcnn_r50_fpn_ciou_1x_coco.py',
+    'faster_rcnn/faster-rcnn_r50_fpn_fcos-rpn_1x_coco.py',
+    'faster_rcnn/faster-rcnn_r50_fpn_giou_1x_coco.py',
+    'faster_rcnn/faster-rcnn_r50_fpn_iou_1x_coco.py',
+    'faster_rcnn/faster-rcnn_r50_fpn_ms-3x_coco.py',
+    'faster_rcnn/faster-rcnn_r50_fpn_soft-nms_1x_coco.py',
+    'fcos/fcos_r101-caffe_fpn_gn-head-1x_coco.py',
+    'fcos/fcos_r101-caffe_fpn_gn-head_ms-640-800-2x_coco.py',
+    'fcos/fcos_r101_fpn_gn-head-center-normbbox-centeronreg-giou_8xb8-amp-lsj-200e_coco.py',
+    'fcos/fcos_r18_fpn_gn-head-center-normbbox-centeronreg-giou_8xb8-amp-lsj-200e_coco.py',
+    'fcos/fcos_r50-caffe_fpn_gn-head-center-normbbox-centeronreg-giou_1x_coco.py',
+    'fcos/fcos_r50-caffe_fpn_gn-head-center_1x_coco.py',
+    'fcos/fcos_r50-caffe_fpn_gn-head_ms-640-800-2x_coco.py',
+    'fcos/fcos_r50-dcn-caffe_fpn_gn-head-center-normbbox-centeronreg-giou_1x_coco.py',
+    'fcos/fcos_r50_fpn_gn-head-center-normbbox-centeronreg-giou_8xb8-amp-lsj-200e_coco.py',
+    'fpg/faster-rcnn_r50_fpn_crop640-50e_coco.py',
+    'fpg/mask-rcnn_r50_fpn_crop640-50e_coco.py',
+    'mask_rcnn/mask-rcnn_r50_fpn_1x-wandb_coco.py',
+    'mask_rcnn/mask-rcnn_x101-32x4d_fpn_2x_coco.py',
+    'mask_rcnn/mask-rcnn_x101-32x4d_fpn_ms-poly-3x_coco.py',
+    'mask_rcnn/mask-rcnn_x101-32x8d_fpn_1x_coco.py',
+    'mask_rcnn/mask-rcnn_x101-32x8d_fpn_ms-poly-1x_coco.py',
+    'mask_rcnn/mask-rcnn_x101-32x8d_fpn_ms-poly-3x_coco.py',
+    'mask_rcnn/mask-rcnn_x101-64x4d_fpn_1x_coco.py',
+    'mask_rcnn/mask-rcnn_x101-64x4d_fpn_2x_coco.py',
+    'mask_rcnn/mask-rcnn_x101-64x4d_fpn_ms-poly_3x_coco.py',
+    'pascal_voc/faster-rcnn_r50-caffe-c4_ms-18k_voc0712.py',
+    'pascal_voc/faster-rcnn_r50_fpn_1x_voc0712-cocofmt.py',
+    'regnet/mask-rcnn_regnetx-1.6GF_fpn_ms-poly-3x_coco.py',
+    'regnet/mask-rcnn_regnetx-12GF_fpn_1x_coco.py',
+    'regnet/mask-rcnn_regnetx-3.2GF-mdconv-c3-c5_fpn_1x_coco.py',
+    'regnet/mask-rcnn_regnetx-3.2GF_fpn_1x_coco.py',
+    'regnet/mask-rcnn_regnetx-3.2GF_fpn_ms-3x_coco.py',
+    'regnet/mask-rcnn_regnetx-400MF_fpn_ms-poly-3x_coco.py',
+    'regnet/mask-rcnn_regnetx-4GF_fpn_1x_coco.py',
+    'regnet/mask-rcnn_regnetx-4GF_fpn_ms-poly-3x_coco.py',
+    'regnet/mask-rcnn_regnetx-6.4GF_fpn_1x_coco.py',
+    'regnet/mask-rcnn_regnetx-800MF_fpn_ms-poly-3x_coco.py',
+    'regnet/mask-rcnn_regnetx-8GF_fpn_1x_coco.py',
+    'retinanet/retinanet_r101-caffe_fpn_1x_coco.py',
+    'retinanet/retinanet_r101-caffe_fpn_ms-3x_coco.py',
+    'retinanet/retinanet_r101_fpn_1x_coco.py',
+    'retinanet/retinanet_r101_fpn_2x_coco.py',
+    'retinanet/retinanet_r101_fpn_8xb8-amp-lsj-200e_coco.py',
+    'retinanet/retinanet_r101_fpn_ms-640-800-3x_coco.py',
+    'retinanet/retinanet_r18_fpn_1x_coco.py',
+    'retinanet/retinanet_r18_fpn_1xb8-1x_coco.py',
+    'retinanet/retinanet_r18_fpn_8xb8-amp-lsj-200e_coco.py',
+    'retinanet/retinanet_r50-caffe_fpn_1x_coco.py',
+    'retinanet/retinanet_r50-caffe_fpn_ms-1x_coco.py',
+    'retinanet/retinanet_r50-caffe_fpn_ms-2x_coco.py',
+    'retinanet/retinanet_r50-caffe_fpn_ms-3x_coco.py',
+    'retinanet/retinanet_r50_fpn_8xb8-amp-lsj-200e_coco.py',
+    'retinanet/retinanet_r50_fpn_90k_coco.py',
+    'retinanet/retinanet_r50_fpn_amp-1x_coco.py',
+    'retinanet/retinanet_r50_fpn_ms-640-800-3x_coco.py',
+    'rpn/rpn_r101-caffe_fpn_1x_coco.py',
+    'rpn/rpn_r101_fpn_1x_coco.py',
+    'rpn/rpn_r101_fpn_2x_coco.py',
+    'rpn/rpn_r50-caffe-c4_1x_coco.py',
+    'rpn/rpn_r50-caffe_fpn_1x_coco.py',
+    'rpn/rpn_r50_fpn_2x_coco.py',
+    'rpn/rpn_x101-32x4d_fpn_2x_coco.py',
+    'rpn/rpn_x101-64x4d_fpn_2x_coco.py',
+    'simple_copy_paste/mask-rcnn_r50_fpn_rpn-2conv_4conv1fc_syncbn-all_32xb2-ssj-270k_coco.py',
+    'simple_copy_paste/mask-rcnn_r50_fpn_rpn-2conv_4conv1fc_syncbn-all_32xb2-ssj-90k_coco.py',
+]
+
+
 #: Whole detectors compared by ``--detectors`` (folder/file under configs/).
 DETECTORS = [
     'hrnet/mask-rcnn_hrnetv2p-w18-1x_coco.py',
@@ -181,12 +353,12 @@ def main() -> None:
     args = sys.argv[1:]
     if args[:1] == ['--detectors']:
         return measure_detectors(args[1:] or DETECTORS)
-    if args[:1] == ['--configs']:
+    if args[:1] in (['--configs'], ['--more-configs']):
         # mmcv's SyncBatchNorm (MMSyncBN) needs a process group to be built: one of one.
         os.environ.setdefault('MASTER_ADDR', '127.0.0.1')
         os.environ.setdefault('MASTER_PORT', '29581')
         torch.distributed.init_process_group('gloo', rank=0, world_size=1)
-        for path in args[1:] or CONFIGS:
+        for path in args[1:] or (CONFIGS if args[0] == '--configs' else MORE_CONFIGS):
             measure_config(path)
         return
     for name in args or list(CASES):

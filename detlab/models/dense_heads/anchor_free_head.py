@@ -10,6 +10,7 @@ from typing import List, Optional, Sequence, Tuple, Union
 from torch import Tensor, nn
 
 from detlab.registry import MODELS, TASK_UTILS
+from ..layers.deform_conv import DCN_TYPES
 from ..task_modules.prior_generators import MlvlPointGenerator
 from ..utils import cls_reg_towers, multi_apply
 from .base_dense_head import BaseDenseHead
@@ -31,8 +32,7 @@ class AnchorFreeHead(BaseDenseHead):
         feat_channels (int): Channels of the tower convs. Defaults to 256.
         stacked_convs (int): Convs per tower. Defaults to 4.
         strides (list[int] | list[tuple[int, int]]): Stride of each level.
-        dcn_on_last_conv (bool): Deformable last tower conv; detlab has no
-            deformable convolution, so True is refused.
+        dcn_on_last_conv (bool): The last conv of each tower is a DCNv2.
         conv_bias (bool | str): Bias in the tower convs; ``'auto'`` means
             only without a norm layer.
         loss_cls (dict): Classification loss (sigmoid classifiers).
@@ -74,9 +74,6 @@ class AnchorFreeHead(BaseDenseHead):
         if not loss_cls.get('use_sigmoid', False):
             raise ValueError(f'{name} supports sigmoid classifiers only; set '
                              f'loss_cls.use_sigmoid=True (got loss_cls={dict(loss_cls)}).')
-        if dcn_on_last_conv:
-            raise ValueError(f'{name}: dcn_on_last_conv=True asks for deformable convolution, '
-                             'which detlab does not provide; set dcn_on_last_conv=False.')
         if conv_bias != 'auto' and not isinstance(conv_bias, bool):
             raise ValueError(f"{name}: conv_bias must be 'auto', True or False, got {conv_bias!r}")
         self.num_classes = num_classes
@@ -100,9 +97,12 @@ class AnchorFreeHead(BaseDenseHead):
         self._init_layers()
 
     def _init_layers(self) -> None:
+        # MMDetection's dcn_on_last_conv: the towers' last conv is a DCNv2 (mmcv's
+        # ModulatedDeformConv2dPack, keys conv.weight/bias and conv.conv_offset).
+        last_conv_cfg = dict(type=DCN_TYPES['DCNv2']) if self.dcn_on_last_conv else None
         self.cls_convs, self.reg_convs = cls_reg_towers(
             self.in_channels, self.feat_channels, self.stacked_convs, self.conv_cfg, self.norm_cfg,
-            bias=self.conv_bias)
+            bias=self.conv_bias, last_conv_cfg=last_conv_cfg)
         self.conv_cls = nn.Conv2d(self.feat_channels, self.cls_out_channels, 3, padding=1)
         self.conv_reg = nn.Conv2d(self.feat_channels, 4, 3, padding=1)
 

@@ -125,12 +125,51 @@ def test_pre_v2_predictor_keys_load():
     assert torch.equal(other.conv_cls.weight, head.conv_cls.weight)
 
 
+def test_dcn_on_last_conv_makes_the_last_tower_convs_mmcvs_dcnv2():
+    head = MODELS.build(dict(FCOS_CFG, dcn_on_last_conv=True))
+    last = len(head.cls_convs) - 1
+    for tower in ('cls_convs', 'reg_convs'):
+        keys = {k for k in head.state_dict() if k.startswith(f'{tower}.')}
+        assert {f'{tower}.{last}.conv.conv_offset.weight',
+                f'{tower}.{last}.conv.conv_offset.bias'} <= keys
+        assert not any('conv_offset' in k for k in keys if not k.startswith(f'{tower}.{last}.'))
+    conv = head.cls_convs[last].conv
+    assert tuple(conv.conv_offset.weight.shape) == (27, conv.in_channels, 3, 3)
+    # mmcv's init leaves the offset conv at zero: no offsets and masks of sigmoid(0) = 0.5
+    # on the sampled input, so the deformable conv is the plain one at half the input.
+    x = torch.rand(1, conv.in_channels, 6, 7)
+    plain = torch.nn.functional.conv2d(0.5 * x, conv.weight, conv.bias, padding=1)
+    torch.testing.assert_close(conv(x), plain)
+
+
 def test_unsupported_settings_are_refused_by_name():
-    with pytest.raises(ValueError, match='dcn_on_last_conv'):
-        MODELS.build(dict(FCOS_CFG, dcn_on_last_conv=True))
     with pytest.raises(ValueError, match='cls_predictor_cfg'):
         MODELS.build(dict(FCOS_CFG, cls_predictor_cfg=dict(type='NormedConv2d')))
     with pytest.raises(ValueError, match='regress_ranges'):
         MODELS.build(dict(FCOS_CFG, regress_ranges=((-1, 64), (64, 1e8))))
     with pytest.raises(ValueError, match='use_sigmoid'):
         MODELS.build(dict(FCOS_CFG, loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=False)))
+
+
+# Per output (cls, bbox, centerness; two levels) the sum of absolute values MMDetection 3.3's
+# FCOSHead gives with dcn_on_last_conv=True, measured by tools/dev/measure_fcos_dcn_head.py.
+MMDET_DCN_HEAD_SUMS = [[496.8696594238281, 112.69525909423828],
+                       [103.29574584960938, 92.12755584716797],
+                       [146.97109985351562, 26.85862159729004]]
+
+
+def test_dcn_on_last_conv_head_gives_mmdetections_outputs():
+    from helpers import fill_seeded_weights
+    head = MODELS.build(dict(
+        type='FCOSHead', num_classes=5, in_channels=16, feat_channels=16, stacked_convs=2,
+        strides=[8, 16], regress_ranges=((-1, 64), (64, 1e8)), dcn_on_last_conv=True,
+        norm_cfg=dict(type='GN', num_groups=4), norm_on_bbox=True, centerness_on_reg=True))
+    fill_seeded_weights(head)
+    assert head.cls_convs[1].conv.conv_offset.weight.abs().sum() > 0  # real offsets
+    generator = torch.Generator().manual_seed(1)
+    feats = [torch.rand(1, 16, 12, 10, generator=generator),
+             torch.rand(1, 16, 6, 5, generator=generator)]
+    with torch.no_grad():
+        outputs = head.eval()(feats)
+    sums = [float(level.abs().sum()) for output in outputs for level in output]
+    assert sums == pytest.approx(sum(MMDET_DCN_HEAD_SUMS, []), rel=1e-5)
