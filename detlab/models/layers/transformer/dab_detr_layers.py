@@ -22,6 +22,18 @@ class DABDetrTransformerDecoderLayer(ConditionalDetrTransformerDecoderLayer):
         super()._init_layers()
         self.keep_query_pos = self.cross_attn.keep_query_pos
 
+    def forward(self, query: Tensor, key: Tensor, query_pos: Tensor, key_pos: Tensor,
+                ref_sine_embed: Tensor = None, self_attn_masks: Tensor = None,
+                cross_attn_masks: Tensor = None, key_padding_mask: Tensor = None,
+                is_first: bool = False) -> Tensor:
+        """Conditional DETR's layer, with MMDetection's DAB-DETR parameter order
+        (``ref_sine_embed`` after ``key_pos``)."""
+        return super().forward(query=query, key=key, query_pos=query_pos, key_pos=key_pos,
+                               self_attn_masks=self_attn_masks,
+                               cross_attn_masks=cross_attn_masks,
+                               key_padding_mask=key_padding_mask,
+                               ref_sine_embed=ref_sine_embed, is_first=is_first)
+
 
 class DABDetrTransformerDecoder(DetrTransformerDecoder):
     """Decoder that refines anchor boxes layer by layer.
