@@ -1,6 +1,6 @@
 """Runner parts beyond mmengine: DetRunner, the federated loop, hooks, optimizer
 wrappers, checkpoint reading and writing, multi-process set-up."""
-from . import federated, hooks, optimizers, runner
+from . import federated, hooks, optimizers, runner, schedulers
 from .checkpoint import register_checkpoint_schemes
 from .federated import FedAvgTrainLoop
 from .hooks import (BadSampleHook, BufferSyncHook, DetCheckpointHook, DetLoggerHook,
@@ -8,7 +8,8 @@ from .hooks import (BadSampleHook, BufferSyncHook, DetCheckpointHook, DetLoggerH
                     PipelineSwitchHook)
 from .runner import DetRunner
 
-__all__ = ['federated', 'hooks', 'optimizers', 'runner', 'register_checkpoint_schemes',
+__all__ = ['federated', 'hooks', 'optimizers', 'runner', 'schedulers',
+           'register_checkpoint_schemes',
            'FedAvgTrainLoop', 'BadSampleHook', 'BufferSyncHook', 'DetCheckpointHook',
            'DetLoggerHook', 'DetRunner', 'DetVisualizationHook', 'NonFiniteLossHook',
            'NumClassCheckHook', 'PipelineSwitchHook']

@@ -1,4 +1,5 @@
 """Backbones: image -> multi-scale feature maps."""
+from .csp_darknet import CSPDarknet
 from .cspnext import CSPNeXt
 from .darknet import Darknet
 from .mobilenet_v2 import MobileNetV2
@@ -8,5 +9,5 @@ from .resnet_blocks import BasicBlock, Bottleneck
 from .resnext import ResNeXt
 from .ssd_vgg import SSDVGG
 
-__all__ = ['BasicBlock', 'Bottleneck', 'CSPNeXt', 'Darknet', 'MobileNetV2', 'RegNet', 'ResNeXt',
-           'ResNet', 'ResNetV1d', 'SSDVGG']
+__all__ = ['BasicBlock', 'Bottleneck', 'CSPDarknet', 'CSPNeXt', 'Darknet', 'MobileNetV2',
+           'RegNet', 'ResNeXt', 'ResNet', 'ResNetV1d', 'SSDVGG']

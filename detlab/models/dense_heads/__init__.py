@@ -11,8 +11,10 @@ from .fcos_head import FCOSHead
 from .retina_head import RetinaHead
 from .rpn_head import RPNHead
 from .rtmdet_head import RTMDetHead, RTMDetSepBNHead
+from .yolox_head import YOLOXHead
 
 __all__ = [
     'BaseDenseHead', 'AnchorHead', 'AnchorFreeHead', 'RetinaHead', 'RPNHead', 'FCOSHead',
-    'ATSSHead', 'RTMDetHead', 'RTMDetSepBNHead', 'DETRHead', 'DeformableDETRHead', 'DINOHead'
+    'ATSSHead', 'RTMDetHead', 'RTMDetSepBNHead', 'DETRHead', 'DeformableDETRHead', 'DINOHead',
+    'YOLOXHead'
 ]

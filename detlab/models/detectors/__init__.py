@@ -13,7 +13,8 @@ from .rpn import RPN
 from .rtmdet import RTMDet
 from .single_stage import SingleStageDetector
 from .two_stage import TwoStageDetector
+from .yolox import YOLOX
 
 __all__ = ['BaseDetector', 'SingleStageDetector', 'RetinaNet', 'TwoStageDetector', 'FasterRCNN',
            'MaskRCNN', 'RPN', 'FCOS', 'ATSS', 'RTMDet', 'DetectionTransformer', 'DETR',
-           'DeformableDETR', 'DINO']
+           'DeformableDETR', 'DINO', 'YOLOX']

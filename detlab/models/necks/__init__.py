@@ -4,5 +4,6 @@ from .cspnext_pafpn import CSPNeXtPAFPN
 from .fpn import FPN
 from .ssd_neck import SSDNeck
 from .yolo_neck import YOLOV3Neck
+from .yolox_pafpn import YOLOXPAFPN
 
-__all__ = ['ChannelMapper', 'CSPNeXtPAFPN', 'FPN', 'SSDNeck', 'YOLOV3Neck']
+__all__ = ['ChannelMapper', 'CSPNeXtPAFPN', 'FPN', 'SSDNeck', 'YOLOV3Neck', 'YOLOXPAFPN']
