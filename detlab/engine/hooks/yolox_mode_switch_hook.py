@@ -10,10 +10,10 @@ from detlab.registry import HOOKS
 
 @HOOKS.register_module()
 class YOLOXModeSwitchHook(Hook):
-    """Before the first of the last ``num_last_epochs`` epochs (0-based epoch
-    e with ``e + 1 >= max_epochs - num_last_epochs``, as MMDetection), tell
-    the training dataset (``MultiImageMixDataset``) to skip the
-    ``skip_type_keys`` transforms and turn on the head's ``use_l1``.
+    """Before the 0-based epoch e with ``e + 1 >= max_epochs - num_last_epochs``
+    (MMDetection's condition, so ``num_last_epochs + 1`` epochs train in the
+    second mode), tell the training dataset (``MultiImageMixDataset``) to skip
+    the ``skip_type_keys`` transforms and turn on the head's ``use_l1``.
 
     The switch happens at the first training epoch past that point, so a run
     resumed in its last epochs switches too. With persistent workers the loader
