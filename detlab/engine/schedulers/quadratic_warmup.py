@@ -38,7 +38,8 @@ class QuadraticWarmupParamScheduler(_ParamScheduler):
 
     @classmethod
     def build_iter_from_epoch(cls, *args, begin: int = 0, end: int = INF, by_epoch: bool = True,
-                              epoch_length: int = None, **kwargs) -> 'QuadraticWarmupParamScheduler':
+                              epoch_length: int = None,
+                              **kwargs) -> 'QuadraticWarmupParamScheduler':
         """The iteration-based scheduler of an epoch-based config
         (``convert_to_iter_based=True``)."""
         if not by_epoch:

@@ -237,7 +237,8 @@ class YOLOXHead(BaseDenseHead):
             level_obj = objectness.permute(1, 2, 0).reshape(-1).sigmoid()
             max_scores, level_labels = torch.max(level_scores, 1)
             keep = level_obj * max_scores >= cfg['score_thr']
-            bboxes.append(yolox_bbox_decode(priors, bbox_pred.permute(1, 2, 0).reshape(-1, 4))[keep])
+            level_bboxes = yolox_bbox_decode(priors, bbox_pred.permute(1, 2, 0).reshape(-1, 4))
+            bboxes.append(level_bboxes[keep])
             scores.append(max_scores[keep] * level_obj[keep])
             labels.append(level_labels[keep])
         results = InstanceData(bboxes=torch.cat(bboxes), scores=torch.cat(scores),
@@ -279,7 +280,7 @@ class YOLOXHead(BaseDenseHead):
                                    targets.obj_targets) / num_total_samples)
         if self.use_l1:
             losses['loss_l1'] = self.loss_l1(flat_bbox.reshape(-1, 4)[pos],
-                                              targets.l1_targets) / num_total_samples
+                                             targets.l1_targets) / num_total_samples
         return losses
 
     @torch.no_grad()
