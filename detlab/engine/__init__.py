@@ -5,11 +5,14 @@ from .checkpoint import register_checkpoint_schemes
 from .federated import FedAvgTrainLoop
 from .hooks import (BadSampleHook, BufferSyncHook, DetCheckpointHook, DetLoggerHook,
                     DetVisualizationHook, NonFiniteLossHook, NumClassCheckHook,
-                    PipelineSwitchHook)
+                    PipelineSwitchHook, SyncNormHook, YOLOXModeSwitchHook)
 from .runner import DetRunner
+from .schedulers import (QuadraticWarmupLR, QuadraticWarmupMomentum,
+                         QuadraticWarmupParamScheduler)
 
 __all__ = ['federated', 'hooks', 'optimizers', 'runner', 'schedulers',
            'register_checkpoint_schemes',
            'FedAvgTrainLoop', 'BadSampleHook', 'BufferSyncHook', 'DetCheckpointHook',
            'DetLoggerHook', 'DetRunner', 'DetVisualizationHook', 'NonFiniteLossHook',
-           'NumClassCheckHook', 'PipelineSwitchHook']
+           'NumClassCheckHook', 'PipelineSwitchHook', 'SyncNormHook', 'YOLOXModeSwitchHook',
+           'QuadraticWarmupLR', 'QuadraticWarmupMomentum', 'QuadraticWarmupParamScheduler']
