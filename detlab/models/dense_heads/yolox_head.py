@@ -303,8 +303,9 @@ class YOLOXHead(BaseDenseHead):
         # The assigner sees each cell's centre.
         offset_priors = torch.cat([priors[:, :2] + priors[:, 2:] * 0.5, priors[:, 2:]], dim=-1)
         scores = (cls_preds.sigmoid() * objectness[..., None].sigmoid()).sqrt()
+        prior_valid = decoded_bboxes.new_ones(decoded_bboxes.shape[:2], dtype=torch.bool)
         gt_inds, max_overlaps, labels = self.assigner.assign_batch(
-            offset_priors, decoded_bboxes, scores, gt_bboxes, gt_labels, gt_valid)
+            offset_priors, decoded_bboxes, scores, prior_valid, gt_bboxes, gt_labels, gt_valid)
         pos = gt_inds > NEGATIVE_GT_IND  # (B, P)
         matched = (gt_inds - 1).clamp(min=0)
         pos_gt_bboxes = gt_bboxes.gather(1, matched[..., None].expand(-1, -1, 4))[pos]

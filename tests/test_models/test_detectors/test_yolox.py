@@ -233,7 +233,8 @@ def test_sim_ota_batch_rows_equal_per_image_assignment():
     priors = cases[0][0].priors
     gt_inds, max_overlaps, labels = assigner.assign_batch(
         priors, torch.stack([p.bboxes for p, _ in cases]),
-        torch.stack([p.scores for p, _ in cases]), gt_bboxes, gt_labels, gt_valid)
+        torch.stack([p.scores for p, _ in cases]),
+        torch.ones(len(cases), len(priors), dtype=torch.bool), gt_bboxes, gt_labels, gt_valid)
     for i, (pred, gt) in enumerate(cases):
         pred.priors = priors
         single = assigner.assign(pred, gt)

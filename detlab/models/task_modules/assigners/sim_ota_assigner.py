@@ -24,7 +24,8 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from detlab.registry import TASK_UTILS
-from .assign_result import NEGATIVE_GT_IND, NO_LABEL, AssignResult
+from .assign_result import (IGNORED_GT_IND, NEGATIVE_GT_IND, NO_LABEL, AssignResult,
+                            assign_single_image)
 
 #: Cost added to pairs outside the gt box or its centre square, and the
 #: ``max_overlaps`` of priors that are not positive, as MMDetection.
@@ -81,24 +82,11 @@ class SimOTAAssigner:
             everywhere when nothing can match) and ``labels`` (``NO_LABEL``
             unless positive).
         """
-        priors = pred_instances.priors
-        gt_bboxes = gt_instances.bboxes
-        gt_bboxes = getattr(gt_bboxes, 'tensor', gt_bboxes).reshape(-1, 4)
-        gt_labels = gt_instances.labels.reshape(-1)
-        num_gts, num_priors = len(gt_labels), len(priors)
-        gt_inds, max_overlaps, labels = self.assign_batch(
-            priors, pred_instances.bboxes[None], pred_instances.scores[None],
-            gt_bboxes[None].to(priors), gt_labels[None],
-            gt_labels.new_ones((1, num_gts), dtype=torch.bool))
-        if not bool((gt_inds > NEGATIVE_GT_IND).any()):
-            # No gt, or no prior in any gt's box or centre square: MMDetection
-            # reports overlaps of 0.
-            max_overlaps = max_overlaps.new_zeros((1, num_priors))
-        return AssignResult(num_gts, gt_inds[0], max_overlaps[0], labels=labels[0])
+        return assign_single_image(self.assign_batch, pred_instances, gt_instances)
 
     @torch.no_grad()
     def assign_batch(self, priors: Tensor, decoded_bboxes: Tensor, pred_scores: Tensor,
-                     gt_bboxes: Tensor, gt_labels: Tensor,
+                     prior_valid: Tensor, gt_bboxes: Tensor, gt_labels: Tensor,
                      gt_valid: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
         """Assign every image of a batch at once; image by image the result is
         :meth:`assign`'s on that image's real gts.
@@ -108,18 +96,21 @@ class SimOTAAssigner:
                 shared by the images.
             decoded_bboxes (Tensor): (B, P, 4) predicted boxes.
             pred_scores (Tensor): (B, P, C) class probabilities.
+            prior_valid (Tensor): (B, P) bool; the other priors are left out
+                (``IGNORED_GT_IND``). YOLOX's head passes every prior.
             gt_bboxes (Tensor): (B, K, 4) gts padded to K.
             gt_labels (Tensor): (B, K) long labels (any value on padding).
             gt_valid (Tensor): (B, K) bool, False on padding.
 
         Returns:
-            tuple: ``gt_inds`` (B, P) long (``NEGATIVE_GT_IND`` or k for gt
-            k-1), ``max_overlaps`` (B, P) the matched IoU (``-INF`` unless
-            positive) and ``labels`` (B, P) long (``NO_LABEL`` unless positive).
+            tuple: ``gt_inds`` (B, P) long (``NEGATIVE_GT_IND``, k for gt k-1,
+            ``IGNORED_GT_IND`` where ``prior_valid`` is False), ``max_overlaps``
+            (B, P) the matched IoU (``-INF`` unless positive) and ``labels``
+            (B, P) long (``NO_LABEL`` unless positive).
         """
         batch, num_priors = decoded_bboxes.shape[:2]
         num_gts = gt_bboxes.shape[1]
-        gt_inds = decoded_bboxes.new_full((batch, num_priors), NEGATIVE_GT_IND, dtype=torch.long)
+        gt_inds = torch.where(prior_valid, NEGATIVE_GT_IND, IGNORED_GT_IND)
         max_overlaps = decoded_bboxes.new_full((batch, num_priors), -INF, dtype=torch.float32)
         labels = torch.full_like(gt_inds, NO_LABEL)
         if num_gts == 0 or num_priors == 0:
@@ -128,7 +119,7 @@ class SimOTAAssigner:
         in_gts, in_centers = self._in_gt_and_in_center(priors, gt_bboxes)
         gt_valid_pairs = gt_valid[:, None, :]
         in_gts, in_centers = in_gts & gt_valid_pairs, in_centers & gt_valid_pairs
-        candidate = (in_gts | in_centers).any(dim=2)  # (B, P)
+        candidate = (in_gts | in_centers).any(dim=2) & prior_valid  # (B, P)
         pair_ok = candidate[:, :, None] & gt_valid_pairs  # (B, P, K)
 
         ious = self.iou_calculator(decoded_bboxes, gt_bboxes)  # (B, P, K)
