@@ -57,8 +57,10 @@ def adopt_default_scope(cfg) -> None:
     mmengine's own registries and miss detlab's (``DetLocalVisualizer``, ...).
     Such a config also runs under ``runner_type='DetRunner'`` (as detlab's
     own ``default_runtime.py`` sets), so it gets detlab's checkpoint checks,
-    atomic saves and CPU multi-process set-up. The config is changed in
-    place, once, at the boundary (the tools).
+    atomic saves and CPU multi-process set-up. A ``type`` that names the
+    ``'mmdet'`` scope (``'mmdet.QuadraticWarmupLR'`` in YOLOX's configs) names
+    detlab's part of that name. The config is changed in place, once, at the
+    boundary (the tools).
     """
     scope = cfg.get('default_scope')
     if scope == MMDET_SCOPE:
@@ -71,3 +73,21 @@ def adopt_default_scope(cfg) -> None:
         cfg.default_scope = DETLAB_SCOPE
     if scope in (None, MMDET_SCOPE) and cfg.get('runner_type') is None:
         cfg.runner_type = DETLAB_RUNNER
+    for key in list(cfg.keys()):
+        _drop_mmdet_type_scope(cfg[key])
+
+
+def _drop_mmdet_type_scope(node) -> None:
+    """Replace every ``type='mmdet.NAME'`` inside ``node`` (dicts and lists,
+    nested) by ``type='NAME'``."""
+    if isinstance(node, dict):
+        type_name = node.get('type')
+        if isinstance(type_name, str) and type_name.startswith(MMDET_SCOPE + '.'):
+            node['type'] = type_name[len(MMDET_SCOPE) + 1:]
+        children = node.values()
+    elif isinstance(node, (list, tuple)):
+        children = node
+    else:
+        return
+    for child in children:
+        _drop_mmdet_type_scope(child)

@@ -1,4 +1,5 @@
 """Backbones: image -> multi-scale feature maps."""
+from .csp_darknet import CSPDarknet
 from .cspnext import CSPNeXt
 from .darknet import Darknet
 from .hrnet import HRNet
@@ -13,6 +14,6 @@ from .resnext import ResNeXt
 from .ssd_vgg import SSDVGG
 from .swin import SwinTransformer
 
-__all__ = ['BasicBlock', 'Bottleneck', 'CSPNeXt', 'Darknet', 'HRNet', 'MobileNetV2',
-           'PyramidVisionTransformer', 'PyramidVisionTransformerV2', 'RegNet', 'Res2Net',
-           'ResNeSt', 'ResNeXt', 'ResNet', 'ResNetV1d', 'SSDVGG', 'SwinTransformer']
+__all__ = ['BasicBlock', 'Bottleneck', 'CSPDarknet', 'CSPNeXt', 'Darknet', 'HRNet',
+           'MobileNetV2', 'PyramidVisionTransformer', 'PyramidVisionTransformerV2', 'RegNet',
+           'Res2Net', 'ResNeSt', 'ResNeXt', 'ResNet', 'ResNetV1d', 'SSDVGG', 'SwinTransformer']

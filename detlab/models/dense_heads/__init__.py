@@ -16,11 +16,13 @@ from .rtmdet_head import RTMDetHead, RTMDetSepBNHead
 from .rtmdet_ins_head import MaskFeatModule, RTMDetInsHead, RTMDetInsSepBNHead
 from .ssd_head import SSDHead
 from .yolo_head import YOLOV3Head
+from .yolox_head import YOLOXHead
 
 __all__ = [
     'BaseDenseHead', 'AnchorHead', 'AnchorFreeHead', 'RetinaHead', 'RPNHead', 'FCOSHead',
     'ATSSHead', 'RTMDetHead', 'RTMDetSepBNHead', 'DETRHead', 'DeformableDETRHead', 'DINOHead',
     'RTMDetInsHead', 'RTMDetInsSepBNHead', 'MaskFeatModule',
     'SSDHead', 'YOLOV3Head',
-    'ConditionalDETRHead', 'DABDETRHead'
+    'ConditionalDETRHead', 'DABDETRHead',
+    'YOLOXHead'
 ]

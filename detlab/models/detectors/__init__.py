@@ -17,8 +17,9 @@ from .rtmdet import RTMDet
 from .single_stage import SingleStageDetector
 from .two_stage import TwoStageDetector
 from .yolo import YOLOV3
+from .yolox import YOLOX
 
 __all__ = ['BaseDetector', 'SingleStageDetector', 'RetinaNet', 'TwoStageDetector', 'FasterRCNN',
            'MaskRCNN', 'RPN', 'FCOS', 'ATSS', 'RTMDet', 'DetectionTransformer', 'DETR',
            'DeformableDETR', 'DINO', 'CascadeRCNN', 'YOLOV3', 'ConditionalDETR',
-           'DABDETR']
+           'DABDETR', 'YOLOX']

@@ -35,6 +35,11 @@ class CSPNeXtPAFPN(BaseModule):
         init_cfg (dict): Kaiming-uniform convs, as MMDetection.
     """
 
+    #: CSPNeXt blocks (else Darknet bottlenecks) in the fusion CSP layers.
+    use_cspnext_block = True
+    #: Kernel of the output convs (depthwise-separable with ``use_depthwise`` when 3).
+    out_kernel_size = 3
+
     def __init__(self,
                  in_channels: Sequence[int],
                  out_channels: int,
@@ -54,7 +59,8 @@ class CSPNeXtPAFPN(BaseModule):
         conv = DepthwiseSeparableConvModule if use_depthwise else ConvModule
         layer_cfgs = dict(conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg)
         csp_cfgs = dict(num_blocks=num_csp_blocks, add_identity=False,
-                        use_depthwise=use_depthwise, use_cspnext_block=True,
+                        use_depthwise=use_depthwise,
+                        use_cspnext_block=self.use_cspnext_block,
                         expand_ratio=expand_ratio, **layer_cfgs)
         self.upsample = nn.Upsample(**upsample_cfg)
         self.reduce_layers = nn.ModuleList()
@@ -71,13 +77,16 @@ class CSPNeXtPAFPN(BaseModule):
                 conv(in_channels[idx], in_channels[idx], 3, stride=2, padding=1, **layer_cfgs))
             self.bottom_up_blocks.append(
                 CSPLayer(in_channels[idx] * 2, in_channels[idx + 1], **csp_cfgs))
+        out_conv = conv if self.out_kernel_size > 1 else ConvModule
         self.out_convs = nn.ModuleList(
-            conv(channels, out_channels, 3, padding=1, **layer_cfgs) for channels in in_channels)
+            out_conv(channels, out_channels, self.out_kernel_size,
+                     padding=self.out_kernel_size // 2, **layer_cfgs)
+            for channels in in_channels)
 
     def forward(self, inputs: Sequence[Tensor]) -> Tuple[Tensor, ...]:
         """Feature maps fine to coarse -> ``out_channels`` maps of the same sizes."""
         if len(inputs) != len(self.in_channels):
-            raise ValueError(f'CSPNeXtPAFPN: got {len(inputs)} feature maps for '
+            raise ValueError(f'{type(self).__name__}: got {len(inputs)} feature maps for '
                              f'in_channels={list(self.in_channels)}')
         num_levels = len(self.in_channels)
         inner_outs = [inputs[-1]]

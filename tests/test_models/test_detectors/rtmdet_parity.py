@@ -63,6 +63,21 @@ def parity_model_cfg(repo: Path, name: str) -> ConfigDict:
 def parity_state_dict(model: torch.nn.Module, inputs: torch.Tensor, seed: int = 0) -> dict:
     """Load the seeded weights described above into ``model``, its BatchNorm statistics
     from ``inputs``; return its state_dict."""
+    return seeded_state_dict(model, inputs, reg_key='rtm_reg',
+                             head_rules=(('rtm_cls', 0.5, -2.0), ('rtm_reg', 0.2, 1.5),
+                                         ('.scale', 0.05, 1.0)), seed=seed)
+
+
+def seeded_state_dict(model: torch.nn.Module, inputs: torch.Tensor, reg_key: str,
+                      head_rules: tuple, seed: int = 0) -> dict:
+    """Draw every floating entry of ``model``'s state_dict from one seeded generator, in
+    state_dict order, load it, set the BatchNorm statistics from ``inputs`` and return the
+    state_dict.
+
+    Convs are N(0, 1/fan_in) (times 0.3 for keys holding ``reg_key``), BN running statistics
+    near neutral; the other entries take the first of ``head_rules``, rows of (key part,
+    scale, shift) whose key part the key holds, else N(1, 0.1) weights and N(0, 0.1) biases.
+    """
     generator = torch.Generator().manual_seed(seed)
 
     def draw(shape, scale=1.0, shift=0.0):
@@ -70,6 +85,7 @@ def parity_state_dict(model: torch.nn.Module, inputs: torch.Tensor, seed: int = 
 
     weights = {}
     for key, value in model.state_dict().items():
+        rule = next((rule for rule in head_rules if rule[0] in key), None)
         if not value.is_floating_point():
             weights[key] = value
         elif key.endswith('running_var'):
@@ -78,13 +94,9 @@ def parity_state_dict(model: torch.nn.Module, inputs: torch.Tensor, seed: int = 
             weights[key] = draw(value.shape, 0.1)
         elif value.dim() == 4:
             fan_in = value[0].numel()
-            weights[key] = draw(value.shape, (0.3 if 'rtm_reg' in key else 1.0) * fan_in ** -0.5)
-        elif 'rtm_cls' in key:
-            weights[key] = draw(value.shape, 0.5, -2.0)
-        elif 'rtm_reg' in key:
-            weights[key] = draw(value.shape, 0.2, 1.5)
-        elif key.endswith('scale'):
-            weights[key] = draw(value.shape, 0.05, 1.0)
+            weights[key] = draw(value.shape, (0.3 if reg_key in key else 1.0) * fan_in ** -0.5)
+        elif rule is not None:
+            weights[key] = draw(value.shape, rule[1], rule[2])
         elif key.endswith('.weight'):
             weights[key] = draw(value.shape, 0.1, 1.0)
         else:

@@ -10,11 +10,12 @@ from .grid_assigner import GridAssigner
 from .hungarian_assigner import HungarianAssigner
 from .iou2d_calculator import BboxOverlaps2D
 from .max_iou_assigner import MaxIoUAssigner
+from .sim_ota_assigner import SimOTAAssigner
 
 __all__ = [
     'AssignResult', 'BboxOverlaps2D', 'MaxIoUAssigner', 'NEGATIVE_GT_IND', 'IGNORED_GT_IND',
     'NO_LABEL', 'ATSSAssigner', 'fcos_assign', 'PointTargets', 'DynamicSoftLabelAssigner',
     'HungarianAssigner', 'BBoxL1Cost', 'ClassificationCost', 'CrossEntropyLossCost',
-    'FocalLossCost', 'IoUCost', 'GridAssigner',
+    'FocalLossCost', 'IoUCost', 'GridAssigner', 'SimOTAAssigner',
     'center_of_mass'
 ]

@@ -9,10 +9,11 @@ Convention for ``AssignResult.gt_inds`` (stated here once, pinned by a test):
 ``AssignResult.labels`` holds the matched gt's class where a prior is positive
 and ``NO_LABEL`` (-1) everywhere else.
 """
-from typing import Dict
+from typing import Callable, Dict
 
 import numpy as np
 import torch
+from mmengine.structures import InstanceData
 from torch import Tensor
 
 from detlab.structures.errors import AssertionKeyError
@@ -145,3 +146,35 @@ class AssignResult:
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(num_gts={self.num_gts}, num_preds={self.num_preds}, '
                 f'num_pos={int(self.pos_mask.sum())}, num_neg={int(self.neg_mask.sum())})')
+
+
+def assign_single_image(assign_batch: Callable, pred_instances: InstanceData,
+                        gt_instances: InstanceData, **batch_kwargs) -> AssignResult:
+    """MMDetection's one-image ``assign`` through a batched assigner's
+    ``assign_batch(priors, decoded_bboxes, pred_scores, prior_valid, gt_bboxes,
+    gt_labels, gt_valid, **batch_kwargs)`` on a batch of that one image (every
+    prior valid); ``batch_kwargs`` are batched too (e.g. ``gt_centers`` (1, K, 2)).
+
+    Args:
+        assign_batch (Callable): The batched assignment.
+        pred_instances (InstanceData): ``priors`` (N, 4), ``bboxes`` (N, 4)
+            decoded predictions, ``scores`` (N, C).
+        gt_instances (InstanceData): ``bboxes`` (K, 4) (a tensor or boxes
+            with ``.tensor``), ``labels`` (K,).
+
+    Returns:
+        AssignResult: the image's result; ``max_overlaps`` are 0 everywhere
+        when nothing is positive, as MMDetection reports them then.
+    """
+    priors = pred_instances.priors
+    gt_bboxes = gt_instances.bboxes
+    gt_bboxes = getattr(gt_bboxes, 'tensor', gt_bboxes).reshape(-1, 4)
+    gt_labels = gt_instances.labels.reshape(-1)
+    num_gts, num_priors = len(gt_labels), len(priors)
+    gt_inds, max_overlaps, labels = assign_batch(
+        priors, pred_instances.bboxes[None], pred_instances.scores[None],
+        priors.new_ones((1, num_priors), dtype=torch.bool), gt_bboxes[None].to(priors),
+        gt_labels[None], gt_labels.new_ones((1, num_gts), dtype=torch.bool), **batch_kwargs)
+    if not bool((gt_inds > NEGATIVE_GT_IND).any()):
+        max_overlaps = max_overlaps.new_zeros((1, num_priors))
+    return AssignResult(num_gts, gt_inds[0], max_overlaps[0], labels=labels[0])

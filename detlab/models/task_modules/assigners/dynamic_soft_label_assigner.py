@@ -25,7 +25,8 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from detlab.registry import TASK_UTILS
-from .assign_result import IGNORED_GT_IND, NEGATIVE_GT_IND, NO_LABEL, AssignResult
+from .assign_result import (IGNORED_GT_IND, NEGATIVE_GT_IND, NO_LABEL, AssignResult,
+                            assign_single_image)
 
 #: Added to IoUs under the log of the IoU cost, as MMDetection.
 EPS = 1.0e-7
@@ -91,23 +92,11 @@ class DynamicSoftLabelAssigner:
             ``max_overlaps`` (the matched IoU; ``-INF`` unless positive) and
             ``labels`` (``NO_LABEL`` unless positive).
         """
-        priors = pred_instances.priors
-        gt_bboxes = gt_instances.bboxes
-        gt_bboxes = getattr(gt_bboxes, 'tensor', gt_bboxes).reshape(-1, 4)
-        gt_labels = gt_instances.labels.reshape(-1)
-        num_gts, num_priors = len(gt_labels), len(priors)
         gt_centers = None
         if 'masks' in gt_instances:
-            gt_centers = center_of_mass(gt_instances.masks)[None].to(priors)
-        gt_inds, max_overlaps, labels = self.assign_batch(
-            priors, pred_instances.bboxes[None], pred_instances.scores[None],
-            priors.new_ones((1, num_priors), dtype=torch.bool), gt_bboxes[None].to(priors),
-            gt_labels[None], gt_labels.new_ones((1, num_gts), dtype=torch.bool),
-            gt_centers=gt_centers)
-        if not bool((gt_inds > NEGATIVE_GT_IND).any()):
-            # No gt or no prior inside any gt: MMDetection reports overlaps of 0.
-            max_overlaps = max_overlaps.new_zeros((1, num_priors))
-        return AssignResult(num_gts, gt_inds[0], max_overlaps[0], labels=labels[0])
+            gt_centers = center_of_mass(gt_instances.masks)[None].to(pred_instances.priors)
+        return assign_single_image(self.assign_batch, pred_instances, gt_instances,
+                                   gt_centers=gt_centers)
 
     @torch.no_grad()
     def assign_batch(self, priors: Tensor, decoded_bboxes: Tensor, pred_scores: Tensor,
