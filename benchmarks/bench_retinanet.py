@@ -14,8 +14,9 @@ assignment detlab used before the batched one; ``targets`` is the share of a
 detlab train step spent assigning targets (``get_targets``, timed inside it).
 Train step = forward + loss + backward + SGD step; inference = forward +
 post-processing. The models alternate within every round, in an order
-reversed every other round, so drifts in machine load hit all alike; the script prints median times and the ratios
-(torchvision / detlab: above 1 means detlab is faster).
+reversed every other round, so drifts in machine load hit all alike; the script
+prints median times and the ratios (torchvision / detlab: above 1 means detlab is
+faster).
 
 ``--channels-last`` adds ``detlab-channels_last`` (the config key
 ``channels_last=True``: NHWC weights) and ``--compile`` adds ``detlab-compiled``

@@ -23,6 +23,7 @@ def _typed_field(name: str, dtype: type, doc: str) -> property:
 
     return property(fget, fset, fdel, doc)
 
+
 #: Results key (and ``gt_instances`` metainfo key) that is True when the gt
 #: boxes were loaded after a ``Resize`` and so are in original-image pixels,
 #: as in MMDetection's COCO test pipelines; metrics then must not unscale them.

@@ -15,7 +15,6 @@ RECALL_THRS = np.linspace(.0, 1.00, int(np.round((1.00 - .0) / .01)) + 1, endpoi
 SUMMARY_DEFAULT_MAX_DETS = 100
 
 
-
 @dataclass
 class CocoEvalResult:
     """A finished COCO evaluation, from either backend.

@@ -272,4 +272,3 @@ def print_map_summary(mean_ap: Union[float, List[float]],
             print_log(f'Scale range {scale_ranges[scale]}', logger=logger)
         print_log('\n' + format_table(['class', 'gts', 'dets', 'recall', 'ap'], rows),
                   logger=logger)
-

@@ -143,5 +143,3 @@ class BatchFixedSizePad(nn.Module):
             if self.pad_seg:
                 pad_sem_seg(data_sample, dst_h, dst_w, self.seg_pad_value)
         return inputs, data_samples
-
-

@@ -94,7 +94,7 @@ class TwoStageDetector(BaseDetector):
         losses = dict()
         if self.with_rpn:
             proposal_cfg = (self.train_cfg or {}).get('rpn_proposal',
-                                                   (self.test_cfg or {}).get('rpn'))
+                                                      (self.test_cfg or {}).get('rpn'))
             rpn_losses, rpn_results_list = self.rpn_head.loss_and_predict(
                 x, class_agnostic_samples(batch_data_samples), proposal_cfg=proposal_cfg)
             for key in list(rpn_losses):

@@ -169,8 +169,8 @@ class BBoxHead(BaseModule):
             else:
                 pos_targets = self.bbox_coder.encode(res.pos_priors, res.pos_gt_bboxes)
             bbox_targets += [pos_targets, priors.new_zeros(num_neg, pos_targets.size(-1))]
-            bbox_weights += [torch.ones_like(pos_targets), priors.new_zeros(num_neg,
-                                                                          pos_targets.size(-1))]
+            bbox_weights += [torch.ones_like(pos_targets),
+                             priors.new_zeros(num_neg, pos_targets.size(-1))]
         return RoITargets(torch.cat(labels), torch.cat(label_weights), torch.cat(bbox_targets),
                           torch.cat(bbox_weights))
 

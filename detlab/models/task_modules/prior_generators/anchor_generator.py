@@ -358,7 +358,7 @@ def grid_valid_flags(featmap_sizes: Sequence[Tuple[int, int]],
     img_h, img_w = pad_shape[:2]
     flags = []
     for (feat_h, feat_w), (stride_w, stride_h), num_base in zip(featmap_sizes, strides,
-                                                                  num_base_priors):
+                                                                num_base_priors):
         valid_h = min(int(math.ceil(img_h / stride_h)), feat_h)
         valid_w = min(int(math.ceil(img_w / stride_w)), feat_w)
         flags.append(single_level_grid_valid_flags((feat_h, feat_w), (valid_h, valid_w),
