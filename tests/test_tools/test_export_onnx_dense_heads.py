@@ -1,6 +1,7 @@
 """export_onnx.py on every dense-head quickstart detector that predicts through
 BaseDenseHead's decode path (RetinaNet, FCOS, ATSS, SSD): onnxruntime gives PyTorch's
-detections on a real image. Heads with their own predict_by_feat (YOLOv3) are refused."""
+detections on a real image. Heads with their own predict_by_feat (YOLOv3) or
+_predict_by_feat_single (YOLOX) are refused."""
 import mmcv
 import pytest
 import torch
@@ -30,7 +31,8 @@ def dense_quickstart_configs() -> list:
         head_type = MODELS.get(model.bbox_head.type) if 'bbox_head' in model else None
         if ('roi_head' not in model and head_type is not None
                 and issubclass(head_type, BaseDenseHead)
-                and head_type.predict_by_feat is BaseDenseHead.predict_by_feat):
+                and head_type.predict_by_feat is BaseDenseHead.predict_by_feat
+                and head_type._predict_by_feat_single is BaseDenseHead._predict_by_feat_single):
             names.append(path.stem)
     return names
 
@@ -60,10 +62,12 @@ def test_every_dense_head_detector_exports(name, tmp_path, coco128):
     assert_same_detections(onnx_detections(session, image), torch_detections(detector, image))
 
 
-def test_heads_with_their_own_decoding_are_refused_naming_the_head(tmp_path):
-    detector = init_detector('yolov3_mobilenetv2_shapes', None, device='cpu')
-    with pytest.raises(TypeError, match='YOLOV3Head decodes with its own predict_by_feat'):
-        load_tool().export(detector, str(tmp_path / 'yolo.onnx'), (128, 160))
+@pytest.mark.parametrize('name, head', [('yolov3_mobilenetv2_shapes', 'YOLOV3Head'),
+                                        ('yolox_tiny_shapes', 'YOLOXHead')])
+def test_heads_with_their_own_decoding_are_refused_naming_the_head(name, head, tmp_path):
+    detector = init_detector(name, None, device='cpu')
+    with pytest.raises(TypeError, match=f'{head} decodes with its own predict_by_feat'):
+        load_tool().export(detector, str(tmp_path / 'model.onnx'), (128, 160))
     assert not list(tmp_path.iterdir())
 
 

@@ -13,7 +13,8 @@ input's pixels, ``scores`` (N,) and ``labels`` (N,) int64, after the head's
 with ``prior_generator``, ``bbox_coder`` and sigmoid or softmax classification
 that predicts through BaseDenseHead's decode path (RetinaNet, SSD; FCOS/ATSS-style
 heads whose third output is a score factor such as centerness); heads with their own
-``predict_by_feat`` (YOLOv3) are refused. Needs ``pip install -e ".[onnx]"`` to check the result.
+``predict_by_feat`` (YOLOv3) or ``_predict_by_feat_single`` (YOLOX) are refused.
+Needs ``pip install -e ".[onnx]"`` to check the result.
 """
 import argparse
 import os.path as osp
@@ -127,7 +128,8 @@ def exports_with_shared_path(head: nn.Module) -> bool:
     """Whether ``head`` is a dense head predicting through BaseDenseHead's decode path
     (class scores, box predictions, optional score factors), which the graph repeats."""
     return (isinstance(head, BaseDenseHead)
-            and type(head).predict_by_feat is BaseDenseHead.predict_by_feat)
+            and type(head).predict_by_feat is BaseDenseHead.predict_by_feat
+            and type(head)._predict_by_feat_single is BaseDenseHead._predict_by_feat_single)
 
 
 class DenseDetectorGraph(nn.Module):
@@ -149,7 +151,8 @@ class DenseDetectorGraph(nn.Module):
                             'exports detectors whose bbox_head is a BaseDenseHead.')
         if not exports_with_shared_path(detector.bbox_head):
             raise TypeError(f'{type(detector.bbox_head).__name__} decodes with its own '
-                            'predict_by_feat; export_onnx.py exports dense heads that take '
+                            'predict_by_feat or _predict_by_feat_single (YOLOv3, YOLOX); '
+                            'export_onnx.py exports dense heads that take '
                             "BaseDenseHead's decode path (RetinaNet, FCOS, ATSS, SSD, ...).")
         self.detector = detector
         preprocessor = detector.data_preprocessor
