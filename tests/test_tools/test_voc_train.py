@@ -29,16 +29,19 @@ def write_fixture(root):
 
 
 def options(root):
-    """The config's own datasets, pointed at the fixture; 1 epoch, 2 steps."""
+    """The config's own datasets and pipelines, pointed at the fixture; 1 epoch, 2 steps,
+    images resized to at most 160x96 instead of 1000x600 (the recipe's R50 at full size is
+    the test's whole cost)."""
     options = ['model.backbone.init_cfg=None',  # no ImageNet weights here
                'train_cfg.max_epochs=1', 'train_dataloader.dataset.times=1',
                'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
                'default_hooks.logger.interval=1']
     for index in (0, 1):
-        options.append(f'train_dataloader.dataset.dataset.datasets.{index}.data_root={root}/')
+        options += [f'train_dataloader.dataset.dataset.datasets.{index}.data_root={root}/',
+                    f'train_dataloader.dataset.dataset.datasets.{index}.pipeline.2.scale=(160,96)']
     for loader in ('val_dataloader', 'test_dataloader'):
         options += [f'{loader}.dataset.data_root={root}/', f'{loader}.num_workers=0',
-                    f'{loader}.persistent_workers=False']
+                    f'{loader}.persistent_workers=False', f'{loader}.dataset.pipeline.1.scale=(160,96)']
     return options
 
 
