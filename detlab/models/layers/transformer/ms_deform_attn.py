@@ -15,6 +15,7 @@ from torch import Tensor, nn
 from torch.autograd import Function
 
 from detlab.registry import MODELS
+from .ms_deform_attn_scatter import deformable_attn_value_grad
 
 
 def _level_shapes(value_spatial_shapes) -> List[Tuple[int, int]]:
@@ -78,20 +79,21 @@ class _DeformableAttnFunction(Function):
         sampling_grids = 2 * sampling_locations - 1
         weights = attention_weights.transpose(1, 2).reshape(n, 1, num_queries, num_levels,
                                                             num_points)
-        products = value.new_empty(n, head_dims, num_queries, num_levels, num_points)
         maps, grids, sampled = [], [], []
         for level, (h, w) in enumerate(shapes):
             # (B * heads, head_dims, H, W) map and (B * heads, Q, P, 2) grid of the level.
             value_l = value_list[level].flatten(2).transpose(1, 2).reshape(n, head_dims, h, w)
             grid_l = sampling_grids[:, :, :, level].transpose(1, 2).flatten(0, 1)
-            sampled_l = F.grid_sample(value_l, grid_l, mode='bilinear', padding_mode='zeros',
-                                      align_corners=False)
-            torch.mul(sampled_l, weights[:, :, :, level], out=products[:, :, :, level])
+            sampled.append(F.grid_sample(value_l, grid_l, mode='bilinear',
+                                         padding_mode='zeros', align_corners=False))
             maps.append(value_l)
             grids.append(grid_l)
-            sampled.append(sampled_l)
+        # Stacked by a contiguous copy and weighted in place: a product written
+        # level by level into the stacked layout runs in strides of num_points.
+        products = torch.stack(sampled, dim=-2).mul_(weights)
         output = products.flatten(-2).sum(-1)
-        ctx.save_for_backward(weights, *maps, *grids, *sampled)
+        ctx.save_for_backward(sampling_locations, attention_weights, weights, *maps, *grids,
+                              *sampled)
         ctx.shapes = shapes
         return output.view(bs, num_heads * head_dims, num_queries).transpose(1, 2).contiguous()
 
@@ -99,29 +101,28 @@ class _DeformableAttnFunction(Function):
     def backward(ctx, grad_output: Tensor):
         shapes = ctx.shapes
         num_levels = len(shapes)
-        weights, *saved = ctx.saved_tensors
+        sampling_locations, attention_weights, weights, *saved = ctx.saved_tensors
         maps, grids, sampled = (saved[:num_levels], saved[num_levels:2 * num_levels],
                                 saved[2 * num_levels:])
         n, head_dims, num_queries, _ = sampled[0].shape
         bs, num_points = grad_output.shape[0], sampled[0].shape[-1]
         num_heads = n // bs
         grad = grad_output.transpose(1, 2).reshape(n, head_dims, num_queries)
-        grad_value = grad.new_empty(bs, sum(h * w for h, w in shapes), num_heads, head_dims)
         grad_locations = grad.new_empty(bs, num_queries, num_heads, num_levels, num_points, 2)
         grad_weights = grad.new_empty(bs, num_queries, num_heads, num_levels, num_points)
-        first = 0
-        for level, (h, w) in enumerate(shapes):
-            grad_weights[:, :, :, level] = (sampled[level] * grad[..., None]).sum(1).view(
+        # One buffer for every level's (B * heads, head_dims, Q, P) products.
+        buffer = grad.new_empty(n, head_dims, num_queries, num_points)
+        for level in range(num_levels):
+            grad_weights[:, :, :, level] = torch.mul(sampled[level], grad[..., None],
+                                                     out=buffer).sum(1).view(
                 bs, num_heads, num_queries, num_points).transpose(1, 2)
-            grad_map, grad_grid = torch.ops.aten.grid_sampler_2d_backward(
-                grad[..., None] * weights[:, :, :, level], maps[level], grids[level],
-                0, 0, False, [True, True])  # bilinear, zero padding, align_corners=False
-            grad_value[:, first:first + h * w] = grad_map.view(
-                bs, num_heads * head_dims, h * w).transpose(1, 2).view(bs, h * w, num_heads,
-                                                                       head_dims)
+            _, grad_grid = torch.ops.aten.grid_sampler_2d_backward(
+                torch.mul(grad[..., None], weights[:, :, :, level], out=buffer), maps[level],
+                grids[level], 0, 0, False, [False, True])  # bilinear, zeros, align_corners=False
             grad_locations[:, :, :, level] = grad_grid.view(
                 bs, num_heads, num_queries, num_points, 2).transpose(1, 2) * 2
-            first += h * w
+        grad_value = deformable_attn_value_grad(grad_output, shapes, sampling_locations,
+                                                attention_weights, sum(h * w for h, w in shapes))
         return grad_value, None, grad_locations, grad_weights
 
 
