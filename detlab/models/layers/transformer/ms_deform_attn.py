@@ -15,7 +15,8 @@ from torch import Tensor, nn
 from torch.autograd import Function
 
 from detlab.registry import MODELS
-from .ms_deform_attn_scatter import deformable_attn_value_grad
+from .ms_deform_attn_gather import (GatherDeformableAttnFunction, bilinear_corners,
+                                    value_grad_by_rows)
 
 
 def _level_shapes(value_spatial_shapes) -> List[Tuple[int, int]]:
@@ -51,6 +52,9 @@ def multi_scale_deformable_attn(value: Tensor, value_spatial_shapes,
     if len(shapes) != num_levels or sum(h * w for h, w in shapes) != value.shape[1]:
         raise ValueError(f'multi_scale_deformable_attn: value_spatial_shapes {shapes} do not '
                          f'match {num_levels} levels and {value.shape[1]} values')
+    if sampling_locations.shape[1] < value.shape[1]:
+        return GatherDeformableAttnFunction.apply(value, shapes, sampling_locations,
+                                                  attention_weights)
     return _DeformableAttnFunction.apply(value, shapes, sampling_locations, attention_weights)
 
 
@@ -121,8 +125,11 @@ class _DeformableAttnFunction(Function):
                 grids[level], 0, 0, False, [False, True])  # bilinear, zeros, align_corners=False
             grad_locations[:, :, :, level] = grad_grid.view(
                 bs, num_heads, num_queries, num_points, 2).transpose(1, 2) * 2
-        grad_value = deformable_attn_value_grad(grad_output, shapes, sampling_locations,
-                                                attention_weights, sum(h * w for h, w in shapes))
+        corners = bilinear_corners(shapes, sampling_locations)
+        grad_value = value_grad_by_rows(
+            grad_output.reshape(-1, head_dims).contiguous(), corners,
+            corners.weights(attention_weights), shapes,
+            (bs, sum(h * w for h, w in shapes), num_heads, head_dims))
         return grad_value, None, grad_locations, grad_weights
 
 
