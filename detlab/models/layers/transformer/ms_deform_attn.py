@@ -1,8 +1,10 @@
 """Multi-scale deformable attention (Deformable DETR) in plain PyTorch.
 
-Bilinear sampling with ``grid_sample`` (zero padding, ``align_corners=False``)
-at ``num_points`` points per query, head and level, weighted by softmaxed
-attention weights; no compiled op.
+Bilinear sampling (zero padding, ``align_corners=False``) at ``num_points``
+points per query, head and level, weighted by softmaxed attention weights; no
+compiled op. Two formulations: ``grid_sample`` per level (mmcv's forward bit
+for bit) and a gather of value rows over all levels and heads at once
+(``ms_deform_attn_gather.py``).
 """
 import math
 import warnings
@@ -30,11 +32,17 @@ def multi_scale_deformable_attn(value: Tensor, value_spatial_shapes,
                                 attention_weights: Tensor) -> Tensor:
     """Attention-weighted bilinear samples of a multi-level value map.
 
-    Bit for bit the forward of mmcv's ``multi_scale_deformable_attn_pytorch``
-    (the same ``grid_sample`` per level and the same weighted sum), because
-    DINO's query selection is a top-k over encoder scores whose near-ties any
-    rounding difference reorders; the speed comes from fewer copies and a
-    hand-written backward (see ``_DeformableAttnFunction``).
+    Where the queries are the value positions themselves (as many queries as
+    values: an encoder's self-attention), the forward is mmcv's
+    ``multi_scale_deformable_attn_pytorch`` bit for bit (the same
+    ``grid_sample`` per level and the same weighted sum), because DINO's and
+    two-stage Deformable DETR's query selection is a top-k over encoder scores
+    whose near-ties any rounding difference reorders (``_DeformableAttnFunction``).
+    Otherwise (a decoder's queries) it is the gather formulation
+    (``GatherDeformableAttnFunction``), equal to mmcv's to float rounding and,
+    on one CPU thread at DINO's sizes, about twice as fast forward + backward
+    (benchmarks/bench_deformable_attention.py); it would be faster for the
+    encoder too, but not bit for bit.
 
     Args:
         value (Tensor): (B, S, num_heads, head_dims), the levels flattened
@@ -52,7 +60,7 @@ def multi_scale_deformable_attn(value: Tensor, value_spatial_shapes,
     if len(shapes) != num_levels or sum(h * w for h, w in shapes) != value.shape[1]:
         raise ValueError(f'multi_scale_deformable_attn: value_spatial_shapes {shapes} do not '
                          f'match {num_levels} levels and {value.shape[1]} values')
-    if sampling_locations.shape[1] < value.shape[1]:
+    if sampling_locations.shape[1] != value.shape[1]:
         return GatherDeformableAttnFunction.apply(value, shapes, sampling_locations,
                                                   attention_weights)
     return _DeformableAttnFunction.apply(value, shapes, sampling_locations, attention_weights)
@@ -62,15 +70,12 @@ class _DeformableAttnFunction(Function):
     """Per-level ``grid_sample`` and the attention-weighted sum, with a
     hand-written backward.
 
-    The forward computes mmcv's numbers bit for bit, but writes each level's
-    weighted samples straight into one buffer instead of stacking the samples
-    and multiplying afterwards. The backward feeds each level's gradient
-    straight to ``grid_sample``'s backward and sums the attention-weight
-    gradient over channels level by level, so no stacked copies are made or
-    split again. On one CPU thread, forward + backward at DINO's sizes run
-    about 1.5x faster than autograd through mmcv's formulation for the encoder's
-    queries and at the same speed for the decoder's
-    (benchmarks/bench_deformable_attention.py).
+    The forward computes mmcv's numbers bit for bit (the samples stacked and
+    weighted in place). The backward asks ``grid_sample``'s backward for the
+    grid's gradient only and takes the value's from the gather formulation's
+    row sums (``value_grad_by_rows``), which are faster than
+    ``grid_sample``'s channel-by-channel scatter; the attention weights'
+    gradient is summed over channels level by level in one reused buffer.
     """
 
     @staticmethod
