@@ -86,6 +86,15 @@ def test_deformable_attention_gather_path_at_corners_and_edges(mmcv_fallback):
         assert torch.allclose(g, e, rtol=1e-5, atol=1e-5), name
 
 
+def test_deformable_attention_gather_path_takes_a_half_value_with_float_weights(mmcv_fallback):
+    (value, locations, weights), spatial_shapes = random_inputs(1, [(4, 5), (2, 3)], 2, 8, 7, 2)
+    half = value.detach().bfloat16()
+    got = multi_scale_deformable_attn(half, spatial_shapes, locations, weights)
+    expected = mmcv_fallback(half.float(), spatial_shapes, locations, weights)
+    assert got.dtype == torch.float32
+    assert torch.allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
 def test_deformable_attention_rejects_shapes_that_do_not_cover_the_values():
     (value, locations, weights), _ = random_inputs(1, [(4, 4), (2, 2)], 2, 4, 3, 2)
     with pytest.raises(ValueError, match='value_spatial_shapes'):

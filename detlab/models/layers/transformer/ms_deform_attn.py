@@ -61,8 +61,12 @@ def multi_scale_deformable_attn(value: Tensor, value_spatial_shapes,
         raise ValueError(f'multi_scale_deformable_attn: value_spatial_shapes {shapes} do not '
                          f'match {num_levels} levels and {value.shape[1]} values')
     if sampling_locations.shape[1] != value.shape[1]:
-        return GatherDeformableAttnFunction.apply(value, shapes, sampling_locations,
-                                                  attention_weights)
+        # One dtype for the gathers (under autocast the value may be half, the
+        # softmaxed weights float), as grid_sample's autocast rule gives.
+        dtype = torch.promote_types(value.dtype, attention_weights.dtype)
+        return GatherDeformableAttnFunction.apply(value.to(dtype), shapes,
+                                                  sampling_locations.to(dtype),
+                                                  attention_weights.to(dtype))
     return _DeformableAttnFunction.apply(value, shapes, sampling_locations, attention_weights)
 
 
