@@ -36,24 +36,63 @@ def random_inputs(bs, shapes, heads, dims, queries, points, seed=0):
     return [t.requires_grad_() for t in (value, locations, weights)], torch.tensor(shapes)
 
 
-@pytest.mark.parametrize('bs,shapes,heads,points', [
-    (2, [(7, 9), (4, 5), (2, 3)], 4, 3),
-    (1, [(12, 10), (6, 5), (3, 3), (2, 2)], 8, 4),
-    (3, [(5, 6)], 2, 1),
+# Queries as many as the value positions take grid_sample's path (the encoders), other
+# numbers of queries the gather path (the decoders).
+@pytest.mark.parametrize('bs,shapes,heads,points,queries', [
+    (2, [(7, 9), (4, 5), (2, 3)], 4, 3, 11),
+    (1, [(12, 10), (6, 5), (3, 3), (2, 2)], 8, 4, 11),
+    (3, [(5, 6)], 2, 1, 11),
+    (2, [(4, 5), (2, 3)], 4, 3, 26),
+    (1, [(6, 5), (3, 3), (2, 2)], 8, 4, 43),
+    (1, [(3, 3), (2, 2)], 2, 2, 20),
 ])
 def test_deformable_attention_equals_mmcvs_with_gradients(mmcv_fallback, bs, shapes, heads,
-                                                          points):
-    (value, locations, weights), spatial_shapes = random_inputs(bs, shapes, heads, 8, 11, points)
+                                                          points, queries):
+    (value, locations, weights), spatial_shapes = random_inputs(bs, shapes, heads, 8, queries,
+                                                                points)
     expected = mmcv_fallback(value, spatial_shapes, locations, weights)
     got = multi_scale_deformable_attn(value, spatial_shapes, locations, weights)
-    assert got.shape == (bs, 11, heads * 8)
-    assert torch.equal(got, expected)  # mmcv's forward, bit for bit
+    assert got.shape == (bs, queries, heads * 8)
+    if queries == value.shape[1]:
+        assert torch.equal(got, expected)  # mmcv's forward, bit for bit
+    else:
+        assert not torch.equal(got, expected)  # the gather path sums in another order
+        assert torch.allclose(got, expected, rtol=1e-5, atol=1e-5)
     grad_out = torch.randn_like(expected)
     expected_grads = torch.autograd.grad(expected, (value, locations, weights), grad_out)
     got_grads = torch.autograd.grad(got, (value, locations, weights), grad_out)
     for name, g, e in zip(('value', 'locations', 'weights'), got_grads, expected_grads):
         assert torch.allclose(g, e, rtol=1e-5, atol=1e-5), name
         assert g.abs().sum() > 0, name
+
+
+def test_deformable_attention_gather_path_at_corners_and_edges(mmcv_fallback):
+    """Points on pixel centres, on the map's borders and half a pixel beyond
+    them, where a corner's weight is exactly 0 or 1 or the floor changes."""
+    shapes = [(4, 6), (2, 3)]
+    (value, _, _), spatial_shapes = random_inputs(2, shapes, 2, 8, 5, 4)
+    gen = torch.Generator().manual_seed(1)
+    # Multiples of 1/12 put x on pixel centres, edges and beyond at both levels.
+    steps = torch.randint(-2, 15, (2, 5, 2, 2, 4, 2), generator=gen) / 12
+    locations = steps.requires_grad_()
+    weights = torch.rand(2, 5, 2, 2, 4, generator=gen).softmax(-1).requires_grad_()
+    expected = mmcv_fallback(value, spatial_shapes, locations, weights)
+    got = multi_scale_deformable_attn(value, spatial_shapes, locations, weights)
+    assert torch.allclose(got, expected, rtol=1e-5, atol=1e-5)
+    grad_out = torch.randn_like(expected)
+    for name, g, e in zip(('value', 'locations', 'weights'),
+                          torch.autograd.grad(got, (value, locations, weights), grad_out),
+                          torch.autograd.grad(expected, (value, locations, weights), grad_out)):
+        assert torch.allclose(g, e, rtol=1e-5, atol=1e-5), name
+
+
+def test_deformable_attention_gather_path_takes_a_half_value_with_float_weights(mmcv_fallback):
+    (value, locations, weights), spatial_shapes = random_inputs(1, [(4, 5), (2, 3)], 2, 8, 7, 2)
+    half = value.detach().bfloat16()
+    got = multi_scale_deformable_attn(half, spatial_shapes, locations, weights)
+    expected = mmcv_fallback(half.float(), spatial_shapes, locations, weights)
+    assert got.dtype == torch.float32
+    assert torch.allclose(got, expected, rtol=1e-5, atol=1e-5)
 
 
 def test_deformable_attention_rejects_shapes_that_do_not_cover_the_values():

@@ -1,8 +1,10 @@
 """Multi-scale deformable attention (Deformable DETR) in plain PyTorch.
 
-Bilinear sampling with ``grid_sample`` (zero padding, ``align_corners=False``)
-at ``num_points`` points per query, head and level, weighted by softmaxed
-attention weights; no compiled op.
+Bilinear sampling (zero padding, ``align_corners=False``) at ``num_points``
+points per query, head and level, weighted by softmaxed attention weights; no
+compiled op. Two formulations: ``grid_sample`` per level (mmcv's forward bit
+for bit) and a gather of value rows over all levels and heads at once
+(``ms_deform_attn_gather.py``).
 """
 import math
 import warnings
@@ -15,6 +17,8 @@ from torch import Tensor, nn
 from torch.autograd import Function
 
 from detlab.registry import MODELS
+from .ms_deform_attn_gather import (GatherDeformableAttnFunction, bilinear_corners,
+                                    value_grad_by_rows)
 
 
 def _level_shapes(value_spatial_shapes) -> List[Tuple[int, int]]:
@@ -28,11 +32,17 @@ def multi_scale_deformable_attn(value: Tensor, value_spatial_shapes,
                                 attention_weights: Tensor) -> Tensor:
     """Attention-weighted bilinear samples of a multi-level value map.
 
-    Bit for bit the forward of mmcv's ``multi_scale_deformable_attn_pytorch``
-    (the same ``grid_sample`` per level and the same weighted sum), because
-    DINO's query selection is a top-k over encoder scores whose near-ties any
-    rounding difference reorders; the speed comes from fewer copies and a
-    hand-written backward (see ``_DeformableAttnFunction``).
+    Where the queries are the value positions themselves (as many queries as
+    values: an encoder's self-attention), the forward is mmcv's
+    ``multi_scale_deformable_attn_pytorch`` bit for bit (the same
+    ``grid_sample`` per level and the same weighted sum), because DINO's and
+    two-stage Deformable DETR's query selection is a top-k over encoder scores
+    whose near-ties any rounding difference reorders (``_DeformableAttnFunction``).
+    Otherwise (a decoder's queries) it is the gather formulation
+    (``GatherDeformableAttnFunction``), equal to mmcv's to float rounding and,
+    on one CPU thread at DINO's sizes, about twice as fast forward + backward
+    (benchmarks/bench_deformable_attention.py); it would be faster for the
+    encoder too, but not bit for bit.
 
     Args:
         value (Tensor): (B, S, num_heads, head_dims), the levels flattened
@@ -50,6 +60,13 @@ def multi_scale_deformable_attn(value: Tensor, value_spatial_shapes,
     if len(shapes) != num_levels or sum(h * w for h, w in shapes) != value.shape[1]:
         raise ValueError(f'multi_scale_deformable_attn: value_spatial_shapes {shapes} do not '
                          f'match {num_levels} levels and {value.shape[1]} values')
+    if sampling_locations.shape[1] != value.shape[1]:
+        # One dtype for the gathers (under autocast the value may be half, the
+        # softmaxed weights float), as grid_sample's autocast rule gives.
+        dtype = torch.promote_types(value.dtype, attention_weights.dtype)
+        return GatherDeformableAttnFunction.apply(value.to(dtype), shapes,
+                                                  sampling_locations.to(dtype),
+                                                  attention_weights.to(dtype))
     return _DeformableAttnFunction.apply(value, shapes, sampling_locations, attention_weights)
 
 
@@ -57,15 +74,12 @@ class _DeformableAttnFunction(Function):
     """Per-level ``grid_sample`` and the attention-weighted sum, with a
     hand-written backward.
 
-    The forward computes mmcv's numbers bit for bit, but writes each level's
-    weighted samples straight into one buffer instead of stacking the samples
-    and multiplying afterwards. The backward feeds each level's gradient
-    straight to ``grid_sample``'s backward and sums the attention-weight
-    gradient over channels level by level, so no stacked copies are made or
-    split again. On one CPU thread, forward + backward at DINO's sizes run
-    about 1.5x faster than autograd through mmcv's formulation for the encoder's
-    queries and at the same speed for the decoder's
-    (benchmarks/bench_deformable_attention.py).
+    The forward computes mmcv's numbers bit for bit (the samples stacked and
+    weighted in place). The backward asks ``grid_sample``'s backward for the
+    grid's gradient only and takes the value's from the gather formulation's
+    row sums (``value_grad_by_rows``), which are faster than
+    ``grid_sample``'s channel-by-channel scatter; the attention weights'
+    gradient is summed over channels level by level in one reused buffer.
     """
 
     @staticmethod
@@ -78,20 +92,21 @@ class _DeformableAttnFunction(Function):
         sampling_grids = 2 * sampling_locations - 1
         weights = attention_weights.transpose(1, 2).reshape(n, 1, num_queries, num_levels,
                                                             num_points)
-        products = value.new_empty(n, head_dims, num_queries, num_levels, num_points)
         maps, grids, sampled = [], [], []
         for level, (h, w) in enumerate(shapes):
             # (B * heads, head_dims, H, W) map and (B * heads, Q, P, 2) grid of the level.
             value_l = value_list[level].flatten(2).transpose(1, 2).reshape(n, head_dims, h, w)
             grid_l = sampling_grids[:, :, :, level].transpose(1, 2).flatten(0, 1)
-            sampled_l = F.grid_sample(value_l, grid_l, mode='bilinear', padding_mode='zeros',
-                                      align_corners=False)
-            torch.mul(sampled_l, weights[:, :, :, level], out=products[:, :, :, level])
+            sampled.append(F.grid_sample(value_l, grid_l, mode='bilinear',
+                                         padding_mode='zeros', align_corners=False))
             maps.append(value_l)
             grids.append(grid_l)
-            sampled.append(sampled_l)
+        # Stacked by a contiguous copy and weighted in place: a product written
+        # level by level into the stacked layout runs in strides of num_points.
+        products = torch.stack(sampled, dim=-2).mul_(weights)
         output = products.flatten(-2).sum(-1)
-        ctx.save_for_backward(weights, *maps, *grids, *sampled)
+        ctx.save_for_backward(sampling_locations, attention_weights, weights, *maps, *grids,
+                              *sampled)
         ctx.shapes = shapes
         return output.view(bs, num_heads * head_dims, num_queries).transpose(1, 2).contiguous()
 
@@ -99,29 +114,31 @@ class _DeformableAttnFunction(Function):
     def backward(ctx, grad_output: Tensor):
         shapes = ctx.shapes
         num_levels = len(shapes)
-        weights, *saved = ctx.saved_tensors
+        sampling_locations, attention_weights, weights, *saved = ctx.saved_tensors
         maps, grids, sampled = (saved[:num_levels], saved[num_levels:2 * num_levels],
                                 saved[2 * num_levels:])
         n, head_dims, num_queries, _ = sampled[0].shape
         bs, num_points = grad_output.shape[0], sampled[0].shape[-1]
         num_heads = n // bs
         grad = grad_output.transpose(1, 2).reshape(n, head_dims, num_queries)
-        grad_value = grad.new_empty(bs, sum(h * w for h, w in shapes), num_heads, head_dims)
         grad_locations = grad.new_empty(bs, num_queries, num_heads, num_levels, num_points, 2)
         grad_weights = grad.new_empty(bs, num_queries, num_heads, num_levels, num_points)
-        first = 0
-        for level, (h, w) in enumerate(shapes):
-            grad_weights[:, :, :, level] = (sampled[level] * grad[..., None]).sum(1).view(
+        # One buffer for every level's (B * heads, head_dims, Q, P) products.
+        buffer = grad.new_empty(n, head_dims, num_queries, num_points)
+        for level in range(num_levels):
+            grad_weights[:, :, :, level] = torch.mul(sampled[level], grad[..., None],
+                                                     out=buffer).sum(1).view(
                 bs, num_heads, num_queries, num_points).transpose(1, 2)
-            grad_map, grad_grid = torch.ops.aten.grid_sampler_2d_backward(
-                grad[..., None] * weights[:, :, :, level], maps[level], grids[level],
-                0, 0, False, [True, True])  # bilinear, zero padding, align_corners=False
-            grad_value[:, first:first + h * w] = grad_map.view(
-                bs, num_heads * head_dims, h * w).transpose(1, 2).view(bs, h * w, num_heads,
-                                                                       head_dims)
+            _, grad_grid = torch.ops.aten.grid_sampler_2d_backward(
+                torch.mul(grad[..., None], weights[:, :, :, level], out=buffer), maps[level],
+                grids[level], 0, 0, False, [False, True])  # bilinear, zeros, align_corners=False
             grad_locations[:, :, :, level] = grad_grid.view(
                 bs, num_heads, num_queries, num_points, 2).transpose(1, 2) * 2
-            first += h * w
+        corners = bilinear_corners(shapes, sampling_locations)
+        grad_value = value_grad_by_rows(
+            grad_output.reshape(-1, head_dims).contiguous(), corners,
+            corners.weights(attention_weights), shapes,
+            (bs, sum(h * w for h, w in shapes), num_heads, head_dims))
         return grad_value, None, grad_locations, grad_weights
 
 
