@@ -18,7 +18,11 @@ Models:
         (score_thr 0.001, MMDetection's default for HTC): state_dict keys, losses, boxes
         and pasted masks.
 
-Usage:  python tools/dev/measure_htc.py [--skip-r50]
+  --configs  only the state_dict signatures of MMDetection's models of its HTC configs
+        (configs/htc and the HTC configs of hrnet and res2net), which test_htc_configs.py
+        pins.
+
+Usage:  python tools/dev/measure_htc.py [--skip-r50 | --configs]
 """
 import argparse
 import json
@@ -29,10 +33,19 @@ import torch
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / 'tools/dev'))
+sys.path.insert(0, str(REPO / 'tests'))
 sys.path.insert(0, str(REPO / 'tests/test_models/test_detectors'))
 
+from helpers import state_dict_signature  # noqa: E402
 from measure_mask_rcnn import (COCO128, MMDET_CONFIGS, compare, mmdet_samples,  # noqa: E402
-                               quiet, run, state_dict_signature)
+                               quiet, run)
+
+#: MMDetection 3.3's HTC configs (fixtures under tests/data/mmdet_3.3_configs), whose
+#: state_dict signatures ``--configs`` prints for test_htc_configs.py.
+HTC_CONFIGS = sorted(
+    path.relative_to(REPO / 'tests/data/mmdet_3.3_configs').as_posix()
+    for folder in ('htc', 'hrnet', 'res2net')
+    for path in (REPO / 'tests/data/mmdet_3.3_configs' / folder).glob('htc*.py'))
 
 
 def samples(annotations, with_semantic):
@@ -107,14 +120,30 @@ def r50(mmdet_models, config_name):
     report = compare(config_name, run(detlab_model, inputs, detlab_in),
                      run(mmdet_model, inputs, mmdet_in))
     report.update(same_state_dict_keys=keys_equal, num_keys=len(mmdet_state),
-                  state_dict_signature=state_dict_signature(mmdet_state),
+                  state_dict_signature=state_dict_signature(mmdet_model),
                   input_shape=tuple(inputs.shape))
     return [report]
+
+
+def config_signatures(mmdet_models):
+    """(entries, SHA-1 of the sorted (key, shape) list) of MMDetection's model of every
+    HTC config, built on the 'meta' device (shapes without memory)."""
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmdet')  # MMDetection's configs name its types without a scope
+    for path in HTC_CONFIGS:
+        cfg = Config.fromfile(str(REPO / 'tests/data/mmdet_3.3_configs' / path))
+        cfg.model.backbone.init_cfg = None
+        with torch.device('meta'):
+            model = mmdet_models.build(cfg.model)
+        print(f'    {path!r}: {state_dict_signature(model)},')
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--skip-r50', action='store_true')
+    parser.add_argument('--configs', action='store_true',
+                        help='only print the state_dict signatures of the HTC configs')
     args = parser.parse_args()
     from mmdet_reference import import_mmdet
     import_mmdet()
@@ -123,6 +152,8 @@ def main():
     register_all_modules(init_default_scope=False)
     import detlab.models  # noqa: F401
     quiet()
+    if args.configs:
+        return config_signatures(MMDET_MODELS)
     reports = tiny(MMDET_MODELS)
     if not args.skip_r50:
         for name in ('htc-without-semantic_r50_fpn_1x_coco.py', 'htc_r50_fpn_1x_coco.py'):
