@@ -63,6 +63,7 @@ def test_htc_train_pipeline_packs_the_stuff_map_resized_with_the_image(tmp_path)
         assert (h, w) == (800, 1200) and item['inputs'].shape[-2:] == (h, w)
         sem_seg = sample.gt_sem_seg.sem_seg
         assert sem_seg.shape == (1, h, w) and sem_seg.dtype == torch.uint8
+        assert sample.gt_sem_seg.ignore_index == 255  # LoadAnnotations' ignore_index
         expected = mmcv.imresize(stuff_map(), (w, h), interpolation='nearest')
         if sample.flip:
             expected = mmcv.imflip(expected)

@@ -47,9 +47,12 @@ MMDET = {
 }
 
 
-def build(with_semantic=True, **roi_head):
+def build(with_semantic=True, max_proposals=None, **roi_head):
     cfg = tiny_config(with_semantic)
     cfg['roi_head'].update(roi_head)
+    if max_proposals:  # fewer RoIs: cheaper where the numbers are not pinned
+        cfg['train_cfg']['rpn_proposal']['max_per_img'] = max_proposals
+        cfg['test_cfg']['rpn']['max_per_img'] = max_proposals
     torch.manual_seed(0)
     model = MODELS.build(cfg)
     model.init_weights()
@@ -159,7 +162,7 @@ def test_semantic_features_reach_the_mask_branch_only_where_asked(coco128):
 
 def test_every_head_trains_and_tensor_mode_gives_the_last_stages_masks(coco128):
     inputs, annotations = coco128_batch(coco128)
-    model = build()
+    model = build(max_proposals=100)
     model.train()
     model.parse_losses(model.loss(inputs, samples_for(annotations)))[0].backward()
     roi_head = model.roi_head
@@ -176,6 +179,7 @@ def test_every_head_trains_and_tensor_mode_gives_the_last_stages_masks(coco128):
         (outputs, ) = model(inputs, samples, mode='tensor')
         cls_scores, bbox_preds, mask_probs = outputs
         num_proposals = [len(s) for s in cls_scores]
+        assert num_proposals == [100, 100]
         assert [m.shape for m in mask_probs] == [(n, 3, 28, 28) for n in num_proposals]
         # The last stage's head after the flow through the others, not an average.
         x = model.extract_feat(inputs)
