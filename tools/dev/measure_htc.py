@@ -38,7 +38,7 @@ sys.path.insert(0, str(REPO / 'tests/test_models/test_detectors'))
 
 from helpers import state_dict_signature  # noqa: E402
 from measure_mask_rcnn import (COCO128, MMDET_CONFIGS, compare, mmdet_samples,  # noqa: E402
-                               quiet, run)
+                               quiet, run, seeded_pair)
 
 #: MMDetection 3.3's HTC configs (fixtures under tests/data/mmdet_3.3_configs), whose
 #: state_dict signatures ``--configs`` prints for test_htc_configs.py.
@@ -68,20 +68,13 @@ def pins(preds):
 
 
 def tiny(mmdet_models):
-    from mmengine.config import ConfigDict
-
-    from detlab.registry import MODELS
     from tiny_htc import tiny_config
     from tiny_mask_rcnn import coco128_batch
     inputs, annotations = coco128_batch(COCO128)
     reports = []
     for with_semantic in (False, True):
-        cfg = tiny_config(with_semantic=with_semantic)
-        torch.manual_seed(0)
-        detlab_model = MODELS.build(cfg)
-        detlab_model.init_weights()
-        mmdet_model = mmdet_models.build(ConfigDict(cfg))
-        mmdet_model.load_state_dict(detlab_model.state_dict(), strict=True)
+        detlab_model, mmdet_model = seeded_pair(mmdet_models,
+                                                tiny_config(with_semantic=with_semantic))
         detlab_in, mmdet_in = samples(annotations, with_semantic)
         mmdet_out = run(mmdet_model, inputs, mmdet_in)
         report = compare(f'tiny htc with_semantic={with_semantic}',
