@@ -218,3 +218,24 @@ def test_configuration_errors_name_the_key():
     with pytest.raises(KeyError, match='gt_sem_seg'):
         model.roi_head.loss(model.extract_feat(inputs),
                             [InstanceData(bboxes=torch.zeros(0, 4))] * 2, samples)
+
+
+def test_an_image_without_objects_trains_with_finite_losses():
+    from mmengine.structures import PixelData
+
+    from detlab.structures.mask import BitmapMasks
+    from tiny_faster_rcnn import inputs_and_samples
+    model = build(max_proposals=50).train()
+    inputs, samples = inputs_and_samples()  # the second image has no gt
+    for sample in samples:
+        h, w = sample.batch_input_shape
+        masks = torch.zeros(len(sample.gt_instances), h, w, dtype=torch.uint8)
+        for mask, (x1, y1, x2, y2) in zip(masks, sample.gt_instances.bboxes.int().tolist()):
+            mask[y1:y2, x1:x2] = 1
+        sample.gt_instances.masks = BitmapMasks(masks.numpy(), h, w)
+        sample.gt_sem_seg = PixelData(sem_seg=masks.sum(0, keepdim=True).clamp(max=1))
+    torch.manual_seed(1)
+    losses = model.loss(inputs, samples)
+    assert {'loss_semantic_seg', 's2.loss_mask'} <= set(losses)
+    total, _ = model.parse_losses(losses)
+    assert torch.isfinite(total)
