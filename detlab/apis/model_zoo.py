@@ -29,6 +29,8 @@ MODEL_ZOO_WEIGHTS = {
     'fcos_r50-caffe_fpn_gn-head_1x_coco':
         _V2 + 'fcos/fcos_r50_caffe_fpn_gn-head_1x_coco/'
         'fcos_r50_caffe_fpn_gn-head_1x_coco-821213aa.pth',
+    'htc_r50_fpn_1x_coco':
+        _V2 + 'htc/htc_r50_fpn_1x_coco/htc_r50_fpn_1x_coco_20200317-7332cf16.pth',
     'retinanet_r50_fpn_1x_coco':
         _V2 + 'retinanet/retinanet_r50_fpn_1x_coco/'
         'retinanet_r50_fpn_1x_coco_20200130-c2398f9e.pth',

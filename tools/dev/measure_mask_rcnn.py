@@ -52,6 +52,20 @@ def state_dict_signature(state_dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def seeded_pair(mmdet_models, cfg):
+    """detlab's model of ``cfg`` (torch.manual_seed(0), init_weights()) and MMDetection's,
+    which loads detlab's state_dict strictly."""
+    from mmengine.config import ConfigDict
+
+    from detlab.registry import MODELS
+    torch.manual_seed(0)
+    detlab_model = MODELS.build(cfg)
+    detlab_model.init_weights()
+    mmdet_model = mmdet_models.build(ConfigDict(cfg))
+    mmdet_model.load_state_dict(detlab_model.state_dict(), strict=True)
+    return detlab_model, mmdet_model
+
+
 def run(model, inputs, samples, seed=1):
     model.train()
     torch.manual_seed(seed)

@@ -17,12 +17,12 @@ from .loading import (FilterAnnotations, LoadAnnotations, LoadImageFromFile,
                       LoadImageFromNDArray)
 from .mix import MixUp, Mosaic
 from .photometric import PhotoMetricDistortion, YOLOXHSVRandomAug
-from .transforms import Pad, RandomFlip, Resize
+from .transforms import Pad, RandomFlip, Resize, SegRescale
 
 __all__ = [
     'LoadImageFromFile', 'LoadAnnotations', 'Resize', 'RandomFlip', 'PackDetInputs',
     'FilterAnnotations', 'Pad', 'RandomCrop', 'MinIoURandomCrop', 'Expand',
     'PhotoMetricDistortion', 'YOLOXHSVRandomAug', 'RandomAffine', 'Mosaic', 'MixUp',
     'CachedMosaic', 'CachedMixUp', 'CutOut', 'RandomErasing', 'LoadImageFromNDArray',
-    'DEFAULT_MAX_PIXELS', 'ImageTooLargeError'
+    'DEFAULT_MAX_PIXELS', 'ImageTooLargeError', 'SegRescale'
 ]

@@ -8,6 +8,7 @@ import numpy as np
 from mmcv.transforms import Pad as MMCV_Pad
 from mmcv.transforms import RandomFlip as MMCV_RandomFlip
 from mmcv.transforms import Resize as MMCV_Resize
+from mmcv.transforms.base import BaseTransform
 from mmcv.transforms.utils import cache_randomness
 
 from detlab.registry import TRANSFORMS
@@ -232,3 +233,36 @@ class Pad(MMCV_Pad):
         self._pad_seg(results)
         self._pad_masks(results)
         return results
+
+
+@TRANSFORMS.register_module()
+class SegRescale(BaseTransform):
+    """Rescale ``gt_seg_map`` by ``scale_factor`` with nearest-neighbour
+    sampling (labels are not interpolated), as MMDetection's SegRescale.
+
+    Args:
+        scale_factor (float): Scale of the map; 1 leaves it as it is.
+        backend (str): mmcv's ``imrescale`` backend, 'cv2' or 'pillow'
+            (their roundings differ slightly).
+    """
+
+    def __init__(self, scale_factor: float = 1, backend: str = 'cv2') -> None:
+        if not scale_factor > 0:
+            raise ValueError(f'SegRescale: scale_factor must be positive, got {scale_factor!r}')
+        if backend not in ('cv2', 'pillow'):
+            raise ValueError(f"SegRescale: backend must be 'cv2' or 'pillow', got {backend!r}")
+        self.scale_factor = scale_factor
+        self.backend = backend
+
+    def transform(self, results: dict) -> dict:
+        if self.scale_factor != 1:
+            if results.get('gt_seg_map') is None:
+                raise KeyError(f"SegRescale: {results.get('img_path', 'the sample')!r} has no "
+                               "gt_seg_map; load it with LoadAnnotations(with_seg=True).")
+            results['gt_seg_map'] = mmcv.imrescale(results['gt_seg_map'], self.scale_factor,
+                                                   interpolation='nearest',
+                                                   backend=self.backend)
+        return results
+
+    def __repr__(self) -> str:
+        return f'{type(self).__name__}(scale_factor={self.scale_factor}, backend={self.backend})'

@@ -10,6 +10,7 @@ from .detr import DETR
 from .dino import DINO
 from .faster_rcnn import FasterRCNN
 from .fcos import FCOS
+from .htc import HybridTaskCascade
 from .mask_rcnn import MaskRCNN
 from .retinanet import RetinaNet
 from .rpn import RPN
@@ -22,4 +23,4 @@ from .yolox import YOLOX
 __all__ = ['BaseDetector', 'SingleStageDetector', 'RetinaNet', 'TwoStageDetector', 'FasterRCNN',
            'MaskRCNN', 'RPN', 'FCOS', 'ATSS', 'RTMDet', 'DetectionTransformer', 'DETR',
            'DeformableDETR', 'DINO', 'CascadeRCNN', 'YOLOV3', 'ConditionalDETR',
-           'DABDETR', 'YOLOX']
+           'DABDETR', 'YOLOX', 'HybridTaskCascade']

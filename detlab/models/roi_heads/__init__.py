@@ -5,12 +5,14 @@ from . import shared_heads  # noqa: F401
 from .bbox_heads import (BBoxHead, ConvFCBBoxHead, RoITargets, Shared2FCBBoxHead,
                          Shared4Conv1FCBBoxHead)
 from .cascade_roi_head import CascadeRoIHead
-from .mask_heads import FCNMaskHead, paste_masks_in_image
+from .htc_roi_head import HybridTaskCascadeRoIHead
+from .mask_heads import FCNMaskHead, FusedSemanticHead, HTCMaskHead, paste_masks_in_image
 from .roi_extractors import RoIAlign, SingleRoIExtractor
 from .standard_roi_head import StandardRoIHead
 
 __all__ = [
-    'BBoxHead', 'CascadeRoIHead', 'ConvFCBBoxHead', 'FCNMaskHead', 'RoIAlign', 'RoITargets',
+    'BBoxHead', 'CascadeRoIHead', 'ConvFCBBoxHead', 'FCNMaskHead', 'FusedSemanticHead',
+    'HTCMaskHead', 'HybridTaskCascadeRoIHead', 'RoIAlign', 'RoITargets',
     'Shared2FCBBoxHead', 'Shared4Conv1FCBBoxHead', 'SingleRoIExtractor', 'StandardRoIHead',
     'paste_masks_in_image'
 ]

@@ -176,8 +176,11 @@ class CascadeRoIHead(StandardRoIHead):
 
     # ---- inference ------------------------------------------------------
     def _refine_roi(self, x: Sequence[Tensor], rois: Tensor, batch_img_metas: List[dict],
-                    num_proposals_per_img: Sequence[int]) -> Tuple[tuple, list, tuple]:
-        """Run the stages on (K, 5) RoIs, each regressing the previous one's.
+                    num_proposals_per_img: Sequence[int],
+                    **bbox_forward_kwargs) -> Tuple[tuple, list, tuple]:
+        """Run the stages on (K, 5) RoIs, each regressing the previous one's
+        (``bbox_forward_kwargs`` go to every ``_bbox_forward``, e.g. HTC's
+        ``semantic_feat``).
 
         Returns:
             tuple: the last stage's RoIs per image ((K_i, 5) each), the class
@@ -186,7 +189,7 @@ class CascadeRoIHead(StandardRoIHead):
         """
         stage_scores = []
         for stage in range(self.num_stages):
-            results = self._bbox_forward(stage, x, rois)
+            results = self._bbox_forward(stage, x, rois, **bbox_forward_kwargs)
             rois = rois.split(num_proposals_per_img)
             cls_scores = results['cls_score'].split(num_proposals_per_img)
             stage_scores.append(cls_scores)
@@ -210,8 +213,9 @@ class CascadeRoIHead(StandardRoIHead):
 
     def predict_bbox(self, x: Sequence[Tensor], batch_img_metas: List[dict],
                      rpn_results_list: List[InstanceData], rcnn_test_cfg: Optional[dict],
-                     rescale: bool = False) -> List[InstanceData]:
-        """Detections per image: ``bboxes`` (M, 4), ``scores``, ``labels``."""
+                     rescale: bool = False, **bbox_forward_kwargs) -> List[InstanceData]:
+        """Detections per image: ``bboxes`` (M, 4), ``scores``, ``labels``
+        (``bbox_forward_kwargs`` go to every stage's ``_bbox_forward``)."""
         proposals = [res.bboxes for res in rpn_results_list]
         rois = bbox2roi(proposals).to(x[0].device)
         last_head = self.bbox_head[-1]
@@ -220,25 +224,29 @@ class CascadeRoIHead(StandardRoIHead):
                                    num_classes=last_head.num_classes,
                                    score_per_cls=rcnn_test_cfg is None)
         rois, cls_scores, bbox_preds = self._refine_roi(x, rois, batch_img_metas,
-                                                        tuple(len(p) for p in proposals))
+                                                        tuple(len(p) for p in proposals),
+                                                        **bbox_forward_kwargs)
         return last_head.predict_by_feat(rois, cls_scores, bbox_preds, batch_img_metas,
                                          rcnn_test_cfg=rcnn_test_cfg, rescale=rescale)
 
-    def _stage_mask_probs(self, x: Sequence[Tensor], rois: Tensor) -> Tensor:
+    def _stage_mask_probs(self, x: Sequence[Tensor], rois: Tensor, **mask_forward_kwargs
+                          ) -> Tensor:
         """(K, C, 28, 28) mask probabilities averaged over the stages' heads."""
-        return torch.stack([self._mask_forward(stage, x, rois)['mask_preds'].sigmoid()
+        return torch.stack([self._mask_forward(stage, x, rois, **mask_forward_kwargs)
+                            ['mask_preds'].sigmoid()
                             for stage in range(self.num_stages)]).mean(dim=0)
 
     def predict_mask(self, x: Sequence[Tensor], batch_img_metas: List[dict],
-                     results_list: List[InstanceData],
-                     rescale: bool = False) -> List[InstanceData]:
+                     results_list: List[InstanceData], rescale: bool = False,
+                     **mask_forward_kwargs) -> List[InstanceData]:
         """Add ``masks`` (M, H, W) to each image's detections, from the
-        stages' averaged mask probabilities pasted by the last mask head."""
+        stages' averaged mask probabilities (``_stage_mask_probs``, which
+        takes ``mask_forward_kwargs``) pasted by the last mask head."""
         mask_rois = bbox2roi([res.bboxes for res in results_list])
         if mask_rois.shape[0] == 0:
             mask_probs = [mask_rois.new_zeros(0, 1, 1, 1) for _ in results_list]
         else:
-            mask_probs = self._stage_mask_probs(x, mask_rois).split(
+            mask_probs = self._stage_mask_probs(x, mask_rois, **mask_forward_kwargs).split(
                 [len(res) for res in results_list])
         return self.mask_head[-1].predict_by_feat(mask_probs, results_list, batch_img_metas,
                                                   self.test_cfg, rescale=rescale,

@@ -116,6 +116,10 @@ class FCNMaskHead(BaseModule):
         """(K, in_channels, h, w) RoI features -> (K, num_classes or 1, h', w') logits."""
         for conv in self.convs:
             x = conv(x)
+        return self.logits_from_conv_feats(x)
+
+    def logits_from_conv_feats(self, x: Tensor) -> Tensor:
+        """Upsample the output of ``convs`` and classify it: (K, C, h', w') logits."""
         if self.upsample is not None:
             x = self.upsample(x)
             if self.upsample_method == 'deconv':
