@@ -51,19 +51,23 @@ def build(registry, scope: str, cfg):
     return model.to(common.DEVICE)
 
 
+def make_samples(sample_type, boxes, labels, size: int) -> list:
+    """One ``sample_type`` per image: square ``size`` metainfo and its gt boxes and labels."""
+    out = []
+    for image_boxes, image_labels in zip(boxes, labels):
+        sample = sample_type(metainfo=dict(img_shape=(size, size), pad_shape=(size, size),
+                                           ori_shape=(size, size), scale_factor=(1.0, 1.0)))
+        sample.gt_instances = InstanceData(bboxes=image_boxes.clone(), labels=image_labels.clone())
+        out.append(sample)
+    return out
+
+
 def closures(model, sample_type, inputs, boxes, labels, first_loss: dict, name: str):
     """The train-step and inference closures of ``model`` on one fixed batch."""
     size = inputs.shape[-1]
 
     def samples():
-        out = []
-        for image_boxes, image_labels in zip(boxes, labels):
-            sample = sample_type(metainfo=dict(img_shape=(size, size), pad_shape=(size, size),
-                                               ori_shape=(size, size), scale_factor=(1.0, 1.0)))
-            sample.gt_instances = InstanceData(bboxes=image_boxes.clone(),
-                                               labels=image_labels.clone())
-            out.append(sample)
-        return out
+        return make_samples(sample_type, boxes, labels, size)
 
     def train_step(optimizer, scaler=None):
         with common.autocast():
