@@ -9,11 +9,14 @@ fp32, BatchNorm in training mode. Train step = ``loss`` + backward + SGD step; i
 ``predict`` with rescaling. The models alternate within every round, in an order reversed
 every other round; the script prints median times and the ratios (mmdet / detlab: above 1
 means detlab is faster). The first loss of each model is printed too: they must agree.
+``--channels-last`` also times a copy of detlab's model with its convolution weights in NHWC,
+what the config key ``channels_last=True`` does (same weights; losses equal to float
+tolerance).
 
 Not run by CI (it needs MMDetection's wheel; see tools/dev/mmdet_reference.py)::
 
     python benchmarks/bench_rtmdet.py [--arch tiny|s] [--rounds 10] [--threads N]
-        [--batch 2] [--size 640] [--device cpu|cuda]
+        [--batch 2] [--size 640] [--device cpu|cuda] [--channels-last]
 """
 import copy
 import sys
@@ -48,19 +51,23 @@ def build(registry, scope: str, cfg):
     return model.to(common.DEVICE)
 
 
+def make_samples(sample_type, boxes, labels, size: int) -> list:
+    """One ``sample_type`` per image: square ``size`` metainfo and its gt boxes and labels."""
+    out = []
+    for image_boxes, image_labels in zip(boxes, labels):
+        sample = sample_type(metainfo=dict(img_shape=(size, size), pad_shape=(size, size),
+                                           ori_shape=(size, size), scale_factor=(1.0, 1.0)))
+        sample.gt_instances = InstanceData(bboxes=image_boxes.clone(), labels=image_labels.clone())
+        out.append(sample)
+    return out
+
+
 def closures(model, sample_type, inputs, boxes, labels, first_loss: dict, name: str):
     """The train-step and inference closures of ``model`` on one fixed batch."""
     size = inputs.shape[-1]
 
     def samples():
-        out = []
-        for image_boxes, image_labels in zip(boxes, labels):
-            sample = sample_type(metainfo=dict(img_shape=(size, size), pad_shape=(size, size),
-                                               ori_shape=(size, size), scale_factor=(1.0, 1.0)))
-            sample.gt_instances = InstanceData(bboxes=image_boxes.clone(),
-                                               labels=image_labels.clone())
-            out.append(sample)
-        return out
+        return make_samples(sample_type, boxes, labels, size)
 
     def train_step(optimizer, scaler=None):
         with common.autocast():
@@ -102,6 +109,10 @@ def main() -> None:
                            'detlab'),
         'mmdet': closures(mmdet_model, MMDetSample, inputs, boxes, labels, first_loss, 'mmdet'),
     }
+    if args.channels_last:
+        nhwc_model = copy.deepcopy(detlab_model).to(memory_format=torch.channels_last)
+        models['detlab-channels_last'] = closures(nhwc_model, DetDataSample, inputs, boxes,
+                                                  labels, first_loss, 'detlab-channels_last')
     common.compare(f'RTMDet-{args.arch}', models, args.rounds, args.warmup, peer='mmdet')
     print('first training loss: ' + '  '.join(f'{k} {v:.6f}' for k, v in first_loss.items()))
 

@@ -7,6 +7,7 @@ block has ``conv1``, ``poolings`` (no weights) and ``conv2``.
 from typing import Optional, Sequence
 
 import torch
+import torch.nn.functional as F
 from mmcv.cnn import ConvModule, DepthwiseSeparableConvModule
 from mmengine.model import BaseModule
 from torch import Tensor, nn
@@ -138,6 +139,12 @@ class SPPBottleneck(BaseModule):
     max pools of several kernel sizes (stride 1) concatenated with their input,
     and a 1x1 conv to ``out_channels``.
 
+    With odd, increasing kernel sizes each pool after the first is computed
+    from the previous one (a ``k2`` max pool is a ``k2 - k1 + 1`` max pool of
+    the ``k1`` max pool, stride 1, borders padded with -inf): the same values as
+    pooling the input directly, for fewer comparisons ((5, 9, 13): three 5x5
+    pools instead of 5x5, 9x9 and 13x13).
+
     Args:
         in_channels (int): Input channels.
         out_channels (int): Output channels.
@@ -156,6 +163,11 @@ class SPPBottleneck(BaseModule):
         self.conv1 = ConvModule(in_channels, mid_channels, 1, stride=1, **layer_cfgs)
         self.poolings = nn.ModuleList(
             nn.MaxPool2d(kernel_size=size, stride=1, padding=size // 2) for size in kernel_sizes)
+        sizes = [1] + list(kernel_sizes)
+        self.cascade = all(size % 2 == 1 for size in sizes) and all(
+            small < large for small, large in zip(sizes, sizes[1:]))
+        #: Kernel of each pool applied to the previous pool's output (the input for the first).
+        self.cascade_kernels = [large - small + 1 for small, large in zip(sizes, sizes[1:])]
         self.conv2 = ConvModule(mid_channels * (len(kernel_sizes) + 1), out_channels, 1,
                                 **layer_cfgs)
 
@@ -163,5 +175,11 @@ class SPPBottleneck(BaseModule):
         x = self.conv1(x)
         # Pooling in fp32 under autocast, as MMDetection.
         with torch.autocast(device_type=x.device.type, enabled=False):
-            x = torch.cat([x] + [pooling(x) for pooling in self.poolings], dim=1)
+            if self.cascade:
+                pooled = [x]
+                for size in self.cascade_kernels:
+                    pooled.append(F.max_pool2d(pooled[-1], size, stride=1, padding=size // 2))
+            else:
+                pooled = [x] + [pooling(x) for pooling in self.poolings]
+            x = torch.cat(pooled, dim=1)
         return self.conv2(x)

@@ -133,34 +133,44 @@ class DynamicSoftLabelAssigner:
         if num_gts == 0 or num_priors == 0:
             return gt_inds, max_overlaps, labels
 
-        points = priors[:, :2]
         gt_valid_pairs = gt_valid[:, None, :]  # (B, 1, K)
-        x, y = points[None, :, None, 0], points[None, :, None, 1]  # (1, P, 1)
+        x, y = priors[None, :, None, 0], priors[None, :, None, 1]  # (1, P, 1)
         inside = ((x > gt_bboxes[:, None, :, 0]) & (x < gt_bboxes[:, None, :, 2])
                   & (y > gt_bboxes[:, None, :, 1]) & (y < gt_bboxes[:, None, :, 3]))
         candidate = (inside & gt_valid_pairs).any(dim=2) & prior_valid  # (B, P)
-        pair_ok = candidate[:, :, None] & gt_valid_pairs  # (B, P, K)
+        # A prior that is a candidate in no image stays negative (or left out) whatever its
+        # cost, so costs, IoUs and matching are computed on the other columns (C) alone, as
+        # MMDetection's per-image code keeps only its image's candidates.
+        columns = candidate.any(dim=0).nonzero().squeeze(1)  # (C,)
+        if len(columns) == 0:
+            return gt_inds, max_overlaps, labels
+        priors = priors[columns]
+        candidate = candidate[:, columns]
+        pair_ok = candidate[:, :, None] & gt_valid_pairs  # (B, C, K)
 
+        points = priors[:, :2]
         if gt_centers is None:
             gt_centers = (gt_bboxes[..., :2] + gt_bboxes[..., 2:]) / 2.0  # (B, K, 2)
         distance = (points[None, :, None, :] - gt_centers[:, None, :, :]).pow(2).sum(-1).sqrt() \
             / priors[None, :, None, 2]
         soft_center_prior = torch.pow(10, distance - self.soft_center_radius)
 
-        ious = self.iou_calculator(decoded_bboxes, gt_bboxes)  # (B, P, K)
+        ious = self.iou_calculator(decoded_bboxes[:, columns], gt_bboxes)  # (B, C, K)
         ious = torch.where(pair_ok, ious, ious.new_zeros(()))
         iou_cost = -torch.log(ious + EPS) * self.iou_weight
-        cls_cost = self._soft_cls_cost(pred_scores.float(), gt_labels, ious)
+        cls_cost = self._soft_cls_cost(pred_scores[:, columns].float(), gt_labels, ious)
         cost = torch.where(pair_ok, cls_cost + iou_cost + soft_center_prior,
                            cls_cost.new_tensor(float('inf')))
 
-        matching = self._dynamic_k_matching(cost, ious, pair_ok)  # (B, P, K) bool
+        matching = self._dynamic_k_matching(cost, ious, pair_ok)  # (B, C, K) bool
         positive = matching.any(dim=2)
-        matched_gt = matching.to(torch.uint8).argmax(dim=2)  # (B, P)
+        matched_gt = matching.to(torch.uint8).argmax(dim=2)  # (B, C)
         matched_iou = (matching * ious).sum(dim=2)
-        gt_inds = torch.where(positive, matched_gt + 1, gt_inds)
-        max_overlaps = torch.where(positive, matched_iou.float(), max_overlaps)
-        labels = torch.where(positive, gt_labels.gather(1, matched_gt).long(), labels)
+        gt_inds[:, columns] = torch.where(positive, matched_gt + 1, gt_inds[:, columns])
+        max_overlaps[:, columns] = torch.where(positive, matched_iou.float(),
+                                               max_overlaps[:, columns])
+        labels[:, columns] = torch.where(positive, gt_labels.gather(1, matched_gt).long(),
+                                         labels[:, columns])
         return gt_inds, max_overlaps, labels
 
     @staticmethod
