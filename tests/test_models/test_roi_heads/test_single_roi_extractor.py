@@ -123,3 +123,15 @@ def test_threaded_roi_align_gives_torchvisions_values_and_gradient_bit_for_bit(m
                            torch.autograd.grad(expected, feat, grad_out)[0])
     finally:
         torch.set_num_threads(threads)
+
+
+def test_levels_without_rois_stay_in_the_graph_with_zero_gradient():
+    feats = [torch.randn(1, 2, 64 // s, 64 // s, requires_grad=True) for s in STRIDES]
+    one_level = square_rois([20, 30], centre=32.)  # both on level 0
+    two_levels = square_rois([20, 150], centre=32.)  # levels 0 and 1
+    for rois in (one_level, two_levels):
+        out = extractor()(feats, rois)
+        grads = torch.autograd.grad(out.sum(), feats)
+        assert [bool(grad.any()) for grad in grads] == [True, rois is two_levels, False, False]
+    with torch.no_grad():  # and without a graph, the pooled features are the same
+        assert torch.equal(extractor()(feats, two_levels), out)
