@@ -111,16 +111,20 @@ class SingleRoIExtractor(BaseModule):
         levels = self.map_roi_levels(rois, len(feats))
         if roi_scale_factor is not None:
             rois = self.roi_rescale(rois, roi_scale_factor)
+        level_inds = [(levels == level).nonzero(as_tuple=True)[0] for level in range(len(feats))]
+        # Every finite RoI has one level, so its row is written below; zeros only when
+        # some are left (a RoI with NaN coordinates has no level).
+        covered = sum(inds.numel() for inds in level_inds) == rois.size(0)
+        new_feats = feats[0].new_empty if covered else feats[0].new_zeros
         roi_feats, unused = None, []
-        for level, feat in enumerate(feats):
-            inds = (levels == level).nonzero(as_tuple=True)[0]
+        for level, (feat, inds) in enumerate(zip(feats, level_inds)):
             if inds.numel() == 0:
                 unused.append(feat)
             elif inds.numel() == rois.size(0):
                 roi_feats = self.roi_layers[level](feat, rois)  # all RoIs, in order
             else:
                 if roi_feats is None:
-                    roi_feats = feats[0].new_zeros(rois.size(0), self.out_channels, *out_size)
+                    roi_feats = new_feats(rois.size(0), self.out_channels, *out_size)
                 roi_feats.index_copy_(0, inds, self.roi_layers[level](feat, rois[inds]))
         if roi_feats is None:
             roi_feats = feats[0].new_zeros(rois.size(0), self.out_channels, *out_size)
