@@ -4,6 +4,7 @@ import torch
 from torchvision.ops import roi_align
 
 from detlab.models.roi_heads import RoIAlign, SingleRoIExtractor
+from detlab.models.roi_heads.roi_extractors import roi_align as roi_align_module
 from detlab.registry import MODELS
 
 STRIDES = [4, 8, 16, 32]
@@ -96,3 +97,41 @@ def test_roi_layers_get_the_scale_of_their_level_and_bad_configs_are_named():
         extractor_cfg = dict(type='SingleRoIExtractor', roi_layer=dict(type='RoIAlig'),
                              out_channels=2, featmap_strides=STRIDES)
         MODELS.build(extractor_cfg)
+
+
+def test_threaded_roi_align_gives_torchvisions_values_and_gradient_bit_for_bit(monkeypatch):
+    """The RoIs split over two threads (even on one core) pool and back-propagate
+    exactly as one torchvision call; autocast keeps the single call."""
+    monkeypatch.setattr(roi_align_module, 'MIN_ROIS_PER_THREAD', 2)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        torch.manual_seed(0)
+        feat = torch.randn(2, 3, 16, 16, requires_grad=True)
+        xy = torch.rand(9, 2) * 48
+        rois = torch.cat([torch.randint(0, 2, (9, 1)).float(), xy, xy + 1 + torch.rand(9, 2) * 20],
+                         dim=1)
+        assert roi_align_module.roi_align_threads(feat, rois) == 2
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            assert roi_align_module.roi_align_threads(feat, rois) == 1
+        layer = RoIAlign(output_size=(3, 4), spatial_scale=1 / 4, sampling_ratio=0)
+        out = layer(feat, rois)
+        expected = roi_align(feat, rois, (3, 4), 1 / 4, 0, True)
+        grad_out = torch.randn_like(out)
+        assert torch.equal(out, expected)
+        assert torch.equal(torch.autograd.grad(out, feat, grad_out)[0],
+                           torch.autograd.grad(expected, feat, grad_out)[0])
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_levels_without_rois_stay_in_the_graph_with_zero_gradient():
+    feats = [torch.randn(1, 2, 64 // s, 64 // s, requires_grad=True) for s in STRIDES]
+    one_level = square_rois([20, 30], centre=32.)  # both on level 0
+    two_levels = square_rois([20, 150], centre=32.)  # levels 0 and 1
+    for rois in (one_level, two_levels):
+        out = extractor()(feats, rois)
+        grads = torch.autograd.grad(out.sum(), feats)
+        assert [bool(grad.any()) for grad in grads] == [True, rois is two_levels, False, False]
+    with torch.no_grad():  # and without a graph, the pooled features are the same
+        assert torch.equal(extractor()(feats, two_levels), out)

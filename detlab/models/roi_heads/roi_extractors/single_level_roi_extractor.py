@@ -111,13 +111,25 @@ class SingleRoIExtractor(BaseModule):
         levels = self.map_roi_levels(rois, len(feats))
         if roi_scale_factor is not None:
             rois = self.roi_rescale(rois, roi_scale_factor)
-        roi_feats = feats[0].new_zeros(rois.size(0), self.out_channels, *out_size)
-        for level, feat in enumerate(feats):
-            inds = (levels == level).nonzero(as_tuple=True)[0]
-            if inds.numel() > 0:
-                roi_feats[inds] = self.roi_layers[level](feat, rois[inds])
+        level_inds = [(levels == level).nonzero(as_tuple=True)[0] for level in range(len(feats))]
+        # Every finite RoI has one level, so its row is written below; zeros only when
+        # some are left (a RoI with NaN coordinates has no level).
+        covered = sum(inds.numel() for inds in level_inds) == rois.size(0)
+        new_feats = feats[0].new_empty if covered else feats[0].new_zeros
+        roi_feats, unused = None, []
+        for level, (feat, inds) in enumerate(zip(feats, level_inds)):
+            if inds.numel() == 0:
+                unused.append(feat)
+            elif inds.numel() == rois.size(0):
+                roi_feats = self.roi_layers[level](feat, rois)  # all RoIs, in order
             else:
-                # Keeps every level in the autograd graph, so that distributed
-                # training sees the same parameters used on every rank.
-                roi_feats = roi_feats + feat.sum() * 0.
+                if roi_feats is None:
+                    roi_feats = new_feats(rois.size(0), self.out_channels, *out_size)
+                roi_feats.index_copy_(0, inds, self.roi_layers[level](feat, rois[inds]))
+        if roi_feats is None:
+            roi_feats = feats[0].new_zeros(rois.size(0), self.out_channels, *out_size)
+        if unused and torch.is_grad_enabled() and any(feat.requires_grad for feat in unused):
+            # Keeps every level in the autograd graph, so that distributed training sees
+            # the same parameters used on every rank: one scalar zero, added once.
+            roi_feats = roi_feats + sum(feat.sum() for feat in unused) * 0.
         return roi_feats
