@@ -99,5 +99,5 @@ def test_dino_quickstart_config_trains_and_predicts():
     with torch.no_grad():
         results = model.predict(inputs, samples)
     pred = results[0].pred_instances
-    assert len(pred) == 100 and pred.bboxes.max() <= 48 + 1e-4
+    assert len(pred) == cfg.model.test_cfg.max_per_img and pred.bboxes.max() <= 48 + 1e-4
     assert ((pred.labels >= 0) & (pred.labels < 3)).all()
