@@ -28,7 +28,7 @@ setup(
     extras_require={
         # ONNX export (tools/deployment/export_onnx.py) and checking it with onnxruntime.
         'onnx': ['onnx', 'onnxruntime'],
-        'tests': ['pytest>=7', 'onnx', 'onnxruntime'],
+        'tests': ['pytest>=7', 'pytest-xdist', 'onnx', 'onnxruntime'],
     },
     license='Apache-2.0',
 )
