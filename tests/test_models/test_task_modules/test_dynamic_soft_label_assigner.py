@@ -5,6 +5,7 @@ from mmengine.structures import InstanceData
 
 from detlab.models.task_modules.assigners import (IGNORED_GT_IND, NEGATIVE_GT_IND, NO_LABEL,
                                                   DynamicSoftLabelAssigner)
+from detlab.models.task_modules.assigners import dynamic_soft_label_assigner
 from detlab.models.task_modules.assigners.dynamic_soft_label_assigner import INF
 
 
@@ -28,7 +29,13 @@ GTS = [(torch.tensor([[4., 4., 30., 28.], [20., 18., 60., 50.], [33., 2., 41., 1
        (torch.tensor([[0., 30., 40., 63.]]), torch.tensor([2]))]
 
 
-def test_batch_at_once_equals_image_by_image():
+@pytest.mark.parametrize('all_columns', [False, True])
+def test_batch_at_once_equals_image_by_image(all_columns, monkeypatch):
+    """On the CPU the assignment is computed on candidate columns only; on other devices
+    (``all_columns``: what they take, forced here) on every column: the same result."""
+    if all_columns:
+        monkeypatch.setattr(dynamic_soft_label_assigner, 'candidate_columns',
+                            lambda candidate: slice(None))
     assigner = DynamicSoftLabelAssigner(topk=5)
     priors = points()
     preds = [predictions(priors, seed=i) for i in range(2)]

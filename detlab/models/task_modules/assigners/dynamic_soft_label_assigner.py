@@ -17,7 +17,7 @@ Each gt takes its ``dynamic_k`` cheapest candidates, ``dynamic_k`` being the
 integer part of the sum of its ``topk`` largest candidate IoUs (at least 1);
 a prior taken by several gts keeps only its cheapest gt over all gts.
 """
-from typing import Optional, Tuple
+from typing import Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -44,6 +44,20 @@ def center_of_mass(masks: Tensor, eps: float = EPS) -> Tensor:
     center_y = (masks * rows).sum(dim=(1, 2)) / normalizer
     center_x = (masks * cols).sum(dim=(1, 2)) / normalizer
     return torch.stack([center_x, center_y], dim=1)
+
+
+def candidate_columns(candidate: Tensor) -> Union[Tensor, slice]:
+    """The prior columns of a (B, P) candidate mask that the assignment computes on.
+
+    A prior that is a candidate in no image stays negative (or left out) whatever its
+    cost, so on the CPU costs, IoUs and matching are computed on the other columns alone
+    (as MMDetection's per-image code keeps only its image's candidates): the same result
+    for less work. On other devices counting those columns would synchronise host and
+    device inside the training step, so every column is kept there.
+    """
+    if candidate.device.type == 'cpu':
+        return candidate.any(dim=0).nonzero().squeeze(1)
+    return slice(None)
 
 
 @TASK_UTILS.register_module()
@@ -138,11 +152,8 @@ class DynamicSoftLabelAssigner:
         inside = ((x > gt_bboxes[:, None, :, 0]) & (x < gt_bboxes[:, None, :, 2])
                   & (y > gt_bboxes[:, None, :, 1]) & (y < gt_bboxes[:, None, :, 3]))
         candidate = (inside & gt_valid_pairs).any(dim=2) & prior_valid  # (B, P)
-        # A prior that is a candidate in no image stays negative (or left out) whatever its
-        # cost, so costs, IoUs and matching are computed on the other columns (C) alone, as
-        # MMDetection's per-image code keeps only its image's candidates.
-        columns = candidate.any(dim=0).nonzero().squeeze(1)  # (C,)
-        if len(columns) == 0:
+        columns = candidate_columns(candidate)  # (C,) indices, or every column
+        if isinstance(columns, Tensor) and len(columns) == 0:
             return gt_inds, max_overlaps, labels
         priors = priors[columns]
         candidate = candidate[:, columns]
