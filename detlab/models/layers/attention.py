@@ -25,6 +25,22 @@ def _reduced_channels(owner: str, in_channels: int, ratio: int) -> int:
     return max(1, in_channels // ratio)
 
 
+def spatial_mean(x: Tensor) -> Tensor:
+    """Mean of (B, C, H, W) ``x`` over H and W, kept as (B, C, 1, 1).
+
+    On the CPU in fp32/fp64 it is computed as ``sum / (H * W)``, which is bit for bit what
+    PyTorch's CPU ``mean`` (and ``adaptive_avg_pool2d(x, 1)``) returns, since that is how they
+    compute it there. The backward differs in cost only: the gradient of ``sum`` is a broadcast
+    view of the (B, C, 1, 1) gradient divided by ``H * W``, where ``mean``'s materialises a full
+    (B, C, H, W) tensor in the default memory format, which for a channels_last ``x`` then adds
+    to the other gradient of ``x`` across two layouts. Elsewhere (CUDA, half precision, where
+    ``mean`` accumulates before rounding) it is ``mean``.
+    """
+    if x.device.type == 'cpu' and x.dtype in (torch.float32, torch.float64):
+        return x.sum(dim=(2, 3), keepdim=True) / (x.shape[2] * x.shape[3])
+    return x.mean(dim=(2, 3), keepdim=True)
+
+
 def _two_act_cfgs(owner: str, act_cfg: Union[dict, Sequence[dict]]) -> Sequence[dict]:
     if isinstance(act_cfg, dict):
         return act_cfg, act_cfg
@@ -66,7 +82,7 @@ class SEBlock(BaseModule):
 
     def forward(self, x: Tensor) -> Tensor:
         """Rescale each channel of (B, C, H, W) ``x``; same shape out."""
-        squeezed = x.mean(dim=(2, 3), keepdim=True)
+        squeezed = spatial_mean(x)
         return x * self.conv2(self.conv1(squeezed))
 
 
@@ -87,7 +103,7 @@ class CBAMChannelAttention(BaseModule):
 
     def forward(self, x: Tensor) -> Tensor:
         """(B, C, H, W) -> (B, C, 1, 1) channel weights in (0, 1)."""
-        avg = self.fc2(self.fc1(x.mean(dim=(2, 3), keepdim=True)))
+        avg = self.fc2(self.fc1(spatial_mean(x)))
         peak = self.fc2(self.fc1(x.amax(dim=(2, 3), keepdim=True)))
         return torch.sigmoid(avg + peak)
 
@@ -145,7 +161,9 @@ class CBAM(BaseModule):
 
 class ChannelAttention(BaseModule):
     """CSPNeXt's channel attention: ``x * hardsigmoid(fc(avgpool(x)))`` with one
-    1x1 conv ``fc`` (``channels`` -> ``channels``, with bias), as MMDetection's.
+    1x1 conv ``fc`` (``channels`` -> ``channels``, with bias), as MMDetection's. The global
+    average pool is :func:`spatial_mean` (MMDetection's ``AdaptiveAvgPool2d(1)``, same
+    numbers; no parameters, so the state_dict keys are MMDetection's).
 
     Args:
         channels (int): Input and output channels.
@@ -154,11 +172,10 @@ class ChannelAttention(BaseModule):
 
     def __init__(self, channels: int, init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        self.global_avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Conv2d(channels, channels, 1, 1, 0, bias=True)
         self.act = nn.Hardsigmoid(inplace=True)
 
     def forward(self, x: Tensor) -> Tensor:
         with torch.autocast(device_type=x.device.type, enabled=False):
-            out = self.global_avgpool(x)
+            out = spatial_mean(x)
         return x * self.act(self.fc(out))

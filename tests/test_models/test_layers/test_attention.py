@@ -72,3 +72,29 @@ def test_cbam_is_channel_then_spatial_attention(kernel):
 def test_cbam_bad_kernel():
     with pytest.raises(ValueError, match='odd'):
         MODELS.build(dict(type='CBAM', in_channels=4, spatial_kernel=4))
+
+
+@pytest.mark.parametrize('memory_format', [torch.contiguous_format, torch.channels_last])
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64, torch.bfloat16])
+def test_spatial_mean_is_adaptive_avg_pool_bit_for_bit_with_a_broadcast_gradient(
+        memory_format, dtype):
+    from detlab.models.layers.attention import spatial_mean
+    torch.manual_seed(0)
+    base = (torch.randn(2, 24, 19, 23) * 3 + 1).to(dtype).contiguous(memory_format=memory_format)
+    weight = torch.randn(1, 24, 1, 1, dtype=dtype)
+    results = []
+    for pool in (spatial_mean, lambda t: torch.nn.functional.adaptive_avg_pool2d(t, 1)):
+        x = base.clone().requires_grad_()
+        out = x * torch.sigmoid(pool(x) * weight)  # x used twice, as in the attention blocks
+        out.backward(torch.linspace(-1, 1, out.numel(), dtype=dtype).view_as(out))
+        results.append((out.detach(), x.grad))
+    (out, grad), (ref_out, ref_grad) = results
+    assert torch.equal(out, ref_out)
+    assert torch.equal(grad, ref_grad)
+    assert grad.is_contiguous(memory_format=memory_format)
+
+
+def test_channel_attention_has_mmdetections_parameters_only():
+    from detlab.models.layers import ChannelAttention
+    attention = ChannelAttention(8)
+    assert sorted(attention.state_dict()) == ['fc.bias', 'fc.weight']
