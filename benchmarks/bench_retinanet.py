@@ -22,6 +22,9 @@ faster).
 ``channels_last=True``: NHWC weights) and ``--compile`` adds ``detlab-compiled``
 (``compile=True``: backbone and neck compiled in place), each of them
 ``detlab`` otherwise; both flags add ``detlab-channels_last-compiled`` too.
+On CUDA the script then prints each model's peak memory in a train step and in inference
+(``torch.cuda.max_memory_allocated``, one model at a time: its weights, buffers, optimizer
+state, gradients and activations, none of the other models') and the ratio to torchvision's.
 
     python benchmarks/bench_retinanet.py [--rounds 10] [--threads N]
         [--device cpu|cuda] [--amp none|bf16|fp16] [--batch 2] [--size 512]
@@ -279,6 +282,51 @@ def compare(title: str, models: dict, rounds: int, warmup: int,
             targets = f'  targets {100 * share:.1f}% of the step' if kind == 'train' and share else ''
             print(f'{kind:5s}: {name:24s} {detlab_time:.3f}s  {peer} {peer_time:.3f}s  '
                   f'ratio {peer}/{name} = {peer_time / detlab_time:.2f}x{targets}')
+    if DEVICE.type == 'cuda':
+        print_peak_memory(models, optimizers, scaler, peer)
+
+
+def state_bytes(model, optimizer) -> int:
+    """Bytes of a model's parameters and buffers and of its optimizer's state tensors."""
+    tensors = [*model.parameters(), *model.buffers()]
+    tensors += [value for state in optimizer.state.values() for value in state.values()
+                if isinstance(value, torch.Tensor)]
+    return sum(t.numel() * t.element_size() for t in tensors)
+
+
+def step_peak_bytes(model, optimizer, step, *args) -> int:
+    """Peak CUDA memory of one call of ``step``, counting this model's own weights, buffers
+    and optimizer state but none of the other models resident beside it: every gradient is
+    dropped first, the peak above the memory then allocated is measured with
+    ``torch.cuda.reset_peak_memory_stats``/``max_memory_allocated`` and the model's state is
+    added."""
+    optimizer.zero_grad(set_to_none=True)
+    torch.cuda.synchronize()
+    baseline = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()
+    step(*args)
+    torch.cuda.synchronize()
+    peak = torch.cuda.max_memory_allocated() - baseline
+    optimizer.zero_grad(set_to_none=True)
+    return peak + state_bytes(model, optimizer)
+
+
+def print_peak_memory(models: dict, optimizers: dict, scaler, peer: str) -> None:
+    """Each model's peak CUDA memory in a train step and in inference (MiB), measured one
+    model at a time after the timed rounds, and the ratio to ``peer``'s."""
+    peaks = {}
+    for name, (model, train_step, inference) in models.items():
+        model.train()
+        train = step_peak_bytes(model, optimizers[name], train_step, optimizers[name], scaler)
+        model.eval()
+        infer = step_peak_bytes(model, optimizers[name], inference)
+        peaks[name] = dict(train=train / 2**20, infer=infer / 2**20)
+    for kind in ('train', 'infer'):
+        peer_peak = peaks[peer][kind]
+        for name in (name for name in models if name != peer):
+            print(f'peak memory {kind:5s}: {name:24s} {peaks[name][kind]:8.0f} MiB  {peer} '
+                  f'{peer_peak:8.0f} MiB  ratio {name}/{peer} = '
+                  f'{peaks[name][kind] / peer_peak:.2f}')
 
 
 def main() -> None:

@@ -348,3 +348,38 @@ def original_pvt_checkpoint(state_dict: dict, seed: int = 0) -> dict:
                      'norm.weight': torch.randn(channels, generator=generator),
                      'cls_token': torch.randn(1, 1, channels, generator=generator)})
     return original
+
+
+_MMCV_DEFORMABLE_ATTN = []
+
+
+def mmcv_deformable_attn_reference():
+    """mmcv's ``multi_scale_deformable_attn_pytorch`` (per-level ``grid_sample``, autograd's
+    gradients), on any device. ``mmcv.ops`` needs mmcv's compiled extension, which mmcv-lite
+    lacks; tools/dev/mmdet_reference.py's stand-in lets it import. Imported once per process
+    (a second import would register mmcv's ops twice); the modules it touched are removed
+    from ``sys.modules`` at once, the function keeps what it needs."""
+    if not _MMCV_DEFORMABLE_ATTN:
+        before = set(sys.modules)
+        try:
+            load_tool('tools/dev/mmdet_reference.py')._install_ext_stand_in()
+            from mmcv.ops.multi_scale_deform_attn import multi_scale_deformable_attn_pytorch
+            _MMCV_DEFORMABLE_ATTN.append(multi_scale_deformable_attn_pytorch)
+        finally:
+            for name in set(sys.modules) - before:
+                del sys.modules[name]
+    return _MMCV_DEFORMABLE_ATTN[0]
+
+
+def deformable_attn_inputs(bs, shapes, heads, dims, queries, points, seed=0, device='cpu'):
+    """Seeded ``[value, locations, weights]`` (leaves that require grad) of deformable
+    attention on ``device`` and the (L, 2) level shapes; locations reach outside [0, 1] so
+    zero padding is exercised."""
+    import torch
+    gen = torch.Generator().manual_seed(seed)
+    levels = len(shapes)
+    value = torch.randn(bs, sum(h * w for h, w in shapes), heads, dims, generator=gen)
+    locations = torch.rand(bs, queries, heads, levels, points, 2, generator=gen) * 1.4 - 0.2
+    weights = torch.rand(bs, queries, heads, levels, points, generator=gen).softmax(-1)
+    return ([t.to(device).requires_grad_() for t in (value, locations, weights)],
+            torch.tensor(shapes))

@@ -171,7 +171,8 @@ def test_amp_optim_wrapper_and_loss_scaler_resume(tmp_path, cpu_amp):
     assert_same_state(resumed.optim_wrapper.state_dict(), saved.optim_wrapper.state_dict())
 
 
-def test_bf16_amp_without_loss_scaler_trains_and_resumes_on_cpu(tmp_path):
+def test_bf16_amp_without_loss_scaler_trains_and_resumes(tmp_path):
+    """On the CPU and, where there is one, on the GPU the Runner trains on."""
     optim_wrapper = dict(type='AmpOptimWrapper', dtype='bfloat16', loss_scale=None,
                          optimizer=dict(type='SGD', lr=0.1, momentum=0.9))
     saved, resumed = saved_and_resumed(tmp_path, SCHEDULER_GROUPS['lr'], optim_wrapper)
@@ -179,9 +180,11 @@ def test_bf16_amp_without_loss_scaler_trains_and_resumes_on_cpu(tmp_path):
     assert resumed.optim_wrapper.loss_scaler is None
     assert 'loss_scaler' not in resumed.optim_wrapper.state_dict()
     assert_same_state(resumed.optim_wrapper.state_dict(), saved.optim_wrapper.state_dict())
+    device = saved.model.linear.weight.device
     with saved.optim_wrapper.optim_context(saved.model):
-        assert torch.get_autocast_dtype('cpu') == torch.bfloat16
-        assert saved.model.linear(torch.ones(1, 2)).dtype == torch.bfloat16
+        assert torch.is_autocast_enabled(device.type)
+        assert torch.get_autocast_dtype(device.type) == torch.bfloat16
+        assert saved.model.linear(torch.ones(1, 2, device=device)).dtype == torch.bfloat16
 
 
 def test_fp16_without_loss_scaling_is_refused():
@@ -192,7 +195,9 @@ def test_fp16_without_loss_scaling_is_refused():
 
 
 def test_optim_wrapper_dict_state_loads(tmp_path, cpu_amp):
-    first, second = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
+    # Where there is a GPU the real CUDA loss scaler is used, on weights and inputs there.
+    device = 'cuda' if torch.cuda.is_available() else 'cpu'
+    first, second = torch.nn.Linear(2, 2).to(device), torch.nn.Linear(2, 2).to(device)
 
     def wrappers() -> OptimWrapperDict:
         return OptimWrapperDict(
@@ -202,7 +207,7 @@ def test_optim_wrapper_dict_state_loads(tmp_path, cpu_amp):
     original = wrappers()
     for name, wrapper in original.items():
         module = first if name == 'plain' else second
-        wrapper.update_params(module(torch.ones(1, 2)).sum())
+        wrapper.update_params(module(torch.ones(1, 2, device=device)).sum())
     path = tmp_path / 'dict.pth'
     torch.save(dict(optimizer=original.state_dict()), path)
     restored = wrappers()

@@ -29,15 +29,6 @@ FAMILIES = {
 LOSS_RTOL, BOX_ATOL, SCORE_ATOL = 1e-3, 0.05, 1e-3
 
 
-@pytest.fixture(autouse=True)
-def _no_tf32():
-    """Full fp32 on the GPU, so CPU and GPU differ only by summation order."""
-    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
-    yield
-    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
-
-
 def build(config: str):
     register_all_modules()
     cfg = Config.fromfile(str(REPO_ROOT / config))

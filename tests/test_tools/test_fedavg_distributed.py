@@ -2,9 +2,11 @@
 and two (torchrun, gloo) end with the same global weights, and a run killed
 with SIGKILL in the middle of a round and resumed ends as an uninterrupted one.
 
-Everything runs on one thread per process (``OMP_NUM_THREADS=1``): a CPU
-convolution's gradient may round differently with another thread count, and
-the comparison is bit for bit.
+Everything runs on the CPU, on one thread per process (``OMP_NUM_THREADS=1``), also
+on a machine with a GPU: the comparison is bit for bit, which a CPU convolution's
+gradient keeps only at one thread count and a GPU's backward (atomic adds, cuDNN's
+choice of kernels in each process) does not promise; two processes with CUDA would
+also need two GPUs.
 """
 import os
 import signal
@@ -46,8 +48,9 @@ def train_args(data_root, work_dir, *extra) -> list:
 
 
 @pytest.fixture(autouse=True)
-def one_thread(monkeypatch):
+def one_cpu_thread(monkeypatch):
     monkeypatch.setenv('OMP_NUM_THREADS', '1')
+    monkeypatch.setenv('CUDA_VISIBLE_DEVICES', '')  # the tools' processes see no GPU
 
 
 def final_state(work_dir) -> dict:

@@ -99,7 +99,7 @@ def test_two_equal_iid_clients_take_one_step_on_the_averaged_gradient(tmp_path):
     start = weights(runner)
     runner.train()
     # Gradient of mean(w.x + b) over all 8 points: (mean x, 1).
-    points = LabelledPoints().points
+    points = LabelledPoints().points.to(start['linear.weight'].device)  # the runner's device
     expected_weight = start['linear.weight'] - LR * points.mean(0, keepdim=True)
     torch.testing.assert_close(runner.model.linear.weight.detach(), expected_weight)
     torch.testing.assert_close(runner.model.linear.bias.detach(), start['linear.bias'] - LR)
@@ -119,7 +119,8 @@ def test_unequal_clients_are_weighted_by_sample_count(tmp_path):
     runner.train()
     # Each client takes one full-batch step on its own points; the average of
     # (mean of its points) weighted by its count is the mean over all points.
-    expected = start['linear.weight'] - LR * LabelledPoints().points.mean(0, keepdim=True)
+    points = LabelledPoints().points.to(start['linear.weight'].device)  # the runner's device
+    expected = start['linear.weight'] - LR * points.mean(0, keepdim=True)
     torch.testing.assert_close(runner.model.linear.weight.detach(), expected)
 
 
@@ -142,7 +143,8 @@ def test_client_with_nan_loss_is_dropped(tmp_path, monkeypatch):
     monkeypatch.setattr(runner.logger, 'warning', warned.append)
     start = weights(runner)
     runner.train()
-    expected = start['linear.weight'] - LR * clean.points.mean(0, keepdim=True)
+    points = clean.points.to(start['linear.weight'].device)  # the runner's device
+    expected = start['linear.weight'] - LR * points.mean(0, keepdim=True)
     torch.testing.assert_close(runner.model.linear.weight.detach(), expected)
     log = '\n'.join(warned)
     assert ('round 1: dropped from the average (loss not finite): client 0: loss not finite '

@@ -1,11 +1,10 @@
 """The DETR family's layers: deformable attention against mmcv's PyTorch formulation,
 positional encodings, the CDN query generator and the decoder's references."""
-import sys
-
 import pytest
 import torch
 
-from helpers import load_tool
+from helpers import deformable_attn_inputs as random_inputs
+from helpers import mmcv_deformable_attn_reference
 from detlab.models.layers import (CdnQueryGenerator, LearnedPositionalEncoding,
                                   MultiScaleDeformableAttention, SinePositionalEncoding,
                                   coordinate_to_encoding, inverse_sigmoid)
@@ -15,25 +14,8 @@ from detlab.structures import DetDataSample
 
 @pytest.fixture(scope='module')
 def mmcv_fallback():
-    """mmcv's ``multi_scale_deformable_attn_pytorch``. ``mmcv.ops`` needs mmcv's compiled
-    extension, which mmcv-lite lacks; tools/dev/mmdet_reference.py's stand-in lets it import,
-    and the modules it touched are removed again afterwards."""
-    before = set(sys.modules)
-    load_tool('tools/dev/mmdet_reference.py')._install_ext_stand_in()
-    from mmcv.ops.multi_scale_deform_attn import multi_scale_deformable_attn_pytorch
-    yield multi_scale_deformable_attn_pytorch
-    for name in set(sys.modules) - before:
-        del sys.modules[name]
-
-
-def random_inputs(bs, shapes, heads, dims, queries, points, seed=0):
-    gen = torch.Generator().manual_seed(seed)
-    levels = len(shapes)
-    value = torch.randn(bs, sum(h * w for h, w in shapes), heads, dims, generator=gen)
-    # Locations reach outside [0, 1] so zero padding is exercised.
-    locations = torch.rand(bs, queries, heads, levels, points, 2, generator=gen) * 1.4 - 0.2
-    weights = torch.rand(bs, queries, heads, levels, points, generator=gen).softmax(-1)
-    return [t.requires_grad_() for t in (value, locations, weights)], torch.tensor(shapes)
+    """mmcv's ``multi_scale_deformable_attn_pytorch``."""
+    return mmcv_deformable_attn_reference()
 
 
 # Queries as many as the value positions take grid_sample's path (the encoders), other
@@ -93,6 +75,24 @@ def test_deformable_attention_gather_path_takes_a_half_value_with_float_weights(
     expected = mmcv_fallback(half.float(), spatial_shapes, locations, weights)
     assert got.dtype == torch.float32
     assert torch.allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_deformable_attention_gather_path_backward_in_bf16(mmcv_fallback):
+    """bf16 value, locations and weights (a decoder under CPU autocast, whose softmax stays
+    bf16): the gather path's backward runs (its sparse dots in float32) and gives the float
+    reference's gradients on the same bf16 inputs to bf16 rounding."""
+    (value, locations, weights), spatial_shapes = random_inputs(1, [(4, 5), (2, 3)], 2, 8, 7, 2)
+    low = [t.detach().bfloat16().requires_grad_() for t in (value, locations, weights)]
+    high = [t.detach().float().requires_grad_() for t in low]
+    got = multi_scale_deformable_attn(low[0], spatial_shapes, *low[1:])
+    expected = mmcv_fallback(high[0], spatial_shapes, *high[1:])
+    assert got.dtype == torch.bfloat16
+    grad_out = torch.randn_like(expected)
+    got_grads = torch.autograd.grad(got, low, grad_out.bfloat16())
+    for name, g, e in zip(('value', 'locations', 'weights'), got_grads,
+                          torch.autograd.grad(expected, high, grad_out)):
+        assert g.dtype == torch.bfloat16, name
+        assert (g.float() - e).norm() <= 2e-2 * e.norm(), name
 
 
 def test_deformable_attention_rejects_shapes_that_do_not_cover_the_values():

@@ -192,16 +192,19 @@ class GatherDeformableAttnFunction(Function):
         grad_value = value_grad_by_rows(grad_rows, corners, corner_weights, ctx.shapes,
                                         value.shape)
         # One dot per corner: its value row with its query's output-gradient row.
+        # sampled_addmm takes float32 and float64 only: bf16 or fp16 rows (a model under
+        # CPU autocast, or cast to half) are dotted in float32 and the dots cast back.
+        dot_dtype = torch.promote_types(rows.dtype, torch.float32)
         per_query = corners.row[0].numel()
         with warnings.catch_warnings():  # torch calls its sparse CSR layout beta
             warnings.simplefilter('ignore', UserWarning)
             pattern = torch.sparse_csr_tensor(
                 torch.arange(0, corners.row.numel() + 1, per_query, dtype=corners.row.dtype,
                              device=value.device),
-                corners.row.view(-1), rows.new_zeros(corners.row.numel()),
+                corners.row.view(-1), rows.new_zeros(corners.row.numel(), dtype=dot_dtype),
                 (grad_rows.shape[0], rows.shape[0]), check_invariants=False)
-        dots = torch.sparse.sampled_addmm(pattern, grad_rows, rows.t(), beta=0.0).values().view(
-            corners.row.shape)
+        dots = torch.sparse.sampled_addmm(pattern, grad_rows.to(dot_dtype), rows.t().to(dot_dtype),
+                                          beta=0.0).values().view(corners.row.shape).to(rows.dtype)
         dots = dots.view(-1, 2, 2, dots.shape[-1])  # (B * Q * heads, dy, dx, L * P)
         along_x = (dots * corners.weight_y[:, :, None]).sum(1)  # (B * Q * heads, dx, L * P)
         along_y = (dots * corners.weight_x[:, None]).sum(2)  # (B * Q * heads, dy, L * P)

@@ -1,0 +1,137 @@
+"""detlab's own formulations of ops on a CUDA GPU: RoIAlign (torchvision's kernel there, not
+the CPU's thread split), deformable attention's gather and grid_sample paths, and the
+DynamicSoftLabelAssigner's all-columns path, against references on the same device or the
+CPU's results.
+
+Skipped, with the reason, on machines without CUDA. Each test runs small inputs (well under a
+second). Tolerances: the same float32 arithmetic summed in another order (a relative 1e-5 and
+an absolute 1e-5 on values of order 1, as the CPU tests of these ops use; for deformable
+attention's gradients the absolute one scales with the tensor's largest entry and the whole
+tensor's error is under 1e-5 of its norm).
+"""
+import pytest
+import torch
+import torchvision
+from mmengine.structures import InstanceData
+
+from detlab.models.layers.transformer import MultiScaleDeformableAttention, \
+    multi_scale_deformable_attn
+from detlab.models.roi_heads.roi_extractors.roi_align import RoIAlign, roi_align_threads
+from detlab.models.task_modules.assigners import DynamicSoftLabelAssigner
+from helpers import deformable_attn_inputs, mmcv_deformable_attn_reference
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(),
+                                reason='needs a CUDA GPU; this machine has none')
+
+RTOL, ATOL = 1e-5, 1e-5
+
+
+def roi_case(device: str, num_rois: int = 600):
+    """A (2, 8, 40, 48) feature map and ``num_rois`` (K, 5) RoIs of both images, seeded."""
+    gen = torch.Generator().manual_seed(0)
+    feats = torch.randn(2, 8, 40, 48, generator=gen)
+    xy = torch.rand(num_rois, 2, generator=gen) * torch.tensor([300., 250.])
+    wh = torch.rand(num_rois, 2, generator=gen) * 90 + 1
+    batch = torch.randint(0, 2, (num_rois, 1), generator=gen).float()
+    rois = torch.cat([batch, xy, xy + wh], 1)
+    return feats.to(device).requires_grad_(), rois.to(device)
+
+
+@pytest.mark.parametrize('aligned,sampling_ratio', [(True, 0), (False, 2)])
+def test_roi_align_on_cuda_is_torchvisions_kernel(aligned, sampling_ratio):
+    """CUDA tensors are never split over CPU threads: the output is torchvision's on the GPU
+    bit for bit, its gradient torchvision's (atomic adds: to rounding), and both equal the
+    CPU's (threaded there) to rounding."""
+    feats, rois = roi_case('cuda')
+    assert roi_align_threads(feats, rois) == 1
+    layer = RoIAlign((7, 7), spatial_scale=1 / 8, sampling_ratio=sampling_ratio, aligned=aligned)
+    got = layer(feats, rois)
+    expected = torchvision.ops.roi_align(feats, rois, (7, 7), 1 / 8, sampling_ratio, aligned)
+    assert got.is_cuda and torch.equal(got, expected)
+    grad_out = torch.randn_like(got)
+    got_grad, = torch.autograd.grad(got, feats, grad_out)
+    expected_grad, = torch.autograd.grad(expected, feats, grad_out)
+    torch.testing.assert_close(got_grad, expected_grad, rtol=RTOL, atol=ATOL)
+
+    cpu_feats, cpu_rois = roi_case('cpu')
+    cpu = layer(cpu_feats, cpu_rois)
+    cpu_grad, = torch.autograd.grad(cpu, cpu_feats, grad_out.cpu())
+    torch.testing.assert_close(got.cpu(), cpu, rtol=RTOL, atol=ATOL)
+    torch.testing.assert_close(got_grad.cpu(), cpu_grad, rtol=RTOL, atol=ATOL)
+
+
+# Fewer or more queries than values take the gather path (embedding_bag, sampled_addmm,
+# argsort); as many as the values take grid_sample's forward with the row-sum value gradient.
+@pytest.mark.parametrize('bs,shapes,heads,points,queries', [
+    (2, [(7, 9), (4, 5), (2, 3)], 4, 3, 11),
+    (1, [(12, 10), (6, 5), (3, 3), (2, 2)], 8, 4, 300),
+    (2, [(4, 5), (2, 3)], 4, 3, 26),
+])
+def test_deformable_attention_on_cuda_equals_grid_sample_with_gradients(bs, shapes, heads,
+                                                                        points, queries):
+    (value, locations, weights), spatial_shapes = deformable_attn_inputs(
+        bs, shapes, heads, 8, queries, points, device='cuda')
+    expected = mmcv_deformable_attn_reference()(value, spatial_shapes.cuda(), locations, weights)
+    got = multi_scale_deformable_attn(value, spatial_shapes, locations, weights)
+    assert got.is_cuda and got.shape == (bs, queries, heads * 8)
+    torch.testing.assert_close(got, expected, rtol=RTOL, atol=ATOL)
+    grad_out = torch.randn_like(expected)
+    expected_grads = torch.autograd.grad(expected, (value, locations, weights), grad_out)
+    got_grads = torch.autograd.grad(got, (value, locations, weights), grad_out)
+    for name, g, e in zip(('value', 'locations', 'weights'), got_grads, expected_grads):
+        # The locations' gradient sums terms of both signs scaled by the level's size: its
+        # rounding is relative to the tensor's largest entries, not to each element.
+        scale = float(e.abs().max())
+        torch.testing.assert_close(g, e, rtol=RTOL, atol=ATOL * max(1.0, scale), msg=name)
+        assert (g - e).norm() <= RTOL * e.norm() and g.abs().sum() > 0, name
+
+
+def test_deformable_attention_module_trains_under_bf16_autocast_on_cuda():
+    """A decoder's deformable attention (gather path) forward and backward under bf16
+    autocast, as --amp bf16 runs it: float32 gathers, finite gradients everywhere."""
+    torch.manual_seed(0)
+    attention = MultiScaleDeformableAttention(embed_dims=32, num_heads=4, num_levels=2,
+                                              num_points=2, batch_first=True).cuda()
+    shapes = torch.tensor([[8, 10], [4, 5]], device='cuda')
+    value = torch.randn(2, 100, 32, device='cuda')
+    query = torch.randn(2, 30, 32, device='cuda')
+    reference_points = torch.rand(2, 30, 2, 2, device='cuda')
+    with torch.autocast('cuda', dtype=torch.bfloat16):
+        output = attention(query, value=value, reference_points=reference_points,
+                           spatial_shapes=shapes,
+                           level_start_index=torch.tensor([0, 80], device='cuda'))
+    assert output.shape == (2, 30, 32)
+    output.float().square().mean().backward()
+    for name, param in attention.named_parameters():
+        assert param.grad is not None and torch.isfinite(param.grad).all(), name
+
+
+def test_dynamic_soft_label_assignment_on_cuda_equals_the_cpus():
+    """On CUDA the assigner keeps every prior column (no host sync); on the CPU it compacts
+    to the candidate columns: the same assignment of a seeded batch of two images."""
+    gen = torch.Generator().manual_seed(0)
+    ys, xs = torch.meshgrid(torch.arange(0, 64, 8.), torch.arange(0, 64, 8.), indexing='ij')
+    priors = torch.stack([xs.flatten(), ys.flatten(), torch.full((64,), 8.),
+                          torch.full((64,), 8.)], 1)
+    sizes = torch.rand(2, 64, 4, generator=gen) * 20 + 2
+    boxes = torch.cat([priors[:, :2] - sizes[..., :2], priors[:, :2] + sizes[..., 2:]], -1)
+    scores = torch.randn(2, 64, 4, generator=gen)
+    gt_bboxes = torch.tensor([[[4., 4., 30., 28.], [20., 18., 60., 50.], [33., 2., 41., 12.]],
+                              [[0., 30., 40., 63.], [0., 0., 0., 0.], [0., 0., 0., 0.]]])
+    gt_labels = torch.tensor([[1, 3, 0], [2, -1, -1]])
+    gt_valid = torch.tensor([[True, True, True], [True, False, False]])
+    prior_valid = torch.ones(2, 64, dtype=torch.bool)
+    prior_valid[1, :8] = False
+    assigner = DynamicSoftLabelAssigner(topk=5)
+    inputs = (priors, boxes, scores, prior_valid, gt_bboxes, gt_labels, gt_valid)
+    cpu = assigner.assign_batch(*inputs)
+    gpu = assigner.assign_batch(*(t.cuda() for t in inputs))
+    gt_inds, overlaps, labels = (t.cpu() for t in gpu)
+    assert (cpu[0] > 0).any()
+    assert torch.equal(gt_inds, cpu[0]) and torch.equal(labels, cpu[2])
+    torch.testing.assert_close(overlaps, cpu[1], rtol=RTOL, atol=1e-6)
+    # The per-image assign on CUDA gives the batch's first image.
+    single = assigner.assign(
+        InstanceData(priors=priors.cuda(), bboxes=boxes[0].cuda(), scores=scores[0].cuda()),
+        InstanceData(bboxes=gt_bboxes[0].cuda(), labels=gt_labels[0].cuda()))
+    assert torch.equal(single.gt_inds.cpu(), cpu[0][0])
