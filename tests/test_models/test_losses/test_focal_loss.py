@@ -138,3 +138,76 @@ def test_functional_signatures_match_mmdetection():
 def test_label_target_with_dense_pred_is_refused_clearly():
     with pytest.raises(ValueError, match='target'):
         MODELS.build(dict(type='FocalLoss'))(torch.zeros(2, 3, 4, 4), torch.zeros(2, 4, 4).long())
+
+
+def _fused_inputs(num=64, num_classes=5, dtype=torch.float64, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    logits = (torch.randn(num, num_classes, generator=generator) * 3).to(dtype)
+    labels = torch.randint(0, num_classes + 1, (num, ), generator=generator)  # C = background
+    labels[:num_classes + 1] = torch.arange(num_classes + 1)  # every class and the background
+    return logits, labels
+
+
+@pytest.mark.parametrize('gamma', [2.0, 1.5])
+def test_fused_focal_loss_is_the_formula_and_its_gradient_is_exact(gamma):
+    from detlab.models.losses.focal_loss import SigmoidFocalLossFunction
+    logits, labels = _fused_inputs()
+    loss = SigmoidFocalLossFunction.apply(logits, labels, gamma, 0.3)
+    expected = _focal_by_hand(logits, labels, gamma=gamma, alpha=0.3)
+    assert torch.allclose(loss, expected, rtol=1e-9, atol=1e-12)
+    # the closed-form backward against finite differences of the forward
+    assert torch.autograd.gradcheck(
+        lambda x: SigmoidFocalLossFunction.apply(x, labels, gamma, 0.3),
+        (logits.clone().requires_grad_(), ))
+
+
+def test_fused_focal_loss_gradient_equals_the_element_wise_one_in_fp32():
+    from detlab.models.losses.focal_loss import SigmoidFocalLossFunction, py_sigmoid_focal_loss
+    logits, labels = _fused_inputs(num=512, num_classes=80, dtype=torch.float32)
+    weight = torch.rand(512)
+    grads = []
+    for fused in (True, False):
+        x = logits.clone().requires_grad_()
+        if fused:
+            loss = (SigmoidFocalLossFunction.apply(x, labels, 2.0, 0.25) * weight[:, None]).sum()
+        else:
+            one_hot = torch.nn.functional.one_hot(labels, 81)[:, :80]
+            loss = py_sigmoid_focal_loss(x, one_hot, weight, reduction='sum')
+        loss.backward()
+        grads.append((loss.detach(), x.grad))
+    (fused_loss, fused_grad), (loss, grad) = grads
+    assert fused_loss.item() == pytest.approx(loss.item(), rel=1e-5)
+    assert torch.allclose(fused_grad, grad, rtol=1e-4, atol=1e-7)
+
+
+def test_fused_focal_loss_keeps_only_logits_and_labels_for_backward():
+    from detlab.models.losses.focal_loss import SigmoidFocalLossFunction, py_sigmoid_focal_loss
+    logits, labels = _fused_inputs(num=1000, num_classes=80, dtype=torch.float32)
+    saved = {}
+
+    def count(name):
+        def pack(tensor):
+            saved[name] = saved.get(name, 0) + tensor.numel() * tensor.element_size()
+            return tensor
+        return pack
+
+    x = logits.clone().requires_grad_()
+    with torch.autograd.graph.saved_tensors_hooks(count('fused'), lambda t: t):
+        SigmoidFocalLossFunction.apply(x, labels, 2.0, 0.25).sum()
+    with torch.autograd.graph.saved_tensors_hooks(count('element-wise'), lambda t: t):
+        one_hot = torch.nn.functional.one_hot(labels, 81)[:, :80]
+        py_sigmoid_focal_loss(x, one_hot, reduction='sum')
+    logits_bytes = logits.numel() * logits.element_size()
+    assert saved['fused'] == logits_bytes + labels.numel() * labels.element_size()
+    assert saved['element-wise'] > 4 * logits_bytes
+
+
+def test_fused_focal_loss_takes_half_precision_logits():
+    from detlab.models.losses.focal_loss import SigmoidFocalLossFunction
+    logits, labels = _fused_inputs(dtype=torch.float32)
+    half = logits.to(torch.bfloat16).requires_grad_()
+    loss = SigmoidFocalLossFunction.apply(half, labels, 2.0, 0.25)
+    loss.sum().backward()
+    assert loss.dtype == torch.float32 and half.grad.dtype == torch.bfloat16
+    reference = _focal_by_hand(half.detach().float(), labels)
+    assert torch.allclose(loss, reference, rtol=1e-5, atol=1e-6)
