@@ -9,7 +9,7 @@ Convention for ``AssignResult.gt_inds`` (stated here once, pinned by a test):
 ``AssignResult.labels`` holds the matched gt's class where a prior is positive
 and ``NO_LABEL`` (-1) everywhere else.
 """
-from typing import Callable, Dict
+from typing import Callable, Dict, Union
 
 import numpy as np
 import torch
@@ -178,3 +178,18 @@ def assign_single_image(assign_batch: Callable, pred_instances: InstanceData,
     if not bool((gt_inds > NEGATIVE_GT_IND).any()):
         max_overlaps = max_overlaps.new_zeros((1, num_priors))
     return AssignResult(num_gts, gt_inds[0], max_overlaps[0], labels=labels[0])
+
+
+def candidate_columns(candidate: Tensor, compact: bool = True) -> Union[Tensor, slice]:
+    """The prior columns of a (B, P) candidate mask that a batched assignment computes on.
+
+    A prior that is a candidate in no image stays negative (or left out) whatever its
+    cost, so on the CPU costs, IoUs and matching are computed on the other columns alone
+    (as MMDetection's per-image code keeps only its image's candidates): the same result
+    for less work. On other devices counting those columns would synchronise host and
+    device inside the training step, so every column is kept there; ``compact=False``
+    keeps every column on the CPU too (that path, e.g. to test it).
+    """
+    if compact and candidate.device.type == 'cpu':
+        return candidate.any(dim=0).nonzero().squeeze(1)
+    return slice(None)

@@ -17,7 +17,7 @@ Each gt takes its ``dynamic_k`` cheapest candidates, ``dynamic_k`` being the
 integer part of the sum of its ``topk`` largest candidate IoUs (at least 1);
 a prior taken by several gts keeps only its cheapest gt over all gts.
 """
-from typing import Optional, Tuple, Union
+from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -26,7 +26,7 @@ from torch import Tensor
 
 from detlab.registry import TASK_UTILS
 from .assign_result import (IGNORED_GT_IND, NEGATIVE_GT_IND, NO_LABEL, AssignResult,
-                            assign_single_image)
+                            assign_single_image, candidate_columns)
 
 #: Added to IoUs under the log of the IoU cost, as MMDetection.
 EPS = 1.0e-7
@@ -44,20 +44,6 @@ def center_of_mass(masks: Tensor, eps: float = EPS) -> Tensor:
     center_y = (masks * rows).sum(dim=(1, 2)) / normalizer
     center_x = (masks * cols).sum(dim=(1, 2)) / normalizer
     return torch.stack([center_x, center_y], dim=1)
-
-
-def candidate_columns(candidate: Tensor) -> Union[Tensor, slice]:
-    """The prior columns of a (B, P) candidate mask that the assignment computes on.
-
-    A prior that is a candidate in no image stays negative (or left out) whatever its
-    cost, so on the CPU costs, IoUs and matching are computed on the other columns alone
-    (as MMDetection's per-image code keeps only its image's candidates): the same result
-    for less work. On other devices counting those columns would synchronise host and
-    device inside the training step, so every column is kept there.
-    """
-    if candidate.device.type == 'cpu':
-        return candidate.any(dim=0).nonzero().squeeze(1)
-    return slice(None)
 
 
 @TASK_UTILS.register_module()
