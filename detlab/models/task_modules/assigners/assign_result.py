@@ -193,3 +193,33 @@ def candidate_columns(candidate: Tensor, compact: bool = True) -> Union[Tensor, 
     if compact and candidate.device.type == 'cpu':
         return candidate.any(dim=0).nonzero().squeeze(1)
     return slice(None)
+
+
+def dynamic_k_matching(cost: Tensor, ious: Tensor, pair_ok: Tensor, topk: int) -> Tensor:
+    """Which (prior, gt) pairs match in SimOTA's and RTMDet's dynamic-k
+    matching: (B, P, K) bool, at most one gt per prior.
+
+    Each gt takes its ``dynamic_k`` cheapest priors, ``dynamic_k`` being the
+    integer part of the sum of its ``topk`` largest IoUs (at least 1); a prior
+    taken by several gts goes to the gt of least cost over all gts. No output
+    size depends on the values, so nothing waits for the device.
+
+    Args:
+        cost (Tensor): (B, P, K) matching cost, ``inf`` outside ``pair_ok``.
+        ious (Tensor): (B, P, K) IoUs, 0 outside ``pair_ok``.
+        pair_ok (Tensor): (B, P, K) bool, the pairs that may match.
+        topk (int): IoUs summed into ``dynamic_k``.
+    """
+    num_priors, num_gts = cost.shape[1:]
+    candidate_topk = min(topk, num_priors)
+    topk_ious = ious.topk(candidate_topk, dim=1).values  # (B, topk, K)
+    dynamic_ks = topk_ious.sum(dim=1).int().clamp(min=1)  # (B, K)
+    order = cost.topk(candidate_topk, dim=1, largest=False).indices  # (B, topk, K)
+    ranks = torch.arange(candidate_topk, device=cost.device)[None, :, None]
+    taken = (ranks < dynamic_ks[:, None, :]).to(torch.uint8)
+    matching = torch.zeros_like(cost, dtype=torch.uint8).scatter_(1, order, taken)
+    matching = matching.bool() & pair_ok
+    several = matching.sum(dim=2) > 1  # (B, P)
+    gts = torch.arange(num_gts, device=cost.device)
+    cheapest = cost.argmin(dim=2, keepdim=True) == gts  # (B, P, K) one-hot
+    return torch.where(several[:, :, None], cheapest, matching)

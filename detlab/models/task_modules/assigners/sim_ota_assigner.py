@@ -29,7 +29,7 @@ from torch import Tensor
 
 from detlab.registry import TASK_UTILS
 from .assign_result import (IGNORED_GT_IND, NEGATIVE_GT_IND, NO_LABEL, AssignResult,
-                            assign_single_image, candidate_columns)
+                            assign_single_image, candidate_columns, dynamic_k_matching)
 
 #: Cost added to pairs outside the gt box or its centre square, and the
 #: ``max_overlaps`` of priors that are not positive, as MMDetection.
@@ -141,7 +141,7 @@ class SimOTAAssigner:
                 + (~(in_gts & in_centers)) * INF)
         cost = torch.where(pair_ok, cost, float('inf'))
 
-        matching = self._dynamic_k_matching(cost, ious, pair_ok)  # (B, P, K) bool
+        matching = dynamic_k_matching(cost, ious, pair_ok, self.candidate_topk)  # (B, P, K) bool
         positive = matching.any(dim=2)
         matched_gt = matching.to(torch.uint8).argmax(dim=2)  # (B, P)
         matched_iou = (matching * ious).sum(dim=2)
@@ -193,23 +193,3 @@ class SimOTAAssigner:
             pair_cost = pair_cost.new_zeros((batch, num_priors, num_gts)).index_copy_(
                 1, columns, pair_cost)
         return pair_cost.to(pred_scores.dtype)
-
-    def _dynamic_k_matching(self, cost: Tensor, ious: Tensor, pair_ok: Tensor) -> Tensor:
-        """Which (prior, gt) pairs match: (B, P, K) bool, at most one gt per prior.
-
-        Each gt takes its ``dynamic_k`` cheapest candidates; a prior taken
-        more than once goes to the gt of least cost.
-        """
-        num_priors = cost.shape[1]
-        candidate_topk = min(self.candidate_topk, num_priors)
-        topk_ious = ious.topk(candidate_topk, dim=1).values  # (B, topk, K)
-        dynamic_ks = topk_ious.sum(dim=1).int().clamp(min=1)  # (B, K)
-        order = cost.topk(candidate_topk, dim=1, largest=False).indices  # (B, topk, K)
-        ranks = torch.arange(candidate_topk, device=cost.device)[None, :, None]
-        taken = (ranks < dynamic_ks[:, None, :]).to(torch.uint8)
-        matching = torch.zeros_like(cost, dtype=torch.uint8).scatter_(1, order, taken)
-        matching = matching.bool() & pair_ok
-        several = matching.sum(dim=2) > 1  # (B, P)
-        gts = torch.arange(cost.shape[2], device=cost.device)
-        cheapest = cost.argmin(dim=2, keepdim=True) == gts  # (B, P, K) one-hot
-        return torch.where(several[:, :, None], cheapest, matching)
