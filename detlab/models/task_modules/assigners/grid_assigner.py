@@ -34,6 +34,9 @@ class GridAssigner:
        takes those prior(s) (every tied one with ``gt_max_assign_all``); a
        later gt wins a prior two gts claim.
 
+    :meth:`assign` takes one image (MMDetection's interface); :meth:`assign_batch`
+    a padded batch at once, with the same result image by image.
+
     Args:
         pos_iou_thr (float): Positive threshold (strict).
         neg_iou_thr (float | tuple[float, float]): Negative bound or range.
