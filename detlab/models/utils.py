@@ -159,6 +159,19 @@ def empty_instances(batch_img_metas: List[dict],
 
 
 # ---- batched target assignment -------------------------------------------
+def assigns_whole_batch(assigner, sampler, batch_gt_instances: Sequence[InstanceData],
+                        batch_gt_instances_ignore: Optional[Sequence[Optional[InstanceData]]]
+                        = None) -> bool:
+    """Whether a head may compute this batch's targets at once: the assigner
+    says so (``assigner.can_assign_batch(...)``, e.g. not with ignore regions
+    it would use) and the sampler declares ``supports_batch``. Anything
+    without those declarations runs image by image.
+    """
+    can_assign_batch = getattr(assigner, 'can_assign_batch', None)
+    return (getattr(sampler, 'supports_batch', False) and can_assign_batch is not None
+            and can_assign_batch(batch_gt_instances, batch_gt_instances_ignore))
+
+
 def pad_gt_instances(batch_gt_instances: Sequence[InstanceData],
                      device: Optional[torch.device] = None) -> Tuple[Tensor, Tensor, Tensor]:
     """Stack each image's gts into one padded batch.
@@ -183,14 +196,17 @@ def pad_gt_instances(batch_gt_instances: Sequence[InstanceData],
               for gt in batch_gt_instances]
     labels = [gt.labels.to(device=device, dtype=torch.long).reshape(-1)
               for gt in batch_gt_instances]
-    counts = torch.tensor([len(one) for one in labels], device=device)
+    # Filled on the device: a tensor of counts built on the host would be a
+    # host-to-device copy, which waits for the device's queue on CUDA.
+    valid = [torch.ones(len(one), dtype=torch.bool, device=device) for one in labels]
     if all(len(one) == 0 for one in labels):
         bboxes[0] = bboxes[0].new_zeros((1, 4))
         labels[0] = labels[0].new_full((1, ), PAD_LABEL)
+        valid[0] = valid[0].new_zeros((1, ))
     padded_bboxes = nn.utils.rnn.pad_sequence(bboxes, batch_first=True)
     padded_labels = nn.utils.rnn.pad_sequence(labels, batch_first=True, padding_value=PAD_LABEL)
-    valid = torch.arange(padded_labels.shape[1], device=device)[None, :] < counts[:, None]
-    return padded_bboxes, padded_labels, valid
+    padded_valid = nn.utils.rnn.pad_sequence(valid, batch_first=True, padding_value=False)
+    return padded_bboxes, padded_labels, padded_valid
 
 
 def batch_valid_flags(strides: Sequence[Tuple[int, int]], num_base_priors: Sequence[int],

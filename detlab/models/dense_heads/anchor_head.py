@@ -14,8 +14,8 @@ from torch import Tensor
 
 from detlab.models.task_modules.assigners import NEGATIVE_GT_IND
 from detlab.registry import MODELS, TASK_UTILS
-from ..utils import (batch_valid_flags, images_to_levels, inside_image, multi_apply,
-                     pad_gt_instances)
+from ..utils import (assigns_whole_batch, batch_valid_flags, images_to_levels, inside_image,
+                     multi_apply, pad_gt_instances)
 from .base_dense_head import BaseDenseHead
 
 
@@ -209,9 +209,8 @@ class AnchorHead(BaseDenseHead):
         """Whether the assigner and sampler declare they can handle this batch
         at once; an assigner without ``can_assign_batch`` or a sampler
         without ``supports_batch`` runs image by image."""
-        can_assign_batch = getattr(self.assigner, 'can_assign_batch', None)
-        return (getattr(self.sampler, 'supports_batch', False) and can_assign_batch is not None
-                and can_assign_batch(batch_gt_instances, batch_gt_instances_ignore))
+        return assigns_whole_batch(self.assigner, self.sampler, batch_gt_instances,
+                                   batch_gt_instances_ignore)
 
     def _valid_priors(self, priors: Tensor, featmap_sizes: List[torch.Size],
                       batch_img_metas: List[dict]) -> Tensor:

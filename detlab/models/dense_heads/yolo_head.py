@@ -16,9 +16,11 @@ from mmengine.model import bias_init_with_prob, constant_init, normal_init
 from mmengine.structures import InstanceData
 from torch import Tensor, nn
 
+from detlab.models.task_modules.assigners import NEGATIVE_GT_IND
 from detlab.registry import MODELS, TASK_UTILS
 from detlab.structures.errors import AssertionValueError
-from ..utils import filter_scores_and_topk, images_to_levels
+from ..utils import (assigns_whole_batch, filter_scores_and_topk, images_to_levels,
+                     pad_gt_instances)
 from .base_dense_head import BaseDenseHead
 
 #: Objects per image the objectness bias initialisation assumes at a 608-pixel input
@@ -217,7 +219,12 @@ class YOLOV3Head(BaseDenseHead):
                      batch_gt_instances_ignore: Optional[List[InstanceData]] = None) -> dict:
         """Losses per level: ``loss_cls``, ``loss_conf``, ``loss_xy``, ``loss_wh``,
         each a list of one scalar per level. Objectness counts positives and
-        negatives (ignored anchors not); the other three the positives only."""
+        negatives (ignored anchors not); the other three the positives only.
+
+        The targets of the whole batch come at once when the assigner and
+        sampler say they can (``assigner.can_assign_batch(...)`` and
+        ``sampler.supports_batch``: GridAssigner with PseudoSampler), else
+        image by image; both give the same maps."""
         featmap_sizes = [pred_map.shape[-2:] for pred_map in pred_maps]
         device = pred_maps[0].device
         mlvl_anchors = self.prior_generator.grid_priors(featmap_sizes, dtype=torch.float32,
@@ -225,14 +232,13 @@ class YOLOV3Head(BaseDenseHead):
         anchors = torch.cat(mlvl_anchors)
         strides = torch.cat([torch.full((len(level), ), stride, device=device)
                              for level, stride in zip(mlvl_anchors, self.featmap_strides)])
-        target_maps, neg_maps = [], []
-        for gt_instances in batch_gt_instances:
-            responsible = torch.cat(self.responsible_flags(featmap_sizes, gt_instances.bboxes,
-                                                           device))
-            target_map, neg_map = self._get_targets_single(anchors, strides, responsible,
-                                                           gt_instances)
-            target_maps.append(target_map)
-            neg_maps.append(neg_map)
+        if assigns_whole_batch(self.assigner, self.sampler, batch_gt_instances,
+                               batch_gt_instances_ignore):
+            target_maps, neg_maps = self._get_targets_batched(anchors, strides, featmap_sizes,
+                                                              batch_gt_instances)
+        else:
+            target_maps, neg_maps = self._get_targets_by_image(anchors, strides, featmap_sizes,
+                                                               batch_gt_instances)
         num_level_anchors = [len(level) for level in mlvl_anchors]
         losses = [self.loss_by_feat_single(pred_map, target_map, neg_map)
                   for pred_map, target_map, neg_map in zip(
@@ -263,6 +269,64 @@ class YOLOV3Head(BaseDenseHead):
         return loss_cls, loss_conf, loss_xy, loss_wh
 
     @torch.no_grad()
+    def _get_targets_batched(self, anchors: Tensor, strides: Tensor,
+                             featmap_sizes: List[Tuple[int, int]],
+                             batch_gt_instances: List[InstanceData]) -> Tuple[Tensor, Tensor]:
+        """The maps of :meth:`_get_targets_single` for every image at once, from
+        ``assigner.assign_batch`` on gts padded per batch: no Python loop over
+        images or boxes and no host-device sync.
+
+        Args:
+            anchors (Tensor): (N, 4) anchors of all levels.
+            strides (Tensor): (N,) stride of each anchor's level.
+            featmap_sizes (list): (H, W) of each level.
+            batch_gt_instances (list[InstanceData]): ``bboxes`` (K_i, 4),
+                ``labels`` (K_i,) per image.
+
+        Returns:
+            tuple: ``target_maps`` (B, N, 5 + C) and ``neg_maps`` (B, N) uint8.
+        """
+        batch = len(batch_gt_instances)
+        gt_bboxes, gt_labels, gt_valid = pad_gt_instances(batch_gt_instances, anchors.device)
+        responsible = self.batch_responsible_flags(featmap_sizes, gt_bboxes, gt_valid)
+        gt_inds, _ = self.assigner.assign_batch(anchors, responsible, gt_bboxes, gt_valid)
+        positive = (gt_inds > NEGATIVE_GT_IND)[..., None]  # (B, N, 1)
+        matched = (gt_inds - 1).clamp(min=0)  # (B, N)
+        matched_bboxes = gt_bboxes.gather(1, matched[..., None].expand(-1, -1, 4))
+        box_targets = self.bbox_coder.encode(
+            anchors.expand(batch, -1, -1).reshape(-1, 4), matched_bboxes.reshape(-1, 4),
+            strides.expand(batch, -1).reshape(-1)).reshape(batch, -1, 4)
+        classes = torch.arange(self.num_classes, device=anchors.device)
+        class_targets = self._smooth((gt_labels.gather(1, matched)[..., None] == classes).float())
+        target_map = torch.cat([box_targets, torch.ones_like(box_targets[..., :1]),
+                                class_targets], dim=-1)
+        target_map = torch.where(positive, target_map, 0.)
+        neg_map = (gt_inds == NEGATIVE_GT_IND).to(torch.uint8)
+        return target_map, neg_map
+
+    def _get_targets_by_image(self, anchors: Tensor, strides: Tensor,
+                              featmap_sizes: List[Tuple[int, int]],
+                              batch_gt_instances: List[InstanceData]) -> Tuple[Tensor, Tensor]:
+        """The maps of :meth:`_get_targets_batched`, image by image through
+        ``assigner.assign`` and ``sampler.sample`` (MMDetection's path), for
+        assigners and samplers that cannot take the batch at once."""
+        target_maps, neg_maps = [], []
+        for gt_instances in batch_gt_instances:
+            responsible = torch.cat(self.responsible_flags(featmap_sizes, gt_instances.bboxes,
+                                                           anchors.device))
+            target_map, neg_map = self._get_targets_single(anchors, strides, responsible,
+                                                           gt_instances)
+            target_maps.append(target_map)
+            neg_maps.append(neg_map)
+        return torch.stack(target_maps), torch.stack(neg_maps)
+
+    def _smooth(self, one_hot: Tensor) -> Tensor:
+        """Class targets with ``one_hot_smoother`` label smoothing."""
+        if self.one_hot_smoother == 0:
+            return one_hot
+        return one_hot * (1 - self.one_hot_smoother) + self.one_hot_smoother / self.num_classes
+
+    @torch.no_grad()
     def _get_targets_single(self, anchors: Tensor, strides: Tensor, responsible: Tensor,
                             gt_instances: InstanceData) -> Tuple[Tensor, Tensor]:
         """Targets of one image.
@@ -283,10 +347,7 @@ class YOLOV3Head(BaseDenseHead):
         target_map[sampling.pos_inds, :4] = self.bbox_coder.encode(
             sampling.pos_priors, sampling.pos_gt_bboxes, strides[sampling.pos_inds])
         target_map[sampling.pos_inds, 4] = 1
-        one_hot = F.one_hot(gt_instances.labels, num_classes=self.num_classes).float()
-        if self.one_hot_smoother != 0:
-            one_hot = (one_hot * (1 - self.one_hot_smoother)
-                       + self.one_hot_smoother / self.num_classes)
+        one_hot = self._smooth(F.one_hot(gt_instances.labels, num_classes=self.num_classes).float())
         target_map[sampling.pos_inds, 5:] = one_hot[sampling.pos_assigned_gt_inds]
         neg_map = anchors.new_zeros(anchors.size(0), dtype=torch.uint8)
         neg_map[sampling.neg_inds] = 1
@@ -316,3 +377,38 @@ class YOLOV3Head(BaseDenseHead):
             cells[grid_y * feat_w + grid_x] = 1
             flags.append(cells[:, None].expand(-1, num_priors).reshape(-1))
         return flags
+
+    def batch_responsible_flags(self, featmap_sizes: List[Tuple[int, int]], gt_bboxes: Tensor,
+                                gt_valid: Tensor) -> Tensor:
+        """:meth:`responsible_flags` of every image at once, levels concatenated.
+
+        Args:
+            featmap_sizes (list): (H, W) of each level.
+            gt_bboxes (Tensor): (B, K, 4) gts, padded.
+            gt_valid (Tensor): (B, K) bool, False on padding.
+
+        Returns:
+            Tensor: (B, N) bool, N the anchors of all levels.
+        """
+        if len(featmap_sizes) != self.num_levels:
+            raise AssertionValueError(f'YOLOV3Head.batch_responsible_flags: '
+                                      f'{len(featmap_sizes)} feature map sizes for '
+                                      f'{self.num_levels} levels')
+        batch = gt_bboxes.shape[0]
+        centers = (gt_bboxes[..., :2] + gt_bboxes[..., 2:]) * 0.5  # (B, K, 2)
+        flags = []
+        for (stride_w, stride_h), (feat_h, feat_w), num_priors in zip(
+                self.prior_generator.strides, featmap_sizes,
+                self.prior_generator.num_base_priors):
+            num_cells = feat_h * feat_w
+            grid_x = torch.floor(centers[..., 0] / stride_w).long()
+            grid_y = torch.floor(centers[..., 1] / stride_h).long()
+            cells = grid_y * feat_w + grid_x
+            # A negative cell index counts from the end, as indexing does in the
+            # per-image flags; padded gts mark nothing (value 0 at cell 0).
+            cells = torch.where(cells < 0, cells + num_cells, cells)
+            cells = torch.where(gt_valid, cells, 0)
+            marked = torch.zeros((batch, num_cells), dtype=torch.uint8, device=gt_bboxes.device)
+            marked = marked.scatter_reduce(1, cells, gt_valid.to(torch.uint8), reduce='amax')
+            flags.append(marked.bool()[:, :, None].expand(-1, -1, num_priors).reshape(batch, -1))
+        return torch.cat(flags, dim=1)

@@ -3,8 +3,8 @@ import pytest
 import torch
 from mmengine.config import ConfigDict
 from mmengine.structures import InstanceData
-from torch.utils._python_dispatch import TorchDispatchMode
 
+from helpers import record_syncing_ops
 from detlab.models.utils import batch_valid_flags
 from detlab.registry import MODELS, TASK_UTILS
 
@@ -105,29 +105,13 @@ def test_assigners_and_samplers_declare_whether_they_run_batched():
     assert not test_head.targets_run_batched(gts, [None])
 
 
-class RecordOps(TorchDispatchMode):
-    def __init__(self) -> None:
-        super().__init__()
-        self.names = set()
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        self.names.add(str(func.overloadpacket))
-        return func(*args, **(kwargs or {}))
-
-
-#: Operations that make the host wait for the device (values read back, or
-#: output sizes that depend on values).
-SYNCING_OPS = {'aten._local_scalar_dense', 'aten.nonzero', 'aten.masked_select',
-               'aten.is_nonzero', 'aten.unique', 'aten._unique2', 'aten.item'}
-
-
 def test_batched_path_never_reads_values_back_to_the_host():
     generator = torch.Generator().manual_seed(0)
     gts, metas = random_batch(generator, (4, 0, 9))
     test_head = head(**CASES[1])
     sizes = [torch.Size((8, 10)), torch.Size((4, 5))]
     anchors = torch.cat(test_head.prior_generator.grid_priors(sizes))
-    with RecordOps() as recorder:
+    with record_syncing_ops() as recorder:
         test_head.get_targets(anchors, sizes, gts, metas)
     assert 'aten.gather' in recorder.names  # the batched path ran
-    assert not recorder.names & SYNCING_OPS
+    assert not recorder.syncing

@@ -3,6 +3,7 @@ import pytest
 import torch
 from mmengine.structures import InstanceData
 
+from helpers import record_syncing_ops
 from detlab.models.task_modules.assigners import (IGNORED_GT_IND, NEGATIVE_GT_IND, NO_LABEL,
                                                   DynamicSoftLabelAssigner)
 from detlab.models.task_modules.assigners import dynamic_soft_label_assigner
@@ -29,28 +30,41 @@ GTS = [(torch.tensor([[4., 4., 30., 28.], [20., 18., 60., 50.], [33., 2., 41., 1
        (torch.tensor([[0., 30., 40., 63.]]), torch.tensor([2]))]
 
 
-@pytest.mark.parametrize('all_columns', [False, True])
-def test_batch_at_once_equals_image_by_image(all_columns, monkeypatch):
-    """On the CPU the assignment is computed on candidate columns only; on other devices
-    (``all_columns``: what they take, forced here) on every column: the same result."""
-    if all_columns:
-        monkeypatch.setattr(dynamic_soft_label_assigner, 'candidate_columns',
-                            lambda candidate: slice(None))
-    assigner = DynamicSoftLabelAssigner(topk=5)
-    priors = points()
-    preds = [predictions(priors, seed=i) for i in range(2)]
-    per_image = [assigner.assign(InstanceData(priors=priors, bboxes=boxes, scores=scores),
-                                 InstanceData(bboxes=gt_boxes, labels=gt_labels))
-                 for (boxes, scores), (gt_boxes, gt_labels) in zip(preds, GTS)]
+def padded_gts():
     gt_bboxes = torch.zeros(2, 3, 4)
     gt_labels = torch.full((2, 3), -1)
     gt_valid = torch.zeros(2, 3, dtype=torch.bool)
     for i, (boxes, labels) in enumerate(GTS):
         gt_bboxes[i, :len(boxes)], gt_labels[i, :len(boxes)], gt_valid[i, :len(boxes)] = \
             boxes, labels, True
-    gt_inds, max_overlaps, labels = assigner.assign_batch(
+    return gt_bboxes, gt_labels, gt_valid
+
+
+def assign_batch(assigner, priors, preds):
+    return assigner.assign_batch(
         priors, torch.stack([b for b, _ in preds]), torch.stack([s for _, s in preds]),
-        torch.ones(2, len(priors), dtype=torch.bool), gt_bboxes, gt_labels, gt_valid)
+        torch.ones(2, len(priors), dtype=torch.bool), *padded_gts())
+
+
+def every_column(monkeypatch):
+    """Take the other devices' path on the CPU: every prior column."""
+    monkeypatch.setattr(dynamic_soft_label_assigner, 'candidate_columns',
+                        lambda candidate: slice(None))
+
+
+@pytest.mark.parametrize('all_columns', [False, True])
+def test_batch_at_once_equals_image_by_image(all_columns, monkeypatch):
+    """On the CPU the assignment is computed on candidate columns only; on other devices
+    (``all_columns``: what they take, forced here) on every column: the same result."""
+    if all_columns:
+        every_column(monkeypatch)
+    assigner = DynamicSoftLabelAssigner(topk=5)
+    priors = points()
+    preds = [predictions(priors, seed=i) for i in range(2)]
+    per_image = [assigner.assign(InstanceData(priors=priors, bboxes=boxes, scores=scores),
+                                 InstanceData(bboxes=gt_boxes, labels=gt_labels))
+                 for (boxes, scores), (gt_boxes, gt_labels) in zip(preds, GTS)]
+    gt_inds, max_overlaps, labels = assign_batch(assigner, priors, preds)
     for i, result in enumerate(per_image):
         assert torch.equal(gt_inds[i], result.gt_inds)
         assert torch.equal(max_overlaps[i], result.max_overlaps)
@@ -62,6 +76,16 @@ def test_batch_at_once_equals_image_by_image(all_columns, monkeypatch):
         assert (result.max_overlaps[positive] > 0).all()
         assert (result.max_overlaps[~positive] == -INF).all()
         assert (result.labels[~positive] == NO_LABEL).all()
+
+
+def test_every_column_path_never_reads_values_back_to_the_host(monkeypatch):
+    every_column(monkeypatch)
+    priors = points()
+    preds = [predictions(priors, seed=i) for i in range(2)]
+    with record_syncing_ops() as recorder:
+        gt_inds, _, _ = assign_batch(DynamicSoftLabelAssigner(topk=5), priors, preds)
+    assert (gt_inds > NEGATIVE_GT_IND).any() and 'aten.topk' in recorder.names
+    assert not recorder.syncing, recorder.syncing
 
 
 def test_priors_left_out_are_ignored_and_never_positive():

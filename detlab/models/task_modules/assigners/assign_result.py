@@ -9,7 +9,7 @@ Convention for ``AssignResult.gt_inds`` (stated here once, pinned by a test):
 ``AssignResult.labels`` holds the matched gt's class where a prior is positive
 and ``NO_LABEL`` (-1) everywhere else.
 """
-from typing import Callable, Dict
+from typing import Callable, Dict, Union
 
 import numpy as np
 import torch
@@ -178,3 +178,48 @@ def assign_single_image(assign_batch: Callable, pred_instances: InstanceData,
     if not bool((gt_inds > NEGATIVE_GT_IND).any()):
         max_overlaps = max_overlaps.new_zeros((1, num_priors))
     return AssignResult(num_gts, gt_inds[0], max_overlaps[0], labels=labels[0])
+
+
+def candidate_columns(candidate: Tensor, compact: bool = True) -> Union[Tensor, slice]:
+    """The prior columns of a (B, P) candidate mask that a batched assignment computes on.
+
+    A prior that is a candidate in no image stays negative (or left out) whatever its
+    cost, so on the CPU costs, IoUs and matching are computed on the other columns alone
+    (as MMDetection's per-image code keeps only its image's candidates): the same result
+    for less work. On other devices counting those columns would synchronise host and
+    device inside the training step, so every column is kept there; ``compact=False``
+    keeps every column on the CPU too (that path, e.g. to test it).
+    """
+    if compact and candidate.device.type == 'cpu':
+        return candidate.any(dim=0).nonzero().squeeze(1)
+    return slice(None)
+
+
+def dynamic_k_matching(cost: Tensor, ious: Tensor, pair_ok: Tensor, topk: int) -> Tensor:
+    """Which (prior, gt) pairs match in SimOTA's and RTMDet's dynamic-k
+    matching: (B, P, K) bool, at most one gt per prior.
+
+    Each gt takes its ``dynamic_k`` cheapest priors, ``dynamic_k`` being the
+    integer part of the sum of its ``topk`` largest IoUs (at least 1); a prior
+    taken by several gts goes to the gt of least cost over all gts. No output
+    size depends on the values, so nothing waits for the device.
+
+    Args:
+        cost (Tensor): (B, P, K) matching cost, ``inf`` outside ``pair_ok``.
+        ious (Tensor): (B, P, K) IoUs, 0 outside ``pair_ok``.
+        pair_ok (Tensor): (B, P, K) bool, the pairs that may match.
+        topk (int): IoUs summed into ``dynamic_k``.
+    """
+    num_priors, num_gts = cost.shape[1:]
+    candidate_topk = min(topk, num_priors)
+    topk_ious = ious.topk(candidate_topk, dim=1).values  # (B, topk, K)
+    dynamic_ks = topk_ious.sum(dim=1).int().clamp(min=1)  # (B, K)
+    order = cost.topk(candidate_topk, dim=1, largest=False).indices  # (B, topk, K)
+    ranks = torch.arange(candidate_topk, device=cost.device)[None, :, None]
+    taken = (ranks < dynamic_ks[:, None, :]).to(torch.uint8)
+    matching = torch.zeros_like(cost, dtype=torch.uint8).scatter_(1, order, taken)
+    matching = matching.bool() & pair_ok
+    several = matching.sum(dim=2) > 1  # (B, P)
+    gts = torch.arange(num_gts, device=cost.device)
+    cheapest = cost.argmin(dim=2, keepdim=True) == gts  # (B, P, K) one-hot
+    return torch.where(several[:, :, None], cheapest, matching)

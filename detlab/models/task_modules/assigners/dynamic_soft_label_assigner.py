@@ -17,7 +17,7 @@ Each gt takes its ``dynamic_k`` cheapest candidates, ``dynamic_k`` being the
 integer part of the sum of its ``topk`` largest candidate IoUs (at least 1);
 a prior taken by several gts keeps only its cheapest gt over all gts.
 """
-from typing import Optional, Tuple, Union
+from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -26,7 +26,7 @@ from torch import Tensor
 
 from detlab.registry import TASK_UTILS
 from .assign_result import (IGNORED_GT_IND, NEGATIVE_GT_IND, NO_LABEL, AssignResult,
-                            assign_single_image)
+                            assign_single_image, candidate_columns, dynamic_k_matching)
 
 #: Added to IoUs under the log of the IoU cost, as MMDetection.
 EPS = 1.0e-7
@@ -44,20 +44,6 @@ def center_of_mass(masks: Tensor, eps: float = EPS) -> Tensor:
     center_y = (masks * rows).sum(dim=(1, 2)) / normalizer
     center_x = (masks * cols).sum(dim=(1, 2)) / normalizer
     return torch.stack([center_x, center_y], dim=1)
-
-
-def candidate_columns(candidate: Tensor) -> Union[Tensor, slice]:
-    """The prior columns of a (B, P) candidate mask that the assignment computes on.
-
-    A prior that is a candidate in no image stays negative (or left out) whatever its
-    cost, so on the CPU costs, IoUs and matching are computed on the other columns alone
-    (as MMDetection's per-image code keeps only its image's candidates): the same result
-    for less work. On other devices counting those columns would synchronise host and
-    device inside the training step, so every column is kept there.
-    """
-    if candidate.device.type == 'cpu':
-        return candidate.any(dim=0).nonzero().squeeze(1)
-    return slice(None)
 
 
 @TASK_UTILS.register_module()
@@ -167,13 +153,12 @@ class DynamicSoftLabelAssigner:
         soft_center_prior = torch.pow(10, distance - self.soft_center_radius)
 
         ious = self.iou_calculator(decoded_bboxes[:, columns], gt_bboxes)  # (B, C, K)
-        ious = torch.where(pair_ok, ious, ious.new_zeros(()))
+        ious = torch.where(pair_ok, ious, 0.)
         iou_cost = -torch.log(ious + EPS) * self.iou_weight
         cls_cost = self._soft_cls_cost(pred_scores[:, columns].float(), gt_labels, ious)
-        cost = torch.where(pair_ok, cls_cost + iou_cost + soft_center_prior,
-                           cls_cost.new_tensor(float('inf')))
+        cost = torch.where(pair_ok, cls_cost + iou_cost + soft_center_prior, float('inf'))
 
-        matching = self._dynamic_k_matching(cost, ious, pair_ok)  # (B, C, K) bool
+        matching = dynamic_k_matching(cost, ious, pair_ok, self.topk)  # (B, C, K) bool
         positive = matching.any(dim=2)
         matched_gt = matching.to(torch.uint8).argmax(dim=2)  # (B, C)
         matched_iou = (matching * ious).sum(dim=2)
@@ -203,22 +188,3 @@ class DynamicSoftLabelAssigner:
         soft_target = F.binary_cross_entropy_with_logits(
             label_logits, ious, reduction='none') * (ious - label_logits.sigmoid()).abs().pow(2.0)
         return zero_target.sum(dim=2, keepdim=True) - label_zero_target + soft_target
-
-    def _dynamic_k_matching(self, cost: Tensor, ious: Tensor, pair_ok: Tensor) -> Tensor:
-        """Which (prior, gt) pairs match: (B, P, K) bool, at most one gt per prior.
-
-        Each gt takes its ``dynamic_k`` cheapest candidates; a prior taken
-        more than once goes to the gt of least cost (over all gts).
-        """
-        num_priors = cost.shape[1]
-        candidate_topk = min(self.topk, num_priors)
-        topk_ious = ious.topk(candidate_topk, dim=1).values  # (B, topk, K)
-        dynamic_ks = topk_ious.sum(dim=1).int().clamp(min=1)  # (B, K)
-        order = cost.topk(candidate_topk, dim=1, largest=False).indices  # (B, topk, K)
-        ranks = torch.arange(candidate_topk, device=cost.device)[None, :, None]
-        taken = (ranks < dynamic_ks[:, None, :]).to(torch.uint8)
-        matching = torch.zeros_like(cost, dtype=torch.uint8).scatter_(1, order, taken)
-        matching = matching.bool() & pair_ok
-        several = matching.sum(dim=2) > 1  # (B, P)
-        cheapest = F.one_hot(cost.argmin(dim=2), cost.shape[2]).bool()
-        return torch.where(several[:, :, None], cheapest, matching)

@@ -1,17 +1,22 @@
 """YOLOv3's assignment: max-IoU rules, with positives only among the priors of the cells
 that hold a gt's centre (``responsible_flags``)."""
 from numbers import Number
-from typing import Optional, Sequence, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
 from mmengine.structures import InstanceData
+from torch import Tensor
 
 from detlab.registry import TASK_UTILS
 from detlab.structures.errors import AssertionValueError
 from .assign_result import IGNORED_GT_IND, NEGATIVE_GT_IND, NO_LABEL, AssignResult
+from .max_iou_assigner import last_claiming_gt
 
 #: Overlap written for priors outside the responsible cells, below any real IoU.
 NOT_RESPONSIBLE_OVERLAP = -1.
+#: Overlap written for padded gts in batched assignment: below every real and
+#: not-responsible overlap, so a padded gt is never any prior's best.
+PADDED_GT_OVERLAP = -2.
 
 
 @TASK_UTILS.register_module()
@@ -28,6 +33,9 @@ class GridAssigner:
     4. each gt whose best IoU over responsible priors is ``> min_pos_iou``
        takes those prior(s) (every tied one with ``gt_max_assign_all``); a
        later gt wins a prior two gts claim.
+
+    :meth:`assign` takes one image (MMDetection's interface); :meth:`assign_batch`
+    a padded batch at once, with the same result image by image.
 
     Args:
         pos_iou_thr (float): Positive threshold (strict).
@@ -79,13 +87,7 @@ class GridAssigner:
             return AssignResult(num_gts, gt_inds, overlaps.new_zeros((num_priors, )),
                                 labels=overlaps.new_full((num_priors, ), NO_LABEL,
                                                          dtype=torch.long))
-        max_overlaps = overlaps.max(dim=0).values
-        if isinstance(self.neg_iou_thr, Number):
-            negative = (max_overlaps >= 0) & (max_overlaps <= self.neg_iou_thr)
-        else:
-            low, high = self.neg_iou_thr
-            negative = (max_overlaps > low) & (max_overlaps <= high)
-        gt_inds[negative] = NEGATIVE_GT_IND
+        gt_inds[self._negative(overlaps.max(dim=0).values)] = NEGATIVE_GT_IND
 
         overlaps[:, ~responsible] = NOT_RESPONSIBLE_OVERLAP
         max_overlaps, argmax_overlaps = overlaps.max(dim=0)
@@ -104,3 +106,66 @@ class GridAssigner:
         matched = gt_inds > 0
         labels[matched] = gt_labels[gt_inds[matched] - 1]
         return AssignResult(num_gts, gt_inds, max_overlaps, labels=labels)
+
+    def can_assign_batch(self, batch_gt_instances: Sequence[InstanceData],
+                         batch_gt_instances_ignore: Optional[Sequence[Optional[InstanceData]]]
+                         = None) -> bool:
+        """Always True: :meth:`assign_batch` gives, image by image, what
+        :meth:`assign` gives, and :meth:`assign` does not use ignore regions
+        (as MMDetection's)."""
+        return True
+
+    def _negative(self, max_overlaps: Tensor) -> Tensor:
+        """Priors whose best IoU lies in the negative range (step 2)."""
+        if isinstance(self.neg_iou_thr, Number):
+            return (max_overlaps >= 0) & (max_overlaps <= self.neg_iou_thr)
+        low, high = self.neg_iou_thr
+        return (max_overlaps > low) & (max_overlaps <= high)
+
+    @torch.no_grad()
+    def assign_batch(self, priors: Tensor, responsible: Tensor, gt_bboxes: Tensor,
+                     gt_valid: Tensor) -> Tuple[Tensor, Tensor]:
+        """Assign a whole batch at once: gts padded to K per image.
+
+        Image by image the result is :meth:`assign`'s ``gt_inds`` and
+        ``max_overlaps`` for that image's real gts and responsible flags. No
+        Python loop over images or boxes, and no host-device sync.
+
+        Args:
+            priors (Tensor): (N, 4) priors shared by every image.
+            responsible (Tensor): (B, N) bool, each image's responsible flags.
+            gt_bboxes (Tensor): (B, K, 4) gts, padded.
+            gt_valid (Tensor): (B, K) bool, False on padding.
+
+        Returns:
+            tuple: ``gt_inds`` (B, N) long (0 negative, -1 ignored, k gt k-1)
+            and ``max_overlaps`` (B, N): the best IoU over the gts of
+            responsible priors, ``NOT_RESPONSIBLE_OVERLAP`` elsewhere; 0 for
+            images without gts.
+        """
+        batch, num_priors = responsible.shape
+        if num_priors == 0 or gt_bboxes.shape[1] == 0:
+            gt_inds = responsible.new_full((batch, num_priors), NEGATIVE_GT_IND, dtype=torch.long)
+            return gt_inds, priors.new_zeros((batch, num_priors))
+        responsible = responsible.bool()
+        overlaps = self.iou_calculator(gt_bboxes, priors.expand(batch, *priors.shape))
+        padding = ~gt_valid[:, :, None]
+        max_overlaps = overlaps.masked_fill(padding, PADDED_GT_OVERLAP).max(dim=1).values
+        gt_inds = torch.where(self._negative(max_overlaps), NEGATIVE_GT_IND, IGNORED_GT_IND)
+
+        overlaps = overlaps.masked_fill(~responsible[:, None, :], NOT_RESPONSIBLE_OVERLAP)
+        overlaps = overlaps.masked_fill(padding, PADDED_GT_OVERLAP)  # (B, K, N)
+        max_overlaps, argmax_overlaps = overlaps.max(dim=1)  # (B, N)
+        gt_max_overlaps, gt_argmax_overlaps = overlaps.max(dim=2)  # (B, K)
+        positive = (max_overlaps > self.pos_iou_thr) & responsible
+        gt_inds = torch.where(positive, argmax_overlaps + 1, gt_inds)
+        claimed = last_claiming_gt(overlaps, gt_max_overlaps, gt_argmax_overlaps,
+                                   gt_valid & (gt_max_overlaps > self.min_pos_iou),
+                                   self.gt_max_assign_all, prior_mask=responsible)
+        gt_inds = torch.where(claimed > 0, claimed, gt_inds)
+
+        # An image without gts: every prior negative, overlaps 0 (as assign()).
+        has_gt = gt_valid.any(dim=1, keepdim=True)
+        gt_inds = torch.where(has_gt, gt_inds, NEGATIVE_GT_IND)
+        max_overlaps = torch.where(has_gt, max_overlaps, 0.)
+        return gt_inds, max_overlaps

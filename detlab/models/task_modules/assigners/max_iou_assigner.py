@@ -173,14 +173,9 @@ class MaxIoUAssigner:
 
     def _low_quality_matches(self, overlaps: Tensor, gt_max_overlaps: Tensor,
                              gt_argmax_overlaps: Tensor) -> Tensor:
-        """The 1-based gt each prior gets from step 4, 0 where none claims it.
-
-        A prior claimed by several gts goes to the one with the highest index,
-        which is what a loop over the gts in order would leave behind. The
-        gts are taken in chunks of at most ``LOW_QUALITY_CHUNK_ELEMENTS``
-        (gt, prior) pairs, so the temporaries stay bounded (MMDetection loops
-        over the gts; a (K, N) integer matrix would take 8 bytes per pair, 2.4
-        GB more for 1,500 gts over 200,000 anchors).
+        """The 1-based gt each prior gets from step 4, 0 where none claims it
+        (:func:`last_claiming_gt` with the gts whose best IoU is at least
+        ``min_pos_iou``).
 
         Args:
             overlaps (Tensor): (..., K, N), any leading batch dims.
@@ -190,22 +185,8 @@ class MaxIoUAssigner:
         Returns:
             Tensor: (..., N) long.
         """
-        num_gts, num_priors = overlaps.shape[-2:]
-        eligible = gt_max_overlaps >= self.min_pos_iou  # (..., K)
-        one_based = torch.arange(1, num_gts + 1, device=overlaps.device)
-        claimed = overlaps.new_zeros((*overlaps.shape[:-2], num_priors), dtype=torch.long)
-        if not self.gt_max_assign_all:
-            return claimed.scatter_reduce(-1, gt_argmax_overlaps,
-                                          torch.where(eligible, one_based, 0), reduce='amax')
-        pairs_per_gt = max(num_priors * overlaps[..., 0, 0].numel(), 1)
-        chunk = max(1, LOW_QUALITY_CHUNK_ELEMENTS // pairs_per_gt)
-        for start in range(0, num_gts, chunk):
-            rows = slice(start, start + chunk)
-            claims = overlaps[..., rows, :] == gt_max_overlaps[..., rows, None]  # (..., c, N)
-            claims &= eligible[..., rows, None]
-            chunk_best = torch.where(claims, one_based[rows, None], 0).amax(dim=-2)
-            claimed = torch.maximum(claimed, chunk_best)
-        return claimed
+        return last_claiming_gt(overlaps, gt_max_overlaps, gt_argmax_overlaps,
+                                gt_max_overlaps >= self.min_pos_iou, self.gt_max_assign_all)
 
     def can_assign_batch(self, batch_gt_instances: Sequence[InstanceData],
                          batch_gt_instances_ignore: Optional[Sequence[Optional[InstanceData]]]
@@ -266,3 +247,51 @@ class MaxIoUAssigner:
         max_overlaps = torch.where(has_gt, max_overlaps, 0.)
         gt_inds = torch.where(prior_valid, gt_inds, IGNORED_GT_IND)
         return gt_inds, max_overlaps
+
+
+def last_claiming_gt(overlaps: Tensor, gt_max_overlaps: Tensor, gt_argmax_overlaps: Tensor,
+                     eligible: Tensor, assign_all: bool,
+                     prior_mask: Optional[Tensor] = None) -> Tensor:
+    """The 1-based index of the gt that last claims each prior, 0 where none does.
+
+    An eligible gt claims its best prior(s): with ``assign_all`` every prior
+    whose overlap equals the gt's best, else only ``gt_argmax_overlaps``;
+    ``prior_mask`` limits the claims to some priors. A prior claimed by
+    several gts goes to the one with the highest index, which is what a loop
+    over the gts in order, each overwriting, leaves behind (MMDetection's
+    loop). The gts are taken in chunks of at most ``LOW_QUALITY_CHUNK_ELEMENTS``
+    (gt, prior) pairs, so the temporaries stay bounded (a (K, N) integer matrix
+    would take 8 bytes per pair, 2.4 GB more for 1,500 gts over 200,000
+    anchors).
+
+    Args:
+        overlaps (Tensor): (..., K, N), any leading batch dims.
+        gt_max_overlaps (Tensor): (..., K) best overlap of each gt.
+        gt_argmax_overlaps (Tensor): (..., K) its (first) best prior.
+        eligible (Tensor): (..., K) bool, the gts that claim.
+        assign_all (bool): Claim every tied best prior, not just the first.
+        prior_mask (Tensor, optional): (..., N) bool, the priors that may be
+            claimed; every prior when None.
+
+    Returns:
+        Tensor: (..., N) long.
+    """
+    num_gts, num_priors = overlaps.shape[-2:]
+    one_based = torch.arange(1, num_gts + 1, device=overlaps.device)
+    claimed = overlaps.new_zeros((*overlaps.shape[:-2], num_priors), dtype=torch.long)
+    if not assign_all:
+        if prior_mask is not None:
+            eligible = eligible & prior_mask.gather(-1, gt_argmax_overlaps)
+        return claimed.scatter_reduce(-1, gt_argmax_overlaps,
+                                      torch.where(eligible, one_based, 0), reduce='amax')
+    pairs_per_gt = max(num_priors * overlaps[..., 0, 0].numel(), 1)
+    chunk = max(1, LOW_QUALITY_CHUNK_ELEMENTS // pairs_per_gt)
+    for start in range(0, num_gts, chunk):
+        rows = slice(start, start + chunk)
+        claims = overlaps[..., rows, :] == gt_max_overlaps[..., rows, None]  # (..., c, N)
+        claims &= eligible[..., rows, None]
+        if prior_mask is not None:
+            claims &= prior_mask[..., None, :]
+        chunk_best = torch.where(claims, one_based[rows, None], 0).amax(dim=-2)
+        claimed = torch.maximum(claimed, chunk_best)
+    return claimed

@@ -15,8 +15,12 @@ cost is
 Each gt takes its ``dynamic_k`` cheapest candidates, ``dynamic_k`` being the
 integer part of the sum of its ``candidate_topk`` largest candidate IoUs (at
 least 1); a prior taken by several gts keeps only its cheapest gt.
+
+On the CPU the classification cost is computed for the candidate columns only
+(:func:`candidate_columns`); elsewhere for every column, so that nothing waits
+for the device's values: the same assignment either way.
 """
-from typing import Optional, Tuple
+from typing import Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -25,13 +29,16 @@ from torch import Tensor
 
 from detlab.registry import TASK_UTILS
 from .assign_result import (IGNORED_GT_IND, NEGATIVE_GT_IND, NO_LABEL, AssignResult,
-                            assign_single_image)
+                            assign_single_image, candidate_columns, dynamic_k_matching)
 
 #: Cost added to pairs outside the gt box or its centre square, and the
 #: ``max_overlaps`` of priors that are not positive, as MMDetection.
 INF = 100000.0
 #: Added to IoUs under the log of the IoU cost, as MMDetection.
 EPS = 1.0e-7
+#: At most this many (prior, gt, class) cross-entropies are held at once by the
+#: classification cost (4 bytes each: 64 MiB), whatever the batch.
+CLS_COST_CHUNK_ELEMENTS = 2 ** 24
 
 
 @TASK_UTILS.register_module()
@@ -50,6 +57,9 @@ class SimOTAAssigner:
 
     #: The head may hand it every image of a batch at once (:meth:`assign_batch`).
     batched = True
+    #: On the CPU, compute the classification cost on candidate columns only
+    #: (:func:`candidate_columns`); False takes the other devices' path there too.
+    compact_on_cpu = True
 
     def __init__(self,
                  center_radius: float = 2.5,
@@ -123,14 +133,15 @@ class SimOTAAssigner:
         pair_ok = candidate[:, :, None] & gt_valid_pairs  # (B, P, K)
 
         ious = self.iou_calculator(decoded_bboxes, gt_bboxes)  # (B, P, K)
-        ious = torch.where(pair_ok, ious, ious.new_zeros(()))
+        ious = torch.where(pair_ok, ious, 0.)
         iou_cost = -torch.log(ious + EPS)
-        cls_cost = self._cls_cost(pred_scores, gt_labels, candidate)
+        cls_cost = self._cls_cost(pred_scores, gt_labels,
+                                  candidate_columns(candidate, self.compact_on_cpu))
         cost = (cls_cost * self.cls_weight + iou_cost * self.iou_weight
                 + (~(in_gts & in_centers)) * INF)
-        cost = torch.where(pair_ok, cost, cost.new_tensor(float('inf')))
+        cost = torch.where(pair_ok, cost, float('inf'))
 
-        matching = self._dynamic_k_matching(cost, ious, pair_ok)  # (B, P, K) bool
+        matching = dynamic_k_matching(cost, ious, pair_ok, self.candidate_topk)  # (B, P, K) bool
         positive = matching.any(dim=2)
         matched_gt = matching.to(torch.uint8).argmax(dim=2)  # (B, P)
         matched_iou = (matching * ious).sum(dim=2)
@@ -155,41 +166,30 @@ class SimOTAAssigner:
         return in_gts, in_centers
 
     @staticmethod
-    def _cls_cost(pred_scores: Tensor, gt_labels: Tensor, candidate: Tensor) -> Tensor:
-        """(B, P, K) classification cost of every (candidate prior, gt) pair;
-        0 for priors that are not candidates.
+    def _cls_cost(pred_scores: Tensor, gt_labels: Tensor,
+                  columns: Union[Tensor, slice]) -> Tensor:
+        """(B, P, K) classification cost of every (prior, gt) pair in the prior
+        ``columns`` (indices, or every column); 0 in the other columns.
 
-        The per-class cross-entropies are summed over classes as one row each
-        (candidate priors x gts x classes, the candidates of the whole batch),
-        which gives MMDetection's sums to the bit.
+        The per-class cross-entropies are summed over classes as one row each,
+        which gives MMDetection's sums to the bit (in fp32 with autocast off, as
+        MMDetection). The priors are taken in chunks of at most
+        ``CLS_COST_CHUNK_ELEMENTS`` (prior, gt, class) triples.
         """
         batch, num_priors, num_classes = pred_scores.shape
         num_gts = gt_labels.shape[1]
-        image, prior = candidate.nonzero(as_tuple=True)
-        scores = pred_scores[image, prior].float()  # (M, C)
-        onehot = F.one_hot(gt_labels.clamp(0, num_classes - 1), num_classes).float()  # (B, K, C)
-        pair_cost = F.binary_cross_entropy(
-            scores[:, None, :].expand(-1, num_gts, -1), onehot[image],
-            reduction='none').sum(-1)  # (M, K)
-        cls_cost = pair_cost.new_zeros((batch, num_priors, num_gts))
-        cls_cost[image, prior] = pair_cost
-        return cls_cost.to(pred_scores.dtype)
-
-    def _dynamic_k_matching(self, cost: Tensor, ious: Tensor, pair_ok: Tensor) -> Tensor:
-        """Which (prior, gt) pairs match: (B, P, K) bool, at most one gt per prior.
-
-        Each gt takes its ``dynamic_k`` cheapest candidates; a prior taken
-        more than once goes to the gt of least cost.
-        """
-        num_priors = cost.shape[1]
-        candidate_topk = min(self.candidate_topk, num_priors)
-        topk_ious = ious.topk(candidate_topk, dim=1).values  # (B, topk, K)
-        dynamic_ks = topk_ious.sum(dim=1).int().clamp(min=1)  # (B, K)
-        order = cost.topk(candidate_topk, dim=1, largest=False).indices  # (B, topk, K)
-        ranks = torch.arange(candidate_topk, device=cost.device)[None, :, None]
-        taken = (ranks < dynamic_ks[:, None, :]).to(torch.uint8)
-        matching = torch.zeros_like(cost, dtype=torch.uint8).scatter_(1, order, taken)
-        matching = matching.bool() & pair_ok
-        several = matching.sum(dim=2) > 1  # (B, P)
-        cheapest = F.one_hot(cost.argmin(dim=2), cost.shape[2]).bool()
-        return torch.where(several[:, :, None], cheapest, matching)
+        scores = pred_scores[:, columns].float()  # (B, P', C)
+        classes = torch.arange(num_classes, device=pred_scores.device)
+        onehot = (gt_labels.clamp(0, num_classes - 1)[..., None] == classes).float()  # (B, K, C)
+        chunk = max(1, CLS_COST_CHUNK_ELEMENTS // max(batch * num_gts * num_classes, 1))
+        with torch.autocast(pred_scores.device.type, enabled=False):
+            pair_cost = torch.cat([
+                F.binary_cross_entropy(
+                    part[:, :, None, :].expand(-1, -1, num_gts, -1),
+                    onehot[:, None].expand(-1, part.shape[1], -1, -1),
+                    reduction='none').sum(-1)  # (B, chunk, K)
+                for part in scores.split(chunk, dim=1)], dim=1)
+        if not isinstance(columns, slice):
+            pair_cost = pair_cost.new_zeros((batch, num_priors, num_gts)).index_copy_(
+                1, columns, pair_cost)
+        return pair_cost.to(pred_scores.dtype)
