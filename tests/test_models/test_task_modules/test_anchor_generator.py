@@ -123,3 +123,19 @@ def test_use_box_type_wraps_grid_priors_in_horizontal_boxes():
         assert isinstance(boxes, HorizontalBoxes) and torch.equal(boxes.tensor, tensor)
     # grid_anchors, MMDetection's older name, keeps returning tensors.
     assert all(isinstance(a, torch.Tensor) for a in boxed.grid_anchors(sizes))
+
+
+def test_base_anchors_are_copied_to_a_device_once_and_follow_reassignment():
+    from detlab.models.task_modules.prior_generators import AnchorGenerator
+    generator = AnchorGenerator(strides=[8, 16], ratios=[0.5, 1.0], scales=[4])
+    # 'meta' stands for a device that is not the host: a copy there is the costly one
+    first = generator.base_anchors_on(1, 'meta', torch.float16)
+    assert first.device.type == 'meta' and first.dtype == torch.float16
+    assert generator.base_anchors_on(1, torch.device('meta'), torch.float16) is first
+    assert generator.base_anchors_on(0, 'meta') is not first
+    generator.base_anchors = generator.gen_base_anchors()
+    assert generator.base_anchors_on(1, 'meta', torch.float16) is not first
+    assert torch.equal(generator.base_anchors_on(1, 'cpu', torch.float64),
+                       generator.base_anchors[1].double())
+    priors = generator.grid_priors([(3, 4), (2, 2)], device='meta')
+    assert [tuple(p.shape) for p in priors] == [(24, 4), (8, 4)]

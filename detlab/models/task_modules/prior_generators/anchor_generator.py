@@ -99,6 +99,22 @@ class AnchorGenerator:
         """int: Number of feature levels."""
         return len(self.strides)
 
+    def base_anchors_on(self, level_idx: int, device: DeviceType,
+                        dtype: torch.dtype = torch.float32) -> Tensor:
+        """``base_anchors[level_idx]`` on ``device`` in ``dtype``, copied there once and kept:
+        a copy from host memory in every training step would make the host wait for the
+        device's queue each time."""
+        source = self.base_anchors[level_idx]
+        device = torch.device(device)
+        if device.type == 'cpu':
+            return source.to(dtype)
+        cache = self.__dict__.setdefault('_base_anchors_on_device', {})
+        key = (level_idx, device, dtype)
+        cached = cache.get(key)
+        if cached is None or cached[0] is not source:
+            cached = cache[key] = (source, source.to(device=device, dtype=dtype))
+        return cached[1]
+
     @property
     def num_base_priors(self) -> List[int]:
         """list[int]: Anchors per feature-map location, one entry per level."""
@@ -203,7 +219,7 @@ class AnchorGenerator:
             ``use_box_type``; the anchor at row y, column x, base anchor a is
             at index (y * w + x) * A + a.
         """
-        base_anchors = self.base_anchors[level_idx].to(device).to(dtype)
+        base_anchors = self.base_anchors_on(level_idx, device, dtype)
         anchors = self.single_level_grid_anchors(base_anchors, featmap_size,
                                                  self.strides[level_idx], device=device)
         return HorizontalBoxes(anchors, clone=False) if self.use_box_type else anchors
@@ -222,8 +238,10 @@ class AnchorGenerator:
         """
         self._check_levels(featmap_sizes)
         return [
-            self.single_level_grid_anchors(base_anchors, size, stride, device=device)
-            for base_anchors, size, stride in zip(self.base_anchors, featmap_sizes, self.strides)
+            self.single_level_grid_anchors(self.base_anchors_on(level, device, base.dtype), size,
+                                           stride, device=device)
+            for level, (base, size, stride) in enumerate(
+                zip(self.base_anchors, featmap_sizes, self.strides))
         ]
 
     @staticmethod
@@ -282,7 +300,7 @@ class AnchorGenerator:
         x = (prior_idxs // num_base) % width * stride_w
         y = (prior_idxs // width // num_base) % height * stride_h
         shifts = torch.stack([x, y, x, y], dim=1).to(dtype).to(device)
-        return shifts + self.base_anchors[level_idx][base_ids, :].to(device).to(dtype)
+        return shifts + self.base_anchors_on(level_idx, device, dtype)[base_ids, :]
 
     def valid_flags(self,
                     featmap_sizes: Sequence[Tuple[int, int]],
