@@ -211,3 +211,16 @@ def test_fused_focal_loss_takes_half_precision_logits():
     assert loss.dtype == torch.float32 and half.grad.dtype == torch.bfloat16
     reference = _focal_by_hand(half.detach().float(), labels)
     assert torch.allclose(loss, reference, rtol=1e-5, atol=1e-6)
+
+
+def test_fused_focal_loss_takes_labels_outside_the_classes_for_background_without_syncing():
+    from detlab.models.losses.focal_loss import SigmoidFocalLossFunction
+    from helpers import record_syncing_ops
+    logits, _ = _fused_inputs(num=4, num_classes=3)
+    background = SigmoidFocalLossFunction.apply(logits, torch.tensor([3, 3, 3, 3]), 2.0, 0.25)
+    x = logits.clone().requires_grad_()
+    with record_syncing_ops() as ops:
+        loss = SigmoidFocalLossFunction.apply(x, torch.tensor([-1, 3, 7, 3]), 2.0, 0.25)
+        loss.sum().backward()
+    assert torch.equal(loss.detach(), background)
+    assert not ops.syncing, ops.syncing
