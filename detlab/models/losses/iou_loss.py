@@ -14,7 +14,7 @@ from torch import Tensor
 from detlab.registry import MODELS
 from detlab.structures.bbox import bbox_overlaps
 from detlab.structures.errors import AssertionValueError
-from .utils import resolve_reduction, weighted_loss, zero_weight_loss
+from .utils import resolve_reduction, weighted_loss, weights_all_zero, zero_weight_loss
 
 #: Modes of ``iou_loss``: 1 - IoU, 1 - IoU^2, -log(IoU).
 IOU_LOSS_MODES = ('linear', 'square', 'log')
@@ -197,7 +197,7 @@ class _BoxOverlapLoss(nn.Module):
         if pred.shape != target.shape or (pred.dim() == 2 and pred.size(-1) != 4):
             raise AssertionValueError(f'{name}: pred and target must both be (n, 4) boxes, got '
                                       f'{tuple(pred.shape)} and {tuple(target.shape)}')
-        if weight is not None and not torch.any(weight > 0) and reduction != 'none':
+        if weights_all_zero(weight) and reduction != 'none':
             return zero_weight_loss(pred, weight)
         if weight is not None and weight.dim() > 1:
             if weight.shape != pred.shape:

@@ -7,7 +7,7 @@ from torch import Tensor
 
 from detlab.registry import MODELS
 from detlab.structures.errors import AssertionValueError
-from .utils import resolve_reduction, weighted_loss, zero_weight_loss
+from .utils import resolve_reduction, weighted_loss, weights_all_zero, zero_weight_loss
 
 
 def check_same_shape(owner: str, pred: Tensor, target: Tensor) -> None:
@@ -90,7 +90,7 @@ class _ElementwiseRegressionLoss(nn.Module):
         name = type(self).__name__
         reduction = resolve_reduction(name, self.reduction, reduction_override, avg_factor)
         check_same_shape(name, pred, target)
-        if weight is not None and not torch.any(weight > 0):
+        if weights_all_zero(weight):
             return zero_weight_loss(pred, weight)
         if weight is not None and pred.dim() == weight.dim() + 1:
             weight = weight.unsqueeze(-1)

@@ -142,6 +142,14 @@ def zero_loss_like(pred: Tensor) -> Tensor:
     return pred.sum() * 0
 
 
+def weights_all_zero(weight: Optional[Tensor]) -> bool:
+    """Whether to take MMDetection's early exit for a batch without a positive weight
+    (:func:`zero_weight_loss`): on the CPU, as MMDetection; elsewhere never, since the test
+    reads the weights back and makes the host wait for the device's queue, and the full loss
+    of all-zero weights is a zero tied to ``pred`` as well (its sign may differ)."""
+    return weight is not None and weight.device.type == 'cpu' and not torch.any(weight > 0)
+
+
 def zero_weight_loss(pred: Tensor, weight: Tensor) -> Tensor:
     """The loss of a batch whose weights are all zero: a zero tied to ``pred``.
 

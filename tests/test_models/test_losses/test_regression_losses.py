@@ -107,3 +107,28 @@ def test_functional_forms_take_weight_reduction_avg_factor():
     assert torch.isclose(l1_loss(PRED, TARGET, weight, avg_factor=2.), torch.tensor(1.6))
     assert torch.isclose(smooth_l1_loss(PRED, TARGET, reduction='sum', beta=0.5),
                          torch.tensor(3.29))
+
+
+@pytest.mark.parametrize('cfg', [dict(type='L1Loss'), dict(type='SmoothL1Loss', beta=0.5),
+                                 dict(type='IoULoss'), dict(type='GIoULoss'),
+                                 dict(type='DIoULoss'), dict(type='CIoULoss')])
+@pytest.mark.parametrize('avg_factor', [None, 7.0])
+def test_all_zero_weights_give_a_zero_loss_without_the_early_exit(cfg, avg_factor, monkeypatch):
+    """Off the CPU the losses skip MMDetection's early exit for all-zero weights (its test
+    reads the weights back to the host); the full computation must give zero too."""
+    import importlib
+    modules = [importlib.import_module(f'detlab.models.losses.{name}')
+               for name in ('iou_loss', 'smooth_l1_loss')]
+    loss_fn = MODELS.build(cfg)
+    torch.manual_seed(0)
+    xy = torch.rand(6, 2) * 50
+    pred = torch.cat([xy, xy + 1 + torch.rand(6, 2) * 30], 1).requires_grad_()
+    target = torch.cat([xy + 3, xy + 20], 1)
+    weight = torch.zeros(6, 4) if cfg['type'] in ('L1Loss', 'SmoothL1Loss') else torch.zeros(6)
+    early = loss_fn(pred, target, weight, avg_factor=avg_factor)
+    for module in modules:
+        monkeypatch.setattr(module, 'weights_all_zero', lambda weight: False)
+    full = loss_fn(pred, target, weight, avg_factor=avg_factor)
+    full.backward()
+    assert early.item() == 0 and full.item() == 0
+    assert torch.equal(pred.grad, torch.zeros_like(pred))
