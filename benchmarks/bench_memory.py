@@ -36,9 +36,6 @@ import torchvision
 from torch.profiler import profile
 from torch.profiler._memory_profiler import Action, Category, TensorKey
 
-import bench_retinanet
-from bench_retinanet import build_detlab, build_torchvision, make_inputs, parse_args
-
 MODEL_NAMES = ('retinanet', 'fcos', 'faster_rcnn', 'mask_rcnn')
 CATEGORY_NAMES = {None: 'unknown', **{category: category.name.lower() for category in Category}}
 MIB = 2**20
@@ -48,6 +45,8 @@ PYTHON_FRAME = re.compile(r'.+\.py\(\d+\): ')  # the profiler's name of a Python
 def build(model_name: str, library: str):
     """(model, train_step) of ``library`` ('detlab' or 'torchvision') for ``model_name``,
     as the model's own benchmark builds it."""
+    import bench_retinanet  # imported here so that the profile analysis loads without it
+    from bench_retinanet import build_detlab, build_torchvision, make_inputs
     images, boxes, labels = make_inputs()
     if model_name == 'retinanet':
         if library == 'detlab':
@@ -120,20 +119,25 @@ def peak_of(memory_profile, device: torch.device, top: int = 0) -> dict:
     baseline = sum(nbytes for _, action, _, nbytes in timeline if action == Action.PREEXISTING)
 
     live, unknown = {}, 0  # TensorKey -> (bytes, version); allocations the profiler can't key
+    preexisting = set()
     for _, action, (key, version), nbytes in timeline[:peak_index + 1]:
         if not isinstance(key, TensorKey):
             unknown += {Action.PREEXISTING: nbytes, Action.CREATE: nbytes,
                         Action.DESTROY: -nbytes}.get(action, 0)
         elif action in (Action.PREEXISTING, Action.CREATE):
             live[key] = (nbytes, version)
+            if action == Action.PREEXISTING:
+                preexisting.add(key)
         elif action == Action.INCREMENT_VERSION:
             live[key] = (nbytes, version + 1)
         elif action == Action.DESTROY:
             live.pop(key, None)
 
-    creator = {}
+    creator = {}  # TensorKey -> the op that allocated it (an output, or a buffer inside it)
     if top:
         for node in memory_profile._data_flow_graph.flow_nodes:
+            for key in node.intermediates:
+                creator[key] = node._event
             for key, version in node.outputs.items():
                 if version == 0:
                     creator[key] = node._event
@@ -145,7 +149,7 @@ def peak_of(memory_profile, device: torch.device, top: int = 0) -> dict:
         if top:
             event = creator.get(key)
             site = ((creation_site(event), event.name) if event is not None
-                    else ('(alive before the step)', '-'))
+                    else ('(alive before the step)' if key in preexisting else '?', '-'))
             group = groups[(*site, category)]
             group[0] += nbytes
             group[1] += 1
@@ -156,6 +160,7 @@ def peak_of(memory_profile, device: torch.device, top: int = 0) -> dict:
 
 def measure(model_name: str, library: str, top: int) -> dict:
     """Build ``library``'s model, take a warm-up train step, profile one train step."""
+    import bench_retinanet
     torch.manual_seed(0)
     model, step = build(model_name, library)
     model.train()
@@ -163,6 +168,10 @@ def measure(model_name: str, library: str, top: int) -> dict:
     scaler = (torch.amp.GradScaler(bench_retinanet.DEVICE.type)
               if bench_retinanet.AMP_DTYPE is torch.float16 else None)
     step(optimizer, scaler)
+    # The step sets the gradients to None only before its backward; drop the warm-up's now,
+    # as mmengine's optimizer wrapper does after every step (and as the profiler would not
+    # see them freed: a free outside an op leaves a tensor from before profiling alive).
+    optimizer.zero_grad(set_to_none=True)
     start = time.perf_counter()
     memory_profile = profile_step(step, optimizer, scaler)
     result = peak_of(memory_profile, bench_retinanet.DEVICE, top)
@@ -190,7 +199,8 @@ def report(name: str, result: dict) -> None:
 
 
 def main() -> None:
-    args = parse_args(__doc__.splitlines()[0], add_arguments)
+    import bench_retinanet
+    args = bench_retinanet.parse_args(__doc__.splitlines()[0], add_arguments)
     if bench_retinanet.DEVICE.type != 'cpu':
         sys.exit('bench_memory.py: --device must be cpu (it reads the CPU profiler\'s memory '
                  'timeline); on CUDA bench_retinanet.py --device cuda prints the peak memory')
