@@ -19,7 +19,10 @@ This counts tensor bytes seen by the profiler on the CPU: there is no allocator 
 and no cuDNN workspace, and CPU kernels choose their own temporaries, so it is a proxy for
 CUDA's ``torch.cuda.max_memory_allocated``, not the same number. The GPU figure is the
 peak-memory line bench_retinanet.py (and the benchmarks built on it) print with
-``--device cuda``. ``--amp bf16`` runs the steps under CPU autocast.
+``--device cuda``. ``--amp bf16`` runs the steps under CPU autocast. The warm-up's
+gradients are dropped before the profiled step (mmengine frees them after every step), and
+detlab's RoIAlign pools on the calling thread in it, as on CUDA (the profiler sees the
+allocations of its own thread only).
 
     python benchmarks/bench_memory.py --model retinanet [--batch 2] [--size 512]
         [--amp none|bf16|fp16] [--top 10] [--threads N]
@@ -30,6 +33,7 @@ import re
 import subprocess
 import sys
 import time
+from unittest import mock
 
 import torch
 import torchvision
@@ -173,7 +177,12 @@ def measure(model_name: str, library: str, top: int) -> dict:
     # see them freed: a free outside an op leaves a tensor from before profiling alive).
     optimizer.zero_grad(set_to_none=True)
     start = time.perf_counter()
-    memory_profile = profile_step(step, optimizer, scaler)
+    # The profiler sees the allocations of the thread it runs on: detlab's CPU RoIAlign,
+    # which pools chunks of RoIs on a thread pool (in fp32), pools on the calling thread
+    # here, as it does on CUDA, so that its chunks are neither missed nor kept alive forever.
+    from detlab.models.roi_heads.roi_extractors import roi_align
+    with mock.patch.object(roi_align, 'roi_align_threads', return_value=1):
+        memory_profile = profile_step(step, optimizer, scaler)
     result = peak_of(memory_profile, bench_retinanet.DEVICE, top)
     result['seconds'] = time.perf_counter() - start
     return result
