@@ -12,8 +12,8 @@ detail, unknown). Replaying it gives the peak of the tensor bytes alive during t
 the split of the bytes alive at that moment by category, and (``--top N``) the N largest
 groups of tensors alive then, grouped by where they were created (the first frame outside
 torch on the Python stack, or the autograd node for a tensor made in backward) and by the
-creating op, so what holds the memory can be read off. The script prints each model's
-figures and the ratio detlab / torchvision.
+creating op, and the N files whose tensors hold the most, so what holds the memory can be
+read off. The script prints each model's figures and the ratio detlab / torchvision.
 
 This counts tensor bytes seen by the profiler on the CPU: there is no allocator caching
 and no cuDNN workspace, and CPU kernels choose their own temporaries, so it is a proxy for
@@ -159,7 +159,11 @@ def peak_of(memory_profile, device: torch.device, top: int = 0) -> dict:
             group[1] += 1
     largest = sorted(([*group, *value] for group, value in groups.items()),
                      key=lambda row: -row[3])[:top]
-    return dict(peak=peak, baseline=baseline, by_category=dict(by_category), top=largest)
+    by_file = collections.Counter()  # the same bytes by the creation site's file
+    for (site, _, _), (nbytes, _) in groups.items():
+        by_file[site.split('(')[0] if PYTHON_FRAME.match(site) else site] += nbytes
+    return dict(peak=peak, baseline=baseline, by_category=dict(by_category), top=largest,
+                by_file=by_file.most_common(top))
 
 
 def measure(model_name: str, library: str, top: int) -> dict:
@@ -214,6 +218,9 @@ def report(name: str, result: dict) -> None:
           f'{result["baseline"] / MIB:.0f}; at the peak, MiB: {split})')
     for site, op, category, nbytes, count in result['top']:
         print(f'    {nbytes / MIB:8.1f} MiB {count:5d} tensors  {category:12s} {op:28s} {site}')
+    if result['by_file']:
+        print('  by file:  ' + ', '.join(f'{site} {nbytes / MIB:.0f}'
+                                         for site, nbytes in result['by_file']))
 
 
 def main() -> None:
