@@ -215,7 +215,8 @@ def report(name: str, result: dict) -> None:
                       sorted(result['by_category'].items(), key=lambda item: -item[1])
                       if nbytes >= MIB / 2)
     print(f'{name:12s} peak {result["peak"] / MIB:8.0f} MiB  (before the step '
-          f'{result["baseline"] / MIB:.0f}; at the peak, MiB: {split})')
+          f'{result["baseline"] / MIB:.0f}; at the peak, MiB: {split}; profiled and '
+          f'replayed in {result["seconds"]:.0f} s)')
     for site, op, category, nbytes, count in result['top']:
         print(f'    {nbytes / MIB:8.1f} MiB {count:5d} tensors  {category:12s} {op:28s} {site}')
     if result['by_file']:
