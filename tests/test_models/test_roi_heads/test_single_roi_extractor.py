@@ -135,3 +135,23 @@ def test_levels_without_rois_stay_in_the_graph_with_zero_gradient():
         assert [bool(grad.any()) for grad in grads] == [True, rois is two_levels, False, False]
     with torch.no_grad():  # and without a graph, the pooled features are the same
         assert torch.equal(extractor()(feats, two_levels), out)
+
+
+def test_backward_keeps_no_copy_of_the_pooled_features():
+    # RoIs on every level: the output is filled level by level; what autograd saves for
+    # backward is the RoIs and indices, not the pooled features (K x 2 x 7 x 7) again.
+    feats = [torch.randn(1, 2, 1024 // s, 1024 // s, requires_grad=True) for s in STRIDES]
+    rois = square_rois([16, 80, 120, 250, 500] * 8, centre=512.)  # levels 0 0 1 2 3
+    saved = {}
+
+    def pack(tensor):
+        saved[tensor.untyped_storage().data_ptr()] = tensor.untyped_storage().nbytes()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        out = extractor()(feats, rois)
+    # (index_copy_ would save each level's pooled rows: as many bytes as the output.)
+    assert sum(saved.values()) < out.numel() * out.element_size() / 2, saved
+    out.square().sum().backward()
+    # The gradient still reaches every level (the values are the tests' above).
+    assert all(feat.grad is not None and feat.grad.abs().sum() > 0 for feat in feats)

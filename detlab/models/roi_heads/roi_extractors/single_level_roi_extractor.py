@@ -125,7 +125,9 @@ class SingleRoIExtractor(BaseModule):
             else:
                 if roi_feats is None:
                     roi_feats = new_feats(rois.size(0), self.out_channels, *out_size)
-                roi_feats.index_copy_(0, inds, self.roi_layers[level](feat, rois[inds]))
+                # index_put_ keeps only the indices for backward; index_copy_ would keep
+                # the level's pooled features too (the same values and gradients).
+                roi_feats.index_put_((inds, ), self.roi_layers[level](feat, rois[inds]))
         if roi_feats is None:
             roi_feats = feats[0].new_zeros(rois.size(0), self.out_channels, *out_size)
         if unused and torch.is_grad_enabled() and any(feat.requires_grad for feat in unused):
