@@ -25,7 +25,11 @@ detlab's RoIAlign pools on the calling thread in it, as on CUDA (the profiler se
 allocations of its own thread only).
 
     python benchmarks/bench_memory.py --model retinanet [--batch 2] [--size 512]
-        [--amp none|bf16|fp16] [--top 10] [--threads N]
+        [--amp none|bf16|fp16] [--top 10] [--threads N] [--fused-focal-loss]
+
+``--fused-focal-loss`` makes detlab's FocalLoss take on the CPU the fused loss it takes on
+CUDA (it keeps only the logits and labels for backward), so the CPU profile shows the memory
+of the CUDA path.
 """
 import collections
 import json
@@ -166,8 +170,14 @@ def peak_of(memory_profile, device: torch.device, top: int = 0) -> dict:
                 by_file=by_file.most_common(top))
 
 
-def measure(model_name: str, library: str, top: int) -> dict:
-    """Build ``library``'s model, take a warm-up train step, profile one train step."""
+def measure(model_name: str, library: str, top: int, fused_focal_loss: bool = False) -> dict:
+    """Build ``library``'s model, take a warm-up train step, profile one train step;
+    ``fused_focal_loss``: detlab's focal loss takes its CUDA path on the CPU too."""
+    if fused_focal_loss and library == 'detlab':
+        import importlib
+        focal_loss = importlib.import_module('detlab.models.losses.focal_loss')
+        with mock.patch.object(focal_loss, 'fused_focal_loss_on', return_value=True):
+            return measure(model_name, library, top)
     import bench_retinanet
     torch.manual_seed(0)
     model, step = build(model_name, library)
@@ -205,6 +215,9 @@ def add_arguments(parser) -> None:
     parser.add_argument('--model', choices=MODEL_NAMES, default='retinanet')
     parser.add_argument('--top', type=int, default=0,
                         help='also print the N largest groups of tensors alive at the peak')
+    parser.add_argument('--fused-focal-loss', action='store_true',
+                        help="detlab's FocalLoss takes the fused loss it takes on CUDA "
+                             '(SigmoidFocalLossFunction) also on the CPU, to measure that path')
     parser.add_argument('--library', choices=['detlab', 'torchvision'], default=None,
                         help='measure this one model in this process and print JSON '
                              '(what each subprocess runs)')
@@ -231,7 +244,7 @@ def main() -> None:
         sys.exit('bench_memory.py: --device must be cpu (it reads the CPU profiler\'s memory '
                  'timeline); on CUDA bench_retinanet.py --device cuda prints the peak memory')
     if args.library is not None:
-        print(json.dumps(measure(args.model, args.library, args.top)))
+        print(json.dumps(measure(args.model, args.library, args.top, args.fused_focal_loss)))
         return
     results = {}
     for library in ('detlab', 'torchvision'):

@@ -48,6 +48,13 @@ def _at_labels(values: Tensor, labels: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
     return values.gather(1, columns), columns, is_class.unsqueeze(1)
 
 
+def fused_focal_loss_on(pred: Tensor) -> bool:
+    """Whether :func:`sigmoid_focal_loss` takes the fused loss for ``pred``: on CUDA, as
+    MMDetection (``benchmarks/bench_memory.py --fused-focal-loss`` makes it say yes on the CPU
+    to measure that path's memory there)."""
+    return pred.is_cuda
+
+
 class SigmoidFocalLossFunction(torch.autograd.Function):
     """Element-wise sigmoid focal loss of (N, C) logits against (N,) labels in [0, C] (C is
     the background), by the formulas of mmcv's ``sigmoid_focal_loss`` kernel, which is what
@@ -224,7 +231,7 @@ def sigmoid_focal_loss(pred: Tensor,
     if pred.dim() != 2 or target.dim() != 1:
         raise AssertionValueError('sigmoid_focal_loss: pred must be (N, C) and target (N,) '
                                   f'labels, got {tuple(pred.shape)} and {tuple(target.shape)}')
-    if pred.is_cuda:
+    if fused_focal_loss_on(pred):
         loss = SigmoidFocalLossFunction.apply(pred, target.long(), float(gamma), float(alpha))
         if weight is not None:
             weight = _match_weight(weight, loss)
