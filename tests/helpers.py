@@ -385,46 +385,10 @@ def deformable_attn_inputs(bs, shapes, heads, dims, queries, points, seed=0, dev
             torch.tensor(shapes))
 
 
-#: aten ops that make the host wait for the device wherever they run: values read back,
-#: or outputs whose size depends on the values.
-SYNCING_OPS = frozenset({'aten._local_scalar_dense', 'aten.item', 'aten.is_nonzero',
-                         'aten.equal', 'aten.nonzero', 'aten.masked_select', 'aten.unique',
-                         'aten._unique', 'aten._unique2', 'aten.unique_dim',
-                         'aten.unique_consecutive'})
-
-
 def record_syncing_ops():
-    """A TorchDispatchMode that records, while active, every aten op it sees (``names``)
-    and the ones that would synchronise host and device on an accelerator (``syncing``):
-    :data:`SYNCING_OPS`, ``repeat_interleave`` with a tensor of repeats and no
-    ``output_size``, and indexing (``index``, ``index_put``) with a bool mask. Run the code
-    on CPU tensors inside ``with record_syncing_ops() as ops:`` and assert
-    ``not ops.syncing``."""
-    import torch
-    from torch.utils._python_dispatch import TorchDispatchMode
-
-    def syncs(func, args, kwargs) -> bool:
-        name = str(func.overloadpacket)
-        if name in SYNCING_OPS:
-            return True
-        if name == 'aten.repeat_interleave':  # overloads 'Tensor', 'self_Tensor', 'self_int'
-            return func._overloadname != 'self_int' and kwargs.get('output_size') is None
-        if name in ('aten.index', 'aten.index_put', 'aten.index_put_', 'aten._index_put_impl_'):
-            return any(index is not None and index.dtype in (torch.bool, torch.uint8)
-                       for index in args[1])
-        return False
-
-    class RecordSyncingOps(TorchDispatchMode):
-        def __init__(self) -> None:
-            super().__init__()
-            self.names, self.syncing = set(), set()
-
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            kwargs = kwargs or {}
-            name = str(func.overloadpacket)
-            self.names.add(name)
-            if syncs(func, args, kwargs):
-                self.syncing.add(name)
-            return func(*args, **kwargs)
-
-    return RecordSyncingOps()
+    """detlab.utils.host_sync's SyncRecorder: records, while active, every aten op it sees
+    (``names``) and the ones that would synchronise host and device on an accelerator
+    (``syncing``). Run the code on CPU tensors inside ``with record_syncing_ops() as ops:``
+    and assert ``not ops.syncing``."""
+    from detlab.utils.host_sync import SyncRecorder
+    return SyncRecorder()
