@@ -187,9 +187,15 @@ class ATSSHead(AnchorHead):
                     batch_gt_instances: List[InstanceData], batch_img_metas: List[dict],
                     batch_gt_instances_ignore: Optional[List[InstanceData]] = None
                     ) -> AnchorTargets:
-        """ATSS-assign every anchor of every image (each image on its own, as
-        its valid anchors differ), then build the batch's targets at once.
-        The arguments are :meth:`AnchorHead.get_targets`'s.
+        """ATSS-assign every anchor of every image, then build the batch's
+        targets at once. The assignment runs on the whole batch when the
+        assigner and sampler say they can (``assigner.can_assign_batch(...)``
+        and ``sampler.supports_batch``), else image by image (each image on
+        its own valid anchors). An image without any valid anchor (possible
+        with ``allowed_border >= 0``) is refused image by image; on the whole
+        batch its anchors are all ignored, as testing for it would read a
+        value back from the device. The arguments are
+        :meth:`AnchorHead.get_targets`'s.
 
         Returns:
             AnchorTargets: ``bbox_targets`` are gt boxes (decoded), ``avg_factor``
@@ -197,11 +203,18 @@ class ATSSHead(AnchorHead):
         """
         if batch_gt_instances_ignore is None:
             batch_gt_instances_ignore = [None] * len(batch_img_metas)
-        gt_inds = torch.stack([
-            self._assign_single(anchors, featmap_sizes, gt, meta, ignore)
-            for gt, meta, ignore in zip(batch_gt_instances, batch_img_metas,
-                                        batch_gt_instances_ignore)])  # (B, N)
-        gt_bboxes, gt_labels, _ = pad_gt_instances(batch_gt_instances, anchors.device)
+        gt_bboxes, gt_labels, gt_valid = pad_gt_instances(batch_gt_instances, anchors.device)
+        if self.targets_run_batched(batch_gt_instances, batch_gt_instances_ignore):
+            num_level_anchors = [size[0] * size[1] * num_base for size, num_base in
+                                 zip(featmap_sizes, self.prior_generator.num_base_priors)]
+            gt_inds, _, _ = self.assigner.assign_batch(
+                anchors, self._valid_priors(anchors, featmap_sizes, batch_img_metas),
+                num_level_anchors, gt_bboxes, gt_labels, gt_valid)
+        else:
+            gt_inds = torch.stack([
+                self._assign_single(anchors, featmap_sizes, gt, meta, ignore)
+                for gt, meta, ignore in zip(batch_gt_instances, batch_img_metas,
+                                            batch_gt_instances_ignore)])  # (B, N)
         positive = gt_inds > NEGATIVE_GT_IND
         matched = (gt_inds - 1).clamp(min=0)
         labels = torch.where(positive, gt_labels.gather(1, matched), self.num_classes)

@@ -3,6 +3,7 @@ import pytest
 import torch
 from mmengine.structures import InstanceData
 
+from helpers import record_syncing_ops
 from dense_head_cases import ATSS_CFG, FEAT_SIZES, GTS, METAS, fill_params, make_feats
 from detlab.registry import MODELS
 
@@ -77,6 +78,27 @@ def test_targets_follow_the_assigner_and_ignore_anchors_off_the_image():
     weights = head.get_targets(anchors, FEAT_SIZES, GTS, small).label_weights[1]
     level0 = weights[:FEAT_SIZES[0][0] * FEAT_SIZES[0][1]].reshape(FEAT_SIZES[0])
     assert level0[:4, :5].eq(1).all() and level0[4:].eq(0).all() and level0[:, 5:].eq(0).all()
+
+
+@pytest.mark.parametrize('allowed_border', [-1, 0])
+def test_batched_targets_equal_per_image_targets_and_never_sync(allowed_border):
+    head = build(train_cfg=dict(ATSS_CFG['train_cfg'], allowed_border=allowed_border))
+    anchors = torch.cat(head.prior_generator.grid_priors(FEAT_SIZES))
+    # Three images: the last is small and padded into the batch, so that some anchors are
+    # invalid and its last level has fewer valid anchors than topk.
+    gts = GTS + [InstanceData(bboxes=torch.tensor([[6.5, 5.25, 30.75, 33.5]]),
+                              labels=torch.tensor([2]))]
+    metas = METAS + [dict(img_shape=(56, 64), pad_shape=(64, 64), scale_factor=(1.0, 1.0))]
+    assert head.targets_run_batched(gts, [None] * 3)
+    with record_syncing_ops() as recorder:
+        batched = head.get_targets(anchors, FEAT_SIZES, gts, metas)
+    assert 'aten.topk' in recorder.names and not recorder.syncing
+    head.sampler.supports_batch = False
+    assert not head.targets_run_batched(gts, [None] * 3)
+    per_image = head.get_targets(anchors, FEAT_SIZES, gts, metas)
+    for name in ('labels', 'label_weights', 'bbox_targets', 'bbox_weights', 'avg_factor'):
+        assert torch.equal(getattr(batched, name), getattr(per_image, name)), name
+    assert (batched.labels[2] < NUM_CLASSES).any() and (batched.label_weights[2] == 0).any()
 
 
 def test_no_gt_gives_zero_box_losses_and_still_trains_the_classifier():
