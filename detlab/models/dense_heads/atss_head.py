@@ -11,7 +11,8 @@ from detlab.registry import MODELS
 from detlab.structures.bbox import bbox2distance
 from detlab.utils import reduce_mean
 from ..task_modules.assigners import IGNORED_GT_IND, NEGATIVE_GT_IND
-from ..utils import cls_reg_towers, images_to_levels, multi_apply, pad_gt_instances
+from ..utils import (cls_reg_towers, gathers_positives, images_to_levels, multi_apply,
+                     pad_gt_instances)
 from .anchor_head import AnchorHead, AnchorTargets
 from .fcos_head import centerness_from_distances
 
@@ -166,7 +167,12 @@ class ATSSHead(AnchorHead):
         labels = labels.reshape(-1)
         loss_cls = self.loss_cls(cls_score, labels, label_weights.reshape(-1),
                                  avg_factor=avg_factor)
-        pos_index = ((labels >= 0) & (labels < self.num_classes)).nonzero(as_tuple=True)[0]
+        pos_mask = (labels >= 0) & (labels < self.num_classes)
+        if not gathers_positives(labels):
+            return (loss_cls, *self._dense_box_losses(anchors.reshape(-1, 4), pos_mask, bbox_pred,
+                                                      centerness, bbox_targets.reshape(-1, 4),
+                                                      avg_factor))
+        pos_index = pos_mask.nonzero(as_tuple=True)[0]
         if pos_index.numel() == 0:
             return (loss_cls, bbox_pred.sum() * 0, centerness.sum() * 0,
                     bbox_targets.new_tensor(0.))
@@ -181,6 +187,35 @@ class ATSSHead(AnchorHead):
         loss_centerness = self.loss_centerness(centerness[pos_index], centerness_targets,
                                                avg_factor=avg_factor)
         return loss_cls, loss_bbox, loss_centerness, centerness_targets.sum().detach()
+
+    def _dense_box_losses(self, anchors: Tensor, pos_mask: Tensor, bbox_pred: Tensor,
+                          centerness: Tensor, bbox_targets: Tensor, avg_factor: Tensor
+                          ) -> Tuple[Tensor, Tensor, Tensor]:
+        """:meth:`loss_by_feat_single`'s ``loss_bbox``, ``loss_centerness``
+        and sum of centerness targets over every anchor, with zero weight off
+        the positives, without gathering them (see :func:`gathers_positives`).
+        Off the positives the deltas are zero and the target is the anchor
+        itself, so that boxes and centerness stay finite.
+
+        Args:
+            anchors (Tensor): (M, 4) anchors of every image.
+            pos_mask (Tensor): (M,) bool positives.
+            bbox_pred (Tensor): (M, 4) deltas.
+            centerness (Tensor): (M,) logits.
+            bbox_targets (Tensor): (M, 4) gt boxes.
+            avg_factor (Tensor): Normaliser of the centerness loss.
+        """
+        bbox_pred = torch.where(pos_mask[:, None], bbox_pred, 0.0)
+        bbox_targets = torch.where(pos_mask[:, None], bbox_targets, anchors)
+        anchor_centres = (anchors[:, :2] + anchors[:, 2:]) / 2
+        centerness_targets = centerness_from_distances(
+            bbox2distance(anchor_centres, bbox_targets))
+        bbox_weights = torch.where(pos_mask, centerness_targets, 0.0)
+        loss_bbox = self.loss_bbox(self.bbox_coder.decode(anchors, bbox_pred), bbox_targets,
+                                   weight=bbox_weights, avg_factor=1.0)
+        loss_centerness = self.loss_centerness(centerness, centerness_targets,
+                                               weight=pos_mask.float(), avg_factor=avg_factor)
+        return loss_bbox, loss_centerness, bbox_weights.sum().detach()
 
     @torch.no_grad()
     def get_targets(self, anchors: Tensor, featmap_sizes: List[torch.Size],
