@@ -199,3 +199,12 @@ def test_assign_batch_runs_no_syncing_op():
             torch.ones(2, 6, dtype=torch.bool))
     assert 'aten.topk' in recorder.names and not recorder.syncing
     assert (gt_inds > 0).any()
+
+
+def test_ignore_regions_and_ddod_cost_are_assigned_image_by_image():
+    gts = [InstanceData(bboxes=GT, labels=torch.tensor([0]))]
+    ignore = [InstanceData(bboxes=torch.tensor([[18., 18., 32., 32.]]))]
+    assert ATSSAssigner(topk=9).can_assign_batch(gts, ignore)  # ignore_iof_thr=-1: unused
+    assert ATSSAssigner(topk=9, ignore_iof_thr=0.5).can_assign_batch(gts, [None])
+    assert not ATSSAssigner(topk=9, ignore_iof_thr=0.5).can_assign_batch(gts, ignore)
+    assert not ATSSAssigner(topk=9, alpha=0.8).can_assign_batch(gts)

@@ -43,7 +43,8 @@ class ATSSAssigner:
     several gts goes to the one it overlaps most. Everything else is negative
     (see ``assign_result`` for the ``gt_inds`` convention). ``max_overlaps``
     holds the matched IoU of positives and ``-INF`` elsewhere, as in
-    MMDetection.
+    MMDetection. :meth:`assign` takes one image's priors;
+    :meth:`assign_batch` a whole batch of padded gts at once.
 
     Args:
         topk (int): Candidates per level and gt.
