@@ -88,11 +88,14 @@ def losses_gathered_and_dense(monkeypatch, head, gts, metas) -> tuple:
 
 def syncing_ops_of_dense_losses(monkeypatch, head, gts, metas) -> set:
     """The syncing ops (``helpers.record_syncing_ops``) of ``head.loss_by_feat``
-    on the path taken off the CPU: positives not gathered, the IoU losses
-    without their CPU-only all-zero-weights exit, and the class loss replaced
-    by a plain sum (FocalLoss checks its labels on the CPU; its CUDA kernel
-    does not)."""
+    on the path taken off the CPU: positives not gathered, an assigner with
+    ``can_assign_batch`` assigning the whole batch, the IoU losses without
+    their CPU-only all-zero-weights exit, and the class loss replaced by a
+    plain sum (FocalLoss checks its labels on the CPU; its CUDA kernel does
+    not)."""
     from helpers import record_syncing_ops
+    if hasattr(getattr(head, 'assigner', None), 'can_assign_batch'):
+        monkeypatch.setattr(head.assigner, 'can_assign_batch', lambda *args: True)
     monkeypatch.setattr(sys.modules[type(head).__module__], 'gathers_positives',
                         lambda tensor: False)
     monkeypatch.setattr(sys.modules['detlab.models.losses.iou_loss'], 'weights_all_zero',

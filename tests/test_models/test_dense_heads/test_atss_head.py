@@ -82,8 +82,11 @@ def test_targets_follow_the_assigner_and_ignore_anchors_off_the_image():
 
 
 @pytest.mark.parametrize('allowed_border', [-1, 0])
-def test_batched_targets_equal_per_image_targets_and_never_sync(allowed_border):
+def test_batched_targets_equal_per_image_targets_and_never_sync(monkeypatch, allowed_border):
     head = build(train_cfg=dict(ATSS_CFG['train_cfg'], allowed_border=allowed_border))
+    # Image by image on the CPU (MMDetection's ties); the whole batch as off the CPU.
+    assert not head.targets_run_batched(GTS, [None, None])
+    monkeypatch.setattr(head.assigner, 'can_assign_batch', lambda *args: True)
     anchors = torch.cat(head.prior_generator.grid_priors(FEAT_SIZES))
     # Three images: the last is small and padded into the batch, so that some anchors are
     # invalid and its last level has fewer valid anchors than topk.

@@ -5,6 +5,7 @@ from mmengine.structures import InstanceData
 
 from detlab.models.task_modules.assigners import (ATSSAssigner, IGNORED_GT_IND,
                                                   NEGATIVE_GT_IND, NO_LABEL)
+from detlab.models.task_modules.assigners.atss_assigner import nearest_k
 from detlab.registry import TASK_UTILS
 
 GT = torch.tensor([[0., 0., 10., 10.]])
@@ -201,10 +202,48 @@ def test_assign_batch_runs_no_syncing_op():
     assert (gt_inds > 0).any()
 
 
-def test_ignore_regions_and_ddod_cost_are_assigned_image_by_image():
-    gts = [InstanceData(bboxes=GT, labels=torch.tensor([0]))]
-    ignore = [InstanceData(bboxes=torch.tensor([[18., 18., 32., 32.]]))]
-    assert ATSSAssigner(topk=9).can_assign_batch(gts, ignore)  # ignore_iof_thr=-1: unused
-    assert ATSSAssigner(topk=9, ignore_iof_thr=0.5).can_assign_batch(gts, [None])
-    assert not ATSSAssigner(topk=9, ignore_iof_thr=0.5).can_assign_batch(gts, ignore)
-    assert not ATSSAssigner(topk=9, alpha=0.8).can_assign_batch(gts)
+def test_the_batch_is_declared_off_the_cpu_without_ignore_regions_or_ddod_cost():
+    on_device = [InstanceData(bboxes=GT.to('meta'), labels=torch.tensor([0], device='meta'))]
+    ignore = [InstanceData(bboxes=torch.tensor([[18., 18., 32., 32.]], device='meta'))]
+    assert ATSSAssigner(topk=9).can_assign_batch(on_device, ignore)  # ignore_iof_thr=-1: unused
+    assert ATSSAssigner(topk=9, ignore_iof_thr=0.5).can_assign_batch(on_device, [None])
+    assert not ATSSAssigner(topk=9, ignore_iof_thr=0.5).can_assign_batch(on_device, ignore)
+    assert not ATSSAssigner(topk=9, alpha=0.8).can_assign_batch(on_device)
+    on_cpu = [InstanceData(bboxes=GT, labels=torch.tensor([0]))]
+    assert not ATSSAssigner(topk=9).can_assign_batch(on_cpu)
+
+
+def test_ties_at_the_kth_distance_take_the_first_priors():
+    # Distances 15, 5, 5, 15: the two at 5 and, of the tied 15s, the first.
+    distances = torch.tensor([15., 5., 5., 15.])[:, None]
+    assert nearest_k(distances, 3, dim=0).flatten().tolist() == [1, 2, 0]
+    # Invalid priors (infinitely far) in between change nothing but the positions.
+    inf = float('inf')
+    spread = torch.tensor([inf, 15., 5., inf, 5., 15.])[None, :, None]
+    assert nearest_k(spread, 3, dim=1).flatten().tolist() == [2, 4, 1]
+    # Equal distances are ordered by position, then come the next ones.
+    assert nearest_k(distances, 4, dim=0).flatten().tolist() == [1, 2, 0, 3]
+
+
+def test_assign_batch_does_not_depend_on_the_invalid_priors_even_with_ties():
+    # Integer gts put many centres exactly between anchors: ties at the k-th distance.
+    # Each image of the batch (invalid priors kept) equals that image alone, compacted.
+    prior_generator, sizes, anchors, num_level = batch_anchors([1.0])
+    generator = torch.Generator().manual_seed(7)
+    pad_shapes = [(40, 56), (64, 80), (24, 24)]
+    valid = torch.stack([torch.cat(prior_generator.valid_flags(sizes, pad))
+                         for pad in pad_shapes])
+    gts = [random_gts(generator, 8, pad) for pad in pad_shapes]
+    gt_bboxes = torch.stack([boxes.round() for boxes, _ in gts])
+    gt_labels = torch.stack([labels for _, labels in gts])
+    assigner = ATSSAssigner(topk=9)
+    batched = assigner.assign_batch(anchors, valid, num_level, gt_bboxes, gt_labels,
+                                    torch.ones(3, 8, dtype=torch.bool))
+    for image, inside in enumerate(valid):
+        level_inside = [int(flags.sum()) for flags in torch.split(inside, num_level)]
+        alone = assigner.assign_batch(anchors[inside], inside[inside][None], level_inside,
+                                      gt_bboxes[image:image + 1], gt_labels[image:image + 1],
+                                      torch.ones(1, 8, dtype=torch.bool))
+        for got, expected in zip(batched, alone):
+            assert torch.equal(got[image][inside], expected[0])
+    assert (batched[0] > 0).any()

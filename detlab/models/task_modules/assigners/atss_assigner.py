@@ -32,6 +32,62 @@ def bbox_center_distance(bboxes: Tensor, priors: Tensor) -> Tensor:
     return (prior_centres[:, None, :] - box_centres[None, :, :]).pow(2).sum(-1).sqrt()
 
 
+def nearest_k(distances: Tensor, k: int, dim: int) -> Tensor:
+    """Positions of the ``k`` smallest distances along ``dim``, ordered by
+    distance; of priors at exactly the k-th distance the lower positions are
+    taken, and equal distances are ordered by position.
+
+    ``torch.topk`` picks the same set except where distances tie at the k-th
+    place: which of those it takes depends on the slice's length, the device
+    and the algorithm it picks, so a batch (whose invalid priors are not
+    removed) and a single image would not agree. The tie rule here depends on
+    the relative order of the valid priors only.
+
+    Args:
+        distances (Tensor): Any shape; ``k`` <= its size along ``dim``.
+        k (int): How many to take.
+        dim (int): The prior dimension.
+
+    Returns:
+        Tensor: long, ``distances``'s shape with ``k`` along ``dim``.
+    """
+    size = distances.size(dim)
+    kth = distances.topk(k, dim=dim, largest=False).values.narrow(dim, k - 1, 1)
+    closer, tied = distances < kth, distances == kth
+    room = k - closer.sum(dim=dim, keepdim=True)
+    chosen = closer | (tied & (tied.cumsum(dim=dim) <= room))
+    shape = [1] * distances.dim()
+    shape[dim] = size
+    positions = torch.arange(size, device=distances.device).view(shape)
+    index = torch.where(chosen, positions, size).topk(k, dim=dim, largest=False).values
+    order = distances.gather(dim, index).sort(dim=dim, stable=True).indices
+    return index.gather(dim, order)
+
+
+def nearest_per_level(distances: Tensor, num_level_priors: Sequence[int], topk: int,
+                      dim: int) -> Tensor:
+    """ATSS's candidates: on each level the ``min(topk, level size)`` priors
+    nearest each gt (:func:`nearest_k`), levels concatenated along ``dim``.
+
+    Args:
+        distances (Tensor): Prior-to-gt distances, priors along ``dim``,
+            concatenated level by level.
+        num_level_priors (list[int]): Priors on each level.
+        topk (int): Candidates per level and gt.
+        dim (int): The prior dimension.
+
+    Returns:
+        Tensor: long prior indices (over all levels).
+    """
+    candidates, start = [], 0
+    for level_size in num_level_priors:
+        if level_size > 0:
+            level = distances.narrow(dim, start, level_size)
+            candidates.append(nearest_k(level, min(topk, level_size), dim) + start)
+        start += level_size
+    return torch.cat(candidates, dim=dim)
+
+
 @TASK_UTILS.register_module()
 class ATSSAssigner:
     """Pick positives per gt from an IoU threshold adapted to that gt.
@@ -85,14 +141,23 @@ class ATSSAssigner:
     def can_assign_batch(self, batch_gt_instances: Sequence[InstanceData],
                          batch_gt_instances_ignore: Optional[Sequence[Optional[InstanceData]]]
                          = None) -> bool:
-        """Whether :meth:`assign_batch` gives, image by image, what
-        :meth:`assign` gives for this batch: not with DDOD's cost (``alpha``,
-        which needs each image's predictions), nor when ignore regions would
-        be used (``ignore_iof_thr > 0`` and some image has them)."""
+        """Whether heads should call :meth:`assign_batch` for this batch: off
+        the CPU, unless DDOD's cost (``alpha``, which needs each image's
+        predictions) or ignore regions (``ignore_iof_thr > 0`` and some image
+        has them) are in use.
+
+        On the CPU heads assign image by image with :meth:`assign`, which
+        gives MMDetection's (CPU) assignment bit for bit: where two priors tie
+        at a level's k-th distance, which one ``torch.topk`` takes depends on
+        the slice's length and device, and :meth:`assign_batch`, whose slices
+        keep the invalid priors, takes the first instead.
+        """
         if self.alpha is not None:
             return False
-        return not (self.ignore_iof_thr > 0 and any(
-            ignore is not None and len(ignore) > 0 for ignore in batch_gt_instances_ignore or ()))
+        if self.ignore_iof_thr > 0 and any(ignore is not None and len(ignore) > 0
+                                           for ignore in batch_gt_instances_ignore or ()):
+            return False
+        return any(gt.bboxes.device.type != 'cpu' for gt in batch_gt_instances)
 
     @torch.no_grad()
     def assign_batch(self, priors: Tensor, prior_valid: Tensor, num_level_priors: List[int],
@@ -106,11 +171,12 @@ class ATSSAssigner:
         so a level's top k never takes one while the image has k valid priors
         there; when it has fewer, the picks that land on invalid priors are
         dropped from the candidates, which leaves the ``min(topk, valid
-        priors of the level)`` candidates that :meth:`assign` takes. Among
-        priors tied at exactly the k-th distance, which ones ``torch.topk``
-        takes is its own choice (as in MMDetection, where it differs between
-        CPU and CUDA). No Python loop over images or boxes, no host-device
-        synchronisation.
+        priors of the level)`` candidates that :meth:`assign` takes. Of
+        priors tied at exactly the k-th distance the first ones enter
+        (:func:`nearest_k`; :meth:`assign` takes ``torch.topk``'s choice, as
+        MMDetection), so that the result does not depend on the invalid
+        priors kept in the slices, nor on the device. No Python loop over
+        images or boxes, no host-device synchronisation.
 
         Args:
             priors (Tensor): (N, 4) priors shared by every image, all levels
@@ -143,14 +209,7 @@ class ATSSAssigner:
 
         # (B, C, K): the candidate priors of each gt, topk per level, and
         # whether each pick is a valid prior.
-        candidates, start = [], 0
-        for level_size in num_level_priors:
-            if level_size > 0:
-                nearest = distances[:, start:start + level_size].topk(
-                    min(self.topk, level_size), dim=1, largest=False)
-                candidates.append(nearest.indices + start)
-            start += level_size
-        candidates = torch.cat(candidates, dim=1)
+        candidates = nearest_per_level(distances, num_level_priors, self.topk, dim=1)
         is_candidate = prior_valid[:, :, None].expand(-1, -1, num_gts).gather(1, candidates)
         candidate_overlaps = overlaps.gather(1, candidates)
         threshold = self._batch_threshold(candidate_overlaps, is_candidate)
