@@ -55,11 +55,12 @@ def nearest_k(distances: Tensor, k: int, dim: int) -> Tensor:
     kth = distances.topk(k, dim=dim, largest=False).values.narrow(dim, k - 1, 1)
     closer, tied = distances < kth, distances == kth
     room = k - closer.sum(dim=dim, keepdim=True)
-    chosen = closer | (tied & (tied.cumsum(dim=dim) <= room))
+    # int32 counts and positions: these temporaries are as large as ``distances``.
+    chosen = closer | (tied & (tied.cumsum(dim=dim, dtype=torch.int32) <= room))
     shape = [1] * distances.dim()
     shape[dim] = size
-    positions = torch.arange(size, device=distances.device).view(shape)
-    index = torch.where(chosen, positions, size).topk(k, dim=dim, largest=False).values
+    positions = torch.arange(size, dtype=torch.int32, device=distances.device).view(shape)
+    index = torch.where(chosen, positions, size).topk(k, dim=dim, largest=False).values.long()
     order = distances.gather(dim, index).sort(dim=dim, stable=True).indices
     return index.gather(dim, order)
 
