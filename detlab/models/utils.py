@@ -159,6 +159,15 @@ def empty_instances(batch_img_metas: List[dict],
 
 
 # ---- batched target assignment -------------------------------------------
+def gathers_positives(tensor: Tensor) -> bool:
+    """Whether a loss over the positive priors gathers them first (with
+    ``nonzero``): on the CPU, which gives MMDetection's numbers bit for bit.
+    Elsewhere the loss runs over every prior with zero weight off the
+    positives (the same value to float rounding), since ``nonzero`` makes the
+    host wait for the device to learn how many positives there are."""
+    return tensor.device.type == 'cpu'
+
+
 def assigns_whole_batch(assigner, sampler, batch_gt_instances: Sequence[InstanceData],
                         batch_gt_instances_ignore: Optional[Sequence[Optional[InstanceData]]]
                         = None) -> bool:

@@ -11,7 +11,8 @@ from detlab.registry import MODELS
 from detlab.structures.bbox import bbox2distance
 from detlab.utils import reduce_mean
 from ..task_modules.assigners import IGNORED_GT_IND, NEGATIVE_GT_IND
-from ..utils import cls_reg_towers, images_to_levels, multi_apply, pad_gt_instances
+from ..utils import (cls_reg_towers, gathers_positives, images_to_levels, multi_apply,
+                     pad_gt_instances)
 from .anchor_head import AnchorHead, AnchorTargets
 from .fcos_head import centerness_from_distances
 
@@ -166,7 +167,12 @@ class ATSSHead(AnchorHead):
         labels = labels.reshape(-1)
         loss_cls = self.loss_cls(cls_score, labels, label_weights.reshape(-1),
                                  avg_factor=avg_factor)
-        pos_index = ((labels >= 0) & (labels < self.num_classes)).nonzero(as_tuple=True)[0]
+        pos_mask = (labels >= 0) & (labels < self.num_classes)
+        if not gathers_positives(labels):
+            return (loss_cls, *self._dense_box_losses(anchors.reshape(-1, 4), pos_mask, bbox_pred,
+                                                      centerness, bbox_targets.reshape(-1, 4),
+                                                      avg_factor))
+        pos_index = pos_mask.nonzero(as_tuple=True)[0]
         if pos_index.numel() == 0:
             return (loss_cls, bbox_pred.sum() * 0, centerness.sum() * 0,
                     bbox_targets.new_tensor(0.))
@@ -182,14 +188,49 @@ class ATSSHead(AnchorHead):
                                                avg_factor=avg_factor)
         return loss_cls, loss_bbox, loss_centerness, centerness_targets.sum().detach()
 
+    def _dense_box_losses(self, anchors: Tensor, pos_mask: Tensor, bbox_pred: Tensor,
+                          centerness: Tensor, bbox_targets: Tensor, avg_factor: Tensor
+                          ) -> Tuple[Tensor, Tensor, Tensor]:
+        """:meth:`loss_by_feat_single`'s ``loss_bbox``, ``loss_centerness``
+        and sum of centerness targets over every anchor, with zero weight off
+        the positives, without gathering them (see :func:`gathers_positives`).
+        Off the positives the deltas are zero and the target is the anchor
+        itself, so that boxes and centerness stay finite.
+
+        Args:
+            anchors (Tensor): (M, 4) anchors of every image.
+            pos_mask (Tensor): (M,) bool positives.
+            bbox_pred (Tensor): (M, 4) deltas.
+            centerness (Tensor): (M,) logits.
+            bbox_targets (Tensor): (M, 4) gt boxes.
+            avg_factor (Tensor): Normaliser of the centerness loss.
+        """
+        bbox_pred = torch.where(pos_mask[:, None], bbox_pred, 0.0)
+        bbox_targets = torch.where(pos_mask[:, None], bbox_targets, anchors)
+        anchor_centres = (anchors[:, :2] + anchors[:, 2:]) / 2
+        centerness_targets = centerness_from_distances(
+            bbox2distance(anchor_centres, bbox_targets))
+        bbox_weights = torch.where(pos_mask, centerness_targets, 0.0)
+        loss_bbox = self.loss_bbox(self.bbox_coder.decode(anchors, bbox_pred), bbox_targets,
+                                   weight=bbox_weights, avg_factor=1.0)
+        loss_centerness = self.loss_centerness(centerness, centerness_targets,
+                                               weight=pos_mask.float(), avg_factor=avg_factor)
+        return loss_bbox, loss_centerness, bbox_weights.sum().detach()
+
     @torch.no_grad()
     def get_targets(self, anchors: Tensor, featmap_sizes: List[torch.Size],
                     batch_gt_instances: List[InstanceData], batch_img_metas: List[dict],
                     batch_gt_instances_ignore: Optional[List[InstanceData]] = None
                     ) -> AnchorTargets:
-        """ATSS-assign every anchor of every image (each image on its own, as
-        its valid anchors differ), then build the batch's targets at once.
-        The arguments are :meth:`AnchorHead.get_targets`'s.
+        """ATSS-assign every anchor of every image, then build the batch's
+        targets at once. The assignment runs on the whole batch when the
+        assigner and sampler say they can (``assigner.can_assign_batch(...)``
+        and ``sampler.supports_batch``), else image by image (each image on
+        its own valid anchors). An image without any valid anchor (possible
+        with ``allowed_border >= 0``) is refused image by image; on the whole
+        batch its anchors are all ignored, as testing for it would read a
+        value back from the device. The arguments are
+        :meth:`AnchorHead.get_targets`'s.
 
         Returns:
             AnchorTargets: ``bbox_targets`` are gt boxes (decoded), ``avg_factor``
@@ -197,11 +238,18 @@ class ATSSHead(AnchorHead):
         """
         if batch_gt_instances_ignore is None:
             batch_gt_instances_ignore = [None] * len(batch_img_metas)
-        gt_inds = torch.stack([
-            self._assign_single(anchors, featmap_sizes, gt, meta, ignore)
-            for gt, meta, ignore in zip(batch_gt_instances, batch_img_metas,
-                                        batch_gt_instances_ignore)])  # (B, N)
-        gt_bboxes, gt_labels, _ = pad_gt_instances(batch_gt_instances, anchors.device)
+        gt_bboxes, gt_labels, gt_valid = pad_gt_instances(batch_gt_instances, anchors.device)
+        if self.targets_run_batched(batch_gt_instances, batch_gt_instances_ignore):
+            num_level_anchors = [size[0] * size[1] * num_base for size, num_base in
+                                 zip(featmap_sizes, self.prior_generator.num_base_priors)]
+            gt_inds, _, _ = self.assigner.assign_batch(
+                anchors, self._valid_priors(anchors, featmap_sizes, batch_img_metas),
+                num_level_anchors, gt_bboxes, gt_labels, gt_valid)
+        else:
+            gt_inds = torch.stack([
+                self._assign_single(anchors, featmap_sizes, gt, meta, ignore)
+                for gt, meta, ignore in zip(batch_gt_instances, batch_img_metas,
+                                            batch_gt_instances_ignore)])  # (B, N)
         positive = gt_inds > NEGATIVE_GT_IND
         matched = (gt_inds - 1).clamp(min=0)
         labels = torch.where(positive, gt_labels.gather(1, matched), self.num_classes)

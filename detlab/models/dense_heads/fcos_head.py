@@ -9,7 +9,7 @@ from torch import Tensor, nn
 from detlab.registry import MODELS
 from detlab.utils import reduce_mean
 from ..task_modules.assigners import PointTargets, fcos_assign
-from ..utils import levels_to_anchor_rows, multi_apply, pad_gt_instances
+from ..utils import gathers_positives, levels_to_anchor_rows, multi_apply, pad_gt_instances
 from .anchor_free_head import AnchorFreeHead
 
 INF = 1e8
@@ -155,6 +155,12 @@ class FCOSHead(AnchorFreeHead):
         loss_cls = self.loss_cls(cls_flat.reshape(-1, self.cls_out_channels), labels,
                                  avg_factor=num_pos)
 
+        all_points = torch.cat(points).repeat(len(batch_gt_instances), 1)
+        if not gathers_positives(labels):
+            loss_bbox, loss_centerness = self._dense_box_losses(
+                all_points, pos_mask, bbox_flat.reshape(-1, 4), centerness_flat.reshape(-1),
+                targets.bbox_targets.reshape(-1, 4), num_pos)
+            return dict(loss_cls=loss_cls, loss_bbox=loss_bbox, loss_centerness=loss_centerness)
         pos_index = pos_mask.nonzero(as_tuple=True)[0]
         pos_bbox_preds = bbox_flat.reshape(-1, 4)[pos_index]
         pos_centerness = centerness_flat.reshape(-1)[pos_index]
@@ -162,7 +168,6 @@ class FCOSHead(AnchorFreeHead):
         pos_centerness_targets = centerness_from_distances(pos_bbox_targets)
         centerness_denorm = reduce_mean(pos_centerness_targets.sum().detach()).clamp(min=1e-6)
         if pos_index.numel() > 0:
-            all_points = torch.cat(points).repeat(len(batch_gt_instances), 1)
             pos_points = all_points[pos_index]
             loss_bbox = self.loss_bbox(self.bbox_coder.decode(pos_points, pos_bbox_preds),
                                        self.bbox_coder.decode(pos_points, pos_bbox_targets),
@@ -174,6 +179,34 @@ class FCOSHead(AnchorFreeHead):
             loss_bbox = pos_bbox_preds.sum()
             loss_centerness = pos_centerness.sum()
         return dict(loss_cls=loss_cls, loss_bbox=loss_bbox, loss_centerness=loss_centerness)
+
+    def _dense_box_losses(self, points: Tensor, pos_mask: Tensor, bbox_preds: Tensor,
+                          centernesses: Tensor, bbox_targets: Tensor, num_pos: Tensor
+                          ) -> Tuple[Tensor, Tensor]:
+        """``loss_bbox`` and ``loss_centerness`` over every point, with zero
+        weight off the positives: :meth:`loss_by_feat`'s values without
+        gathering the positives (see :func:`gathers_positives`). Off the
+        positives, prediction and target are both the distances (1, 1, 1, 1),
+        so that their boxes and centerness are finite.
+
+        Args:
+            points (Tensor): (M, 2) points of every image.
+            pos_mask (Tensor): (M,) bool positives.
+            bbox_preds, bbox_targets (Tensor): (M, 4) distances.
+            centernesses (Tensor): (M,) logits.
+            num_pos (Tensor): Normaliser of the centerness loss.
+        """
+        bbox_preds = torch.where(pos_mask[:, None], bbox_preds, 1.0)
+        bbox_targets = torch.where(pos_mask[:, None], bbox_targets, 1.0)
+        centerness_targets = centerness_from_distances(bbox_targets)
+        bbox_weights = torch.where(pos_mask, centerness_targets, 0.0)
+        centerness_denorm = reduce_mean(bbox_weights.sum().detach()).clamp(min=1e-6)
+        loss_bbox = self.loss_bbox(self.bbox_coder.decode(points, bbox_preds),
+                                   self.bbox_coder.decode(points, bbox_targets),
+                                   weight=bbox_weights, avg_factor=centerness_denorm)
+        loss_centerness = self.loss_centerness(centernesses, centerness_targets,
+                                               weight=pos_mask.float(), avg_factor=num_pos)
+        return loss_bbox, loss_centerness
 
     @torch.no_grad()
     def get_targets(self, points: List[Tensor],

@@ -5,6 +5,7 @@ can be given exactly the same ones: the numbers the tests pin were measured by
 running these cases through MMDetection's heads.
 """
 import math
+import sys
 
 import torch
 from mmengine.structures import InstanceData
@@ -60,3 +61,48 @@ def make_feats(num_levels: int = 3) -> list:
         values = torch.arange(2 * 8 * h * w, dtype=torch.float32)
         feats.append(torch.cos(values * (0.11 + 0.03 * level)).reshape(2, 8, h, w))
     return feats
+
+
+def losses_gathered_and_dense(monkeypatch, head, gts, metas) -> tuple:
+    """The losses of ``head`` on :func:`make_feats` with the positives gathered
+    (the CPU's path) and over every prior (the path off the CPU, forced here
+    through the head module's ``gathers_positives``), each with the gradient
+    of all losses' sum with respect to the box and centerness outputs.
+
+    Returns:
+        tuple: ``(losses, grads)`` gathered, then ``(losses, grads)`` dense;
+        a loss given per level is summed.
+    """
+    module = sys.modules[type(head).__module__]
+    results = []
+    for gathers in (True, False):
+        monkeypatch.setattr(module, 'gathers_positives', lambda tensor, gathers=gathers: gathers)
+        cls_scores, bbox_preds, centernesses = head(make_feats())
+        losses = head.loss_by_feat(cls_scores, bbox_preds, centernesses, gts, metas)
+        losses = {name: sum(value) if isinstance(value, (list, tuple)) else value
+                  for name, value in losses.items()}
+        grads = torch.autograd.grad(sum(losses.values()), [*bbox_preds, *centernesses])
+        results.append(({name: value.detach() for name, value in losses.items()}, grads))
+    return tuple(results)
+
+
+def syncing_ops_of_dense_losses(monkeypatch, head, gts, metas) -> set:
+    """The syncing ops (``helpers.record_syncing_ops``) of ``head.loss_by_feat``
+    on the path taken off the CPU: positives not gathered, an assigner with
+    ``can_assign_batch`` assigning the whole batch, the IoU losses without
+    their CPU-only all-zero-weights exit, and the class loss replaced by a
+    plain sum (FocalLoss checks its labels on the CPU; its CUDA kernel does
+    not)."""
+    from helpers import record_syncing_ops
+    if hasattr(getattr(head, 'assigner', None), 'can_assign_batch'):
+        monkeypatch.setattr(head.assigner, 'can_assign_batch', lambda *args: True)
+    monkeypatch.setattr(sys.modules[type(head).__module__], 'gathers_positives',
+                        lambda tensor: False)
+    monkeypatch.setattr(sys.modules['detlab.models.losses.iou_loss'], 'weights_all_zero',
+                        lambda weight: False)
+    monkeypatch.setattr(head.loss_cls, 'forward', lambda score, *args, **kwargs: score.sum())
+    outputs = head(make_feats())
+    with record_syncing_ops() as recorder:
+        head.loss_by_feat(*outputs, gts, metas)
+    assert 'aten.where' in recorder.names
+    return recorder.syncing

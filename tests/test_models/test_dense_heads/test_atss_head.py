@@ -3,7 +3,9 @@ import pytest
 import torch
 from mmengine.structures import InstanceData
 
-from dense_head_cases import ATSS_CFG, FEAT_SIZES, GTS, METAS, fill_params, make_feats
+from helpers import record_syncing_ops
+from dense_head_cases import (ATSS_CFG, FEAT_SIZES, GTS, METAS, fill_params,
+                              losses_gathered_and_dense, make_feats, syncing_ops_of_dense_losses)
 from detlab.registry import MODELS
 
 EMPTY = InstanceData(bboxes=torch.zeros(0, 4), labels=torch.zeros(0, dtype=torch.long))
@@ -79,6 +81,30 @@ def test_targets_follow_the_assigner_and_ignore_anchors_off_the_image():
     assert level0[:4, :5].eq(1).all() and level0[4:].eq(0).all() and level0[:, 5:].eq(0).all()
 
 
+@pytest.mark.parametrize('allowed_border', [-1, 0])
+def test_batched_targets_equal_per_image_targets_and_never_sync(monkeypatch, allowed_border):
+    head = build(train_cfg=dict(ATSS_CFG['train_cfg'], allowed_border=allowed_border))
+    # Image by image on the CPU (MMDetection's ties); the whole batch as off the CPU.
+    assert not head.targets_run_batched(GTS, [None, None])
+    monkeypatch.setattr(head.assigner, 'can_assign_batch', lambda *args: True)
+    anchors = torch.cat(head.prior_generator.grid_priors(FEAT_SIZES))
+    # Three images: the last is small and padded into the batch, so that some anchors are
+    # invalid and its last level has fewer valid anchors than topk.
+    gts = GTS + [InstanceData(bboxes=torch.tensor([[6.5, 5.25, 30.75, 33.5]]),
+                              labels=torch.tensor([2]))]
+    metas = METAS + [dict(img_shape=(56, 64), pad_shape=(64, 64), scale_factor=(1.0, 1.0))]
+    assert head.targets_run_batched(gts, [None] * 3)
+    with record_syncing_ops() as recorder:
+        batched = head.get_targets(anchors, FEAT_SIZES, gts, metas)
+    assert 'aten.topk' in recorder.names and not recorder.syncing
+    head.sampler.supports_batch = False
+    assert not head.targets_run_batched(gts, [None] * 3)
+    per_image = head.get_targets(anchors, FEAT_SIZES, gts, metas)
+    for name in ('labels', 'label_weights', 'bbox_targets', 'bbox_weights', 'avg_factor'):
+        assert torch.equal(getattr(batched, name), getattr(per_image, name)), name
+    assert (batched.labels[2] < NUM_CLASSES).any() and (batched.label_weights[2] == 0).any()
+
+
 def test_no_gt_gives_zero_box_losses_and_still_trains_the_classifier():
     head = build()
     losses = head.loss_by_feat(*head(make_feats()), [EMPTY, EMPTY], METAS)
@@ -94,3 +120,21 @@ def test_unsupported_settings_are_refused_by_name():
     with pytest.raises(ValueError, match='sampler'):
         MODELS.build(dict(ATSS_CFG, train_cfg=dict(
             ATSS_CFG['train_cfg'], sampler=dict(type='RandomSampler', num=8, pos_fraction=0.5))))
+
+
+@pytest.mark.parametrize('gts', ['boxes', 'none'])
+def test_losses_without_gathering_positives_equal_the_gathered_ones(monkeypatch, gts):
+    # Off the CPU the box and centerness losses run over every anchor with zero weight off
+    # the positives; forced here on the CPU, they agree with the gathered ones.
+    gts = GTS if gts == 'boxes' else [EMPTY, EMPTY]
+    (gathered, gathered_grads), (dense, dense_grads) = losses_gathered_and_dense(
+        monkeypatch, build(), gts, METAS)
+    for name, value in gathered.items():
+        assert torch.allclose(dense[name], value, rtol=1e-6, atol=1e-7), name
+    for gathered_grad, dense_grad in zip(gathered_grads, dense_grads):
+        assert torch.allclose(dense_grad, gathered_grad, rtol=1e-5, atol=1e-8)
+    assert (dense['loss_bbox'] > 0) == (gts is GTS)
+
+
+def test_dense_losses_and_batched_targets_run_no_syncing_op(monkeypatch):
+    assert not syncing_ops_of_dense_losses(monkeypatch, build(), GTS, METAS)

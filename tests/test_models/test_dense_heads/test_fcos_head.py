@@ -3,7 +3,8 @@ import pytest
 import torch
 from mmengine.structures import InstanceData
 
-from dense_head_cases import FCOS_CFG, FCOS_TRICKS_CFG, GTS, METAS, fill_params, make_feats
+from dense_head_cases import (FCOS_CFG, FCOS_TRICKS_CFG, GTS, METAS, fill_params,
+                              losses_gathered_and_dense, make_feats, syncing_ops_of_dense_losses)
 from detlab.registry import MODELS
 
 EMPTY = InstanceData(bboxes=torch.zeros(0, 4), labels=torch.zeros(0, dtype=torch.long))
@@ -173,3 +174,23 @@ def test_dcn_on_last_conv_head_gives_mmdetections_outputs():
         outputs = head.eval()(feats)
     sums = [float(level.abs().sum()) for output in outputs for level in output]
     assert sums == pytest.approx(sum(MMDET_DCN_HEAD_SUMS, []), rel=1e-5)
+
+
+@pytest.mark.parametrize('cfg', [FCOS_CFG, FCOS_TRICKS_CFG])
+@pytest.mark.parametrize('gts', ['boxes', 'none'])
+def test_losses_without_gathering_positives_equal_the_gathered_ones(monkeypatch, cfg, gts):
+    # Off the CPU the box and centerness losses run over every point with zero weight off
+    # the positives; forced here on the CPU, they agree with the gathered ones.
+    gts = GTS if gts == 'boxes' else [EMPTY, EMPTY]
+    (gathered, gathered_grads), (dense, dense_grads) = losses_gathered_and_dense(
+        monkeypatch, build(cfg), gts, METAS)
+    for name, value in gathered.items():
+        assert torch.allclose(dense[name], value, rtol=1e-6, atol=1e-7), name
+    for gathered_grad, dense_grad in zip(gathered_grads, dense_grads):
+        assert torch.allclose(dense_grad, gathered_grad, rtol=1e-5, atol=1e-8)
+    assert (dense['loss_bbox'] > 0) == (gts is GTS)
+
+
+@pytest.mark.parametrize('cfg', [FCOS_CFG, FCOS_TRICKS_CFG])
+def test_dense_losses_run_no_syncing_op(monkeypatch, cfg):
+    assert not syncing_ops_of_dense_losses(monkeypatch, build(cfg), GTS, METAS)

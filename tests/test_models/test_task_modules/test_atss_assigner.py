@@ -5,6 +5,7 @@ from mmengine.structures import InstanceData
 
 from detlab.models.task_modules.assigners import (ATSSAssigner, IGNORED_GT_IND,
                                                   NEGATIVE_GT_IND, NO_LABEL)
+from detlab.models.task_modules.assigners.atss_assigner import nearest_k
 from detlab.registry import TASK_UTILS
 
 GT = torch.tensor([[0., 0., 10., 10.]])
@@ -109,3 +110,140 @@ def test_ddod_cost_mixes_scores_and_predicted_box_overlaps():
     result = assigner.assign(preds, [5], InstanceData(bboxes=GT, labels=torch.tensor([1])))
     assert result.gt_inds.tolist() == [1, 0, 0, 0, 0]
     assert result.max_overlaps[0].item() == pytest.approx(0.5**0.5)
+
+
+# ---- the whole batch at once ------------------------------------------------
+BATCH_HW = (64, 80)
+STRIDES = [8, 16, 32]
+
+
+def batch_anchors(ratios):
+    """Anchors of three levels over a 64 x 80 batch: the last level has 2 x 3
+    cells, so fewer anchors than topk=9 when there is one anchor per cell."""
+    generator = TASK_UTILS.build(dict(type='AnchorGenerator', octave_base_scale=8,
+                                      scales_per_octave=1, ratios=ratios, strides=STRIDES))
+    sizes = [(-(-BATCH_HW[0] // s), -(-BATCH_HW[1] // s)) for s in STRIDES]
+    anchors = generator.grid_priors(sizes)
+    return generator, sizes, torch.cat(anchors), [len(level) for level in anchors]
+
+
+def random_gts(generator, count, img_hw):
+    """Float boxes (no centre lies exactly between two anchors), some pairs
+    nearly on top of each other so that their candidates overlap, and an exact
+    duplicate of the first box."""
+    xy = torch.rand(count, 2, generator=generator) * torch.tensor(img_hw[::-1]) * 0.8
+    wh = 6 + torch.rand(count, 2, generator=generator) * 30
+    boxes = torch.cat([xy, xy + wh], dim=1)
+    if count > 3:
+        boxes[1] = boxes[0] + torch.rand(4, generator=generator) * 3
+        boxes[-1] = boxes[0]
+    return boxes, torch.randint(0, 5, (count, ), generator=generator)
+
+
+@pytest.mark.parametrize('ratios', [[1.0], [0.5, 1.0, 2.0]])
+@pytest.mark.parametrize('num_gts', [(5, 0, 9), (0, 0), (1, 12)])
+def test_assign_batch_equals_assign_image_by_image(ratios, num_gts):
+    prior_generator, sizes, anchors, num_level = batch_anchors(ratios)
+    generator = torch.Generator().manual_seed(len(ratios) * 100 + sum(num_gts))
+    # Each image's own padded shape; the first is small, so that on the last
+    # level (stride 32) it has one cell only: fewer valid anchors than topk.
+    pad_shapes = [(20, 24), (64, 80), (48, 56)][:len(num_gts)]
+    valid = torch.stack([torch.cat(prior_generator.valid_flags(sizes, pad))
+                         for pad in pad_shapes])
+    gts = [random_gts(generator, count, pad) for count, pad in zip(num_gts, pad_shapes)]
+    gt_bboxes = torch.nn.utils.rnn.pad_sequence([boxes for boxes, _ in gts], batch_first=True)
+    gt_labels = torch.nn.utils.rnn.pad_sequence([labels for _, labels in gts],
+                                                batch_first=True, padding_value=-1)
+    gt_valid = torch.nn.utils.rnn.pad_sequence([torch.ones(len(labels), dtype=torch.bool)
+                                                for _, labels in gts], batch_first=True)
+    if gt_bboxes.size(1) == 0:  # as pad_gt_instances: one padded slot
+        gt_bboxes, gt_labels = torch.zeros(len(gts), 1, 4), torch.full((len(gts), 1), -1)
+        gt_valid = torch.zeros(len(gts), 1, dtype=torch.bool)
+    assigner = ATSSAssigner(topk=9)
+    gt_inds, max_overlaps, labels = assigner.assign_batch(anchors, valid, num_level, gt_bboxes,
+                                                          gt_labels, gt_valid)
+    assert int((gt_inds > 0).sum()) > 0 or sum(num_gts) == 0
+    for image, (inside, (boxes, image_labels)) in enumerate(zip(valid, gts)):
+        level_inside = [int(flags.sum()) for flags in torch.split(inside, num_level)]
+        if image == 0:
+            assert level_inside[-1] < 9 and level_inside[-1] < num_level[-1]
+        expected = assign(assigner, anchors[inside], level_inside, boxes, image_labels)
+        assert torch.equal(gt_inds[image][inside], expected.gt_inds)
+        assert torch.equal(max_overlaps[image][inside], expected.max_overlaps)
+        assert torch.equal(labels[image][inside], expected.labels)
+        assert (gt_inds[image][~inside] == IGNORED_GT_IND).all()
+        assert (labels[image][~inside] == NO_LABEL).all()
+
+
+def test_assign_batch_keeps_ties_between_gts_as_assign():
+    # The duplicate gt (index 2) overlaps every prior as gt 0 does; the first wins.
+    priors, gts = PRIORS, torch.cat([GT, GT + 1, GT])
+    valid = torch.ones(1, len(priors), dtype=torch.bool)
+    gt_inds, _, labels = ATSSAssigner(topk=3).assign_batch(
+        priors, valid, [5], gts[None], torch.tensor([[1, 2, 3]]),
+        torch.ones(1, 3, dtype=torch.bool))
+    expected = assign(ATSSAssigner(topk=3), priors, [5], gts, torch.tensor([1, 2, 3]))
+    assert torch.equal(gt_inds[0], expected.gt_inds) and torch.equal(labels[0], expected.labels)
+    assert 3 not in gt_inds.tolist()
+
+
+def test_assign_batch_runs_no_syncing_op():
+    from helpers import record_syncing_ops
+    prior_generator, sizes, anchors, num_level = batch_anchors([1.0])
+    generator = torch.Generator().manual_seed(0)
+    boxes, labels = random_gts(generator, 6, BATCH_HW)
+    valid = torch.stack([torch.cat(prior_generator.valid_flags(sizes, pad))
+                         for pad in [(20, 24), BATCH_HW]])
+    with record_syncing_ops() as recorder:
+        gt_inds, _, _ = ATSSAssigner(topk=9).assign_batch(
+            anchors, valid, num_level, torch.stack([boxes, boxes]), torch.stack([labels, labels]),
+            torch.ones(2, 6, dtype=torch.bool))
+    assert 'aten.topk' in recorder.names and not recorder.syncing
+    assert (gt_inds > 0).any()
+
+
+def test_the_batch_is_declared_off_the_cpu_without_ignore_regions_or_ddod_cost():
+    on_device = [InstanceData(bboxes=GT.to('meta'), labels=torch.tensor([0], device='meta'))]
+    ignore = [InstanceData(bboxes=torch.tensor([[18., 18., 32., 32.]], device='meta'))]
+    assert ATSSAssigner(topk=9).can_assign_batch(on_device, ignore)  # ignore_iof_thr=-1: unused
+    assert ATSSAssigner(topk=9, ignore_iof_thr=0.5).can_assign_batch(on_device, [None])
+    assert not ATSSAssigner(topk=9, ignore_iof_thr=0.5).can_assign_batch(on_device, ignore)
+    assert not ATSSAssigner(topk=9, alpha=0.8).can_assign_batch(on_device)
+    on_cpu = [InstanceData(bboxes=GT, labels=torch.tensor([0]))]
+    assert not ATSSAssigner(topk=9).can_assign_batch(on_cpu)
+
+
+def test_ties_at_the_kth_distance_take_the_first_priors():
+    # Distances 15, 5, 5, 15: the two at 5 and, of the tied 15s, the first.
+    distances = torch.tensor([15., 5., 5., 15.])[:, None]
+    assert nearest_k(distances, 3, dim=0).flatten().tolist() == [1, 2, 0]
+    # Invalid priors (infinitely far) in between change nothing but the positions.
+    inf = float('inf')
+    spread = torch.tensor([inf, 15., 5., inf, 5., 15.])[None, :, None]
+    assert nearest_k(spread, 3, dim=1).flatten().tolist() == [2, 4, 1]
+    # Equal distances are ordered by position, then come the next ones.
+    assert nearest_k(distances, 4, dim=0).flatten().tolist() == [1, 2, 0, 3]
+
+
+def test_assign_batch_does_not_depend_on_the_invalid_priors_even_with_ties():
+    # Integer gts put many centres exactly between anchors: ties at the k-th distance.
+    # Each image of the batch (invalid priors kept) equals that image alone, compacted.
+    prior_generator, sizes, anchors, num_level = batch_anchors([1.0])
+    generator = torch.Generator().manual_seed(7)
+    pad_shapes = [(40, 56), (64, 80), (24, 24)]
+    valid = torch.stack([torch.cat(prior_generator.valid_flags(sizes, pad))
+                         for pad in pad_shapes])
+    gts = [random_gts(generator, 8, pad) for pad in pad_shapes]
+    gt_bboxes = torch.stack([boxes.round() for boxes, _ in gts])
+    gt_labels = torch.stack([labels for _, labels in gts])
+    assigner = ATSSAssigner(topk=9)
+    batched = assigner.assign_batch(anchors, valid, num_level, gt_bboxes, gt_labels,
+                                    torch.ones(3, 8, dtype=torch.bool))
+    for image, inside in enumerate(valid):
+        level_inside = [int(flags.sum()) for flags in torch.split(inside, num_level)]
+        alone = assigner.assign_batch(anchors[inside], inside[inside][None], level_inside,
+                                      gt_bboxes[image:image + 1], gt_labels[image:image + 1],
+                                      torch.ones(1, 8, dtype=torch.bool))
+        for got, expected in zip(batched, alone):
+            assert torch.equal(got[image][inside], expected[0])
+    assert (batched[0] > 0).any()
