@@ -8,6 +8,8 @@ it runs from and how often. Where detlab takes another path on the CPU than on C
 CUDA path is switched on for the run, so the report is about what runs on a GPU:
 
 - the batched assigners' candidate-column compaction (CPU only) is off;
+- ATSS assigns the whole batch at once (image by image on the CPU);
+- FCOS's and ATSS's box losses run over every prior (they gather the positives on the CPU);
 - ``FocalLoss`` takes its fused loss (CUDA's);
 - the losses' early exit for all-zero weights (CPU only) is skipped.
 
@@ -41,6 +43,12 @@ def cuda_paths() -> ExitStack:
     for module in ('assign_result', 'dynamic_soft_label_assigner', 'sim_ota_assigner'):
         stack.enter_context(mock.patch(assigners + module + '.candidate_columns',
                                        lambda candidate, compact=True: real(candidate, False)))
+    atss = importlib.import_module(assigners + 'atss_assigner').ATSSAssigner
+    stack.enter_context(mock.patch.object(
+        atss, 'can_assign_batch', lambda self, gts, ignores=None: self.alpha is None))
+    for head in ('atss_head', 'fcos_head'):
+        stack.enter_context(mock.patch(f'detlab.models.dense_heads.{head}.gathers_positives',
+                                       lambda tensor: False))
     stack.enter_context(mock.patch('detlab.models.losses.focal_loss.fused_focal_loss_on',
                                    lambda pred: True))
     for module in ('smooth_l1_loss', 'iou_loss'):
