@@ -9,12 +9,20 @@ from torch import Tensor
 
 from detlab.registry import MODELS
 from detlab.structures.errors import AssertionValueError
+from ..utils import gathers_positives
+from .focal_loss import _at_labels
 from .utils import resolve_reduction, weighted_loss
 
 
 def _quality_focal(pred: Tensor, label: Tensor, score: Tensor, beta: float,
                    activated: bool) -> Tensor:
     """Per-row QFL: negatives pulled to 0, each positive's own class to its score.
+
+    On the CPU the positives are gathered with ``nonzero``, MMDetection's numbers bit for bit.
+    Elsewhere (see :func:`gathers_positives`) each row's label column is gathered (a label
+    outside [0, C) reads column 0 or C - 1 and keeps its negative value), so nothing waits
+    for the device; values and gradients agree with the CPU's to float rounding (the exp and
+    log kernels round differently on tensors of other sizes).
 
     Args:
         pred (Tensor): (N, C) logits, or probabilities when ``activated``.
@@ -29,6 +37,14 @@ def _quality_focal(pred: Tensor, label: Tensor, score: Tensor, beta: float,
     prob = pred if activated else pred.sigmoid()
     bce = F.binary_cross_entropy if activated else F.binary_cross_entropy_with_logits
     loss = bce(pred, torch.zeros_like(pred), reduction='none') * prob.pow(beta)
+    if not gathers_positives(pred):
+        pos_prob, columns, is_positive = _at_labels(prob, label.long())
+        pos_score = score.type_as(pred).unsqueeze(1)
+        modulator = (pos_score - pos_prob).abs().pow(beta)
+        positive = bce(pred.gather(1, columns), pos_score, reduction='none') * modulator
+        loss = loss.scatter(1, columns,
+                            torch.where(is_positive, positive, loss.gather(1, columns)))
+        return loss.sum(dim=1)
     num_classes = pred.size(1)
     pos = ((label >= 0) & (label < num_classes)).nonzero().squeeze(1)
     pos_label = label[pos].long()

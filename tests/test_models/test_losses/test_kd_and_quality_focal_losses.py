@@ -1,10 +1,12 @@
 import math
+from unittest import mock
 
 import pytest
 import torch
 
-from detlab.models.losses import accuracy
+from detlab.models.losses import accuracy, gfocal_loss
 from detlab.registry import MODELS
+from helpers import record_syncing_ops
 
 STUDENT = torch.tensor([[1.0, 0.0, -1.0], [0.2, 0.4, 0.1]])
 TEACHER = torch.tensor([[2.0, 0.5, -2.0], [0.0, 1.0, 0.0]])
@@ -87,6 +89,50 @@ def test_quality_focal_loss_empty_and_errors():
         MODELS.build(dict(type='QualityFocalLoss', use_sigmoid=False))
     with pytest.raises(ValueError, match='pair'):
         MODELS.build(dict(type='QualityFocalLoss'))(LOGITS, (LABELS, SCORES, SCORES))
+
+
+def _qfl_and_grad(gathers, pred, labels, scores, beta, activated):
+    """``QualityFocalLoss(reduction='none')`` and the gradient of its weighted sum, with the
+    positives gathered (the CPU's path) or not (the path elsewhere, forced here)."""
+    with mock.patch.object(gfocal_loss, 'gathers_positives', lambda tensor: gathers):
+        pred = pred.clone().requires_grad_()
+        qfl = MODELS.build(dict(type='QualityFocalLoss', reduction='none', beta=beta,
+                                activated=activated))
+        loss = qfl(pred, (labels, scores))
+        weight = torch.linspace(-1, 2, len(loss))
+        grad, = torch.autograd.grad((loss * weight).sum(), pred)
+    return loss.detach(), grad
+
+
+@pytest.mark.parametrize('activated', [False, True])
+@pytest.mark.parametrize('beta', [2.0, 1.5])
+def test_quality_focal_loss_without_gathering_positives_equals_gathered(activated, beta):
+    """Many sizes: the exp/log kernels' vectorised body and scalar tail round differently."""
+    generator = torch.Generator().manual_seed(0)
+    for num, num_classes in [(n, 4) for n in range(1, 41)] + [(7, 1), (1000, 80)]:
+        pred = torch.randn(num, num_classes, generator=generator) * 3
+        pred = pred.sigmoid() if activated else pred
+        labels = torch.randint(-1, num_classes + 1, (num, ), generator=generator)
+        labels[:3] = torch.tensor([-1, num_classes, 0])[:num]  # negative, background, class
+        scores = torch.rand(num, generator=generator)
+        loss, grad = _qfl_and_grad(True, pred, labels, scores, beta, activated)
+        dense_loss, dense_grad = _qfl_and_grad(False, pred, labels, scores, beta, activated)
+        torch.testing.assert_close(dense_loss, loss, rtol=1e-6, atol=0)
+        torch.testing.assert_close(dense_grad, grad, rtol=1e-6, atol=1e-6 * grad.abs().max())
+
+
+def test_quality_focal_loss_without_gathering_positives_runs_no_syncing_op():
+    qfl = MODELS.build(dict(type='QualityFocalLoss', beta=2.0))
+    pred = LOGITS.clone().requires_grad_()
+    with mock.patch.object(gfocal_loss, 'gathers_positives', lambda tensor: False):
+        with record_syncing_ops() as recorder:
+            loss = qfl(pred, (LABELS, SCORES), torch.ones(3), avg_factor=SCORES.sum())
+            loss.backward()
+        assert torch.isclose(loss, _qfl_by_hand().sum() / SCORES.sum(), rtol=1e-6)
+        empty = torch.zeros(0, 3, requires_grad=True)
+        assert qfl(empty, (torch.zeros(0, dtype=torch.long), torch.zeros(0)),
+                   avg_factor=1.0).item() == 0
+    assert 'aten.scatter' in recorder.names and not recorder.syncing
 
 
 def test_accuracy_top_k_and_threshold():
