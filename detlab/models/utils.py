@@ -168,6 +168,32 @@ def gathers_positives(tensor: Tensor) -> bool:
     return tensor.device.type == 'cpu'
 
 
+def dense_box_loss(loss_bbox: Callable, pred_boxes: Tensor, target_boxes: Tensor,
+                   pos_mask: Tensor, weight: Optional[Tensor] = None, **kwargs) -> Tensor:
+    """``loss_bbox`` of (M, 4) decoded boxes over every prior, with zero weight
+    off the positives: the value of the loss over the gathered positives (to
+    float rounding) without gathering them (see :func:`gathers_positives`).
+    Off the positives prediction and target are both the box (0, 0, 1, 1), so
+    that IoU-based losses stay finite there, and no gradient reaches those
+    predictions. The stand-in box is filled on the device (a box copied from
+    the host would make the host wait for the device).
+
+    Args:
+        loss_bbox (Callable): The box loss, called as
+            ``loss_bbox(pred, target, weight=..., **kwargs)``.
+        pred_boxes, target_boxes (Tensor): (M, 4) boxes.
+        pos_mask (Tensor): (M,) bool positives.
+        weight (Tensor, optional): (M,) weight of each positive; 1 when None.
+        **kwargs: More arguments of ``loss_bbox`` (``avg_factor``, ...).
+    """
+    unit_box = torch.cat([pred_boxes.new_zeros(2), pred_boxes.new_ones(2)])
+    on_positive = pos_mask.unsqueeze(1)
+    weight = (pos_mask.to(pred_boxes.dtype) if weight is None
+              else torch.where(pos_mask, weight, 0.0))
+    return loss_bbox(torch.where(on_positive, pred_boxes, unit_box),
+                     torch.where(on_positive, target_boxes, unit_box), weight=weight, **kwargs)
+
+
 def assigns_whole_batch(assigner, sampler, batch_gt_instances: Sequence[InstanceData],
                         batch_gt_instances_ignore: Optional[Sequence[Optional[InstanceData]]]
                         = None) -> bool:

@@ -25,7 +25,7 @@ from detlab.structures.bbox import distance2bbox
 from detlab.utils import reduce_mean
 from ..layers.transformer import inverse_sigmoid
 from ..task_modules.assigners import NEGATIVE_GT_IND
-from ..utils import levels_to_anchor_rows, pad_gt_instances
+from ..utils import dense_box_loss, gathers_positives, levels_to_anchor_rows, pad_gt_instances
 from .anchor_head import AnchorHead
 
 #: Prior probability behind the classifier's (and objectness') initial bias.
@@ -224,7 +224,11 @@ class RTMDetHead(AnchorHead):
 
     def _box_losses(self, cls_flat: Tensor, decoded: Tensor, targets: RTMDetTargets,
                     featmap_sizes: List[torch.Size]) -> Dict[str, List[Tensor]]:
-        """``loss_cls`` and ``loss_bbox`` per level (see :meth:`loss_by_feat`)."""
+        """``loss_cls`` and ``loss_bbox`` per level (see :meth:`loss_by_feat`).
+        The box loss gathers the positives on the CPU (MMDetection's numbers
+        bit for bit); elsewhere it runs over every point with zero weight off
+        the positives (:func:`dense_box_loss`), so that nothing waits for the
+        device."""
         avg_factor = reduce_mean(targets.assign_metrics.sum()).clamp(min=1)
 
         losses_cls, losses_bbox = [], []
@@ -237,12 +241,16 @@ class RTMDetHead(AnchorHead):
             losses_cls.append(self.loss_cls(
                 cls_flat[:, level].reshape(-1, self.cls_out_channels), (labels, metrics),
                 targets.label_weights[:, level].reshape(-1), avg_factor=1.0) / avg_factor)
-            pos = ((labels >= 0) & (labels < self.num_classes)).nonzero().squeeze(1)
+            pos_mask = (labels >= 0) & (labels < self.num_classes)
             level_boxes = decoded[:, level].reshape(-1, 4)
-            if len(pos) > 0:
-                loss_bbox = self.loss_bbox(
-                    level_boxes[pos], targets.bbox_targets[:, level].reshape(-1, 4)[pos],
-                    weight=metrics[pos], avg_factor=1.0)
+            level_targets = targets.bbox_targets[:, level].reshape(-1, 4)
+            if not gathers_positives(labels):
+                loss_bbox = dense_box_loss(self.loss_bbox, level_boxes, level_targets, pos_mask,
+                                           metrics, avg_factor=1.0)
+            elif pos_mask.any():
+                pos = pos_mask.nonzero().squeeze(1)
+                loss_bbox = self.loss_bbox(level_boxes[pos], level_targets[pos],
+                                           weight=metrics[pos], avg_factor=1.0)
             else:
                 loss_bbox = level_boxes.sum() * 0
             losses_bbox.append(loss_bbox / avg_factor)

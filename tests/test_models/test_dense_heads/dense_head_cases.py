@@ -1,4 +1,4 @@
-"""Small deterministic FCOS/ATSS head cases shared by the head tests.
+"""Small deterministic FCOS/ATSS/RTMDet head cases shared by the head tests.
 
 Weights and features come from closed-form formulas (no RNG), so MMDetection 3.3
 can be given exactly the same ones: the numbers the tests pin were measured by
@@ -67,7 +67,8 @@ def losses_gathered_and_dense(monkeypatch, head, gts, metas) -> tuple:
     """The losses of ``head`` on :func:`make_feats` with the positives gathered
     (the CPU's path) and over every prior (the path off the CPU, forced here
     through the head module's ``gathers_positives``), each with the gradient
-    of all losses' sum with respect to the box and centerness outputs.
+    of all losses' sum with respect to every output but the class scores
+    (boxes, and centerness where the head has it).
 
     Returns:
         tuple: ``(losses, grads)`` gathered, then ``(losses, grads)`` dense;
@@ -77,11 +78,12 @@ def losses_gathered_and_dense(monkeypatch, head, gts, metas) -> tuple:
     results = []
     for gathers in (True, False):
         monkeypatch.setattr(module, 'gathers_positives', lambda tensor, gathers=gathers: gathers)
-        cls_scores, bbox_preds, centernesses = head(make_feats())
-        losses = head.loss_by_feat(cls_scores, bbox_preds, centernesses, gts, metas)
+        outputs = head(make_feats())
+        losses = head.loss_by_feat(*outputs, gts, metas)
         losses = {name: sum(value) if isinstance(value, (list, tuple)) else value
                   for name, value in losses.items()}
-        grads = torch.autograd.grad(sum(losses.values()), [*bbox_preds, *centernesses])
+        grads = torch.autograd.grad(sum(losses.values()),
+                                    [level for output in outputs[1:] for level in output])
         results.append(({name: value.detach() for name, value in losses.items()}, grads))
     return tuple(results)
 
@@ -90,9 +92,10 @@ def syncing_ops_of_dense_losses(monkeypatch, head, gts, metas) -> set:
     """The syncing ops (``helpers.record_syncing_ops``) of ``head.loss_by_feat``
     on the path taken off the CPU: positives not gathered, an assigner with
     ``can_assign_batch`` assigning the whole batch, the IoU losses without
-    their CPU-only all-zero-weights exit, and the class loss replaced by a
-    plain sum (FocalLoss checks its labels on the CPU; its CUDA kernel does
-    not)."""
+    their CPU-only all-zero-weights exit, and the class loss on its path off
+    the CPU where its module has ``gathers_positives`` (QualityFocalLoss),
+    else replaced by a plain sum (FocalLoss checks its labels on the CPU; its
+    CUDA kernel does not)."""
     from helpers import record_syncing_ops
     if hasattr(getattr(head, 'assigner', None), 'can_assign_batch'):
         monkeypatch.setattr(head.assigner, 'can_assign_batch', lambda *args: True)
@@ -100,7 +103,12 @@ def syncing_ops_of_dense_losses(monkeypatch, head, gts, metas) -> set:
                         lambda tensor: False)
     monkeypatch.setattr(sys.modules['detlab.models.losses.iou_loss'], 'weights_all_zero',
                         lambda weight: False)
-    monkeypatch.setattr(head.loss_cls, 'forward', lambda score, *args, **kwargs: score.sum())
+    cls_loss_module = sys.modules[type(head.loss_cls).__module__]
+    if hasattr(cls_loss_module, 'gathers_positives'):
+        monkeypatch.setattr(cls_loss_module, 'gathers_positives', lambda tensor: False)
+    else:
+        monkeypatch.setattr(head.loss_cls, 'forward',
+                            lambda score, *args, **kwargs: score.sum())
     outputs = head(make_feats())
     with record_syncing_ops() as recorder:
         head.loss_by_feat(*outputs, gts, metas)
