@@ -10,6 +10,8 @@ CUDA path is switched on for the run, so the report is about what runs on a GPU:
 - the batched assigners' candidate-column compaction (CPU only) is off;
 - ATSS assigns the whole batch at once (image by image on the CPU);
 - FCOS's and ATSS's box losses run over every prior (they gather the positives on the CPU);
+- RTMDet's box loss runs over every point and ``QualityFocalLoss`` gathers each row's label
+  column (both gather the positives with ``nonzero`` on the CPU);
 - ``FocalLoss`` takes its fused loss (CUDA's);
 - the losses' early exit for all-zero weights (CPU only) is skipped.
 
@@ -48,6 +50,9 @@ def cuda_paths() -> ExitStack:
         atss, 'can_assign_batch', lambda self, gts, ignores=None: self.alpha is None))
     for head in ('atss_head', 'fcos_head'):
         stack.enter_context(mock.patch(f'detlab.models.dense_heads.{head}.gathers_positives',
+                                       lambda tensor: False))
+    for module in ('dense_heads.rtmdet_head', 'losses.gfocal_loss'):
+        stack.enter_context(mock.patch(f'detlab.models.{module}.gathers_positives',
                                        lambda tensor: False))
     stack.enter_context(mock.patch('detlab.models.losses.focal_loss.fused_focal_loss_on',
                                    lambda pred: True))
