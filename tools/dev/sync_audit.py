@@ -9,7 +9,8 @@ CUDA path is switched on for the run, so the report is about what runs on a GPU:
 
 - the batched assigners' candidate-column compaction (CPU only) is off;
 - ATSS assigns the whole batch at once (image by image on the CPU);
-- FCOS's and ATSS's box losses run over every prior (they gather the positives on the CPU);
+- FCOS's and ATSS's box losses and YOLOX's losses over the positives run over every prior
+  (they gather the positives on the CPU);
 - RTMDet's box loss runs over every point and ``QualityFocalLoss`` gathers each row's label
   column (both gather the positives with ``nonzero`` on the CPU);
 - ``FocalLoss`` takes its fused loss (CUDA's);
@@ -48,7 +49,7 @@ def cuda_paths() -> ExitStack:
     atss = importlib.import_module(assigners + 'atss_assigner').ATSSAssigner
     stack.enter_context(mock.patch.object(
         atss, 'can_assign_batch', lambda self, gts, ignores=None: self.alpha is None))
-    for head in ('atss_head', 'fcos_head'):
+    for head in ('atss_head', 'fcos_head', 'yolox_head'):
         stack.enter_context(mock.patch(f'detlab.models.dense_heads.{head}.gathers_positives',
                                        lambda tensor: False))
     for module in ('dense_heads.rtmdet_head', 'losses.gfocal_loss'):

@@ -28,7 +28,7 @@ from detlab.utils import reduce_mean
 from ..layers.csp_layer import CSP_NORM_CFG
 from ..task_modules.assigners import NEGATIVE_GT_IND
 from ..task_modules.prior_generators import MlvlPointGenerator
-from ..utils import levels_to_anchor_rows, pad_gt_instances
+from ..utils import gathers_positives, levels_to_anchor_rows, pad_gt_instances
 from .base_dense_head import BaseDenseHead
 
 #: Prior probability behind the classifier's and objectness' initial biases.
@@ -58,13 +58,16 @@ def yolox_bbox_decode(priors: Tensor, bbox_preds: Tensor) -> Tensor:
 class YOLOXTargets:
     """Targets of every point of every image, flattened to B * P rows.
 
+    The class, box and L1 targets have N rows: N_pos, the positives in row
+    order, when they are gathered; else B * P, one per point, zero off the
+    positives (see :meth:`YOLOXHead.get_targets`).
+
     Attributes:
         pos_mask (Tensor): (B * P,) bool, the positives.
-        cls_targets (Tensor): (N_pos, C) matched IoU at the gt's class, in
-            the positives' row order.
+        cls_targets (Tensor): (N, C) matched IoU at the gt's class.
         obj_targets (Tensor): (B * P, 1) 1 for positives, 0 elsewhere.
-        bbox_targets (Tensor): (N_pos, 4) the positives' gt boxes.
-        l1_targets (Tensor): (N_pos, 4) the gt boxes in the head's encoding
+        bbox_targets (Tensor): (N, 4) the matched gt boxes.
+        l1_targets (Tensor): (N, 4) the gt boxes in the head's encoding
             (only with ``use_l1``; zeros otherwise).
         num_pos (Tensor): Scalar float, positives of the batch.
     """
@@ -258,7 +261,13 @@ class YOLOXHead(BaseDenseHead):
         (averaged over processes, at least 1): ``loss_cls`` (BCE of the
         positives' class logits against their IoU-weighted one-hot labels),
         ``loss_bbox`` (IoU loss of the positives' boxes), ``loss_obj`` (BCE of
-        every point's objectness) and, with ``use_l1``, ``loss_l1``."""
+        every point's objectness) and, with ``use_l1``, ``loss_l1``.
+
+        The losses over the positives gather them on the CPU, MMDetection's
+        numbers bit for bit; elsewhere (see :func:`gathers_positives`) they run
+        over every point with zero weight off the positives
+        (:meth:`_dense_losses`), unless a loss reduces otherwise than by
+        ``'sum'``, which only the gathered positives give."""
         featmap_sizes = [score.shape[2:] for score in cls_scores]
         priors = torch.cat(self.prior_generator.grid_priors(
             featmap_sizes, dtype=cls_scores[0].dtype, device=cls_scores[0].device,
@@ -267,9 +276,14 @@ class YOLOXHead(BaseDenseHead):
         flat_bbox = levels_to_anchor_rows(bbox_preds, 4)
         flat_obj = levels_to_anchor_rows(objectnesses, 1)[..., 0]  # (B, P)
         flat_bboxes = yolox_bbox_decode(priors, flat_bbox)
+        gather = gathers_positives(flat_cls) or not self._sums_over_positives()
         targets = self.get_targets(priors, flat_cls.detach(), flat_bboxes.detach(),
-                                   flat_obj.detach(), batch_gt_instances)
+                                   flat_obj.detach(), batch_gt_instances, gather=gather)
         num_total_samples = reduce_mean(targets.num_pos).clamp(min=1.0)
+        if not gather:
+            return self._dense_losses(flat_cls.reshape(-1, self.num_classes),
+                                      flat_bboxes.reshape(-1, 4), flat_obj.reshape(-1, 1),
+                                      flat_bbox.reshape(-1, 4), targets, num_total_samples)
         pos = targets.pos_mask
         losses = dict(
             loss_cls=self.loss_cls(flat_cls.reshape(-1, self.num_classes)[pos],
@@ -283,10 +297,48 @@ class YOLOXHead(BaseDenseHead):
                                              targets.l1_targets) / num_total_samples
         return losses
 
+    def _sums_over_positives(self) -> bool:
+        """Whether the losses over the positives reduce by ``'sum'`` (all of
+        MMDetection's YOLOX configs), so that a sum over every point with zero
+        weight off the positives equals them."""
+        losses = (self.loss_cls, self.loss_bbox) + ((self.loss_l1, ) if self.use_l1 else ())
+        return all(getattr(loss, 'reduction', None) == 'sum' for loss in losses)
+
+    def _dense_losses(self, cls_preds: Tensor, decoded_bboxes: Tensor, objectness: Tensor,
+                      bbox_preds: Tensor, targets: YOLOXTargets, num_total_samples: Tensor
+                      ) -> dict:
+        """:meth:`loss_by_feat`'s losses over every point, with zero weight
+        off the positives, without gathering them (no value read back, no
+        output whose size depends on the values). Off the positives the
+        predicted boxes are zero boxes, as their targets, so that the IoU
+        loss stays finite whatever the outputs there.
+
+        Args:
+            cls_preds (Tensor): (B * P, C) class logits.
+            decoded_bboxes (Tensor): (B * P, 4) predicted boxes.
+            objectness (Tensor): (B * P, 1) objectness logits.
+            bbox_preds (Tensor): (B * P, 4) raw box outputs (the L1 loss's).
+            targets (YOLOXTargets): :meth:`get_targets` with ``gather=False``.
+            num_total_samples (Tensor): Divisor of every loss.
+        """
+        pos = targets.pos_mask
+        pos_weight = pos.to(cls_preds.dtype)
+        decoded_bboxes = torch.where(pos[:, None], decoded_bboxes, 0.)
+        losses = dict(
+            loss_cls=self.loss_cls(cls_preds, targets.cls_targets,
+                                   pos_weight[:, None]) / num_total_samples,
+            loss_bbox=self.loss_bbox(decoded_bboxes, targets.bbox_targets,
+                                     pos_weight) / num_total_samples,
+            loss_obj=self.loss_obj(objectness, targets.obj_targets) / num_total_samples)
+        if self.use_l1:
+            losses['loss_l1'] = self.loss_l1(bbox_preds, targets.l1_targets,
+                                             pos_weight) / num_total_samples
+        return losses
+
     @torch.no_grad()
     def get_targets(self, priors: Tensor, cls_preds: Tensor, decoded_bboxes: Tensor,
-                    objectness: Tensor, batch_gt_instances: Sequence[InstanceData]
-                    ) -> YOLOXTargets:
+                    objectness: Tensor, batch_gt_instances: Sequence[InstanceData],
+                    gather: bool = True) -> YOLOXTargets:
         """Assign every point of every image at once.
 
         Args:
@@ -295,9 +347,13 @@ class YOLOXHead(BaseDenseHead):
             decoded_bboxes (Tensor): (B, P, 4) predicted boxes.
             objectness (Tensor): (B, P) objectness logits.
             batch_gt_instances (list[InstanceData]): ``bboxes``, ``labels``.
+            gather (bool): Class, box and L1 targets of the positives only,
+                gathered with boolean masks (their count is read back); else
+                of every point, zero off the positives (class targets by
+                comparing labels with every class, no value read back).
 
         Returns:
-            YOLOXTargets: the targets, positives in (image, point) order.
+            YOLOXTargets: the targets, rows in (image, point) order.
         """
         gt_bboxes, gt_labels, gt_valid = pad_gt_instances(batch_gt_instances, priors.device)
         # The assigner sees each cell's centre.
@@ -308,15 +364,28 @@ class YOLOXHead(BaseDenseHead):
             offset_priors, decoded_bboxes, scores, prior_valid, gt_bboxes, gt_labels, gt_valid)
         pos = gt_inds > NEGATIVE_GT_IND  # (B, P)
         matched = (gt_inds - 1).clamp(min=0)
-        pos_gt_bboxes = gt_bboxes.gather(1, matched[..., None].expand(-1, -1, 4))[pos]
-        cls_targets = F.one_hot(labels[pos], self.num_classes) * max_overlaps[pos][:, None]
-        l1_targets = pos_gt_bboxes.new_zeros(pos_gt_bboxes.shape)
+        matched_bboxes = gt_bboxes.gather(1, matched[..., None].expand(-1, -1, 4))
+        point_priors = priors[None].expand(len(pos), -1, -1)
+        if gather:
+            bbox_targets = matched_bboxes[pos]
+            cls_targets = F.one_hot(labels[pos], self.num_classes) * max_overlaps[pos][:, None]
+            point_priors = point_priors[pos]
+        else:
+            # max_overlaps is -inf off the positives: selected, not multiplied.
+            classes = torch.arange(self.num_classes, device=labels.device)
+            is_target = (labels[..., None] == classes) & pos[..., None]
+            cls_targets = torch.where(is_target, max_overlaps[..., None], 0.).reshape(
+                -1, self.num_classes)
+            bbox_targets = torch.where(pos[..., None], matched_bboxes, 0.).reshape(-1, 4)
+            point_priors = point_priors.reshape(-1, 4)
+        l1_targets = bbox_targets.new_zeros(bbox_targets.shape)
         if self.use_l1:
-            pos_priors = priors[None].expand(len(pos), -1, -1)[pos]
-            l1_targets = self._get_l1_target(pos_gt_bboxes, pos_priors)
+            l1_targets = self._get_l1_target(bbox_targets, point_priors)
+            if not gather:
+                l1_targets = torch.where(pos.reshape(-1, 1), l1_targets, 0.)
         return YOLOXTargets(pos_mask=pos.reshape(-1), cls_targets=cls_targets,
                             obj_targets=pos.reshape(-1, 1).to(objectness.dtype),
-                            bbox_targets=pos_gt_bboxes, l1_targets=l1_targets,
+                            bbox_targets=bbox_targets, l1_targets=l1_targets,
                             num_pos=pos.sum().float())
 
     @staticmethod

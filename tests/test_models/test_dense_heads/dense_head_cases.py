@@ -67,8 +67,8 @@ def losses_gathered_and_dense(monkeypatch, head, gts, metas) -> tuple:
     """The losses of ``head`` on :func:`make_feats` with the positives gathered
     (the CPU's path) and over every prior (the path off the CPU, forced here
     through the head module's ``gathers_positives``), each with the gradient
-    of all losses' sum with respect to every output but the class scores
-    (boxes, and centerness where the head has it).
+    of all losses' sum with respect to every output of the head (class
+    scores, boxes, and centerness or objectness where the head has them).
 
     Returns:
         tuple: ``(losses, grads)`` gathered, then ``(losses, grads)`` dense;
@@ -83,9 +83,22 @@ def losses_gathered_and_dense(monkeypatch, head, gts, metas) -> tuple:
         losses = {name: sum(value) if isinstance(value, (list, tuple)) else value
                   for name, value in losses.items()}
         grads = torch.autograd.grad(sum(losses.values()),
-                                    [level for output in outputs[1:] for level in output])
+                                    [level for output in outputs for level in output])
         results.append(({name: value.detach() for name, value in losses.items()}, grads))
     return tuple(results)
+
+
+def dense_losses_equal_gathered(monkeypatch, head, gts, metas) -> dict:
+    """Assert that :func:`losses_gathered_and_dense`'s losses agree to 1e-6
+    relative and their gradients to 1e-5; return the dense losses."""
+    (gathered, gathered_grads), (dense, dense_grads) = losses_gathered_and_dense(
+        monkeypatch, head, gts, metas)
+    assert set(dense) == set(gathered)
+    for name, value in gathered.items():
+        assert torch.allclose(dense[name], value, rtol=1e-6, atol=1e-7), name
+    for gathered_grad, dense_grad in zip(gathered_grads, dense_grads):
+        assert torch.allclose(dense_grad, gathered_grad, rtol=1e-5, atol=1e-8)
+    return dense
 
 
 def syncing_ops_of_dense_losses(monkeypatch, head, gts, metas) -> set:
