@@ -59,9 +59,6 @@ class DynamicSoftLabelAssigner:
         iou_calculator (dict): TASK_UTILS config of the IoU calculator.
     """
 
-    #: The head may hand it every image of a batch at once (:meth:`assign_batch`).
-    batched = True
-
     def __init__(self,
                  soft_center_radius: float = 3.0,
                  topk: int = 13,

@@ -55,8 +55,6 @@ class SimOTAAssigner:
         iou_calculator (dict): TASK_UTILS config of the IoU calculator.
     """
 
-    #: The head may hand it every image of a batch at once (:meth:`assign_batch`).
-    batched = True
     #: On the CPU, compute the classification cost on candidate columns only
     #: (:func:`candidate_columns`); False takes the other devices' path there too.
     compact_on_cpu = True
