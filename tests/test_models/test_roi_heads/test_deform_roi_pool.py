@@ -7,10 +7,8 @@ import torch
 from torchvision.ops import roi_align
 
 from helpers import mmcv_deform_roi_pool_module
-from detlab.models.roi_heads.roi_extractors.deform_roi_pool import (DeformRoIPool,
-                                                                     DeformRoIPoolPack,
-                                                                     ModulatedDeformRoIPoolPack,
-                                                                     deform_roi_pool)
+from detlab.models.roi_heads.roi_extractors import (DeformRoIPool, DeformRoIPoolPack,
+                                                    ModulatedDeformRoIPoolPack, deform_roi_pool)
 from detlab.registry import MODELS
 
 

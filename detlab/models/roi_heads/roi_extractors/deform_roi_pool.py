@@ -22,9 +22,15 @@ Gradients are the ones mmcv's backward kernel returns: to the features, the
 bilinear weights above; to the offsets, ``gamma * width`` (``height``) times
 the derivative of the bilinear formula at the unclamped sample coordinate,
 taken with the clamped corner indices. Inside the map that is the derivative
-of the forward; at its border mmcv's differs (e.g. it is 0 across the last
-row, and extrapolates in the band ``(-1, 0]``), and detlab returns mmcv's.
-The RoIs get no gradient, as in mmcv.
+of the forward; at its border mmcv's differs (the x offset's is 0 for samples
+at or past the last row, the y offset's at or past the last column, and in the
+band ``(-1, 0]`` both extrapolate the bilinear formula), and detlab returns
+mmcv's. The RoIs get no gradient, as in mmcv.
+
+Coordinates and bilinear weights are computed in float32 (float64 for float64
+RoIs) whatever the feature dtype, also for float16 and bfloat16 features,
+where mmcv's kernel computes them in the feature dtype; the sums run in the
+feature dtype.
 
 The samples of a bin are summed by ``F.embedding_bag`` over the feature map
 laid out as (B * H * W, C) rows, so no (RoIs, C, bins, samples) tensor is
