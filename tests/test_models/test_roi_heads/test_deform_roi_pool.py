@@ -190,6 +190,12 @@ def test_empty_rois_channels_last_and_bfloat16():
     assert empty.abs().max() == 0 and offset.grad.abs().max() == 0
     assert x.grad.abs().max() == 0
     x = x.detach()
+    # RoIs with a non-finite corner pool to 0, with finite (zero) gradients.
+    nan_and_inf = torch.tensor([[0, float('nan'), 1., 9., 9.], [0, 1., 1., float('inf'), 9.]])
+    offset = torch.ones(2, 2, 3, 3, requires_grad=True)
+    out = deform_roi_pool(x, nan_and_inf, offset, 3, 0.5)
+    out.sum().backward()
+    assert out.abs().max() == 0 and offset.grad.abs().max() == 0
     want = deform_roi_pool(x, ROIS, offsets(len(ROIS), (3, 3), 1.0), 3, 0.5)
     last = x.to(memory_format=torch.channels_last)
     assert torch.allclose(deform_roi_pool(last, ROIS, offsets(len(ROIS), (3, 3), 1.0), 3, 0.5),

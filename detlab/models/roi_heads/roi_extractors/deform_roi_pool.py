@@ -94,8 +94,12 @@ def roi_grid(rois: Tensor, output_size: Tuple[int, int], spatial_scale: float,
         samples = torch.full_like(size, sampling_ratio, dtype=torch.long)
         max_samples = (sampling_ratio, sampling_ratio)
     else:
-        # The kernel takes ceilf of the quotient computed in its float type.
-        samples = torch.ceil((size / bins).float()).long()
+        # The kernel takes ceilf of the quotient computed in its float type. A RoI with
+        # a non-finite corner gets no samples (pools to 0) instead of a sample count
+        # cast from NaN or infinity.
+        quotient = (size / bins).float()
+        samples = torch.where(torch.isfinite(quotient), quotient.ceil(),
+                              torch.zeros_like(quotient)).long()
         if samples.numel():
             # At least one padded sample, all masked when no RoI has any, keeps the
             # output in the autograd graph.
@@ -153,8 +157,11 @@ def _axis_terms(grid: RoIGrid, axis: int, bins: int, length: int,
     high = torch.where(at_end, low, low + 1)
     frac = torch.where(at_end, torch.zeros_like(clamped), clamped - low)
     mask = valid.to(coords.dtype)
+    # where, not a product with the mask: a non-finite coordinate must give 0, not NaN.
+    zero = torch.zeros_like(coords)
     return AxisTerms(low.long(), high.long(), (1 - frac) * mask, frac * mask,
-                     (coords - low) * mask, (high - coords) * mask, mask)
+                     torch.where(valid, coords - low, zero),
+                     torch.where(valid, high - coords, zero), mask)
 
 
 def _corners(y_pair, x_pair):
@@ -190,7 +197,9 @@ def _pool(table: Tensor, shape: Tuple[int, int, int, int], grid: RoIGrid,
             want = (num_rois, 2, pooled_h, pooled_w)
             raise ValueError(f'deform_roi_pool: offset must have shape {want} (RoIs, 2, '
                              f'*output_size); got {tuple(offset.shape)}')
-        scaled = gamma * grid.size[:, :, None, None] * offset.to(grid.size.dtype)
+        # A non-finite size has no samples; 0 in its place keeps NaN out of the gradient.
+        size = torch.where(torch.isfinite(grid.size), grid.size, torch.zeros_like(grid.size))
+        scaled = gamma * size[:, :, None, None] * offset.to(size.dtype)
         shift_x, shift_y = scaled[:, 0], scaled[:, 1]
     # The sample coordinates carry no gradient: the offsets get theirs below, as mmcv's.
     x = _axis_terms(grid, 0, pooled_w, width, None if shift_x is None else shift_x.detach())
