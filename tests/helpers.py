@@ -1,5 +1,6 @@
 """Code shared by detlab's tests: the repo root, the coco128 folder, running the tools
 in a fresh process as a user does, and the tiny-run options of the quickstart."""
+import importlib
 import os
 import re
 import socket
@@ -350,25 +351,38 @@ def original_pvt_checkpoint(state_dict: dict, seed: int = 0) -> dict:
     return original
 
 
-_MMCV_DEFORMABLE_ATTN = []
+_MMCV_OPS = {}
+
+
+def _mmcv_ops() -> dict:
+    """The parts of ``mmcv.ops`` that tests compare with, by name. ``mmcv.ops`` needs mmcv's
+    compiled extension, which mmcv-lite lacks; tools/dev/mmdet_reference.py's stand-in lets it
+    import. Imported once per process (a second import would register mmcv's ops twice); the
+    modules it touched are removed from ``sys.modules`` at once, this keeps what tests use."""
+    if not _MMCV_OPS:
+        before = set(sys.modules)
+        try:
+            load_tool('tools/dev/mmdet_reference.py')._install_ext_stand_in()
+            deform_roi_pool = importlib.import_module('mmcv.ops.deform_roi_pool')
+            from mmcv.ops.multi_scale_deform_attn import multi_scale_deformable_attn_pytorch
+            _MMCV_OPS['multi_scale_deformable_attn_pytorch'] = multi_scale_deformable_attn_pytorch
+            _MMCV_OPS['deform_roi_pool'] = deform_roi_pool
+        finally:
+            for name in set(sys.modules) - before:
+                del sys.modules[name]
+    return _MMCV_OPS
 
 
 def mmcv_deformable_attn_reference():
     """mmcv's ``multi_scale_deformable_attn_pytorch`` (per-level ``grid_sample``, autograd's
-    gradients), on any device. ``mmcv.ops`` needs mmcv's compiled extension, which mmcv-lite
-    lacks; tools/dev/mmdet_reference.py's stand-in lets it import. Imported once per process
-    (a second import would register mmcv's ops twice); the modules it touched are removed
-    from ``sys.modules`` at once, the function keeps what it needs."""
-    if not _MMCV_DEFORMABLE_ATTN:
-        before = set(sys.modules)
-        try:
-            load_tool('tools/dev/mmdet_reference.py')._install_ext_stand_in()
-            from mmcv.ops.multi_scale_deform_attn import multi_scale_deformable_attn_pytorch
-            _MMCV_DEFORMABLE_ATTN.append(multi_scale_deformable_attn_pytorch)
-        finally:
-            for name in set(sys.modules) - before:
-                del sys.modules[name]
-    return _MMCV_DEFORMABLE_ATTN[0]
+    gradients), on any device."""
+    return _mmcv_ops()['multi_scale_deformable_attn_pytorch']
+
+
+def mmcv_deform_roi_pool_module():
+    """mmcv's ``mmcv.ops.deform_roi_pool`` module: its classes build (their compiled
+    kernel raises when called)."""
+    return _mmcv_ops()['deform_roi_pool']
 
 
 def deformable_attn_inputs(bs, shapes, heads, dims, queries, points, seed=0, device='cpu'):

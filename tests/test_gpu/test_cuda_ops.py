@@ -178,3 +178,35 @@ def test_focal_loss_on_cuda_is_the_fused_loss_and_equals_the_cpus():
     peaks['element-wise'] = _cuda_peak_above_start(
         lambda: py_sigmoid_focal_loss(x, one_hot, weight.cuda(), avg_factor=1234.0).backward())
     assert peaks['fused'] < 0.5 * peaks['element-wise'], peaks
+
+
+def test_deform_roi_pool_on_cuda_equals_the_cpus_and_runs_under_bf16_autocast():
+    """detlab's deformable RoI pooling (tensor ops, no compiled kernel) gives the CPU's output
+    and gradients on the GPU, and the ModulatedDeformRoIPoolPack trains under bf16 autocast
+    within bf16's precision of float32."""
+    from detlab.models.roi_heads.roi_extractors import (ModulatedDeformRoIPoolPack,
+                                                        deform_roi_pool)
+    gen = torch.Generator().manual_seed(1)
+    offset = torch.randn(200, 2, 7, 7, generator=gen) * 0.5
+    grad_out = torch.randn(200, 8, 7, 7, generator=gen)
+    results = {}
+    for device in ('cpu', 'cuda'):
+        feats, rois = roi_case(device, num_rois=200)
+        off = offset.to(device).requires_grad_()
+        out = deform_roi_pool(feats, rois, off, 7, 1 / 8, 0, 0.1)
+        grads = torch.autograd.grad(out, (feats, off), grad_out.to(device))
+        results[device] = [t.detach().cpu() for t in (out, *grads)]
+    for got, want in zip(results['cuda'], results['cpu']):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
+
+    feats, rois = roi_case('cuda', num_rois=200)
+    torch.manual_seed(0)
+    layer = ModulatedDeformRoIPoolPack(7, 8, 64, spatial_scale=1 / 8).cuda()
+    with torch.no_grad():
+        layer.offset_fc[-1].weight.normal_(0, 0.01)
+    want = layer(feats, rois)
+    with torch.autocast('cuda', dtype=torch.bfloat16):
+        got = layer(feats, rois)
+    got.float().sum().backward()
+    assert torch.isfinite(layer.offset_fc[0].weight.grad).all()
+    torch.testing.assert_close(got.float(), want.detach(), rtol=0.05, atol=0.05)

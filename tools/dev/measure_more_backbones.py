@@ -229,6 +229,8 @@ MORE_CONFIGS = [
     'dcn/mask-rcnn_r50-dconv-c3-c5_fpn_amp-1x_coco.py',
     'dcnv2/mask-rcnn_r50-mdconv-c3-c5_fpn_1x_coco.py',
     'dcnv2/mask-rcnn_r50-mdconv-c3-c5_fpn_amp-1x_coco.py',
+    'dcn/faster-rcnn_r50_fpn_dpool_1x_coco.py',
+    'dcnv2/faster-rcnn_r50_fpn_mdpool_1x_coco.py',
     'faster_rcnn/faster-rcnn_r101-caffe_fpn_1x_coco.py',
     'faster_rcnn/faster-rcnn_r101-caffe_fpn_ms-3x_coco.py',
     'faster_rcnn/faster-rcnn_r101_fpn_2x_coco.py',

@@ -92,6 +92,8 @@ MMDET_SIGNATURES = {
     'dcn/mask-rcnn_r50-dconv-c3-c5_fpn_amp-1x_coco.py': (386, 'f407a79b7b773ab1aa5d930a6af6f31be8fa5136'),
     'dcnv2/mask-rcnn_r50-mdconv-c3-c5_fpn_1x_coco.py': (386, 'e3e457cfb96e35c0b91a3072bf59f8810e46b410'),
     'dcnv2/mask-rcnn_r50-mdconv-c3-c5_fpn_amp-1x_coco.py': (386, 'e3e457cfb96e35c0b91a3072bf59f8810e46b410'),
+    'dcn/faster-rcnn_r50_fpn_dpool_1x_coco.py': (372, '6797f1c4824f41f919993005bea40d2b371e6a55'),
+    'dcnv2/faster-rcnn_r50_fpn_mdpool_1x_coco.py': (388, 'f0aab85c80cf5320f0a9933d49a49f4f866e87f7'),
     'faster_rcnn/faster-rcnn_r101-caffe_fpn_1x_coco.py': (654, '6d2d07460bf89cca51df466c13c98b47b189927d'),
     'faster_rcnn/faster-rcnn_r101-caffe_fpn_ms-3x_coco.py': (654, '6d2d07460bf89cca51df466c13c98b47b189927d'),
     'faster_rcnn/faster-rcnn_r101_fpn_2x_coco.py': (654, '6d2d07460bf89cca51df466c13c98b47b189927d'),
