@@ -194,6 +194,32 @@ def dense_box_loss(loss_bbox: Callable, pred_boxes: Tensor, target_boxes: Tensor
                      torch.where(on_positive, target_boxes, unit_box), weight=weight, **kwargs)
 
 
+def padded_positive_indices(pos_mask: Tensor, num_slots: int) -> Tuple[Tensor, Tensor]:
+    """The flat indices of ``pos_mask``'s positives in ``num_slots`` slots of
+    a size fixed on the host: ``pos_mask.nonzero()``'s order, then padding
+    (index 0, not valid). A loss over a number of positives bounded on the
+    host runs over the slots with zero weight off ``valid``, so the host never
+    waits for the device to learn how many there are (see
+    :func:`gathers_positives`). With more positives than slots, the first
+    ``num_slots`` are kept.
+
+    Args:
+        pos_mask (Tensor): bool, any shape (flattened in row-major order).
+        num_slots (int): Slots of the result.
+
+    Returns:
+        tuple: ``indices`` (num_slots,) int64 into ``pos_mask.reshape(-1)``
+        and ``valid`` (num_slots,) bool, the slots holding a positive.
+    """
+    flat = pos_mask.reshape(-1)
+    # A stable sort puts the positives first, in their order.
+    order = torch.sort(flat.to(torch.uint8), descending=True, stable=True).indices
+    if order.numel() < num_slots:
+        order = torch.cat([order, order.new_zeros(num_slots - order.numel())])
+    valid = torch.arange(num_slots, device=flat.device) < flat.sum()
+    return torch.where(valid, order[:num_slots], 0), valid
+
+
 def assigns_whole_batch(assigner, sampler, batch_gt_instances: Sequence[InstanceData],
                         batch_gt_instances_ignore: Optional[Sequence[Optional[InstanceData]]]
                         = None) -> bool:
