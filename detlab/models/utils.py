@@ -194,6 +194,50 @@ def dense_box_loss(loss_bbox: Callable, pred_boxes: Tensor, target_boxes: Tensor
                      torch.where(on_positive, target_boxes, unit_box), weight=weight, **kwargs)
 
 
+def logits_for_loss(loss_cls: Callable, cls_score: Tensor, labels: Tensor) -> Tensor:
+    """``cls_score`` as a head hands it to ``loss_cls``: as it is where the loss
+    says it computes half-precision logits in fp32 itself
+    (``loss_cls.upcasts_logits(cls_score, labels)``: FocalLoss's fused loss,
+    on CUDA), else in fp32. Under mixed precision the fp32 copy is one more
+    tensor of every logit, which the loss keeps for backward.
+
+    Args:
+        loss_cls (Callable): The classification loss.
+        cls_score (Tensor): (N, C) logits.
+        labels (Tensor): (N,) labels, as the loss gets them.
+    """
+    upcasts_logits = getattr(loss_cls, 'upcasts_logits', None)
+    if upcasts_logits is not None and upcasts_logits(cls_score, labels):
+        return cls_score
+    return cls_score.float()
+
+
+def padded_positive_indices(pos_mask: Tensor, num_slots: int) -> Tuple[Tensor, Tensor]:
+    """The flat indices of ``pos_mask``'s positives in ``num_slots`` slots of
+    a size fixed on the host: ``pos_mask.nonzero()``'s order, then padding
+    (index 0, not valid). A loss over a number of positives bounded on the
+    host runs over the slots with zero weight off ``valid``, so the host never
+    waits for the device to learn how many there are (see
+    :func:`gathers_positives`). With more positives than slots, the first
+    ``num_slots`` are kept.
+
+    Args:
+        pos_mask (Tensor): bool, any shape (flattened in row-major order).
+        num_slots (int): Slots of the result.
+
+    Returns:
+        tuple: ``indices`` (num_slots,) int64 into ``pos_mask.reshape(-1)``
+        and ``valid`` (num_slots,) bool, the slots holding a positive.
+    """
+    flat = pos_mask.reshape(-1)
+    # A stable sort puts the positives first, in their order.
+    order = torch.sort(flat.to(torch.uint8), descending=True, stable=True).indices
+    if order.numel() < num_slots:
+        order = torch.cat([order, order.new_zeros(num_slots - order.numel())])
+    valid = torch.arange(num_slots, device=flat.device) < flat.sum()
+    return torch.where(valid, order[:num_slots], 0), valid
+
+
 def assigns_whole_batch(assigner, sampler, batch_gt_instances: Sequence[InstanceData],
                         batch_gt_instances_ignore: Optional[Sequence[Optional[InstanceData]]]
                         = None) -> bool:

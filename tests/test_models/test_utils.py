@@ -6,7 +6,8 @@ from mmengine.structures import InstanceData
 from detlab.models.utils import (PAD_LABEL, bboxes_to_original, cls_reg_towers, conv_tower,
                                  empty_instances, filter_scores_and_topk, images_to_levels,
                                  levels_to_anchor_rows, multi_apply, pad_gt_instances,
-                                 select_single_mlvl, unpack_gt_instances)
+                                 padded_positive_indices, select_single_mlvl,
+                                 unpack_gt_instances)
 from detlab.structures import DetDataSample
 
 
@@ -98,3 +99,22 @@ def test_conv_tower_keys_and_an_empty_tower_passes_through():
     assert conv_tower(4, 8, 0)(x) is x
     cls_convs, reg_convs = cls_reg_towers(4, 8, 1)
     assert cls_convs[0].conv.weight is not reg_convs[0].conv.weight
+
+
+def test_padded_positive_indices_in_nonzeros_order_then_padding_without_syncing():
+    from helpers import record_syncing_ops
+    pos_mask = torch.tensor([[False, True, False, True], [True, False, False, True]])
+    expected = pos_mask.reshape(-1).nonzero().squeeze(1)  # 1, 3, 4, 7
+    with record_syncing_ops() as ops:
+        indices, valid = padded_positive_indices(pos_mask, 6)
+    assert not ops.syncing
+    assert indices.tolist() == expected.tolist() + [0, 0]
+    assert valid.tolist() == [True] * 4 + [False] * 2
+    # More slots than elements: padded all the same; fewer slots than positives: the first.
+    indices, valid = padded_positive_indices(pos_mask, 10)
+    assert indices[:4].tolist() == expected.tolist() and valid.sum() == 4
+    assert not indices[4:].any()
+    indices, valid = padded_positive_indices(pos_mask, 3)
+    assert indices.tolist() == expected[:3].tolist() and valid.all()
+    indices, valid = padded_positive_indices(torch.zeros(0, dtype=torch.bool), 2)
+    assert indices.tolist() == [0, 0] and not valid.any()

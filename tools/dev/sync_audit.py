@@ -12,12 +12,13 @@ CUDA path is switched on for the run, so the report is about what runs on a GPU:
 - FCOS's and ATSS's box losses and YOLOX's losses over the positives run over every prior
   (they gather the positives on the CPU);
 - RTMDet's box loss runs over every point and ``QualityFocalLoss`` gathers each row's label
-  column (both gather the positives with ``nonzero`` on the CPU);
+  column (both gather the positives with ``nonzero`` on the CPU); RTMDet-Ins's mask loss
+  runs over a fixed number of slots (it gathers the positives on the CPU);
 - ``FocalLoss`` takes its fused loss (CUDA's);
 - the losses' early exit for all-zero weights (CPU only) is skipped.
 
-Detectors whose loss needs more than boxes and labels (masks, semantic maps) are not
-covered. Not run by CI::
+Each box comes with a mask (its rectangle, ``BitmapMasks``), for detectors that train on
+masks; detectors whose loss needs semantic maps are not covered. Not run by CI::
 
     python tools/dev/sync_audit.py CONFIG [CONFIG ...] [--size 256]
 """
@@ -27,6 +28,7 @@ import logging
 from contextlib import ExitStack
 from unittest import mock
 
+import numpy as np
 import torch
 from mmengine.config import Config
 from mmengine.logging import MMLogger
@@ -34,6 +36,7 @@ from mmengine.structures import InstanceData
 
 from detlab.registry import MODELS
 from detlab.structures import DetDataSample
+from detlab.structures.mask import BitmapMasks
 from detlab.utils import register_all_modules
 from detlab.utils.host_sync import SyncRecorder
 
@@ -52,7 +55,8 @@ def cuda_paths() -> ExitStack:
     for head in ('atss_head', 'fcos_head', 'yolox_head'):
         stack.enter_context(mock.patch(f'detlab.models.dense_heads.{head}.gathers_positives',
                                        lambda tensor: False))
-    for module in ('dense_heads.rtmdet_head', 'losses.gfocal_loss'):
+    for module in ('dense_heads.rtmdet_head', 'dense_heads.rtmdet_ins_head',
+                   'losses.gfocal_loss'):
         stack.enter_context(mock.patch(f'detlab.models.{module}.gathers_positives',
                                        lambda tensor: False))
     stack.enter_context(mock.patch('detlab.models.losses.focal_loss.fused_focal_loss_on',
@@ -64,7 +68,8 @@ def cuda_paths() -> ExitStack:
 
 
 def random_batch(size: int, num_classes: int, seed: int = 0):
-    """Normalised (2, 3, size, size) inputs and 2 samples with 3 boxes each."""
+    """Normalised (2, 3, size, size) inputs and 2 samples with 3 boxes each, each
+    box's mask its rectangle."""
     generator = torch.Generator().manual_seed(seed)
     inputs = torch.randn(2, 3, size, size, generator=generator)
     samples = []
@@ -74,9 +79,13 @@ def random_batch(size: int, num_classes: int, seed: int = 0):
         sample = DetDataSample(metainfo=dict(
             img_shape=(size, size), ori_shape=(size, size), pad_shape=(size, size),
             batch_input_shape=(size, size), scale_factor=(1.0, 1.0)))
+        bboxes = torch.cat([xy, xy + wh], 1)
+        masks = np.zeros((3, size, size), dtype=np.uint8)
+        for mask, (x1, y1, x2, y2) in zip(masks, bboxes.int().tolist()):
+            mask[y1:y2, x1:x2] = 1
         sample.gt_instances = InstanceData(
-            bboxes=torch.cat([xy, xy + wh], 1),
-            labels=torch.randint(0, num_classes, (3, ), generator=generator))
+            bboxes=bboxes, labels=torch.randint(0, num_classes, (3, ), generator=generator),
+            masks=BitmapMasks(masks, size, size))
         samples.append(sample)
     return inputs, samples
 

@@ -15,7 +15,7 @@ from torch import Tensor
 from detlab.models.task_modules.assigners import NEGATIVE_GT_IND
 from detlab.registry import MODELS, TASK_UTILS
 from ..utils import (assigns_whole_batch, batch_valid_flags, images_to_levels, inside_image,
-                     multi_apply, pad_gt_instances)
+                     logits_for_loss, multi_apply, pad_gt_instances)
 from .base_dense_head import BaseDenseHead
 
 
@@ -159,8 +159,11 @@ class AnchorHead(BaseDenseHead):
             tuple: ``loss_cls`` and ``loss_bbox`` of the level, fp32 also
             under mixed precision (targets and anchors are fp32).
         """
-        cls_score = cls_score.permute(0, 2, 3, 1).reshape(-1, self.cls_out_channels).float()
-        loss_cls = self.loss_cls(cls_score, labels.reshape(-1), label_weights.reshape(-1),
+        labels = labels.reshape(-1)
+        cls_score = logits_for_loss(
+            self.loss_cls, cls_score.permute(0, 2, 3, 1).reshape(-1, self.cls_out_channels),
+            labels)
+        loss_cls = self.loss_cls(cls_score, labels, label_weights.reshape(-1),
                                  avg_factor=avg_factor)
         bbox_pred = bbox_pred.permute(0, 2, 3, 1).reshape(-1, 4).float()
         if self.reg_decoded_bbox:

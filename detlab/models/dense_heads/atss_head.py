@@ -11,8 +11,8 @@ from detlab.registry import MODELS
 from detlab.structures.bbox import bbox2distance
 from detlab.utils import reduce_mean
 from ..task_modules.assigners import IGNORED_GT_IND, NEGATIVE_GT_IND
-from ..utils import (cls_reg_towers, gathers_positives, images_to_levels, multi_apply,
-                     pad_gt_instances)
+from ..utils import (cls_reg_towers, gathers_positives, images_to_levels, logits_for_loss,
+                     multi_apply, pad_gt_instances)
 from .anchor_head import AnchorHead, AnchorTargets
 from .fcos_head import centerness_from_distances
 
@@ -161,10 +161,12 @@ class ATSSHead(AnchorHead):
             centerness targets), ``loss_centerness`` and this level's sum of
             centerness targets.
         """
-        cls_score = cls_score.permute(0, 2, 3, 1).reshape(-1, self.cls_out_channels).float()
+        labels = labels.reshape(-1)
+        cls_score = logits_for_loss(
+            self.loss_cls, cls_score.permute(0, 2, 3, 1).reshape(-1, self.cls_out_channels),
+            labels)
         bbox_pred = bbox_pred.permute(0, 2, 3, 1).reshape(-1, 4)
         centerness = centerness.permute(0, 2, 3, 1).reshape(-1).float()
-        labels = labels.reshape(-1)
         loss_cls = self.loss_cls(cls_score, labels, label_weights.reshape(-1),
                                  avg_factor=avg_factor)
         pos_mask = (labels >= 0) & (labels < self.num_classes)

@@ -9,7 +9,8 @@ from torch import Tensor, nn
 from detlab.registry import MODELS
 from detlab.utils import reduce_mean
 from ..task_modules.assigners import PointTargets, fcos_assign
-from ..utils import gathers_positives, levels_to_anchor_rows, multi_apply, pad_gt_instances
+from ..utils import (gathers_positives, levels_to_anchor_rows, logits_for_loss, multi_apply,
+                     pad_gt_instances)
 from .anchor_free_head import AnchorFreeHead
 
 INF = 1e8
@@ -145,15 +146,16 @@ class FCOSHead(AnchorFreeHead):
         points = self.prior_generator.grid_priors(featmap_sizes, dtype=bbox_preds[0].dtype,
                                                   device=bbox_preds[0].device)
         targets = self.get_targets(points, batch_gt_instances)
-        cls_flat = levels_to_anchor_rows(cls_scores, self.cls_out_channels).float()
         bbox_flat = levels_to_anchor_rows(bbox_preds, 4)
         centerness_flat = levels_to_anchor_rows(centernesses, 1).float()
 
         labels = targets.labels.reshape(-1)
         pos_mask = (labels >= 0) & (labels < self.num_classes)
         num_pos = reduce_mean(pos_mask.sum().float()).clamp(min=1.0)
-        loss_cls = self.loss_cls(cls_flat.reshape(-1, self.cls_out_channels), labels,
-                                 avg_factor=num_pos)
+        cls_flat = levels_to_anchor_rows(cls_scores, self.cls_out_channels)
+        loss_cls = self.loss_cls(
+            logits_for_loss(self.loss_cls, cls_flat.reshape(-1, self.cls_out_channels), labels),
+            labels, avg_factor=num_pos)
 
         all_points = torch.cat(points).repeat(len(batch_gt_instances), 1)
         if not gathers_positives(labels):

@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from detlab.registry import MODELS
 from detlab.utils import reduce_mean
 from ..task_modules.assigners import center_of_mass
-from ..utils import levels_to_anchor_rows
+from ..utils import gathers_positives, levels_to_anchor_rows, padded_positive_indices
 from .rtmdet_head import RTMDetHead
 
 #: Bytes of float working memory one chunk of predicted masks may take at
@@ -260,6 +260,10 @@ class RTMDetInsHead(RTMDetHead):
         """Dice loss of every positive's mask, averaged over the positives
         (over processes, at least 1).
 
+        On the CPU the positives are gathered (``nonzero``, MMDetection's
+        numbers bit for bit); elsewhere :meth:`_mask_loss_in_slots` computes
+        the same loss without making the host wait for the device.
+
         Args:
             mask_feat (Tensor): (B, num_prototypes, h, w).
             kernels (Tensor): (B, P, num_gen_params).
@@ -267,6 +271,8 @@ class RTMDetInsHead(RTMDetHead):
             gt_inds (Tensor): (B, P) matched gt per point, -1 for negatives.
             gt_masks (list[Tensor]): (K_i, H, W) bool per image.
         """
+        if not gathers_positives(gt_inds):
+            return self._mask_loss_in_slots(mask_feat, kernels, priors, gt_inds, gt_masks)
         img_inds, prior_inds = (gt_inds >= 0).nonzero(as_tuple=True)
         num_pos = reduce_mean(mask_feat.new_tensor([float(len(img_inds))])).clamp_(min=1).item()
         if len(img_inds) == 0:
@@ -276,12 +282,57 @@ class RTMDetInsHead(RTMDetHead):
         targets = torch.cat(gt_masks)[offsets[img_inds] + gt_inds[img_inds, prior_inds]]
         logits = self.mask_logits(mask_feat[img_inds], kernels[img_inds, prior_inds],
                                   priors[prior_inds])
-        scale = self.prior_generator.strides[0][0] // self.mask_loss_stride
-        logits = F.interpolate(logits[None], scale_factor=scale, mode='bilinear',
-                               align_corners=False)[0]
         start = self.mask_loss_stride // 2
         targets = targets[:, start::self.mask_loss_stride, start::self.mask_loss_stride]
-        return self.loss_mask(logits, targets, weight=None, avg_factor=num_pos)
+        return self.loss_mask(self._upsample_for_loss(logits), targets, weight=None,
+                              avg_factor=num_pos)
+
+    def _mask_loss_in_slots(self, mask_feat: Tensor, kernels: Tensor, priors: Tensor,
+                            gt_inds: Tensor, gt_masks: List[Tensor]) -> Tensor:
+        """:meth:`loss_mask_by_feat`'s loss (the same to float rounding) with
+        no ``nonzero`` and no ``.item()``: the positives fill a number of slots
+        fixed on the host (:func:`padded_positive_indices`), the loss runs over
+        every slot with zero weight off the positives, and the positives'
+        count stays on the device as the loss's divisor.
+
+        The slots are the most positives the assigner can give: per image
+        ``assigner.max_matches_per_gt`` (RTMDet's ``topk``, 13) times its gts,
+        at most its points (its points when the assigner does not say). No
+        positive is ever left out, but the dynamic convs run for every slot:
+        a batch with 100 gts runs them for 1300 masks, a few times its
+        positives (each gt usually takes fewer than ``topk`` points), and each
+        keeps about 0.85 MiB for backward at a 640x640 input in fp32.
+        """
+        batch, num_priors = gt_inds.shape
+        per_gt = getattr(self.assigner, 'max_matches_per_gt', num_priors)
+        num_slots = sum(min(num_priors, per_gt * len(masks)) for masks in gt_masks)
+        indices, valid = padded_positive_indices(gt_inds >= 0, num_slots)
+        # float32 whatever mask_feat's dtype: a count above 256 is not exact in bf16.
+        num_pos = reduce_mean(valid.sum().float()).clamp(min=1)
+        if num_slots == 0:  # no gts in the batch: no positives
+            return mask_feat.sum() * 0
+        img_inds = torch.div(indices, num_priors, rounding_mode='floor')
+        prior_inds = indices % num_priors
+        logits = self.mask_logits(mask_feat[img_inds], kernels[img_inds, prior_inds],
+                                  priors[prior_inds])
+        # Each image's gt masks at the loss's stride, padded to the batch's most gts.
+        start = self.mask_loss_stride // 2
+        sampled = [masks[:, start::self.mask_loss_stride, start::self.mask_loss_stride]
+                   for masks in gt_masks]
+        targets = sampled[0].new_zeros((batch, max(len(m) for m in sampled))
+                                       + sampled[0].shape[1:])
+        for image, masks in enumerate(sampled):
+            targets[image, :len(masks)] = masks
+        targets = targets[img_inds, gt_inds[img_inds, prior_inds].clamp(min=0)]
+        return self.loss_mask(self._upsample_for_loss(logits), targets,
+                              weight=valid.to(logits.dtype), avg_factor=num_pos)
+
+    def _upsample_for_loss(self, logits: Tensor) -> Tensor:
+        """(N, h, w) mask logits of the prototypes' stride -> the loss's
+        stride (bilinear)."""
+        scale = self.prior_generator.strides[0][0] // self.mask_loss_stride
+        return F.interpolate(logits[None], scale_factor=scale, mode='bilinear',
+                             align_corners=False)[0]
 
     # ---- inference ------------------------------------------------------
     def predict_by_feat(self,

@@ -351,6 +351,15 @@ class FocalLoss(nn.Module):
         self.loss_weight = loss_weight
         self.activated = activated
 
+    def upcasts_logits(self, pred: Tensor, target: Tensor) -> bool:
+        """Whether a call with ``pred`` and ``target`` computes half-precision logits in
+        fp32 itself: the fused loss ((N, C) logits, (N,) labels and
+        :func:`fused_focal_loss_on`), which upcasts them chunk by chunk and returns their
+        gradient in their own dtype, with the values of fp32 logits. A head may then hand
+        it bf16 or fp16 logits as they are; an fp32 copy would be kept for backward."""
+        return (not self.activated and pred.dim() == 2 and target.dim() == 1
+                and fused_focal_loss_on(pred))
+
     def forward(self,
                 pred: Tensor,
                 target: Tensor,

@@ -1,4 +1,4 @@
-"""Small deterministic FCOS/ATSS/RTMDet head cases shared by the head tests.
+"""Small deterministic FCOS/ATSS/RTMDet(-Ins) head cases shared by the head tests.
 
 Weights and features come from closed-form formulas (no RNG), so MMDetection 3.3
 can be given exactly the same ones: the numbers the tests pin were measured by
@@ -29,6 +29,14 @@ ATSS_CFG = dict(type='ATSSHead', num_classes=4, in_channels=8, feat_channels=8, 
                 train_cfg=dict(assigner=dict(type='ATSSAssigner', topk=9), allowed_border=-1,
                                pos_weight=-1, debug=False),
                 test_cfg=TEST_CFG)
+RTMDET_CFG = dict(type='RTMDetHead', num_classes=4, in_channels=8, feat_channels=8,
+                  stacked_convs=2, norm_cfg=dict(type='GN', num_groups=4, requires_grad=True),
+                  anchor_generator=dict(type='MlvlPointGenerator', offset=0, strides=STRIDES),
+                  loss_cls=dict(type='QualityFocalLoss', use_sigmoid=True, beta=2.0,
+                                loss_weight=1.0),
+                  loss_bbox=dict(type='GIoULoss', loss_weight=2.0),
+                  train_cfg=dict(assigner=dict(type='DynamicSoftLabelAssigner', topk=13),
+                                 allowed_border=-1, pos_weight=-1, debug=False))
 # Image 0: 80 x 64 with three boxes; image 1: 72 x 56 (its own padding) with none.
 GTS = [InstanceData(bboxes=torch.tensor([[4., 6., 30., 40.], [20., 10., 70., 50.],
                                          [50., 30., 62., 44.]]),
@@ -82,8 +90,12 @@ def losses_gathered_and_dense(monkeypatch, head, gts, metas) -> tuple:
         losses = head.loss_by_feat(*outputs, gts, metas)
         losses = {name: sum(value) if isinstance(value, (list, tuple)) else value
                   for name, value in losses.items()}
+        levels = [output if isinstance(output, (list, tuple)) else [output]
+                  for output in outputs]  # a single tensor: RTMDet-Ins's mask features
+        # Zeros for outputs no loss reads (RTMDet-Ins's kernels without gts).
         grads = torch.autograd.grad(sum(losses.values()),
-                                    [level for output in outputs for level in output])
+                                    [level for output in levels for level in output],
+                                    materialize_grads=True)
         results.append(({name: value.detach() for name, value in losses.items()}, grads))
     return tuple(results)
 

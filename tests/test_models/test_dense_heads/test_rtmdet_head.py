@@ -3,20 +3,12 @@ import pytest
 import torch
 from mmengine.structures import InstanceData
 
-from dense_head_cases import (GTS, METAS, STRIDES, fill_params, losses_gathered_and_dense,
+from dense_head_cases import (GTS, METAS, RTMDET_CFG, fill_params, losses_gathered_and_dense,
                               syncing_ops_of_dense_losses)
 from detlab.models.task_modules.assigners import dynamic_soft_label_assigner
 from detlab.registry import MODELS
 
 EMPTY = InstanceData(bboxes=torch.zeros(0, 4), labels=torch.zeros(0, dtype=torch.long))
-RTMDET_CFG = dict(type='RTMDetHead', num_classes=4, in_channels=8, feat_channels=8,
-                  stacked_convs=2, norm_cfg=dict(type='GN', num_groups=4, requires_grad=True),
-                  anchor_generator=dict(type='MlvlPointGenerator', offset=0, strides=STRIDES),
-                  loss_cls=dict(type='QualityFocalLoss', use_sigmoid=True, beta=2.0,
-                                loss_weight=1.0),
-                  loss_bbox=dict(type='GIoULoss', loss_weight=2.0),
-                  train_cfg=dict(assigner=dict(type='DynamicSoftLabelAssigner', topk=13),
-                                 allowed_border=-1, pos_weight=-1, debug=False))
 
 
 def build(head_type):

@@ -275,3 +275,30 @@ def test_fused_focal_loss_sum_keeps_logits_labels_and_weight_for_backward():
         SigmoidFocalLossSum.apply(logits.clone().requires_grad_(), labels, weight, 2.0, 0.25)
     assert sum(saved) == (logits.numel() * 4 + labels.numel() * labels.element_size()
                           + weight.numel() * 4)
+
+
+@pytest.mark.parametrize('reduction,avg_factor', [('mean', 13.0), ('none', None)])
+def test_focal_loss_on_the_fused_path_takes_bf16_logits_as_their_fp32_copy(
+        reduction, avg_factor, monkeypatch):
+    import importlib
+    focal_loss = importlib.import_module('detlab.models.losses.focal_loss')
+    loss = MODELS.build(dict(type='FocalLoss', reduction=reduction, loss_weight=2.0))
+    monkeypatch.setattr(focal_loss, 'FOCAL_CHUNK_ELEMENTS', 5 * 16)  # several chunks
+    logits, labels = _fused_inputs(num=300, dtype=torch.bfloat16)
+    weight = torch.rand(300)
+    assert not loss.upcasts_logits(logits, labels)  # the CPU: element-wise, fp32 logits
+    monkeypatch.setattr(focal_loss, 'fused_focal_loss_on', lambda pred: True)
+    assert loss.upcasts_logits(logits, labels)
+    assert not loss.upcasts_logits(logits, torch.nn.functional.one_hot(labels, 6)[:, :5])
+    # The fused loss upcasts bf16 logits itself: the values of their fp32 copy, exactly,
+    # and the gradient that copy's backward would cast to bf16.
+    half = logits.clone().requires_grad_()
+    upcast = logits.float().requires_grad_()
+    value = loss(half, labels, weight, avg_factor=avg_factor)
+    expected = loss(upcast, labels, weight, avg_factor=avg_factor)
+    assert value.dtype == torch.float32 and torch.equal(value, expected)
+    value.sum().backward()
+    expected.sum().backward()
+    assert half.grad.dtype == torch.bfloat16
+    assert torch.equal(half.grad, upcast.grad.to(torch.bfloat16))
+    assert half.grad.abs().sum() > 0

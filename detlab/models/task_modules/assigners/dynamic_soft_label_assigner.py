@@ -71,6 +71,12 @@ class DynamicSoftLabelAssigner:
         self.iou_weight = iou_weight
         self.iou_calculator = TASK_UTILS.build(iou_calculator)
 
+    @property
+    def max_matches_per_gt(self) -> int:
+        """Most priors one gt is assigned: its ``dynamic_k`` never exceeds
+        ``topk`` (a sum of ``topk`` IoUs), and a prior goes to one gt only."""
+        return self.topk
+
     def assign(self, pred_instances: InstanceData, gt_instances: InstanceData,
                gt_instances_ignore: Optional[InstanceData] = None, **kwargs) -> AssignResult:
         """Assign one image (MMDetection's interface).
