@@ -183,13 +183,14 @@ def dense_box_loss(loss_bbox: Callable, pred_boxes: Tensor, target_boxes: Tensor
             ``loss_bbox(pred, target, weight=..., **kwargs)``.
         pred_boxes, target_boxes (Tensor): (M, 4) boxes.
         pos_mask (Tensor): (M,) bool positives.
-        weight (Tensor, optional): (M,) weight of each positive; 1 when None.
+        weight (Tensor, optional): (M,) weight of each positive, or (M, 4)
+            of each coordinate; 1 when None.
         **kwargs: More arguments of ``loss_bbox`` (``avg_factor``, ...).
     """
     unit_box = torch.cat([pred_boxes.new_zeros(2), pred_boxes.new_ones(2)])
     on_positive = pos_mask.unsqueeze(1)
     weight = (pos_mask.to(pred_boxes.dtype) if weight is None
-              else torch.where(pos_mask, weight, 0.0))
+              else torch.where(on_positive if weight.dim() == 2 else pos_mask, weight, 0.0))
     return loss_bbox(torch.where(on_positive, pred_boxes, unit_box),
                      torch.where(on_positive, target_boxes, unit_box), weight=weight, **kwargs)
 

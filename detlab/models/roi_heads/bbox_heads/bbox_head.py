@@ -17,7 +17,8 @@ from torch.nn.modules.utils import _pair
 from detlab.models.layers.bbox_nms import multiclass_nms
 from detlab.models.losses.accuracy import accuracy
 from detlab.models.task_modules.samplers import SamplingResult
-from detlab.models.utils import bboxes_to_original, empty_instances
+from detlab.models.utils import (bboxes_to_original, dense_box_loss, empty_instances,
+                                 gathers_positives)
 from detlab.registry import MODELS, TASK_UTILS
 
 # The predictors are built from ``dict(type='Linear')`` configs, as in MMDetection.
@@ -206,10 +207,21 @@ class BBoxHead(BaseModule):
             dict: ``loss_cls`` and ``acc`` (percent) with a classifier,
             ``loss_bbox`` with a regressor. The class loss is averaged over
             RoIs with a positive weight, the box loss over all R RoIs.
+
+        On the CPU the box loss gathers the positive RoIs (MMDetection's
+        numbers bit for bit); elsewhere (see :func:`gathers_positives`) it runs
+        over every RoI with zero weight off the positives and the class loss's
+        ``avg_factor`` stays a tensor, so that the host never waits for the
+        device (the same values to float rounding). ``reduction_override=
+        'none'`` always gathers: its loss has one row per positive.
         """
         losses = dict()
+        on_device = not gathers_positives(labels)
         if cls_score is not None:
-            avg_factor = max(float((label_weights > 0).sum()), 1.)
+            if on_device:
+                avg_factor = (label_weights > 0).sum().clamp(min=1).float()
+            else:
+                avg_factor = max(float((label_weights > 0).sum()), 1.)
             if cls_score.numel() > 0:
                 losses['loss_cls'] = self.loss_cls(cls_score, labels, label_weights,
                                                    avg_factor=avg_factor,
@@ -217,7 +229,11 @@ class BBoxHead(BaseModule):
                 losses['acc'] = accuracy(cls_score, labels)
         if bbox_pred is not None:
             pos = (labels >= 0) & (labels < self.num_classes)
-            if pos.any():
+            if on_device and reduction_override != 'none':
+                losses['loss_bbox'] = self._dense_box_loss(bbox_pred, rois, labels, pos,
+                                                           bbox_targets, bbox_weights,
+                                                           reduction_override)
+            elif pos.any():
                 if self.reg_decoded_bbox:
                     bbox_pred = self.bbox_coder.decode(rois[:, 1:], bbox_pred)
                 if self.reg_class_agnostic:
@@ -232,6 +248,23 @@ class BBoxHead(BaseModule):
             else:
                 losses['loss_bbox'] = bbox_pred[pos].sum()
         return losses
+
+    def _dense_box_loss(self, bbox_pred: Tensor, rois: Tensor, labels: Tensor, pos: Tensor,
+                        bbox_targets: Tensor, bbox_weights: Tensor,
+                        reduction_override: Optional[str]) -> Tensor:
+        """The box loss of :meth:`loss` over every RoI, zero weight off the
+        positives: each RoI's prediction for its label's class (a negative's,
+        for the last class, gets no weight), no gather of the positives."""
+        if self.reg_decoded_bbox:
+            bbox_pred = self.bbox_coder.decode(rois[:, 1:], bbox_pred)
+        if not self.reg_class_agnostic:
+            per_class = bbox_pred.view(bbox_pred.size(0), self.num_classes, -1)
+            columns = labels.clamp(min=0, max=self.num_classes - 1)
+            bbox_pred = per_class.gather(
+                1, columns[:, None, None].expand(-1, 1, per_class.size(2))).squeeze(1)
+        return dense_box_loss(self.loss_bbox, bbox_pred, bbox_targets, pos,
+                              weight=bbox_weights, avg_factor=bbox_targets.size(0),
+                              reduction_override=reduction_override)
 
     # ---- inference ------------------------------------------------------
     def predict_by_feat(self, rois: Sequence[Tensor], cls_scores: Sequence[Tensor],
