@@ -1,4 +1,6 @@
 """RandomSampler: a fixed-size random draw of positives and negatives (RPN, R-CNN)."""
+from typing import Tuple, Union
+
 import torch
 from mmengine.structures import InstanceData
 from torch import Tensor
@@ -20,6 +22,11 @@ class RandomSampler:
     that is non-negative). Sampled indices come back sorted. The draws use
     ``torch.randperm`` on the default CPU generator, as MMDetection's do, so a
     run seeded alike samples the same priors.
+
+    Off the CPU, :meth:`sample_batch` and :meth:`draw_slots` draw with the
+    same counts on the device (:func:`random_pick`) without making the host
+    wait for it: their outputs have a fixed size, with masks of the valid
+    entries.
 
     Args:
         num (int): Samples per image.
@@ -62,6 +69,34 @@ class RandomSampler:
             return inds
         return self.random_choice(inds, num_expected)
 
+    def expected_negatives(self, num_pos: Tensor) -> Tensor:
+        """Negatives to draw after ``num_pos`` (any shape) positives:
+        ``num - num_pos``, capped at ``int(neg_pos_ub * max(1, num_pos))``
+        when ``neg_pos_ub`` is non-negative (as :meth:`sample`)."""
+        num_expected = self.num - num_pos
+        if self.neg_pos_ub >= 0:
+            bound = (num_pos.clamp(min=1).double() * self.neg_pos_ub).floor().long()
+            num_expected = torch.minimum(num_expected, bound)
+        return num_expected
+
+    def sample_batch(self, pos_mask: Tensor, neg_mask: Tensor) -> Tuple[Tensor, Tensor]:
+        """Draw every image's positives and negatives at once, by the counts
+        of :meth:`sample` (without ``add_gt_as_proposals``, which changes the
+        priors), on the device's generator with no host-device sync.
+
+        Args:
+            pos_mask, neg_mask (Tensor): (B, N) bool positives and negatives.
+
+        Returns:
+            tuple: (B, N) bool masks of the drawn positives and negatives.
+        """
+        num_expected_pos = int(self.num * self.pos_fraction)
+        pos_inds, pos_valid = random_pick(pos_mask, num_expected_pos, num_expected_pos)
+        num_expected_neg = self.expected_negatives(pos_valid.sum(dim=-1))
+        neg_inds, neg_valid = random_pick(neg_mask, num_expected_neg, self.num)
+        drawn = torch.zeros_like(pos_mask)
+        return drawn.scatter(-1, pos_inds, pos_valid), drawn.scatter(-1, neg_inds, neg_valid)
+
     def sample(self, assign_result: AssignResult, pred_instances: InstanceData,
                gt_instances: InstanceData, **kwargs) -> SamplingResult:
         """Sample one image's priors.
@@ -93,3 +128,35 @@ class RandomSampler:
         return SamplingResult(pos_inds=pos_inds, neg_inds=neg_inds, priors=priors,
                               gt_bboxes=gt_bboxes, assign_result=assign_result,
                               gt_flags=gt_flags)
+
+
+def random_pick(candidates: Tensor, num_picked: Union[int, Tensor],
+                most: int) -> Tuple[Tensor, Tensor]:
+    """Up to ``num_picked`` distinct candidates of each row, uniformly at
+    random, in a fixed-size output: no output size depends on the values, so
+    the host never waits for the device (``nonzero`` and ``randperm`` over
+    the candidates would).
+
+    Every candidate gets a uniform random key and the ``k = min(most, N)``
+    largest keys are taken (non-candidates' keys are below every
+    candidate's): the first ``min(num_picked, candidates)`` of them are a
+    uniform draw without replacement, in random order. Keys come from the
+    device's default generator.
+
+    Args:
+        candidates (Tensor): (..., N) bool.
+        num_picked (int | Tensor): How many to pick, per row ((...,) long)
+            or for all rows; at most ``most``.
+        most (int): The largest ``num_picked`` can be.
+
+    Returns:
+        tuple: ``inds`` (..., k) long distinct indices into N and ``valid``
+        (..., k) bool, True on the picked ones (a prefix of each row).
+    """
+    keys = torch.rand(candidates.shape, device=candidates.device)
+    keys = torch.where(candidates, keys, -1.)
+    values, inds = keys.topk(min(most, candidates.shape[-1]), dim=-1)
+    ranks = torch.arange(inds.shape[-1], device=candidates.device)
+    if isinstance(num_picked, Tensor):
+        num_picked = num_picked[..., None]
+    return inds, (values >= 0) & (ranks < num_picked)
