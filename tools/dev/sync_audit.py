@@ -14,10 +14,13 @@ CUDA path is switched on for the run, so the report is about what runs on a GPU:
 - RTMDet's box loss runs over every point and ``QualityFocalLoss`` gathers each row's label
   column (both gather the positives with ``nonzero`` on the CPU);
 - ``FocalLoss`` takes its fused loss (CUDA's);
-- the losses' early exit for all-zero weights (CPU only) is skipped.
+- the losses' early exit for all-zero weights (CPU only) is skipped;
+- an anchor head's RandomSampler (the RPN's) draws the whole batch at once, R-CNN's
+  box loss runs over every sampled RoI and ``SingleRoIExtractor`` pools every RoI on
+  every level (they gather on the CPU).
 
-Detectors whose loss needs more than boxes and labels (masks, semantic maps) are not
-covered. Not run by CI::
+With a mask head the gts get bitmap masks (each box filled). Detectors whose loss needs
+semantic maps are not covered. Not run by CI::
 
     python tools/dev/sync_audit.py CONFIG [CONFIG ...] [--size 256]
 """
@@ -27,6 +30,7 @@ import logging
 from contextlib import ExitStack
 from unittest import mock
 
+import numpy as np
 import torch
 from mmengine.config import Config
 from mmengine.logging import MMLogger
@@ -34,6 +38,7 @@ from mmengine.structures import InstanceData
 
 from detlab.registry import MODELS
 from detlab.structures import DetDataSample
+from detlab.structures.mask import BitmapMasks
 from detlab.utils import register_all_modules
 from detlab.utils.host_sync import SyncRecorder
 
@@ -52,7 +57,9 @@ def cuda_paths() -> ExitStack:
     for head in ('atss_head', 'fcos_head', 'yolox_head'):
         stack.enter_context(mock.patch(f'detlab.models.dense_heads.{head}.gathers_positives',
                                        lambda tensor: False))
-    for module in ('dense_heads.rtmdet_head', 'losses.gfocal_loss'):
+    for module in ('dense_heads.rtmdet_head', 'losses.gfocal_loss', 'dense_heads.anchor_head',
+                   'roi_heads.bbox_heads.bbox_head',
+                   'roi_heads.roi_extractors.single_level_roi_extractor'):
         stack.enter_context(mock.patch(f'detlab.models.{module}.gathers_positives',
                                        lambda tensor: False))
     stack.enter_context(mock.patch('detlab.models.losses.focal_loss.fused_focal_loss_on',
@@ -63,8 +70,9 @@ def cuda_paths() -> ExitStack:
     return stack
 
 
-def random_batch(size: int, num_classes: int, seed: int = 0):
-    """Normalised (2, 3, size, size) inputs and 2 samples with 3 boxes each."""
+def random_batch(size: int, num_classes: int, seed: int = 0, with_masks: bool = False):
+    """Normalised (2, 3, size, size) inputs and 2 samples with 3 boxes each
+    (and ``masks``, each box filled, ``with_masks``)."""
     generator = torch.Generator().manual_seed(seed)
     inputs = torch.randn(2, 3, size, size, generator=generator)
     samples = []
@@ -77,6 +85,11 @@ def random_batch(size: int, num_classes: int, seed: int = 0):
         sample.gt_instances = InstanceData(
             bboxes=torch.cat([xy, xy + wh], 1),
             labels=torch.randint(0, num_classes, (3, ), generator=generator))
+        if with_masks:
+            masks = np.zeros((3, size, size), dtype=np.uint8)
+            for mask, (x1, y1, x2, y2) in zip(masks, sample.gt_instances.bboxes.int().tolist()):
+                mask[y1:y2, x1:x2] = 1
+            sample.gt_instances.masks = BitmapMasks(masks, size, size)
         samples.append(sample)
     return inputs, samples
 
@@ -94,7 +107,9 @@ def audit(config: str, size: int) -> SyncRecorder:
         model_cfg.backbone.init_cfg = None
     model = MODELS.build(model_cfg)
     model.train()
-    inputs, samples = random_batch(size, num_classes_of(model))
+    roi_head = getattr(model, 'roi_head', None)
+    inputs, samples = random_batch(size, num_classes_of(model),
+                                   with_masks=getattr(roi_head, 'with_mask', False))
     with cuda_paths(), SyncRecorder() as recorder:
         model.loss(inputs, samples)
     return recorder
