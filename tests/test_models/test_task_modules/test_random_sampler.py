@@ -148,3 +148,52 @@ def test_sample_batch_draws_the_counts_of_sample(neg_pos_ub):
                              priors(35), gts())
         assert (res.pos_inds.numel(), res.neg_inds.numel()) == (int(pos_row.sum()),
                                                                 int(neg_row.sum()))
+
+
+@pytest.mark.parametrize('add_gt', [False, True])
+def test_draw_slots_fills_num_slots_positives_first(add_gt):
+    """draw_slots: sample()'s counts in ``num`` slots (positives, negatives,
+    then unused slots on an appended zero box), distinct candidates only, no
+    syncing op."""
+    from helpers import record_syncing_ops
+    sampler = RandomSampler(num=16, pos_fraction=0.25, add_gt_as_proposals=add_gt)
+    gt_inds = [1, 2] * 5 + [0] * 7 + [-1] * 5  # 10 positives, 7 negatives
+    torch.manual_seed(0)
+    with record_syncing_ops() as ops:
+        res = sampler.draw_slots(assignment(gt_inds), priors(22), gts())
+    assert not ops.syncing
+    reference = sampler.sample(assignment(gt_inds), priors(22), gts())
+    num_pos, num_neg = reference.pos_inds.numel(), reference.neg_inds.numel()
+    assert (num_pos, num_neg) == (4, 7 + 2 * 0)  # gts add positives only
+    assert res.pos_mask.tolist() == [True] * 4 + [False] * 12
+    assert res.neg_mask.tolist() == [False] * 4 + [True] * num_neg + [False] * (12 - num_neg)
+    all_priors = torch.cat([gts().bboxes, priors(22).priors]) if add_gt else priors(22).priors
+    used = res.pos_mask | res.neg_mask
+    # Each used slot's box is a distinct prior of the right kind; unused slots hold zeros.
+    rows = (res.slot_priors[used][:, None] == all_priors[None]).all(-1).int().argmax(1)
+    assert rows.unique().numel() == used.sum()
+    kinds = torch.tensor(([1, 2] if add_gt else []) + gt_inds)[rows]
+    assert (kinds[:4] > 0).all() and (kinds[4:] == 0).all()
+    assert not res.slot_priors[~used].any()
+    gt_of_pos = kinds[:4] - 1
+    assert torch.equal(res.pos_assigned_gt_inds, gt_of_pos)
+    assert torch.equal(res.pos_gt_bboxes, gts().bboxes[gt_of_pos])
+    all_labels = torch.cat([gts().labels, assignment(gt_inds).labels]) if add_gt else \
+        assignment(gt_inds).labels
+    assert torch.equal(res.pos_gt_labels, all_labels[rows[:4]])
+    expected_is_gt = (rows[:4] < 2).tolist() if add_gt else [False] * 4
+    assert res.pos_is_gt.bool().tolist() == expected_is_gt
+    assert res.pos_roi_mask is res.pos_mask and res.priors.shape == (16, 4)
+
+
+def test_draw_slots_without_candidates_or_gts():
+    sampler = RandomSampler(num=4, pos_fraction=0.5, add_gt_as_proposals=True)
+    no_gt = InstanceData(bboxes=torch.zeros(0, 4), labels=torch.zeros(0, dtype=torch.long))
+    res = sampler.draw_slots(AssignResult(0, torch.zeros(0, dtype=torch.long), torch.zeros(0),
+                                          torch.zeros(0, dtype=torch.long)),
+                             InstanceData(priors=torch.zeros(0, 4)), no_gt)
+    assert not res.pos_mask.any() and not res.neg_mask.any()
+    assert res.slot_priors.shape == (4, 4) and res.pos_priors.shape == (0, 4)
+    res = sampler.draw_slots(assignment([0, 0, -1], num_gts=0), priors(3), no_gt)
+    assert res.neg_mask.tolist() == [True, True, False, False]
+    assert res.slot_gt_bboxes.shape == (4, 4) and res.num_gts == 0

@@ -7,8 +7,8 @@ from torch import Tensor
 
 from detlab.registry import TASK_UTILS
 from detlab.structures.errors import AssertionValueError
-from ..assigners import AssignResult
-from .sampling_result import SamplingResult
+from ..assigners import IGNORED_GT_IND, NO_LABEL, AssignResult
+from .sampling_result import SamplingResult, SlotSamplingResult
 
 
 @TASK_UTILS.register_module()
@@ -111,14 +111,8 @@ class RandomSampler:
             SamplingResult: Sorted ``pos_inds`` and ``neg_inds`` into the
             priors (gts first when they were added).
         """
-        priors = pred_instances.priors.reshape(-1, 4)
+        priors, gt_flags = self._add_gts(assign_result, pred_instances, gt_instances)
         gt_bboxes = gt_instances.bboxes
-        gt_flags = priors.new_zeros((priors.shape[0], ), dtype=torch.uint8)
-        if self.add_gt_as_proposals and len(gt_bboxes) > 0:
-            priors = torch.cat([gt_bboxes.to(priors.dtype), priors])
-            assign_result.add_gt_(gt_instances.labels)
-            gt_flags = torch.cat([gt_flags.new_ones(len(gt_bboxes)), gt_flags])
-
         pos_inds = self._draw(assign_result.pos_mask, int(self.num * self.pos_fraction)).unique()
         num_expected_neg = self.num - pos_inds.numel()
         if self.neg_pos_ub >= 0:
@@ -128,6 +122,56 @@ class RandomSampler:
         return SamplingResult(pos_inds=pos_inds, neg_inds=neg_inds, priors=priors,
                               gt_bboxes=gt_bboxes, assign_result=assign_result,
                               gt_flags=gt_flags)
+
+    def _add_gts(self, assign_result: AssignResult, pred_instances: InstanceData,
+                 gt_instances: InstanceData) -> Tuple[Tensor, Tensor]:
+        """``priors`` (N, 4) and ``gt_flags`` (N,) uint8; with
+        ``add_gt_as_proposals`` the gts in front (``assign_result`` is
+        extended in place)."""
+        priors = pred_instances.priors.reshape(-1, 4)
+        gt_bboxes = gt_instances.bboxes
+        gt_flags = priors.new_zeros((priors.shape[0], ), dtype=torch.uint8)
+        if self.add_gt_as_proposals and len(gt_bboxes) > 0:
+            priors = torch.cat([gt_bboxes.to(priors.dtype), priors])
+            assign_result.add_gt_(gt_instances.labels)
+            gt_flags = torch.cat([gt_flags.new_ones(len(gt_bboxes)), gt_flags])
+        return priors, gt_flags
+
+    def draw_slots(self, assign_result: AssignResult, pred_instances: InstanceData,
+                   gt_instances: InstanceData, **kwargs) -> SlotSamplingResult:
+        """Sample one image's priors into ``num`` slots, with the counts of
+        :meth:`sample` (gts added alike), drawn on the device with no
+        host-device sync (:func:`random_pick`): the positives first, then the
+        negatives, then unused slots (when there are too few candidates).
+
+        Args: as :meth:`sample`.
+
+        Returns:
+            SlotSamplingResult: ``num`` slots.
+        """
+        priors, gt_flags = self._add_gts(assign_result, pred_instances, gt_instances)
+        num_priors = priors.shape[0]
+        num_expected_pos = int(self.num * self.pos_fraction)
+        pos_pick, pos_valid = random_pick(assign_result.pos_mask, num_expected_pos,
+                                          num_expected_pos)
+        num_pos = pos_valid.sum()
+        neg_pick, neg_valid = random_pick(assign_result.neg_mask,
+                                          self.expected_negatives(num_pos), self.num)
+        num_neg = neg_valid.sum()
+        # Slot s holds positive s, or negative s - num_pos, or the zero box
+        # appended at index num_priors: positions in (pos_pick, neg_pick, zero box).
+        slots = torch.arange(self.num, device=priors.device)
+        pos_mask = slots < num_pos
+        neg_mask = ~pos_mask & (slots - num_pos < num_neg)
+        picks = torch.cat([pos_pick, neg_pick, pos_pick.new_full((1, ), num_priors)])
+        position = torch.where(pos_mask, slots, torch.where(
+            neg_mask, len(pos_pick) + slots - num_pos, len(pos_pick) + len(neg_pick)))
+        gt_inds, labels = assign_result.gt_inds, assign_result.labels
+        return SlotSamplingResult(
+            picks[position], pos_mask, neg_mask, torch.cat([priors, priors.new_zeros(1, 4)]),
+            torch.cat([gt_inds, gt_inds.new_full((1, ), IGNORED_GT_IND)]),
+            torch.cat([labels, labels.new_full((1, ), NO_LABEL)]), gt_instances.bboxes,
+            torch.cat([gt_flags, gt_flags.new_zeros(1)]))
 
 
 def random_pick(candidates: Tensor, num_picked: Union[int, Tensor],
