@@ -16,8 +16,9 @@ CUDA path is switched on for the run, so the report is about what runs on a GPU:
 - ``FocalLoss`` takes its fused loss (CUDA's);
 - the losses' early exit for all-zero weights (CPU only) is skipped;
 - an anchor head's RandomSampler (the RPN's) draws the whole batch at once, R-CNN's
-  box loss runs over every sampled RoI and ``SingleRoIExtractor`` pools every RoI on
-  every level (they gather on the CPU).
+  RandomSampler fills a fixed number of slots per image, its box loss runs over every
+  sampled RoI and ``SingleRoIExtractor`` pools every RoI on every level (they gather on
+  the CPU).
 
 With a mask head the gts get bitmap masks (each box filled). Detectors whose loss needs
 semantic maps are not covered. Not run by CI::
@@ -58,7 +59,7 @@ def cuda_paths() -> ExitStack:
         stack.enter_context(mock.patch(f'detlab.models.dense_heads.{head}.gathers_positives',
                                        lambda tensor: False))
     for module in ('dense_heads.rtmdet_head', 'losses.gfocal_loss', 'dense_heads.anchor_head',
-                   'roi_heads.bbox_heads.bbox_head',
+                   'roi_heads.bbox_heads.bbox_head', 'roi_heads.standard_roi_head',
                    'roi_heads.roi_extractors.single_level_roi_extractor'):
         stack.enter_context(mock.patch(f'detlab.models.{module}.gathers_positives',
                                        lambda tensor: False))
