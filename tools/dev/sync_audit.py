@@ -18,7 +18,7 @@ CUDA path is switched on for the run, so the report is about what runs on a GPU:
 - an anchor head's RandomSampler (the RPN's) draws the whole batch at once, R-CNN's
   RandomSampler fills a fixed number of slots per image, its box loss runs over every
   sampled RoI and ``SingleRoIExtractor`` pools every RoI on every level (they gather on
-  the CPU).
+  the CPU); the RPN's NMS removes the small proposals itself (filtered first on the CPU).
 
 With a mask head the gts get bitmap masks (each box filled). Detectors whose loss needs
 semantic maps are not covered. Not run by CI::
@@ -59,6 +59,7 @@ def cuda_paths() -> ExitStack:
         stack.enter_context(mock.patch(f'detlab.models.dense_heads.{head}.gathers_positives',
                                        lambda tensor: False))
     for module in ('dense_heads.rtmdet_head', 'losses.gfocal_loss', 'dense_heads.anchor_head',
+                   'dense_heads.base_dense_head',
                    'roi_heads.bbox_heads.bbox_head', 'roi_heads.standard_roi_head',
                    'roi_heads.roi_extractors.single_level_roi_extractor'):
         stack.enter_context(mock.patch(f'detlab.models.{module}.gathers_positives',

@@ -142,7 +142,7 @@ class SamplingResult:
 
 def _positives_of(slot_field: str, doc: str) -> property:
     """A property: the rows of ``slot_field`` on the positive slots."""
-    return property(lambda self: getattr(self, slot_field)[self.pos_mask], doc=doc)
+    return property(lambda self: getattr(self, slot_field)[self.pos_inds], doc=doc)
 
 
 class SlotSamplingResult:
@@ -179,6 +179,7 @@ class SlotSamplingResult:
                  gt_inds: Tensor, labels: Tensor, gt_bboxes: Tensor, gt_flags: Tensor) -> None:
         self.pos_mask = pos_mask
         self.neg_mask = neg_mask
+        self._pos_inds = None
         self.slot_priors = priors[inds]
         self.slot_gt_inds = (gt_inds[inds] - 1).clamp(min=0)
         self.slot_labels = labels[inds]
@@ -198,8 +199,15 @@ class SlotSamplingResult:
         """Tensor: (S,) bool, which of :attr:`priors` are positives."""
         return self.pos_mask
 
-    # The positives gathered (``nonzero``: the host waits for the device), for
-    # the parts of a head that take only them (Mask R-CNN's mask branch).
+    @property
+    def pos_inds(self) -> Tensor:
+        """Tensor: (P,) the positive slots, found once (``nonzero``: the host
+        waits for the device) for the parts of a head that take only the
+        positives (Mask R-CNN's mask branch), as are the properties below."""
+        if self._pos_inds is None:
+            self._pos_inds = self.pos_mask.nonzero(as_tuple=True)[0]
+        return self._pos_inds
+
     pos_priors = _positives_of('slot_priors', '(P, 4) the positives\' boxes.')
     pos_assigned_gt_inds = _positives_of('slot_gt_inds', '(P,) 0-based gt of each positive.')
     pos_gt_labels = _positives_of('slot_labels', '(P,) gt label of each positive.')
