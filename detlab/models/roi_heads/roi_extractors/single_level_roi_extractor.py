@@ -142,20 +142,21 @@ class SingleRoIExtractor(BaseModule):
     def _pool_on_every_level(self, feats: Sequence[Tensor], rois: Tensor,
                              levels: Tensor) -> Tensor:
         """The features of :meth:`forward` without gathering each level's
-        RoIs (``nonzero`` would make the host wait for a GPU): every RoI is
-        pooled on every level and keeps its own level's row (zeros for a RoI
-        without a level), as MMDetection's ONNX export does. It costs the
-        pooling of all levels; backward keeps only each level's (K,) mask,
-        and the forward pass holds about three outputs' worth at once."""
+        RoIs (``nonzero`` would make the host wait for a GPU): every level
+        pools all K rows and each RoI keeps its own level's row (zeros for a
+        RoI without a level), as MMDetection's ONNX export does. On the other
+        levels a RoI is pooled as the empty box (0, 0, 0, 0), which costs
+        next to nothing (adaptive sampling takes one point per bin, or none
+        with ``aligned``), rather than its whole area there. Backward keeps
+        only each level's (K,) mask; the forward pass holds about three
+        outputs' worth at once."""
         roi_feats = feats[0].new_zeros(rois.size(0), self.out_channels,
                                        *self.roi_layers[0].output_size)
         if rois.size(0) == 0:
             return roi_feats + sum(feat.sum() for feat in feats) * 0.
-        # A RoI without a level (NaN coordinates) is pooled as an empty box,
-        # which the pooling layers take, and its row stays zero.
-        has_level = (levels >= 0) & (levels < len(feats))
-        rois = torch.where(has_level[:, None], rois, 0.)
+        empty = torch.cat([rois[:, :1], rois.new_zeros(rois.size(0), 4)], dim=1)
         for level, (feat, layer) in enumerate(zip(feats, self.roi_layers)):
-            on_level = (levels == level)[:, None, None, None]
-            roi_feats = torch.where(on_level, layer(feat, rois), roi_feats)
+            on_level = (levels == level)[:, None]
+            pooled = layer(feat, torch.where(on_level, rois, empty))
+            roi_feats = torch.where(on_level[:, :, None, None], pooled, roi_feats)
         return roi_feats
