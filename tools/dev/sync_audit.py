@@ -23,7 +23,12 @@ CUDA path is switched on for the run, so the report is about what runs on a GPU:
 With a mask head the gts get bitmap masks (each box filled). Detectors whose loss needs
 semantic maps are not covered. Not run by CI::
 
-    python tools/dev/sync_audit.py CONFIG [CONFIG ...] [--size 256]
+    python tools/dev/sync_audit.py CONFIG [CONFIG ...] [--size 256] [--host-tensors]
+
+``--host-tensors`` also lists the tensors made from host values (``torch.tensor``,
+``new_tensor``: ``aten.lift_fresh``), which a GPU run copies to the device, making the host
+wait; tensors made on the CPU on purpose show too (the CPU run cannot tell them apart), and
+so do those a module makes once and keeps (the model is new).
 """
 import argparse
 import importlib
@@ -101,7 +106,7 @@ def num_classes_of(model) -> int:
     return int(getattr(head, 'num_classes', 1))
 
 
-def audit(config: str, size: int) -> SyncRecorder:
+def audit(config: str, size: int, host_tensors: bool = False) -> SyncRecorder:
     cfg = Config.fromfile(config)
     model_cfg = cfg.model
     model_cfg.pop('data_preprocessor', None)  # the batch comes normalised
@@ -112,7 +117,8 @@ def audit(config: str, size: int) -> SyncRecorder:
     roi_head = getattr(model, 'roi_head', None)
     inputs, samples = random_batch(size, num_classes_of(model),
                                    with_masks=getattr(roi_head, 'with_mask', False))
-    with cuda_paths(), SyncRecorder() as recorder:
+    also = {'aten.lift_fresh'} if host_tensors else set()
+    with cuda_paths(), SyncRecorder(also=also) as recorder:
         model.loss(inputs, samples)
     return recorder
 
@@ -121,11 +127,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('configs', nargs='+')
     parser.add_argument('--size', type=int, default=256, help='square input size')
+    parser.add_argument('--host-tensors', action='store_true',
+                        help='also list tensors made from host values (aten.lift_fresh)')
     args = parser.parse_args()
     register_all_modules()
     MMLogger.get_instance('mmengine').setLevel(logging.WARNING)
     for config in args.configs:
-        recorder = audit(config, args.size)
+        recorder = audit(config, args.size, args.host_tensors)
         print(f'{config}: {sum(recorder.sites.values())} syncing ops in one train step'
               + ('' if recorder.sites else ' (none)'))
         for (name, site), count in sorted(recorder.sites.items(), key=lambda item: item[0][1]):
