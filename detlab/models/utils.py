@@ -183,13 +183,14 @@ def dense_box_loss(loss_bbox: Callable, pred_boxes: Tensor, target_boxes: Tensor
             ``loss_bbox(pred, target, weight=..., **kwargs)``.
         pred_boxes, target_boxes (Tensor): (M, 4) boxes.
         pos_mask (Tensor): (M,) bool positives.
-        weight (Tensor, optional): (M,) weight of each positive; 1 when None.
+        weight (Tensor, optional): (M,) weight of each positive, or (M, 4)
+            of each coordinate; 1 when None.
         **kwargs: More arguments of ``loss_bbox`` (``avg_factor``, ...).
     """
     unit_box = torch.cat([pred_boxes.new_zeros(2), pred_boxes.new_ones(2)])
     on_positive = pos_mask.unsqueeze(1)
     weight = (pos_mask.to(pred_boxes.dtype) if weight is None
-              else torch.where(pos_mask, weight, 0.0))
+              else torch.where(on_positive if weight.dim() == 2 else pos_mask, weight, 0.0))
     return loss_bbox(torch.where(on_positive, pred_boxes, unit_box),
                      torch.where(on_positive, target_boxes, unit_box), weight=weight, **kwargs)
 
@@ -307,16 +308,17 @@ def batch_valid_flags(strides: Sequence[Tuple[int, int]], num_base_priors: Seque
     Returns:
         Tensor: (B, N) bool, priors in ``grid_priors`` order.
     """
-    limits = [[(min(math.ceil(pad_h / stride_h), feat_h), min(math.ceil(pad_w / stride_w), feat_w))
-               for (stride_w, stride_h), (feat_h, feat_w) in zip(strides, featmap_sizes)]
-              for pad_h, pad_w in pad_shapes]
-    limits = torch.tensor(limits, device=device).reshape(len(pad_shapes), len(strides), 2)
+    # Compared with Python numbers, image by image: a tensor of the limits made on
+    # the host would be a copy to the device, which makes the host wait for a GPU.
     flags = []
-    for level, ((feat_h, feat_w), num_priors) in enumerate(zip(featmap_sizes, num_base_priors)):
-        rows = torch.arange(feat_h, device=device)[None, :, None] < limits[:, level, 0, None, None]
-        cols = torch.arange(feat_w, device=device)[None, None, :] < limits[:, level, 1, None, None]
-        cells = (rows & cols).reshape(len(pad_shapes), -1, 1)  # (B, h * w, 1)
-        flags.append(cells.expand(-1, -1, num_priors).reshape(len(pad_shapes), -1))
+    for (stride_w, stride_h), (feat_h, feat_w), num_priors in zip(strides, featmap_sizes,
+                                                                  num_base_priors):
+        rows, cols = torch.arange(feat_h, device=device), torch.arange(feat_w, device=device)
+        cells = torch.stack([
+            ((rows < min(math.ceil(pad_h / stride_h), feat_h))[:, None]
+             & (cols < min(math.ceil(pad_w / stride_w), feat_w))[None, :]).reshape(-1)
+            for pad_h, pad_w in pad_shapes])  # (B, h * w)
+        flags.append(cells[:, :, None].expand(-1, -1, num_priors).reshape(len(pad_shapes), -1))
     return torch.cat(flags, dim=1)
 
 
@@ -324,11 +326,14 @@ def inside_image(anchors: Tensor, img_shapes: List[Tuple[int, int]],
                  allowed_border: float) -> Tensor:
     """(B, N) bool: anchors (N, 4) within ``allowed_border`` pixels of each
     image of (h, w) ``img_shapes``."""
-    shapes = anchors.new_tensor(img_shapes).reshape(-1, 2)
-    img_h, img_w = shapes[:, 0, None], shapes[:, 1, None]
-    return ((anchors[None, :, 0] >= -allowed_border) & (anchors[None, :, 1] >= -allowed_border)
-            & (anchors[None, :, 2] < img_w + allowed_border)
-            & (anchors[None, :, 3] < img_h + allowed_border))
+    # Compared with Python numbers, image by image: a tensor of the shapes made on
+    # the device's side would be a copy to the device, which makes the host wait for
+    # a GPU. The bounds are summed on the CPU in the anchors' dtype, as on the device.
+    bounds = (torch.tensor(img_shapes, dtype=anchors.dtype).reshape(-1, 2)
+              + allowed_border).tolist()
+    left_top = (anchors[:, 0] >= -allowed_border) & (anchors[:, 1] >= -allowed_border)
+    return torch.stack([left_top & (anchors[:, 2] < max_w) & (anchors[:, 3] < max_h)
+                        for max_h, max_w in bounds])
 
 
 # ---- layers ---------------------------------------------------------------

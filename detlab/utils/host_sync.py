@@ -60,12 +60,16 @@ class SyncRecorder(TorchDispatchMode):
     ``'?'``).
 
     Run the code on CPU tensors inside ``with SyncRecorder() as ops:`` and read
-    ``ops.syncing`` or ``ops.sites``.
+    ``ops.syncing`` or ``ops.sites``. ``also`` names more aten ops to record like
+    them, e.g. ``{'aten.lift_fresh'}``: tensors made from host values, which are
+    copied to the device on a GPU (and make the host wait there), but also those a
+    program makes on the CPU on purpose, which the CPU cannot tell apart.
     """
 
-    def __init__(self, package: str = 'detlab') -> None:
+    def __init__(self, package: str = 'detlab', also: frozenset = frozenset()) -> None:
         super().__init__()
         self.package = package
+        self.also = frozenset(also)
         self.names, self.syncing = set(), set()
         self.sites = collections.Counter()
 
@@ -73,7 +77,7 @@ class SyncRecorder(TorchDispatchMode):
         kwargs = kwargs or {}
         name = str(func.overloadpacket)
         self.names.add(name)
-        if op_synchronises(func, args, kwargs):
+        if name in self.also or op_synchronises(func, args, kwargs):
             self.syncing.add(name)
             self.sites[(name, _caller_line(self.package) or '?')] += 1
         return func(*args, **kwargs)

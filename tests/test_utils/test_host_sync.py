@@ -30,3 +30,16 @@ def test_sync_recorder_counts_value_reads_and_repeat_interleave_without_output_s
     assert recorder.syncing == {'aten._local_scalar_dense', 'aten.repeat_interleave'}
     assert sum(n for (op, _), n in recorder.sites.items()
                if op == 'aten.repeat_interleave') == 1
+
+
+def test_sync_recorder_records_the_ops_named_in_also():
+    """``also={'aten.lift_fresh'}``: tensors made from host values, which a GPU
+    run copies to the device; ops on existing tensors stay unrecorded."""
+    x = torch.ones(3)
+    with SyncRecorder(also={'aten.lift_fresh'}) as recorder:
+        x.new_tensor([1., 2., 3.])
+        torch.where(x > 0, x, 0.)
+    assert recorder.syncing == {'aten.lift_fresh'}
+    with SyncRecorder() as plain:
+        x.new_tensor([1., 2., 3.])
+    assert not plain.syncing and 'aten.lift_fresh' in plain.names

@@ -15,12 +15,21 @@ CUDA path is switched on for the run, so the report is about what runs on a GPU:
   column (both gather the positives with ``nonzero`` on the CPU); RTMDet-Ins's mask loss
   runs over a fixed number of slots (it gathers the positives on the CPU);
 - ``FocalLoss`` takes its fused loss (CUDA's);
-- the losses' early exit for all-zero weights (CPU only) is skipped.
+- the losses' early exit for all-zero weights (CPU only) is skipped;
+- an anchor head's RandomSampler (the RPN's) draws the whole batch at once, R-CNN's
+  RandomSampler fills a fixed number of slots per image, its box loss runs over every
+  sampled RoI and ``SingleRoIExtractor`` pools every RoI on every level (they gather on
+  the CPU); the RPN's NMS removes the small proposals itself (filtered first on the CPU).
 
 Each box comes with a mask (its rectangle, ``BitmapMasks``), for detectors that train on
 masks; detectors whose loss needs semantic maps are not covered. Not run by CI::
 
-    python tools/dev/sync_audit.py CONFIG [CONFIG ...] [--size 256]
+    python tools/dev/sync_audit.py CONFIG [CONFIG ...] [--size 256] [--host-tensors]
+
+``--host-tensors`` also lists the tensors made from host values (``torch.tensor``,
+``new_tensor``: ``aten.lift_fresh``), which a GPU run copies to the device, making the host
+wait; tensors made on the CPU on purpose show too (the CPU run cannot tell them apart), and
+so do those a module makes once and keeps (the model is new).
 """
 import argparse
 import importlib
@@ -55,8 +64,10 @@ def cuda_paths() -> ExitStack:
     for head in ('atss_head', 'fcos_head', 'yolox_head'):
         stack.enter_context(mock.patch(f'detlab.models.dense_heads.{head}.gathers_positives',
                                        lambda tensor: False))
-    for module in ('dense_heads.rtmdet_head', 'dense_heads.rtmdet_ins_head',
-                   'losses.gfocal_loss'):
+    for module in ('dense_heads.rtmdet_head', 'dense_heads.rtmdet_ins_head', 'losses.gfocal_loss',
+                   'dense_heads.anchor_head', 'dense_heads.base_dense_head',
+                   'roi_heads.bbox_heads.bbox_head', 'roi_heads.standard_roi_head',
+                   'roi_heads.roi_extractors.single_level_roi_extractor'):
         stack.enter_context(mock.patch(f'detlab.models.{module}.gathers_positives',
                                        lambda tensor: False))
     stack.enter_context(mock.patch('detlab.models.losses.focal_loss.fused_focal_loss_on',
@@ -95,7 +106,7 @@ def num_classes_of(model) -> int:
     return int(getattr(head, 'num_classes', 1))
 
 
-def audit(config: str, size: int) -> SyncRecorder:
+def audit(config: str, size: int, host_tensors: bool = False) -> SyncRecorder:
     cfg = Config.fromfile(config)
     model_cfg = cfg.model
     model_cfg.pop('data_preprocessor', None)  # the batch comes normalised
@@ -104,7 +115,8 @@ def audit(config: str, size: int) -> SyncRecorder:
     model = MODELS.build(model_cfg)
     model.train()
     inputs, samples = random_batch(size, num_classes_of(model))
-    with cuda_paths(), SyncRecorder() as recorder:
+    also = {'aten.lift_fresh'} if host_tensors else set()
+    with cuda_paths(), SyncRecorder(also=also) as recorder:
         model.loss(inputs, samples)
     return recorder
 
@@ -113,11 +125,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('configs', nargs='+')
     parser.add_argument('--size', type=int, default=256, help='square input size')
+    parser.add_argument('--host-tensors', action='store_true',
+                        help='also list tensors made from host values (aten.lift_fresh)')
     args = parser.parse_args()
     register_all_modules()
     MMLogger.get_instance('mmengine').setLevel(logging.WARNING)
     for config in args.configs:
-        recorder = audit(config, args.size)
+        recorder = audit(config, args.size, args.host_tensors)
         print(f'{config}: {sum(recorder.sites.values())} syncing ops in one train step'
               + ('' if recorder.sites else ' (none)'))
         for (name, site), count in sorted(recorder.sites.items(), key=lambda item: item[0][1]):

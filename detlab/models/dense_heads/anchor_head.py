@@ -14,8 +14,9 @@ from torch import Tensor
 
 from detlab.models.task_modules.assigners import NEGATIVE_GT_IND
 from detlab.registry import MODELS, TASK_UTILS
-from ..utils import (assigns_whole_batch, batch_valid_flags, images_to_levels, inside_image,
-                     logits_for_loss, multi_apply, pad_gt_instances)
+from ..utils import (assigns_whole_batch, batch_valid_flags, gathers_positives,
+                     images_to_levels, inside_image, logits_for_loss, multi_apply,
+                     pad_gt_instances)
 from .base_dense_head import BaseDenseHead
 
 
@@ -192,7 +193,9 @@ class AnchorHead(BaseDenseHead):
         """
         if batch_gt_instances_ignore is None:
             batch_gt_instances_ignore = [None] * len(batch_img_metas)
-        if self.targets_run_batched(batch_gt_instances, batch_gt_instances_ignore):
+        if (self.targets_run_batched(batch_gt_instances, batch_gt_instances_ignore)
+                or self.draws_whole_batch(anchors, batch_gt_instances,
+                                          batch_gt_instances_ignore)):
             return self._get_targets_batched(anchors, featmap_sizes, batch_gt_instances,
                                              batch_img_metas)
         per_image = [
@@ -214,6 +217,21 @@ class AnchorHead(BaseDenseHead):
         without ``supports_batch`` runs image by image."""
         return assigns_whole_batch(self.assigner, self.sampler, batch_gt_instances,
                                    batch_gt_instances_ignore)
+
+    def draws_whole_batch(self, anchors: Tensor, batch_gt_instances: List[InstanceData],
+                          batch_gt_instances_ignore: List[Optional[InstanceData]]) -> bool:
+        """Whether a random sampler (one with ``sample_batch``, e.g. the RPN's
+        RandomSampler) draws the whole batch's samples at once: off the CPU,
+        where the per-image path's gathers (``anchors[inside]``,
+        ``nonzero``, ``randperm``) would make the host wait for the device
+        (see :func:`gathers_positives`), when the assigner can assign the
+        batch and the sampler does not add the gts as proposals. On the CPU
+        the sampler draws image by image, MMDetection's random numbers."""
+        can_assign_batch = getattr(self.assigner, 'can_assign_batch', None)
+        return (hasattr(self.sampler, 'sample_batch') and not gathers_positives(anchors)
+                and not getattr(self.sampler, 'add_gt_as_proposals', False)
+                and can_assign_batch is not None
+                and can_assign_batch(batch_gt_instances, batch_gt_instances_ignore))
 
     def _valid_priors(self, priors: Tensor, featmap_sizes: List[torch.Size],
                       batch_img_metas: List[dict]) -> Tensor:
@@ -237,7 +255,8 @@ class AnchorHead(BaseDenseHead):
         """The targets of :meth:`_get_targets_single` for every image at once.
 
         gts are padded per batch; no Python loop over images or boxes and no
-        host-device synchronisation (``avg_factor`` stays a tensor).
+        host-device synchronisation (``avg_factor`` stays a tensor). A sampler
+        with ``sample_batch`` draws the positives and negatives that count.
         """
         device, batch = anchors.device, len(batch_img_metas)
         gt_bboxes, gt_labels, gt_valid = pad_gt_instances(batch_gt_instances, device)
@@ -245,6 +264,14 @@ class AnchorHead(BaseDenseHead):
         gt_inds, _ = self.assigner.assign_batch(anchors, prior_valid, gt_bboxes, gt_valid)
 
         pos, neg = gt_inds > NEGATIVE_GT_IND, gt_inds == NEGATIVE_GT_IND  # (B, N)
+        sample_batch = getattr(self.sampler, 'sample_batch', None)
+        if sample_batch is not None:
+            pos, neg = sample_batch(pos, neg)
+            # A random sampler's SamplingResult counts its negatives too, each
+            # count at least 1 per image.
+            avg_factor = (pos.sum(dim=1).clamp(min=1) + neg.sum(dim=1).clamp(min=1)).sum()
+        else:
+            avg_factor = pos.sum(dim=1).clamp(min=1).sum()
         matched = (gt_inds - 1).clamp(min=0)
         matched_bboxes = gt_bboxes.gather(1, matched[..., None].expand(-1, -1, 4))  # (B, N, 4)
         labels = torch.where(pos, gt_labels.gather(1, matched), self.num_classes)
@@ -258,8 +285,8 @@ class AnchorHead(BaseDenseHead):
                 matched_bboxes.reshape(-1, 4)).reshape(batch, -1, 4)
         bbox_targets = torch.where(pos[..., None], bbox_targets, 0.)
         bbox_weights = pos[..., None].expand(-1, -1, 4).float()
-        avg_factor = pos.sum(dim=1).clamp(min=1).sum().float()
-        return AnchorTargets(labels, label_weights, bbox_targets, bbox_weights, avg_factor)
+        return AnchorTargets(labels, label_weights, bbox_targets, bbox_weights,
+                             avg_factor.float())
 
     def _get_targets_single(self, anchors: Tensor, featmap_sizes: List[torch.Size],
                             gt_instances: InstanceData, img_meta: dict,

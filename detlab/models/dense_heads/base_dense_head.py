@@ -20,8 +20,8 @@ from torch import Tensor
 
 from detlab.models.layers.bbox_nms import batched_nms
 from detlab.structures import SampleList
-from ..utils import (bboxes_to_original, filter_scores_and_topk, select_single_mlvl,
-                     unpack_gt_instances)
+from ..utils import (bboxes_to_original, filter_scores_and_topk, gathers_positives,
+                     select_single_mlvl, unpack_gt_instances)
 
 
 class BaseDenseHead(BaseModule, metaclass=ABCMeta):
@@ -242,6 +242,46 @@ def filter_small_bboxes(results: InstanceData, min_bbox_size: float) -> Instance
     wide = ((bboxes[:, 2] - bboxes[:, 0] > min_bbox_size)
             & (bboxes[:, 3] - bboxes[:, 1] > min_bbox_size))
     return results if wide.all() else results[wide]
+
+
+def small_bboxes_suppressed_by_nms(results: InstanceData, cfg: dict,
+                                   idxs_key: str) -> InstanceData:
+    """:func:`filter_small_bboxes` then :func:`nms_and_limit`, the same
+    boxes in the same order; off the CPU (see :func:`gathers_positives`) with
+    hard NMS (``cfg['nms']['type'] == 'nms'``, ``iou_threshold < 1``), the
+    small boxes are removed by the NMS itself, which the host waits for
+    anyway, instead of by a test and a boolean index before it.
+
+    Each small box becomes a copy of the best-scoring wide box (and joins
+    its NMS group) with score ``-inf``: whichever box suppresses that best
+    box, or the box itself, suppresses the copy too (IoU 1), and a
+    suppressed copy suppresses nothing. Only when no box is wide does one
+    copy survive; that case (one survivor) is read back and emptied.
+
+    Args:
+        results (InstanceData): ``bboxes`` (N, 4), ``scores`` (N,), ...
+        cfg (dict): ``min_bbox_size``, ``nms``, ``max_per_img``.
+        idxs_key (str): The field of ``results`` holding each box's NMS
+            group (``'labels'``, or an RPN's ``'level_ids'``).
+    """
+    min_bbox_size = cfg.get('min_bbox_size', -1)
+    nms_cfg = cfg.get('nms') or {}
+    if (min_bbox_size < 0 or gathers_positives(results.bboxes) or len(results) == 0
+            or nms_cfg.get('type', 'nms') != 'nms' or nms_cfg.get('iou_threshold', 1) >= 1):
+        results = filter_small_bboxes(results, min_bbox_size)
+        return nms_and_limit(results, cfg, results.get(idxs_key))
+    bboxes, scores, idxs = results.bboxes, results.scores, results.get(idxs_key)
+    small = ((bboxes[:, 2] - bboxes[:, 0] <= min_bbox_size)
+             | (bboxes[:, 3] - bboxes[:, 1] <= min_bbox_size))
+    # (1,), not a 0-dim index: indexing by a 0-dim tensor reads it back to the host.
+    best = torch.where(small, float('-inf'), scores).argmax(dim=0, keepdim=True)
+    stand_in = results.clone()
+    stand_in.bboxes = torch.where(small[:, None], bboxes[best], bboxes)
+    stand_in.scores = torch.where(small, float('-inf'), scores)
+    kept = nms_and_limit(stand_in, cfg, torch.where(small, idxs[best], idxs))
+    if len(kept) == 1 and not bool(kept.scores.isfinite().all()):
+        return kept[:0]
+    return kept
 
 
 def nms_and_limit(results: InstanceData, cfg: dict, idxs: Tensor) -> InstanceData:

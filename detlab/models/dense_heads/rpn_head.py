@@ -9,7 +9,7 @@ from torch import Tensor, nn
 from detlab.registry import MODELS
 from ..utils import bboxes_to_original, conv_tower
 from .anchor_head import AnchorHead
-from .base_dense_head import filter_small_bboxes, nms_and_limit
+from .base_dense_head import small_bboxes_suppressed_by_nms
 
 
 @MODELS.register_module()
@@ -129,8 +129,7 @@ class RPNHead(AnchorHead):
             raise ValueError('RPNHead proposals always go through NMS; with_nms must be True')
         if rescale:
             results.bboxes = bboxes_to_original(results.bboxes, img_meta)
-        results = filter_small_bboxes(results, cfg.get('min_bbox_size', -1))
-        results = nms_and_limit(results, cfg, results.level_ids)
+        results = small_bboxes_suppressed_by_nms(results, cfg, 'level_ids')
         results.labels = results.scores.new_zeros(len(results), dtype=torch.long)
         del results.level_ids
         return results

@@ -160,7 +160,9 @@ def batched_nms(boxes: Tensor, scores: Tensor, idxs: Tensor, nms_cfg: Optional[D
     if class_agnostic:
         boxes_for_nms = boxes
     else:
-        offsets = idxs.to(boxes) * (boxes.max() + torch.tensor(1).to(boxes))
+        # + 1 as a Python number: a tensor made on the host and copied to a GPU
+        # would make the host wait for the device's queue.
+        offsets = idxs.to(boxes) * (boxes.max() + 1)
         boxes_for_nms = boxes + offsets[:, None]
     if boxes_for_nms.shape[0] < split_thr:
         dets, keep = _call(nms_op, nms_type, boxes_for_nms, scores, cfg)

@@ -11,7 +11,7 @@ from torch import Tensor
 from detlab.models.task_modules.samplers import SamplingResult
 from detlab.registry import MODELS, TASK_UTILS
 from detlab.structures import SampleList, bbox2roi
-from ..utils import empty_instances
+from ..utils import empty_instances, gathers_positives
 
 
 @MODELS.register_module()
@@ -155,8 +155,14 @@ class StandardRoIHead(BaseModule):
                 (``masks`` too with a mask head) and optionally
                 ``ignored_instances``.
         """
+        # Off the CPU a sampler that can (RandomSampler) fills a fixed number of
+        # slots per image, so that nothing waits for the device to learn how
+        # many RoIs were drawn; on the CPU it draws MMDetection's samples.
+        draw_slots = (hasattr(self.bbox_sampler, 'draw_slots')
+                      and not gathers_positives(x[0]))
         sampling_results = self.assign_and_sample(rpn_results_list, batch_data_samples,
-                                                  self.bbox_assigner, self.bbox_sampler)
+                                                  self.bbox_assigner, self.bbox_sampler,
+                                                  draw_slots=draw_slots)
         rois = bbox2roi([res.priors for res in sampling_results])
         results = self._bbox_forward(x, rois)
         outputs = self.bbox_head.loss_and_target(results['cls_score'], results['bbox_pred'],
@@ -169,11 +175,12 @@ class StandardRoIHead(BaseModule):
 
     @staticmethod
     def assign_and_sample(rpn_results_list: List[InstanceData],
-                          batch_data_samples: SampleList, assigner,
-                          sampler) -> List[SamplingResult]:
+                          batch_data_samples: SampleList, assigner, sampler,
+                          draw_slots: bool = False) -> List[SamplingResult]:
         """Assign each image's proposals (``bboxes``, not modified) to its gts
         (and ``ignored_instances``) and sample them: one SamplingResult per
-        image."""
+        image (a SlotSamplingResult from ``sampler.draw_slots`` with
+        ``draw_slots``)."""
         if len(rpn_results_list) != len(batch_data_samples):
             raise ValueError(f'{len(rpn_results_list)} proposal lists for '
                              f'{len(batch_data_samples)} images')
@@ -185,7 +192,8 @@ class StandardRoIHead(BaseModule):
             if ignored is not None and len(ignored) == 0:
                 ignored = None
             assign_result = assigner.assign(candidates, gt_instances, ignored)
-            sampling_results.append(sampler.sample(assign_result, candidates, gt_instances))
+            sample = sampler.draw_slots if draw_slots else sampler.sample
+            sampling_results.append(sample(assign_result, candidates, gt_instances))
         return sampling_results
 
     def mask_loss(self, x: Sequence[Tensor], sampling_results: list, bbox_feats: Tensor,
@@ -193,15 +201,14 @@ class StandardRoIHead(BaseModule):
         """``loss_mask`` of the positive RoIs: their features pooled again by
         ``mask_roi_extractor``, or taken from ``bbox_feats`` (the sampled
         RoIs' box features, each image's positives first) when the extractor
-        is shared."""
+        is shared. The positives are gathered (their count is read back to
+        the host) and their mask targets are cut on the host."""
         if not self.share_roi_extractor:
             pos_rois = bbox2roi([res.pos_priors for res in sampling_results])
             results = self._mask_forward(x, pos_rois)
         else:
-            pos_inds = torch.cat([
-                torch.cat([torch.ones(len(res.pos_priors), dtype=torch.bool),
-                           torch.zeros(len(res.neg_priors), dtype=torch.bool)])
-                for res in sampling_results]).to(bbox_feats.device)
+            pos_inds = torch.cat([res.pos_roi_mask for res in sampling_results]).to(
+                bbox_feats.device)
             results = self._mask_forward(x, pos_inds=pos_inds, bbox_feats=bbox_feats)
         outputs = self.mask_head.loss_and_target(results['mask_preds'], sampling_results,
                                                  batch_gt_instances, self.train_cfg)

@@ -74,13 +74,14 @@ def bbox_overlaps(bboxes1: Tensor,
         union = area1.expand_as(overlap)
     else:
         union = area1 + area2 - overlap
-    eps_t = union.new_tensor([eps])
-    union = torch.max(union, eps_t)
+    # clamp with a Python number: the same float32 bound as a one-element
+    # tensor, without a host tensor copied to the device (a GPU would sync).
+    union = union.clamp(min=eps)
     ious = overlap / union
     if mode != 'giou':
         return ious
 
     enclose_wh = (torch.max(bboxes1[..., 2:], bboxes2[..., 2:]) -
                   torch.min(bboxes1[..., :2], bboxes2[..., :2])).clamp(min=0)
-    enclose_area = torch.max(enclose_wh[..., 0] * enclose_wh[..., 1], eps_t)
+    enclose_area = (enclose_wh[..., 0] * enclose_wh[..., 1]).clamp(min=eps)
     return ious - (enclose_area - union) / enclose_area

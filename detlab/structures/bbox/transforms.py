@@ -3,6 +3,7 @@
 Boxes are float tensors (..., 4): x1, y1, x2, y2 in pixels unless a name says
 otherwise (``cxcywh``: centre x, centre y, width, height).
 """
+from numbers import Number
 from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -143,6 +144,14 @@ def clip_boxes(boxes: Tensor, max_shape) -> Tensor:
     Returns:
         Tensor: Clipped boxes, same shape (a new tensor).
     """
+    if (isinstance(max_shape, Sequence) and len(max_shape) in (2, 3)
+            and all(isinstance(size, Number) for size in max_shape)):
+        # One (h, w) of Python numbers: clamped with them (the same bounds), as a
+        # tensor made from host values would be a copy to the device (a GPU sync).
+        img_h, img_w = max_shape[:2]
+        upper = (img_w, img_h, img_w, img_h)
+        return torch.stack([boxes[..., i].clamp(min=0).clamp(max=upper[i]) for i in range(4)],
+                           dim=-1)
     shape = torch.as_tensor(max_shape, dtype=boxes.dtype, device=boxes.device)
     if shape.dim() not in (1, 2) or shape.size(-1) not in (2, 3):
         raise AssertionValueError('clip_boxes: max_shape must be (h, w), (h, w, c) or one of '

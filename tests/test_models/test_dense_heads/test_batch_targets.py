@@ -116,3 +116,53 @@ def test_batched_path_never_reads_values_back_to_the_host():
         test_head.get_targets(anchors, sizes, gts, metas)
     assert 'aten.gather' in recorder.names  # the batched path ran
     assert not recorder.syncing
+
+
+def random_sampler_head(case: dict, num: int):
+    test_head = head(**case)
+    test_head.sampler = TASK_UTILS.build(dict(type='RandomSampler', num=num, pos_fraction=0.5,
+                                              neg_pos_ub=-1, add_gt_as_proposals=False))
+    return test_head
+
+
+@pytest.mark.parametrize('case', range(len(CASES)))
+def test_random_sampler_off_the_cpu_draws_the_batch_at_once(monkeypatch, case):
+    """Off the CPU (forced) the RPN's RandomSampler draws every image at once
+    with no syncing op; with ``num`` above the anchors' count every positive
+    and negative is drawn, so the targets equal the per-image path's."""
+    import detlab.models.dense_heads.anchor_head as anchor_head_module
+    generator = torch.Generator().manual_seed(case)
+    gts, metas = random_batch(generator, (3, 0, 7))
+    sizes = [torch.Size((8, 10)), torch.Size((4, 5))]
+    test_head = random_sampler_head(CASES[case], num=10 ** 6)
+    anchors = torch.cat(test_head.prior_generator.grid_priors(sizes))
+    per_image = test_head.get_targets(anchors, sizes, gts, metas)
+    assert not test_head.draws_whole_batch(anchors, gts, [None] * 3)
+    monkeypatch.setattr(anchor_head_module, 'gathers_positives', lambda tensor: False)
+    assert test_head.draws_whole_batch(anchors, gts, [None] * 3)
+    with record_syncing_ops() as recorder:
+        batched = test_head.get_targets(anchors, sizes, gts, metas)
+    assert not recorder.syncing
+    assert torch.equal(batched.labels, per_image.labels)
+    assert torch.equal(batched.label_weights, per_image.label_weights)
+    assert torch.equal(batched.bbox_targets, per_image.bbox_targets)
+    assert torch.equal(batched.bbox_weights, per_image.bbox_weights)
+    assert float(batched.avg_factor) == per_image.avg_factor
+
+    # A draw of 16 per image: at most 8 positives, negatives filling up to 16.
+    small = random_sampler_head(CASES[case], num=16)
+    drawn = small.get_targets(anchors, sizes, gts, metas)
+    counted = (drawn.label_weights > 0).sum(dim=1)
+    positives = (drawn.labels < 3).sum(dim=1)
+    candidate_pos = (per_image.labels < 3).sum(dim=1)
+    candidate_neg = (per_image.label_weights > 0).sum(dim=1) - candidate_pos
+    assert torch.equal(positives, candidate_pos.clamp(max=8))
+    assert torch.equal(counted - positives, torch.minimum(candidate_neg, 16 - positives))
+    assert counted.max() == 16
+    assert ((drawn.label_weights > 0) <= (per_image.label_weights > 0)).all()  # candidates only
+    assert torch.equal(drawn.labels[drawn.labels < 3], per_image.labels[drawn.labels < 3])
+    expected = positives.clamp(min=1) + (counted - positives).clamp(min=1)
+    assert float(drawn.avg_factor) == float(expected.sum())
+    # Adding the gts as proposals changes the priors: that sampler stays per image.
+    small.sampler.add_gt_as_proposals = True
+    assert not small.draws_whole_batch(anchors, gts, [None] * 3)

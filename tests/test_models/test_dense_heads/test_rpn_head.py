@@ -91,3 +91,30 @@ def test_proposals_keep_nms_pre_per_level_then_nms_then_max_per_img():
     assert (widths > 40).all()
     with pytest.raises(ValueError, match='nms'):
         head.predict_by_feat(cls_scores, bbox_preds, batch_img_metas=metas, cfg=dict(nms_pre=10))
+
+
+@pytest.mark.parametrize('case', ['some_small', 'none_small', 'all_small', 'one_wide'])
+def test_small_boxes_suppressed_by_nms_off_the_cpu_equal_filtering_first(monkeypatch, case):
+    """Off the CPU (forced) the small proposals are removed by the NMS itself:
+    the same boxes, scores and order as removing them first, and no syncing op
+    unless a single box survives."""
+    from helpers import record_syncing_ops
+
+    from detlab.models.dense_heads import base_dense_head
+    generator = torch.Generator().manual_seed(7)
+    xy = torch.rand(200, 2, generator=generator) * 100
+    wh = torch.rand(200, 2, generator=generator) * 30
+    wh = {'some_small': wh, 'none_small': wh + 5.5, 'all_small': wh * 0.1,
+          'one_wide': torch.cat([wh[:1] + 5.5, wh[1:] * 0.1])}[case]
+    results = InstanceData(bboxes=torch.cat([xy, xy + wh], 1),
+                           scores=torch.rand(200, generator=generator),
+                           level_ids=torch.randint(0, 3, (200, ), generator=generator))
+    cfg = dict(min_bbox_size=5, nms=dict(type='nms', iou_threshold=0.3), max_per_img=50)
+    expected = base_dense_head.small_bboxes_suppressed_by_nms(results.clone(), cfg, 'level_ids')
+    monkeypatch.setattr(base_dense_head, 'gathers_positives', lambda tensor: False)
+    with record_syncing_ops() as ops:
+        kept = base_dense_head.small_bboxes_suppressed_by_nms(results.clone(), cfg, 'level_ids')
+    assert torch.equal(kept.bboxes, expected.bboxes) and torch.equal(kept.scores, expected.scores)
+    assert torch.equal(kept.level_ids, expected.level_ids)
+    assert len(kept) == {'some_small': 50, 'none_small': 50, 'all_small': 0, 'one_wide': 1}[case]
+    assert bool(ops.syncing) == (case in ('all_small', 'one_wide'))

@@ -131,3 +131,68 @@ def test_bad_configs_are_refused():
         MODELS.build(dict(type='ConvFCBBoxHead', num_shared_fcs=1, num_cls_convs=1,
                           in_channels=4, roi_feat_size=3, num_classes=3))
     assert isinstance(shared2fc(), Shared2FCBBoxHead)
+
+
+def _losses_and_grads(monkeypatch, head, gathers, results, num_rois):
+    """Losses of ``head`` on fixed scores for ``results``, with the box
+    loss's positives gathered (the CPU's path) or not (forced), and the
+    gradients of their sum with respect to the scores and deltas."""
+    import detlab.models.roi_heads.bbox_heads.bbox_head as bbox_head_module
+    monkeypatch.setattr(bbox_head_module, 'gathers_positives', lambda tensor: gathers)
+    generator = torch.Generator().manual_seed(3)
+    cls_score = torch.randn(num_rois, 4, generator=generator).requires_grad_()
+    width = 4 if head.reg_class_agnostic else 12
+    bbox_pred = (0.3 * torch.randn(num_rois, width, generator=generator)).requires_grad_()
+    rois = torch.cat([torch.zeros(num_rois, 1), torch.cat([res.priors for res in results])], 1)
+    losses = head.loss_and_target(cls_score, bbox_pred, rois, results,
+                                  dict(pos_weight=-1))['loss_bbox']
+    grads = torch.autograd.grad(losses['loss_cls'] + losses['loss_bbox'], [cls_score, bbox_pred])
+    return {name: value.detach() for name, value in losses.items()}, grads
+
+
+@pytest.mark.parametrize('head_kwargs', [
+    dict(),
+    dict(reg_class_agnostic=True),
+    dict(reg_decoded_bbox=True, loss_bbox=dict(type='GIoULoss', loss_weight=2.0)),
+    dict(loss_bbox=dict(type='SmoothL1Loss', beta=1.0, loss_weight=1.0))])
+def test_box_loss_over_every_roi_equals_the_gathered_one(monkeypatch, head_kwargs):
+    """Off the CPU the box loss runs over every RoI with zero weight off the
+    positives: the gathered loss's value (1e-6) and gradients (1e-5)."""
+    head = shared2fc(**head_kwargs)
+    res1 = sampling(torch.tensor([[0., 0., 10., 10.], [30., 30., 50., 45.]]),
+                    torch.tensor([[1., 1., 11., 12.], [28., 31., 52., 44.]]),
+                    torch.tensor([2, 0]), torch.tensor([[20., 20., 30., 30.], [5., 5., 9., 9.]]))
+    res2 = sampling(torch.tensor([[3., 4., 20., 30.]]), torch.tensor([[2., 5., 22., 28.]]),
+                    torch.tensor([1]), torch.tensor([[0., 0., 4., 4.]]))
+    empty = sampling(torch.zeros(0, 4), torch.zeros(0, 4), torch.zeros(0).long(),
+                     torch.tensor([[0., 0., 4., 4.], [1., 1., 5., 5.]]))
+    for results, num_rois in (([res1, res2], 6), ([empty], 2)):
+        gathered, gathered_grads = _losses_and_grads(monkeypatch, head, True, results, num_rois)
+        dense, dense_grads = _losses_and_grads(monkeypatch, head, False, results, num_rois)
+        assert set(dense) == set(gathered)
+        for name, value in gathered.items():
+            assert torch.allclose(dense[name], value, rtol=1e-6, atol=1e-7), name
+        for gathered_grad, dense_grad in zip(gathered_grads, dense_grads):
+            assert torch.allclose(dense_grad, gathered_grad, rtol=1e-5, atol=1e-8)
+    assert dense['loss_bbox'].item() == 0.
+
+
+def test_loss_off_the_cpu_runs_no_syncing_op(monkeypatch):
+    import sys
+
+    import detlab.models.roi_heads.bbox_heads.bbox_head as bbox_head_module
+    from helpers import record_syncing_ops
+    monkeypatch.setattr(bbox_head_module, 'gathers_positives', lambda tensor: False)
+    # The losses' early exit for all-zero weights reads them back on the CPU only.
+    monkeypatch.setattr(sys.modules['detlab.models.losses.smooth_l1_loss'], 'weights_all_zero',
+                        lambda weight: False)
+    head = shared2fc()
+    res = sampling(torch.tensor([[0., 0., 10., 10.]]), torch.tensor([[1., 1., 11., 12.]]),
+                   torch.tensor([2]), torch.tensor([[20., 20., 30., 30.]]))
+    cls_score, bbox_pred = torch.randn(2, 4), torch.randn(2, 12)
+    targets = head.get_targets([res], dict(pos_weight=-1))
+    with record_syncing_ops() as ops:
+        losses = head.loss(cls_score, bbox_pred, torch.zeros(2, 5), targets.labels,
+                           targets.label_weights, targets.bbox_targets, targets.bbox_weights)
+    assert not ops.syncing
+    assert set(losses) == {'loss_cls', 'acc', 'loss_bbox'} and losses['loss_bbox'] > 0

@@ -155,3 +155,55 @@ def test_backward_keeps_no_copy_of_the_pooled_features():
     out.square().sum().backward()
     # The gradient still reaches every level (the values are the tests' above).
     assert all(feat.grad is not None and feat.grad.abs().sum() > 0 for feat in feats)
+
+
+def _pooled_and_grads(monkeypatch, gathers, feats, rois):
+    """Features and the gradient of a fixed function of them, each level's
+    RoIs gathered (the CPU's path) or every RoI pooled on every level (forced)."""
+    from detlab.models.roi_heads.roi_extractors import single_level_roi_extractor as module
+    monkeypatch.setattr(module, 'gathers_positives', lambda tensor: gathers)
+    out = extractor()(feats, rois)
+    weights = torch.linspace(-1, 1, out.numel()).reshape(out.shape)
+    return out.detach(), torch.autograd.grad((out * weights).sum(), feats)
+
+
+def test_pooling_every_level_equals_gathering_each_levels_rois(monkeypatch):
+    """Off the CPU each RoI keeps its level's row of every level's pooling:
+    the gathered path's features and gradients, for RoIs on every level, on
+    some levels, with a NaN RoI (no level: zeros) and without RoIs."""
+    generator = torch.Generator().manual_seed(0)
+    feats = [torch.randn(2, 2, 256 // s, 256 // s, generator=generator).requires_grad_()
+             for s in STRIDES]
+    every_level = torch.tensor([[1, 10., 12., 300., 260.], [0, 3., 4., 40., 50.],
+                                [1, 20., 30., 150., 170.], [0, 0., 0., 500., 500.],
+                                [0, 7., 9., 30., 20.]])
+    nan_roi = torch.tensor([[0, 3., 4., 40., 50.], [1, float('nan'), 0., 10., 10.]])
+    for rois in (every_level, every_level[1:3], nan_roi, torch.zeros(0, 5)):
+        gathered, gathered_grads = _pooled_and_grads(monkeypatch, True, feats, rois)
+        dense, dense_grads = _pooled_and_grads(monkeypatch, False, feats, rois)
+        assert torch.equal(dense, gathered)
+        for gathered_grad, dense_grad in zip(gathered_grads, dense_grads):
+            assert torch.allclose(dense_grad, gathered_grad, rtol=1e-5, atol=1e-7)
+        if rois is nan_roi:
+            assert dense[0].any() and not dense[1].any()
+    assert dense.shape == (0, 2, 7, 7)
+
+
+def test_pooling_every_level_runs_no_syncing_op_and_saves_no_features(monkeypatch):
+    from helpers import record_syncing_ops
+
+    from detlab.models.roi_heads.roi_extractors import single_level_roi_extractor as module
+    monkeypatch.setattr(module, 'gathers_positives', lambda tensor: False)
+    feats = [torch.randn(1, 2, 1024 // s, 1024 // s, requires_grad=True) for s in STRIDES]
+    rois = square_rois([16, 80, 120, 250, 500] * 8, centre=512.)
+    saved = {}
+
+    def pack(tensor):
+        saved[tensor.untyped_storage().data_ptr()] = tensor.untyped_storage().nbytes()
+        return tensor
+
+    with record_syncing_ops() as ops, torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = extractor()(feats, rois)
+    assert not ops.syncing
+    # Backward keeps the RoIs and each level's mask, not the pooled features.
+    assert sum(saved.values()) < out.numel() * out.element_size() / 2, saved

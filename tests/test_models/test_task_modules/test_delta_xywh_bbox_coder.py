@@ -90,3 +90,29 @@ def test_empty_inputs_and_bad_shapes():
         coder.decode(PRIORS, torch.zeros(3, 4), max_shape=[(10, 10), (5, 5)])
     with pytest.raises(ValueError, match='target_stds'):
         _coder(target_stds=(1., 1., 0., 1.))
+
+
+def test_no_tensor_made_from_host_values_after_the_first_call():
+    """A tensor made from host values (``aten.lift_fresh``) is a copy to the
+    device on a GPU, which makes the host wait: the coder makes its means and
+    stds once per device and dtype, and clipping to one (h, w) uses numbers."""
+    from helpers import record_syncing_ops
+
+    from detlab.models.utils import batch_valid_flags, inside_image
+    from detlab.structures.bbox import bbox_overlaps
+    coder = TASK_UTILS.build(dict(type='DeltaXYWHBBoxCoder', target_means=[0.1, 0., 0., 0.2],
+                                  target_stds=[0.1, 0.1, 0.2, 0.2]))
+    boxes = torch.tensor([[0., 0., 10., 10.], [5., 5., 30., 20.]])
+    gts = torch.tensor([[1., 1., 11., 12.], [4., 6., 28., 25.]])
+    expected = coder.decode(boxes, coder.encode(boxes, gts), max_shape=(18, 26))
+    with record_syncing_ops() as ops:
+        decoded = coder.decode(boxes, coder.encode(boxes, gts), max_shape=(18, 26))
+        bbox_overlaps(boxes, gts, mode='giou')
+        batch_valid_flags([(8, 8)], [3], [(4, 5)], [(30, 25)], boxes.device)
+    assert 'aten.lift_fresh' not in ops.names
+    assert torch.equal(decoded, expected)
+    assert torch.allclose(decoded, torch.min(gts, torch.tensor([26., 18., 26., 18.])), atol=1e-5)
+    # inside_image sums its bounds on the CPU: the same flags as tensor arithmetic.
+    anchors = torch.tensor([[-0.5, 0., 10., 10.], [0., 0., 25.5, 12.], [0., 0., 25.4, 12.]])
+    assert inside_image(anchors, [(12.5, 25), (11, 25.45)], 0.5).tolist() == [
+        [True, False, True], [True, False, False]]

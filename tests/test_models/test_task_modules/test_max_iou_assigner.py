@@ -183,3 +183,18 @@ def test_low_quality_matching_keeps_temporaries_bounded(monkeypatch):
 def test_chunk_budget_is_far_below_the_issue_case():
     # 1,500 x 200,000 pairs as int64 would be 2.4 GB; one chunk stays under 64 MiB.
     assert max_iou_assigner.LOW_QUALITY_CHUNK_ELEMENTS * 8 <= 64 * 2 ** 20
+
+
+@pytest.mark.parametrize('ignore_iof_thr', [-1, 0.5])
+def test_assign_runs_no_syncing_op(ignore_iof_thr):
+    """Every label is written with torch.where / masked_fill: no op whose
+    output size depends on the values, so nothing would wait for a GPU."""
+    from helpers import record_syncing_ops
+    assigner = MaxIoUAssigner(0.5, 0.3, min_pos_iou=0.2, ignore_iof_thr=ignore_iof_thr)
+    ignore = torch.tensor([[48., 48., 62., 62.]])
+    with record_syncing_ops() as ops:
+        result = _assign(assigner, ignore=ignore)
+    assert not ops.syncing
+    expected_far = IGNORED_GT_IND if ignore_iof_thr > 0 else NEGATIVE_GT_IND
+    assert result.gt_inds.tolist() == [1, IGNORED_GT_IND, expected_far, 2]
+    assert result.labels.tolist() == [2, NO_LABEL, NO_LABEL, 0]

@@ -100,3 +100,100 @@ def test_built_from_mmdetection_config_and_bad_values_refused():
     assert isinstance(sampler, RandomSampler) and sampler.num == 512
     with pytest.raises(ValueError, match='pos_fraction'):
         RandomSampler(num=8, pos_fraction=1.5)
+
+
+def test_random_pick_is_uniform_without_replacement_among_candidates():
+    from detlab.models.task_modules.samplers.random_sampler import random_pick
+    candidates = torch.tensor([[True, False, True, True, False, True, True, True],
+                               [False] * 7 + [True]])
+    counts = torch.zeros(8)
+    torch.manual_seed(0)
+    for _ in range(600):
+        inds, valid = random_pick(candidates, torch.tensor([2, 2]), 4)
+        assert inds.shape == valid.shape == (2, 4)
+        assert valid.tolist()[1] == [True, False, False, False] and inds[1, 0] == 7
+        picked = inds[0][valid[0]]
+        assert valid[0].tolist() == [True, True, False, False]
+        assert picked.unique().numel() == 2 and candidates[0, picked].all()
+        counts[picked] += 1
+    # Each of the 6 candidates is picked with probability 1/3: 200 of 600 draws
+    # (binomial standard deviation 11.5).
+    assert counts[[1, 4]].tolist() == [0, 0]
+    assert ((counts[candidates[0]] - 200).abs() < 50).all(), counts
+
+
+@pytest.mark.parametrize('neg_pos_ub', [-1, 2])
+def test_sample_batch_draws_the_counts_of_sample(neg_pos_ub):
+    """Each image gets min(positives, num * pos_fraction) positives and
+    negatives filling up to num (capped by neg_pos_ub), drawn among its own
+    candidates, with no syncing op."""
+    from helpers import record_syncing_ops
+    sampler = RandomSampler(num=8, pos_fraction=0.5, neg_pos_ub=neg_pos_ub,
+                            add_gt_as_proposals=False)
+    gt_inds = torch.tensor([[1, 2] * 5 + [0] * 20 + [-1] * 5,  # 10 positives, 20 negatives
+                            [1] + [0] * 30 + [-1] * 4,  # 1 positive
+                            [0] * 3 + [-1] * 32,  # 3 negatives, no positive
+                            [2] * 3 + [0] * 2 + [-1] * 30])
+    pos_mask, neg_mask = gt_inds > 0, gt_inds == 0
+    with record_syncing_ops() as ops:
+        pos, neg = sampler.sample_batch(pos_mask, neg_mask)
+    assert not ops.syncing
+    assert (pos <= pos_mask).all() and (neg <= neg_mask).all()
+    assert pos.sum(1).tolist() == [4, 1, 0, 3]
+    expected_neg = [4, 7, 3, 2] if neg_pos_ub < 0 else [4, 2, 2, 2]
+    assert neg.sum(1).tolist() == expected_neg
+    # The same counts as sample(), image by image.
+    for row, (pos_row, neg_row) in enumerate(zip(pos, neg)):
+        res = sampler.sample(AssignResult(2, gt_inds[row], torch.zeros(35), gt_inds[row]),
+                             priors(35), gts())
+        assert (res.pos_inds.numel(), res.neg_inds.numel()) == (int(pos_row.sum()),
+                                                                int(neg_row.sum()))
+
+
+@pytest.mark.parametrize('add_gt', [False, True])
+def test_draw_slots_fills_num_slots_positives_first(add_gt):
+    """draw_slots: sample()'s counts in ``num`` slots (positives, negatives,
+    then unused slots on an appended zero box), distinct candidates only, no
+    syncing op."""
+    from helpers import record_syncing_ops
+    sampler = RandomSampler(num=16, pos_fraction=0.25, add_gt_as_proposals=add_gt)
+    gt_inds = [1, 2] * 5 + [0] * 7 + [-1] * 5  # 10 positives, 7 negatives
+    torch.manual_seed(0)
+    with record_syncing_ops() as ops:
+        res = sampler.draw_slots(assignment(gt_inds), priors(22), gts())
+    assert not ops.syncing
+    reference = sampler.sample(assignment(gt_inds), priors(22), gts())
+    num_pos, num_neg = reference.pos_inds.numel(), reference.neg_inds.numel()
+    assert (num_pos, num_neg) == (4, 7 + 2 * 0)  # gts add positives only
+    assert res.pos_mask.tolist() == [True] * 4 + [False] * 12
+    assert res.neg_mask.tolist() == [False] * 4 + [True] * num_neg + [False] * (12 - num_neg)
+    all_priors = torch.cat([gts().bboxes, priors(22).priors]) if add_gt else priors(22).priors
+    used = res.pos_mask | res.neg_mask
+    # Each used slot's box is a distinct prior of the right kind; unused slots hold zeros.
+    rows = (res.slot_priors[used][:, None] == all_priors[None]).all(-1).int().argmax(1)
+    assert rows.unique().numel() == used.sum()
+    kinds = torch.tensor(([1, 2] if add_gt else []) + gt_inds)[rows]
+    assert (kinds[:4] > 0).all() and (kinds[4:] == 0).all()
+    assert not res.slot_priors[~used].any()
+    gt_of_pos = kinds[:4] - 1
+    assert torch.equal(res.pos_assigned_gt_inds, gt_of_pos)
+    assert torch.equal(res.pos_gt_bboxes, gts().bboxes[gt_of_pos])
+    all_labels = torch.cat([gts().labels, assignment(gt_inds).labels]) if add_gt else \
+        assignment(gt_inds).labels
+    assert torch.equal(res.pos_gt_labels, all_labels[rows[:4]])
+    expected_is_gt = (rows[:4] < 2).tolist() if add_gt else [False] * 4
+    assert res.pos_is_gt.bool().tolist() == expected_is_gt
+    assert res.pos_roi_mask is res.pos_mask and res.priors.shape == (16, 4)
+
+
+def test_draw_slots_without_candidates_or_gts():
+    sampler = RandomSampler(num=4, pos_fraction=0.5, add_gt_as_proposals=True)
+    no_gt = InstanceData(bboxes=torch.zeros(0, 4), labels=torch.zeros(0, dtype=torch.long))
+    res = sampler.draw_slots(AssignResult(0, torch.zeros(0, dtype=torch.long), torch.zeros(0),
+                                          torch.zeros(0, dtype=torch.long)),
+                             InstanceData(priors=torch.zeros(0, 4)), no_gt)
+    assert not res.pos_mask.any() and not res.neg_mask.any()
+    assert res.slot_priors.shape == (4, 4) and res.pos_priors.shape == (0, 4)
+    res = sampler.draw_slots(assignment([0, 0, -1], num_gts=0), priors(3), no_gt)
+    assert res.neg_mask.tolist() == [True, True, False, False]
+    assert res.slot_gt_bboxes.shape == (4, 4) and res.num_gts == 0

@@ -16,8 +16,9 @@ from torch.nn.modules.utils import _pair
 
 from detlab.models.layers.bbox_nms import multiclass_nms
 from detlab.models.losses.accuracy import accuracy
-from detlab.models.task_modules.samplers import SamplingResult
-from detlab.models.utils import bboxes_to_original, empty_instances
+from detlab.models.task_modules.samplers import SamplingResult, SlotSamplingResult
+from detlab.models.utils import (bboxes_to_original, dense_box_loss, empty_instances,
+                                 gathers_positives)
 from detlab.registry import MODELS, TASK_UTILS
 
 # The predictors are built from ``dict(type='Linear')`` configs, as in MMDetection.
@@ -159,6 +160,11 @@ class BBoxHead(BaseModule):
         pos_weight = 1.0 if pos_weight <= 0 else pos_weight
         labels, label_weights, bbox_targets, bbox_weights = [], [], [], []
         for res in sampling_results:
+            if isinstance(res, SlotSamplingResult):
+                for targets, target in zip((labels, label_weights, bbox_targets, bbox_weights),
+                                           self._slot_targets(res, pos_weight)):
+                    targets.append(target)
+                continue
             num_pos, num_neg = len(res.pos_priors), len(res.neg_priors)
             priors = res.pos_priors
             labels += [res.pos_gt_labels.long(),
@@ -173,6 +179,22 @@ class BBoxHead(BaseModule):
                              priors.new_zeros(num_neg, pos_targets.size(-1))]
         return RoITargets(torch.cat(labels), torch.cat(label_weights), torch.cat(bbox_targets),
                           torch.cat(bbox_weights))
+
+    def _slot_targets(self, res: SlotSamplingResult, pos_weight: float) -> tuple:
+        """``labels``, ``label_weights``, ``bbox_targets``, ``bbox_weights``
+        of every slot of ``res``: those of :meth:`get_targets` on the used
+        slots, zero weights on the unused ones (no gather)."""
+        pos = res.pos_mask
+        priors = res.slot_priors
+        labels = torch.where(pos, res.slot_labels.long(), self.num_classes)
+        label_weights = torch.where(pos, pos_weight, res.neg_mask.to(priors.dtype))
+        if self.reg_decoded_bbox:
+            targets = res.slot_gt_bboxes
+        else:
+            targets = self.bbox_coder.encode(priors, res.slot_gt_bboxes)
+        # Off the positives the encoding may divide by a zero-size box; it is not kept.
+        targets = torch.where(pos[:, None], targets, 0.)
+        return labels, label_weights, targets, pos[:, None].expand_as(targets).to(targets.dtype)
 
     def loss_and_target(self, cls_score: Tensor, bbox_pred: Tensor, rois: Tensor,
                         sampling_results: Sequence[SamplingResult], rcnn_train_cfg: dict,
@@ -206,18 +228,40 @@ class BBoxHead(BaseModule):
             dict: ``loss_cls`` and ``acc`` (percent) with a classifier,
             ``loss_bbox`` with a regressor. The class loss is averaged over
             RoIs with a positive weight, the box loss over all R RoIs.
+
+        On the CPU the box loss gathers the positive RoIs (MMDetection's
+        numbers bit for bit); elsewhere (see :func:`gathers_positives`) it runs
+        over every RoI with zero weight off the positives, and the counts stay
+        tensors, so that the host never waits for the device (the same values
+        to float rounding). There the RoIs with zero label weight (unused
+        slots of :class:`SlotSamplingResult`) count nowhere: the box loss is
+        averaged over the others, and ``acc`` is theirs (every RoI has a
+        positive label weight in :meth:`get_targets` of SamplingResults).
+        ``reduction_override='none'`` always gathers: its loss has one row
+        per positive.
         """
         losses = dict()
+        on_device = not gathers_positives(labels)
+        num_sampled = (label_weights > 0).sum().clamp(min=1).float() if on_device else None
         if cls_score is not None:
-            avg_factor = max(float((label_weights > 0).sum()), 1.)
+            avg_factor = (num_sampled if on_device
+                          else max(float((label_weights > 0).sum()), 1.))
             if cls_score.numel() > 0:
                 losses['loss_cls'] = self.loss_cls(cls_score, labels, label_weights,
                                                    avg_factor=avg_factor,
                                                    reduction_override=reduction_override)
-                losses['acc'] = accuracy(cls_score, labels)
+                if on_device:
+                    hits = (cls_score.argmax(dim=1) == labels) & (label_weights > 0)
+                    losses['acc'] = hits.sum(0, keepdim=True) * (100.0 / num_sampled)
+                else:
+                    losses['acc'] = accuracy(cls_score, labels)
         if bbox_pred is not None:
             pos = (labels >= 0) & (labels < self.num_classes)
-            if pos.any():
+            if on_device and reduction_override != 'none':
+                losses['loss_bbox'] = self._dense_box_loss(bbox_pred, rois, labels, pos,
+                                                           bbox_targets, bbox_weights,
+                                                           num_sampled, reduction_override)
+            elif pos.any():
                 if self.reg_decoded_bbox:
                     bbox_pred = self.bbox_coder.decode(rois[:, 1:], bbox_pred)
                 if self.reg_class_agnostic:
@@ -232,6 +276,23 @@ class BBoxHead(BaseModule):
             else:
                 losses['loss_bbox'] = bbox_pred[pos].sum()
         return losses
+
+    def _dense_box_loss(self, bbox_pred: Tensor, rois: Tensor, labels: Tensor, pos: Tensor,
+                        bbox_targets: Tensor, bbox_weights: Tensor, avg_factor: Tensor,
+                        reduction_override: Optional[str]) -> Tensor:
+        """The box loss of :meth:`loss` over every RoI, zero weight off the
+        positives: each RoI's prediction for its label's class (a negative's,
+        for the last class, gets no weight), no gather of the positives."""
+        if self.reg_decoded_bbox:
+            bbox_pred = self.bbox_coder.decode(rois[:, 1:], bbox_pred)
+        if not self.reg_class_agnostic:
+            per_class = bbox_pred.view(bbox_pred.size(0), self.num_classes, -1)
+            columns = labels.clamp(min=0, max=self.num_classes - 1)
+            bbox_pred = per_class.gather(
+                1, columns[:, None, None].expand(-1, 1, per_class.size(2))).squeeze(1)
+        return dense_box_loss(self.loss_bbox, bbox_pred, bbox_targets, pos,
+                              weight=bbox_weights, avg_factor=avg_factor,
+                              reduction_override=reduction_override)
 
     # ---- inference ------------------------------------------------------
     def predict_by_feat(self, rois: Sequence[Tensor], cls_scores: Sequence[Tensor],

@@ -6,6 +6,7 @@ from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from detlab.registry import MODELS
+from ...utils import gathers_positives
 
 
 @MODELS.register_module()
@@ -111,6 +112,8 @@ class SingleRoIExtractor(BaseModule):
         levels = self.map_roi_levels(rois, len(feats))
         if roi_scale_factor is not None:
             rois = self.roi_rescale(rois, roi_scale_factor)
+        if not gathers_positives(rois):
+            return self._pool_on_every_level(feats, rois, levels)
         level_inds = [(levels == level).nonzero(as_tuple=True)[0] for level in range(len(feats))]
         # Every finite RoI has one level, so its row is written below; zeros only when
         # some are left (a RoI with NaN coordinates has no level).
@@ -134,4 +137,26 @@ class SingleRoIExtractor(BaseModule):
             # Keeps every level in the autograd graph, so that distributed training sees
             # the same parameters used on every rank: one scalar zero, added once.
             roi_feats = roi_feats + sum(feat.sum() for feat in unused) * 0.
+        return roi_feats
+
+    def _pool_on_every_level(self, feats: Sequence[Tensor], rois: Tensor,
+                             levels: Tensor) -> Tensor:
+        """The features of :meth:`forward` without gathering each level's
+        RoIs (``nonzero`` would make the host wait for a GPU): every level
+        pools all K rows and each RoI keeps its own level's row (zeros for a
+        RoI without a level), as MMDetection's ONNX export does. On the other
+        levels a RoI is pooled as the empty box (0, 0, 0, 0), which costs
+        next to nothing (adaptive sampling takes one point per bin, or none
+        with ``aligned``), rather than its whole area there. Backward keeps
+        only each level's (K,) mask; the forward pass holds about three
+        outputs' worth at once."""
+        roi_feats = feats[0].new_zeros(rois.size(0), self.out_channels,
+                                       *self.roi_layers[0].output_size)
+        if rois.size(0) == 0:
+            return roi_feats + sum(feat.sum() for feat in feats) * 0.
+        empty = torch.cat([rois[:, :1], rois.new_zeros(rois.size(0), 4)], dim=1)
+        for level, (feat, layer) in enumerate(zip(feats, self.roi_layers)):
+            on_level = (levels == level)[:, None]
+            pooled = layer(feat, torch.where(on_level, rois, empty))
+            roi_feats = torch.where(on_level[:, :, None, None], pooled, roi_feats)
         return roi_feats

@@ -123,7 +123,8 @@ class MaxIoUAssigner:
                 ignore_iofs = self.iou_calculator(priors, ignore_bboxes, mode='iof').max(dim=1)[0]
             else:
                 ignore_iofs = self.iou_calculator(ignore_bboxes, priors, mode='iof').max(dim=0)[0]
-            overlaps[:, ignore_iofs > self.ignore_iof_thr] = IGNORED_OVERLAP
+            overlaps = overlaps.masked_fill((ignore_iofs > self.ignore_iof_thr)[None],
+                                            IGNORED_OVERLAP)
 
         result = self.assign_wrt_overlaps(overlaps, gt_labels)
         if on_cpu:
@@ -158,17 +159,18 @@ class MaxIoUAssigner:
         else:
             # Lower bound 0 keeps priors in ignore regions (overlap -1) ignored.
             neg_lo, neg_hi = 0., self.neg_iou_thr
-        gt_inds[(max_overlaps >= neg_lo) & (max_overlaps < neg_hi)] = NEGATIVE_GT_IND
-
-        pos = max_overlaps >= self.pos_iou_thr
-        gt_inds[pos] = argmax_overlaps[pos] + 1
+        # torch.where rather than boolean-mask writes: the same integers, and
+        # no output whose size depends on the values (nothing waits for a GPU).
+        negative = (max_overlaps >= neg_lo) & (max_overlaps < neg_hi)
+        gt_inds = torch.where(negative, NEGATIVE_GT_IND, gt_inds)
+        gt_inds = torch.where(max_overlaps >= self.pos_iou_thr, argmax_overlaps + 1, gt_inds)
 
         if self.match_low_quality:
             low_quality = self._low_quality_matches(overlaps, gt_max_overlaps, gt_argmax_overlaps)
             gt_inds = torch.where(low_quality > 0, low_quality, gt_inds)
 
         pos = gt_inds > NEGATIVE_GT_IND
-        labels[pos] = gt_labels[gt_inds[pos] - 1].long()
+        labels = torch.where(pos, gt_labels.long()[(gt_inds - 1).clamp(min=0)], labels)
         return AssignResult(num_gts, gt_inds, max_overlaps, labels)
 
     def _low_quality_matches(self, overlaps: Tensor, gt_max_overlaps: Tensor,

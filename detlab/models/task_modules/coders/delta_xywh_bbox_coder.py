@@ -1,6 +1,6 @@
 """R-CNN style box deltas (dx, dy, dw, dh) between priors and boxes."""
 import math
-from typing import Optional, Sequence, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -54,6 +54,7 @@ class DeltaXYWHBBoxCoder:
                 f'DeltaXYWHBBoxCoder: target_stds must be positive, got {target_stds!r}')
         self.means = tuple(target_means)
         self.stds = tuple(target_stds)
+        self._device_stats = {}
         self.clip_border = clip_border
         self.add_ctr_clamp = add_ctr_clamp
         self.ctr_clamp = ctr_clamp
@@ -78,7 +79,18 @@ class DeltaXYWHBBoxCoder:
         gxy = (gt_bboxes[..., :2] + gt_bboxes[..., 2:]) * 0.5
         gwh = gt_bboxes[..., 2:] - gt_bboxes[..., :2]
         deltas = torch.cat([(gxy - pxy) / pwh, torch.log(gwh / pwh)], dim=-1)
-        return (deltas - deltas.new_tensor(self.means)) / deltas.new_tensor(self.stds)
+        means, stds = self._stats_like(deltas)
+        return (deltas - means) / stds
+
+    def _stats_like(self, tensor: Tensor) -> Tuple[Tensor, Tensor]:
+        """``means`` and ``stds`` as (4,) tensors of ``tensor``'s device and
+        dtype, made once per device and dtype: a tensor made from host values
+        is a copy to the device, which makes the host wait for a GPU. (Those
+        made in inference mode are kept apart: autograd cannot save them.)"""
+        key = (tensor.device, tensor.dtype, torch.is_inference_mode_enabled())
+        if key not in self._device_stats:
+            self._device_stats[key] = (tensor.new_tensor(self.means), tensor.new_tensor(self.stds))
+        return self._device_stats[key]
 
     def decode(self,
                bboxes: Tensor,
@@ -111,7 +123,8 @@ class DeltaXYWHBBoxCoder:
             return pred_bboxes
         out_shape = pred_bboxes.shape
         deltas = pred_bboxes.reshape(*out_shape[:-1], -1, 4)  # (..., N, C, 4)
-        denorm = deltas * deltas.new_tensor(self.stds) + deltas.new_tensor(self.means)
+        means, stds = self._stats_like(deltas)
+        denorm = deltas * stds + means
         dxy, dwh = denorm[..., :2], denorm[..., 2:]
         priors = bboxes[..., None, :].to(deltas.dtype)  # (..., N, 1, 4)
         pxy = (priors[..., :2] + priors[..., 2:]) * 0.5

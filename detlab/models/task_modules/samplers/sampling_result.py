@@ -94,6 +94,13 @@ class SamplingResult:
         return torch.cat([self.pos_priors, self.neg_priors])
 
     @property
+    def pos_roi_mask(self) -> Tensor:
+        """Tensor: (P + Q,) bool, which of :attr:`priors` are positives."""
+        mask = self.pos_inds.new_zeros(len(self.pos_inds) + len(self.neg_inds), dtype=torch.bool)
+        mask[:len(self.pos_inds)] = True
+        return mask
+
+    @property
     def bboxes(self) -> Tensor:
         """MMDetection's older name of ``priors``."""
         warnings.warn('SamplingResult.bboxes is deprecated; use priors', DeprecationWarning)
@@ -131,3 +138,82 @@ class SamplingResult:
         return (f'{self.__class__.__name__}(num_gts={self.num_gts}, '
                 f'pos={self.pos_inds.numel()}, neg={self.neg_inds.numel()}, '
                 f'avg_factor={self.avg_factor})')
+
+
+def _positives_of(slot_field: str, doc: str) -> property:
+    """A property: the rows of ``slot_field`` on the positive slots."""
+    return property(lambda self: getattr(self, slot_field)[self.pos_inds], doc=doc)
+
+
+class SlotSamplingResult:
+    """One image's samples in a fixed number S of slots: the drawn positives
+    first, then the drawn negatives, then unused slots, which train nothing
+    (zero weight). A sampler fills it off the CPU (``RandomSampler.draw_slots``)
+    so that no output size depends on the values and the host never waits for
+    the device; every image gets S RoIs, where :class:`SamplingResult` has
+    fewer only when there are not enough candidates.
+
+    Args:
+        inds (Tensor): (S,) long index of each slot's prior; an unused slot
+            points at the extra all-zero box at index N of ``priors``.
+        pos_mask, neg_mask (Tensor): (S,) bool, the slots holding a drawn
+            positive / negative.
+        priors (Tensor): (N + 1, 4) the priors (gts first where the sampler
+            added them) and a zero box.
+        gt_inds (Tensor): (N + 1,) the assignment's ``gt_inds`` (1-based
+            gt, 0 negative, -1 ignored, and -1 for the zero box).
+        labels (Tensor): (N + 1,) the assignment's labels.
+        gt_bboxes (Tensor): (K, 4) the gts; K may be 0.
+        gt_flags (Tensor): (N + 1,) uint8, 1 where the prior is a gt box.
+
+    Attributes:
+        slot_priors (Tensor): (S, 4) each slot's box.
+        slot_gt_inds (Tensor): (S,) 0-based gt of each slot (0 off the
+            positives, which nothing reads).
+        slot_labels (Tensor): (S,) gt label (meaningful on the positives).
+        slot_gt_bboxes (Tensor): (S, 4) gt box (meaningful on the positives).
+        num_gts (int): K.
+    """
+
+    def __init__(self, inds: Tensor, pos_mask: Tensor, neg_mask: Tensor, priors: Tensor,
+                 gt_inds: Tensor, labels: Tensor, gt_bboxes: Tensor, gt_flags: Tensor) -> None:
+        self.pos_mask = pos_mask
+        self.neg_mask = neg_mask
+        self._pos_inds = None
+        self.slot_priors = priors[inds]
+        self.slot_gt_inds = (gt_inds[inds] - 1).clamp(min=0)
+        self.slot_labels = labels[inds]
+        self.slot_is_gt = gt_flags[inds]
+        self.num_gts = gt_bboxes.shape[0]
+        gt_bboxes = gt_bboxes.reshape(-1, 4).to(priors.dtype)
+        self.slot_gt_bboxes = (gt_bboxes[self.slot_gt_inds] if self.num_gts > 0
+                               else priors.new_zeros((len(inds), 4)))
+
+    @property
+    def priors(self) -> Tensor:
+        """Tensor: (S, 4) every slot's box, the RoIs a head runs on."""
+        return self.slot_priors
+
+    @property
+    def pos_roi_mask(self) -> Tensor:
+        """Tensor: (S,) bool, which of :attr:`priors` are positives."""
+        return self.pos_mask
+
+    @property
+    def pos_inds(self) -> Tensor:
+        """Tensor: (P,) the positive slots, found once (``nonzero``: the host
+        waits for the device) for the parts of a head that take only the
+        positives (Mask R-CNN's mask branch), as are the properties below."""
+        if self._pos_inds is None:
+            self._pos_inds = self.pos_mask.nonzero(as_tuple=True)[0]
+        return self._pos_inds
+
+    pos_priors = _positives_of('slot_priors', '(P, 4) the positives\' boxes.')
+    pos_assigned_gt_inds = _positives_of('slot_gt_inds', '(P,) 0-based gt of each positive.')
+    pos_gt_labels = _positives_of('slot_labels', '(P,) gt label of each positive.')
+    pos_gt_bboxes = _positives_of('slot_gt_bboxes', '(P, 4) gt box of each positive.')
+    pos_is_gt = _positives_of('slot_is_gt', '(P,) uint8, 1 where the positive is a gt box.')
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(num_gts={self.num_gts}, '
+                f'slots={len(self.pos_mask)})')
