@@ -12,7 +12,7 @@ remaining difference is the head convs' bias, which torchvision keeps under Grou
 step = forward + loss + backward + SGD step; inference = forward + post-processing. Models
 alternate within every round, in an order reversed every other round; the script prints
 median times and the ratios (torchvision / detlab: above 1 means detlab is faster).
-``--channels-last``, ``--compile``, ``--compile-head`` and ``--models`` add and pick
+``--channels-last``, ``--compile``, ``--compile-head``, ``--models`` and ``--peer`` add and pick
 variants of ``detlab`` as bench_retinanet.py's do.
 
     python benchmarks/bench_fcos.py [--rounds 10] [--threads N] [--compile] ...
@@ -49,7 +49,8 @@ def main() -> None:
                                          torchvision.models.detection.fcos_resnet50_fpn),
     }
     builders.update(compiled_variants(args, build))
-    compare('FCOS R50-FPN', build_selected(builders, args.models), args.rounds, args.warmup)
+    compare('FCOS R50-FPN', build_selected(builders, args.models, args.peer), args.rounds,
+            args.warmup, args.peer)
 
 
 if __name__ == '__main__':

@@ -16,7 +16,8 @@ Train step = forward + loss + backward + SGD step; inference = forward +
 post-processing. The models alternate within every round, in an order
 reversed every other round, so drifts in machine load hit all alike; the script
 prints median times and the ratios (torchvision / detlab: above 1 means detlab is
-faster).
+faster), and the median of the ratios taken round by round, which drifts in load
+bias less.
 
 ``--channels-last`` adds ``detlab-channels_last`` (the config key
 ``channels_last=True``: NHWC weights) and ``--compile`` adds ``detlab-compiled``
@@ -24,17 +25,22 @@ faster).
 ``detlab`` otherwise; both flags add ``detlab-channels_last-compiled`` too.
 ``--compile-head`` adds the same with the dense head's forward compiled as well
 (``compile=dict(parts=['backbone', 'neck', 'head'])``, names ending in ``+head``).
-``--models`` keeps only the named models (and the peer). Every model's first train
-step and first inference are printed beside its median: for compiled models that
-is the compile time (inductor compiles the train graphs at the first train step
-and the eval-mode graphs at the first inference).
+``--models`` keeps only the named models and the peer (``--peer``, default
+``torchvision``: ``--peer detlab`` compares the variants with eager detlab).
+Every model's first train step and first inference are printed beside its
+median: for compiled models that is the compile time (inductor compiles the
+train graphs at the first train step and the eval-mode graphs at the first
+inference; a second compiled model of the same network reuses much of the
+first one's work in the same process, so the first compiled model pays most).
+``TORCHINDUCTOR_FORCE_DISABLE_CACHES=1`` leaves out inductor's on-disk caches
+of earlier runs (a bare GPU machine has none).
 On CUDA the script then prints each model's peak memory in a train step and in inference
 (``torch.cuda.max_memory_allocated``, one model at a time: its weights, buffers, optimizer
 state, gradients and activations, none of the other models') and the ratio to torchvision's.
 
     python benchmarks/bench_retinanet.py [--rounds 10] [--threads N]
         [--device cpu|cuda] [--amp none|bf16|fp16] [--batch 2] [--size 512]
-        [--channels-last] [--compile] [--compile-head] [--models NAME,NAME]
+        [--channels-last] [--compile] [--compile-head] [--models NAME,NAME] [--peer NAME]
 """
 import argparse
 import contextlib
@@ -235,7 +241,11 @@ def parse_args(description: str, add_arguments=None, size: int = IMAGE_SIZE) -> 
     parser.add_argument('--compile-head', action='store_true',
                         help='also time detlab with the dense head compiled too')
     parser.add_argument('--models', default=None,
-                        help='comma-separated names of the models to time (the peer always)')
+                        help='comma-separated names of the models to time (the peer always; '
+                             'bench_retinanet and bench_fcos)')
+    parser.add_argument('--peer', default='torchvision',
+                        help='the model the others are compared with (bench_retinanet and '
+                             'bench_fcos; e.g. detlab to compare the variants with it)')
     args = parser.parse_args()
     DEVICE, NUM_IMAGES, IMAGE_SIZE = torch.device(args.device), args.batch, args.size
     AMP_DTYPE = {'none': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}[args.amp]
@@ -292,8 +302,11 @@ def compare(title: str, models: dict, rounds: int, warmup: int,
             detlab_time = statistics.median(times[(name, kind)])
             share = statistics.median(target_share[name])
             targets = f'  targets {100 * share:.1f}% of the step' if kind == 'train' and share else ''
+            per_round = statistics.median(
+                a / b for a, b in zip(times[(peer, kind)], times[(name, kind)]))
             print(f'{kind:5s}: {name:24s} {detlab_time:.3f}s  {peer} {peer_time:.3f}s  '
-                  f'ratio {peer}/{name} = {peer_time / detlab_time:.2f}x{targets}')
+                  f'ratio {peer}/{name} = {peer_time / detlab_time:.2f}x '
+                  f'(per round {per_round:.2f}x){targets}')
     for name in models:
         train_first, infer_first = first[name]
         print(f'first: {name:24s} train step {train_first:.3f}s '
@@ -368,7 +381,7 @@ def build_selected(builders: Dict[str, Callable[[], tuple]], selection: Optional
                    peer: str = 'torchvision') -> dict:
     """Build the models ``selection`` names (comma-separated; all when None) and the peer."""
     names = list(builders) if selection is None else selection.split(',')
-    unknown = [name for name in names if name not in builders]
+    unknown = [name for name in names + [peer] if name not in builders]
     if unknown:
         raise SystemExit(f'--models: unknown model(s) {unknown}; known: {list(builders)}')
     return {name: builders[name]() for name in builders if name in names or name == peer}
@@ -385,7 +398,8 @@ def main() -> None:
                                                               batched_targets=False),
                 'torchvision': functools.partial(build_torchvision, images, boxes, labels)}
     builders.update(compiled_variants(args, build))
-    compare('RetinaNet R50-FPN', build_selected(builders, args.models), args.rounds, args.warmup)
+    compare('RetinaNet R50-FPN', build_selected(builders, args.models, args.peer), args.rounds,
+            args.warmup, args.peer)
 
 
 if __name__ == '__main__':
