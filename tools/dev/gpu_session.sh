@@ -178,22 +178,25 @@ bench() {
     # Last: torch.compile takes minutes to compile; whatever budget is left goes to it.
     step retinanet_compile 240 "$bench_log" $PY benchmarks/bench_retinanet.py "${gpu[@]}" \
         --rounds 10 --warmup 2 --channels-last --compile \
-        --models detlab-channels_last,detlab-channels_last-compiled
+        --models detlab-channels_last-compiled --peer detlab-channels_last
 }
 
 # --- phase C: torch.compile ----------------------------------------------------------------
 # compile=True (backbone and neck) and compile=dict(parts=[backbone, neck, head]) with
-# inductor, against eager, all channels_last, on fixed-size batches; each benchmark prints
-# every model's first train step and first inference (the compile time) beside the medians.
+# inductor, against eager channels_last (the peer), all channels_last, on fixed-size batches;
+# each benchmark prints every model's first train step and first inference (the compile
+# time) beside the medians.
 compile_bench() {
     local bench_log="$OUT/compile.log"
     local gpu=(${GPU_SESSION_BENCH_ARGS:---device cuda --amp bf16 --batch 8 --size 800})
     step retinanet_compile 300 "$bench_log" $PY benchmarks/bench_retinanet.py "${gpu[@]}" \
         --rounds 10 --warmup 2 --channels-last --compile --compile-head \
-        --models detlab-channels_last,detlab-channels_last-compiled,detlab-channels_last-compiled+head
+        --models detlab-channels_last-compiled,detlab-channels_last-compiled+head \
+        --peer detlab-channels_last
     step fcos_compile 200 "$bench_log" $PY benchmarks/bench_fcos.py "${gpu[@]}" \
-        --rounds 10 --warmup 2 --channels-last --compile \
-        --models detlab-channels_last,detlab-channels_last-compiled
+        --rounds 10 --warmup 2 --channels-last --compile --compile-head \
+        --models detlab-channels_last-compiled,detlab-channels_last-compiled+head \
+        --peer detlab-channels_last
 }
 
 log "gpu_session.sh $MODE in $PWD, budget ${GPU_SESSION_BUDGET:-560}s, logs in $OUT"
