@@ -12,13 +12,18 @@ remaining difference is the head convs' bias, which torchvision keeps under Grou
 step = forward + loss + backward + SGD step; inference = forward + post-processing. Models
 alternate within every round, in an order reversed every other round; the script prints
 median times and the ratios (torchvision / detlab: above 1 means detlab is faster).
+``--channels-last``, ``--compile``, ``--compile-head``, ``--models`` and ``--peer`` add and pick
+variants of ``detlab`` as bench_retinanet.py's do.
 
-    python benchmarks/bench_fcos.py [--rounds 10] [--threads N]
+    python benchmarks/bench_fcos.py [--rounds 10] [--threads N] [--compile] ...
 """
+import functools
+
 import torch
 import torchvision
 
-from bench_retinanet import build_detlab, build_torchvision, compare, make_inputs, parse_args
+from bench_retinanet import (build_detlab, build_selected, build_torchvision, compare,
+                             compiled_variants, make_inputs, parse_args)
 
 CONFIG = 'configs/fcos/fcos_r50-caffe_fpn_gn-head_1x_coco.py'
 SAME_ARCH = {
@@ -35,14 +40,17 @@ def main() -> None:
     args = parse_args(__doc__.splitlines()[0])
     torch.manual_seed(0)
     images, boxes, labels = make_inputs()
-    models = {
-        'detlab': build_detlab(images, boxes, labels, extra_convs=None, config=CONFIG),
-        'detlab-same-arch': build_detlab(images, boxes, labels, extra_convs=None, config=CONFIG,
-                                         options=SAME_ARCH),
-        'torchvision': build_torchvision(images, boxes, labels,
+    build = functools.partial(build_detlab, images, boxes, labels, extra_convs=None,
+                              config=CONFIG)
+    builders = {
+        'detlab': build,
+        'detlab-same-arch': functools.partial(build, options=SAME_ARCH),
+        'torchvision': functools.partial(build_torchvision, images, boxes, labels,
                                          torchvision.models.detection.fcos_resnet50_fpn),
     }
-    compare('FCOS R50-FPN', models, args.rounds, args.warmup)
+    builders.update(compiled_variants(args, build))
+    compare('FCOS R50-FPN', build_selected(builders, args.models, args.peer), args.rounds,
+            args.warmup, args.peer)
 
 
 if __name__ == '__main__':

@@ -16,19 +16,31 @@ Train step = forward + loss + backward + SGD step; inference = forward +
 post-processing. The models alternate within every round, in an order
 reversed every other round, so drifts in machine load hit all alike; the script
 prints median times and the ratios (torchvision / detlab: above 1 means detlab is
-faster).
+faster), and the median of the ratios taken round by round, which drifts in load
+bias less.
 
 ``--channels-last`` adds ``detlab-channels_last`` (the config key
 ``channels_last=True``: NHWC weights) and ``--compile`` adds ``detlab-compiled``
-(``compile=True``: backbone and neck compiled in place), each of them
+(``compile=True``: backbone and neck compiled in place, inductor), each of them
 ``detlab`` otherwise; both flags add ``detlab-channels_last-compiled`` too.
+``--compile-head`` adds the same with the dense head's forward compiled as well
+(``compile=dict(parts=['backbone', 'neck', 'head'])``, names ending in ``+head``).
+``--models`` keeps only the named models and the peer (``--peer``, default
+``torchvision``: ``--peer detlab`` compares the variants with eager detlab).
+Every model's first train step and first inference are printed beside its
+median: for compiled models that is the compile time (inductor compiles the
+train graphs at the first train step and the eval-mode graphs at the first
+inference; a second compiled model of the same network reuses much of the
+first one's work in the same process, so the first compiled model pays most).
+``TORCHINDUCTOR_FORCE_DISABLE_CACHES=1`` leaves out inductor's on-disk caches
+of earlier runs (a bare GPU machine has none).
 On CUDA the script then prints each model's peak memory in a train step and in inference
 (``torch.cuda.max_memory_allocated``, one model at a time: its weights, buffers, optimizer
 state, gradients and activations, none of the other models') and the ratio to torchvision's.
 
     python benchmarks/bench_retinanet.py [--rounds 10] [--threads N]
         [--device cpu|cuda] [--amp none|bf16|fp16] [--batch 2] [--size 512]
-        [--channels-last] [--compile]
+        [--channels-last] [--compile] [--compile-head] [--models NAME,NAME] [--peer NAME]
 """
 import argparse
 import contextlib
@@ -36,7 +48,7 @@ import functools
 import logging
 import statistics
 import time
-from typing import Optional
+from typing import Callable, Dict, Optional, Union
 
 import torch
 import torchvision
@@ -45,6 +57,7 @@ from mmengine.logging import MMLogger
 from mmengine.structures import InstanceData
 
 from detlab.models.dense_heads import AnchorHead
+from detlab.models.detectors.compile_parts import compile_detector
 from detlab.registry import MODELS
 from detlab.structures import DetDataSample
 from detlab.structures.mask import BitmapMasks
@@ -116,12 +129,12 @@ def optimise(losses: dict, optimizer, scaler=None) -> None:
 def build_detlab(images, boxes, labels, extra_convs: Optional[str] = 'on_input',
                  config: str = 'configs/retinanet/retinanet_r50_fpn_1x_coco.py',
                  options: Optional[dict] = None, batched_targets: bool = True,
-                 channels_last: bool = False, compile_: bool = False, masks=None):
+                 channels_last: bool = False, compile_: Union[bool, dict] = False, masks=None):
     """detlab's model of ``config`` with every backbone stage trainable (BN in training mode)
     and its train-step and inference closures; ``extra_convs=None`` keeps the config's neck;
     ``options`` are ``--cfg-options``-style overrides (``{'model.backbone.style': ...}``);
     ``batched_targets=False`` assigns targets image by image; ``channels_last`` and
-    ``compile_`` do what the config keys ``channels_last=True`` and ``compile=True`` do;
+    ``compile_`` do what the config keys ``channels_last=True`` and ``compile=compile_`` do;
     ``masks`` (B, N, H, W) uint8 become each sample's gt ``BitmapMasks``."""
     cfg = Config.fromfile(config)
     if options:
@@ -137,9 +150,7 @@ def build_detlab(images, boxes, labels, extra_convs: Optional[str] = 'on_input',
     model.to(DEVICE)
     if channels_last:
         model.to(memory_format=torch.channels_last)
-    if compile_:
-        model.backbone.compile()
-        model.neck.compile()
+    compile_detector(model, compile_)
     if not batched_targets:
         model.bbox_head.sampler.supports_batch = False
 
@@ -227,6 +238,14 @@ def parse_args(description: str, add_arguments=None, size: int = IMAGE_SIZE) -> 
                         help='also time detlab with channels_last=True')
     parser.add_argument('--compile', action='store_true',
                         help='also time detlab with compile=True (backbone and neck)')
+    parser.add_argument('--compile-head', action='store_true',
+                        help='also time detlab with the dense head compiled too')
+    parser.add_argument('--models', default=None,
+                        help='comma-separated names of the models to time (the peer always; '
+                             'bench_retinanet and bench_fcos)')
+    parser.add_argument('--peer', default='torchvision',
+                        help='the model the others are compared with (bench_retinanet and '
+                             'bench_fcos; e.g. detlab to compare the variants with it)')
     args = parser.parse_args()
     DEVICE, NUM_IMAGES, IMAGE_SIZE = torch.device(args.device), args.batch, args.size
     AMP_DTYPE = {'none': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}[args.amp]
@@ -255,6 +274,7 @@ def compare(title: str, models: dict, rounds: int, warmup: int,
     times = {(name, kind): [] for name in models for kind in ('train', 'infer')}
     scaler = torch.amp.GradScaler(DEVICE.type) if AMP_DTYPE is torch.float16 else None
     target_timer, target_share = TargetTimer(), {name: [] for name in models}
+    first = {}
     for round_index in range(warmup + rounds):
         order = list(models.items())
         for name, (model, train_step, inference) in order[::(-1) ** round_index]:
@@ -263,6 +283,8 @@ def compare(title: str, models: dict, rounds: int, warmup: int,
             train_time = timed(train_step, optimizers[name], scaler)
             model.eval()
             infer_time = timed(inference)
+            if round_index == 0:
+                first[name] = (train_time, infer_time)
             if round_index >= warmup:
                 times[(name, 'train')].append(train_time)
                 times[(name, 'infer')].append(infer_time)
@@ -280,8 +302,17 @@ def compare(title: str, models: dict, rounds: int, warmup: int,
             detlab_time = statistics.median(times[(name, kind)])
             share = statistics.median(target_share[name])
             targets = f'  targets {100 * share:.1f}% of the step' if kind == 'train' and share else ''
+            per_round = statistics.median(
+                a / b for a, b in zip(times[(peer, kind)], times[(name, kind)]))
             print(f'{kind:5s}: {name:24s} {detlab_time:.3f}s  {peer} {peer_time:.3f}s  '
-                  f'ratio {peer}/{name} = {peer_time / detlab_time:.2f}x{targets}')
+                  f'ratio {peer}/{name} = {peer_time / detlab_time:.2f}x '
+                  f'(per round {per_round:.2f}x){targets}')
+    for name in models:
+        train_first, infer_first = first[name]
+        print(f'first: {name:24s} train step {train_first:.3f}s '
+              f'({train_first - statistics.median(times[(name, "train")]):+.3f}s over the '
+              f'median), inference {infer_first:.3f}s '
+              f'({infer_first - statistics.median(times[(name, "infer")]):+.3f}s)')
     if DEVICE.type == 'cuda':
         print_peak_memory(models, optimizers, scaler, peer)
 
@@ -329,22 +360,46 @@ def print_peak_memory(models: dict, optimizers: dict, scaler, peer: str) -> None
                   f'{peaks[name][kind] / peer_peak:.2f}')
 
 
+def compiled_variants(args, build: Callable[..., tuple]) -> Dict[str, Callable[[], tuple]]:
+    """Builders of the channels_last and compiled variants that the flags ask for, by name;
+    ``build(channels_last=..., compile_=...)`` builds one."""
+    layouts = [False] + [True] * args.channels_last
+    compiles = [False] + [True] * args.compile
+    compiles += [dict(parts=['backbone', 'neck', 'head'])] * args.compile_head
+    variants = {}
+    for channels_last in layouts:
+        for compile_ in compiles:
+            if channels_last or compile_:
+                name = ('detlab' + '-channels_last' * channels_last + '-compiled' * bool(compile_)
+                        + '+head' * isinstance(compile_, dict))
+                variants[name] = functools.partial(build, channels_last=channels_last,
+                                                   compile_=compile_)
+    return variants
+
+
+def build_selected(builders: Dict[str, Callable[[], tuple]], selection: Optional[str],
+                   peer: str = 'torchvision') -> dict:
+    """Build the models ``selection`` names (comma-separated; all when None) and the peer."""
+    names = list(builders) if selection is None else selection.split(',')
+    unknown = [name for name in names + [peer] if name not in builders]
+    if unknown:
+        raise SystemExit(f'--models: unknown model(s) {unknown}; known: {list(builders)}')
+    return {name: builders[name]() for name in builders if name in names or name == peer}
+
+
 def main() -> None:
     args = parse_args(__doc__.splitlines()[0])
     torch.manual_seed(0)
     images, boxes, labels = make_inputs()
-    models = {'detlab': build_detlab(images, boxes, labels),
-              'detlab-same-arch': build_detlab(images, boxes, labels, extra_convs='on_output'),
-              'detlab-per-image-targets': build_detlab(images, boxes, labels, 'on_output',
-                                                       batched_targets=False),
-              'torchvision': build_torchvision(images, boxes, labels)}
-    variants = [(True, False)] * args.channels_last + [(False, True)] * args.compile
-    variants += [(True, True)] * (args.channels_last and args.compile)
-    for channels_last, compile_ in variants:
-        name = 'detlab' + '-channels_last' * channels_last + '-compiled' * compile_
-        models[name] = build_detlab(images, boxes, labels, channels_last=channels_last,
-                                    compile_=compile_)
-    compare('RetinaNet R50-FPN', models, args.rounds, args.warmup)
+    build = functools.partial(build_detlab, images, boxes, labels)
+    builders = {'detlab': build,
+                'detlab-same-arch': functools.partial(build, extra_convs='on_output'),
+                'detlab-per-image-targets': functools.partial(build, 'on_output',
+                                                              batched_targets=False),
+                'torchvision': functools.partial(build_torchvision, images, boxes, labels)}
+    builders.update(compiled_variants(args, build))
+    compare('RetinaNet R50-FPN', build_selected(builders, args.models, args.peer), args.rounds,
+            args.warmup, args.peer)
 
 
 if __name__ == '__main__':

@@ -78,3 +78,8 @@ def test_compile_compiles_backbone_and_neck_in_place(tmp_path):
 def test_bad_run_options_are_refused(tmp_path, options, error):
     with pytest.raises(TypeError, match=error):
         train(tmp_path, 'bad', **options)
+
+
+def test_unknown_compile_part_is_refused_with_the_valid_ones(tmp_path):
+    with pytest.raises(ValueError, match=r"unknown part\(s\) \['heads'\].*valid parts are"):
+        train(tmp_path, 'bad_parts', compile=dict(parts=['backbone', 'heads'], backend='eager'))

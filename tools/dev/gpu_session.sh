@@ -5,11 +5,14 @@
 #   tools/dev/gpu_session.sh bench   # phase B: the --device cuda benchmarks with peak memory,
 #                                    # a short tools/train.py run for time and data_time
 #   tools/dev/gpu_session.sh all     # A then B in one command (one machine start)
+#   tools/dev/gpu_session.sh compile # phase C: torch.compile (inductor) of RetinaNet and FCOS
+#                                    # against eager, channels_last, with the compile times
 #
 # Run from the repo root with $OUT set (logs go there: at most 7 small files). Wheels of the
 # packages the machine lacks are read from .whl/*.whl, coco128 from .whl/coco128 when it was
 # carried. Every step runs under its own `timeout`, capped by what is left of its phase's
-# budget (GPU_SESSION_TESTS_BUDGET, default 330 s; GPU_SESSION_BENCH_BUDGET, default 300 s)
+# budget (GPU_SESSION_TESTS_BUDGET, default 330 s; GPU_SESSION_BENCH_BUDGET, default 300 s;
+# GPU_SESSION_COMPILE_BUDGET, default 540 s)
 # and of the whole run's (GPU_SESSION_BUDGET, default 560 s, under the device's 600 s per
 # command), so the script always reaches its end; each step's exit status goes to
 # $OUT/status.txt and a failed step never stops the later ones. For a check on a machine that
@@ -20,8 +23,8 @@ set -u -o pipefail
 
 MODE=${1:-all}
 case "$MODE" in
-    tests | bench | all) ;;
-    *) echo "usage: $0 tests|bench|all" >&2; exit 2 ;;
+    tests | bench | all | compile) ;;
+    *) echo "usage: $0 tests|bench|all|compile" >&2; exit 2 ;;
 esac
 if [ -z "${OUT:-}" ]; then
     echo "OUT is not set: it names the folder the logs go to" >&2
@@ -174,17 +177,40 @@ bench() {
         default_hooks.logger.interval=50 default_hooks.checkpoint.interval=400
     # Last: torch.compile takes minutes to compile; whatever budget is left goes to it.
     step retinanet_compile 240 "$bench_log" $PY benchmarks/bench_retinanet.py "${gpu[@]}" \
-        --rounds 10 --warmup 3 --compile
+        --rounds 10 --warmup 2 --channels-last --compile \
+        --models detlab-channels_last-compiled --peer detlab-channels_last
+}
+
+# --- phase C: torch.compile ----------------------------------------------------------------
+# compile=True (backbone and neck) and compile=dict(parts=[backbone, neck, head]) with
+# inductor, against eager channels_last (the peer), all channels_last, on fixed-size batches;
+# each benchmark prints every model's first train step and first inference (the compile
+# time) beside the medians.
+compile_bench() {
+    local bench_log="$OUT/compile.log"
+    local gpu=(${GPU_SESSION_BENCH_ARGS:---device cuda --amp bf16 --batch 8 --size 800})
+    step retinanet_compile 300 "$bench_log" $PY benchmarks/bench_retinanet.py "${gpu[@]}" \
+        --rounds 10 --warmup 2 --channels-last --compile --compile-head \
+        --models detlab-channels_last-compiled,detlab-channels_last-compiled+head \
+        --peer detlab-channels_last
+    step fcos_compile 200 "$bench_log" $PY benchmarks/bench_fcos.py "${gpu[@]}" \
+        --rounds 10 --warmup 2 --channels-last --compile --compile-head \
+        --models detlab-channels_last-compiled,detlab-channels_last-compiled+head \
+        --peer detlab-channels_last
 }
 
 log "gpu_session.sh $MODE in $PWD, budget ${GPU_SESSION_BUDGET:-560}s, logs in $OUT"
 install
 versions
-if [ "$MODE" != bench ]; then
+if [ "$MODE" = compile ]; then
+    phase "${GPU_SESSION_COMPILE_BUDGET:-540}"
+    compile_bench
+fi
+if [ "$MODE" = tests ] || [ "$MODE" = all ]; then
     phase "${GPU_SESSION_TESTS_BUDGET:-330}"
     tests
 fi
-if [ "$MODE" != tests ]; then
+if [ "$MODE" = bench ] || [ "$MODE" = all ]; then
     phase "${GPU_SESSION_BENCH_BUDGET:-300}"
     bench
 fi

@@ -155,8 +155,10 @@ class DetRunner(Runner):
         return super().build_optim_wrapper(fused_optimizer_cfg(optim_wrapper, get_device()))
 
     def _maybe_compile(self, target: str) -> None:
-        """``compile=True`` (or a dict of ``torch.compile`` options) compiles
-        the detector's ``backbone`` and ``neck`` in place.
+        """``compile=True`` compiles the detector's ``backbone`` and ``neck`` in place;
+        ``compile=dict(parts=[...], **options)`` picks the parts (``'backbone'``,
+        ``'neck'``, ``'head'``: the dense head's forward) and passes the other keys to
+        ``torch.compile`` (:func:`~detlab.models.detectors.compile_parts.compile_detector`).
 
         mmengine compiles the whole ``train_step`` (data preprocessing, target
         assignment, losses and the optimizer update), which graph-breaks
@@ -165,23 +167,15 @@ class DetRunner(Runner):
         inside training uses them too. ``target`` (mmengine's
         ``'train_step'``) is unused.
         """
+        from detlab.models.detectors.compile_parts import compile_detector
         compile_cfg = self.cfg.get('compile')
-        if compile_cfg is None or compile_cfg is False:
-            return
-        if compile_cfg is True:
-            compile_cfg = {}
-        if not isinstance(compile_cfg, dict):
-            raise TypeError('compile must be True, False or a dict of torch.compile options, '
-                            f'got {compile_cfg!r}')
         model = self.model.module if is_model_wrapper(self.model) else self.model
-        parts = [name for name in ('backbone', 'neck') if getattr(model, name, None) is not None]
-        if not parts:
-            raise ValueError(f'compile: {type(model).__name__} has neither a backbone nor a neck '
-                             'to compile.')
-        for name in parts:
-            getattr(model, name).compile(**compile_cfg)
-        self.logger.info(f"compile: {' and '.join(parts)} compiled with torch.compile"
-                         f'({compile_cfg}); the first iterations of each input size are slow.')
+        parts = compile_detector(model, compile_cfg)
+        if parts:
+            options = {key: value for key, value in compile_cfg.items() if key != 'parts'} \
+                if isinstance(compile_cfg, dict) else {}
+            self.logger.info(f"compile: {' and '.join(parts)} compiled with torch.compile"
+                             f'({options}); the first iterations of each input size are slow.')
 
     # Optimisation ----------------------------------------------------------
 
