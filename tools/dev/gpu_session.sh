@@ -178,12 +178,13 @@ bench() {
     # Last: torch.compile takes minutes to compile; whatever budget is left goes to it.
     step retinanet_compile 240 "$bench_log" $PY benchmarks/bench_retinanet.py "${gpu[@]}" \
         --rounds 10 --warmup 2 --channels-last --compile \
-        --models detlab-channels_last-compiled --peer detlab-channels_last
+        --models detlab-channels_last,detlab-channels_last-compiled
 }
 
 # --- phase C: torch.compile ----------------------------------------------------------------
 # compile=True (backbone and neck) and compile=dict(parts=[backbone, neck, head]) with
-# inductor, against eager channels_last (the peer), all channels_last, on fixed-size batches;
+# inductor, beside eager channels_last, all against torchvision (the peer), all
+# channels_last, on fixed-size batches;
 # each benchmark prints every model's first train step and first inference (the compile
 # time) beside the medians.
 compile_bench() {
@@ -191,12 +192,10 @@ compile_bench() {
     local gpu=(${GPU_SESSION_BENCH_ARGS:---device cuda --amp bf16 --batch 8 --size 800})
     step retinanet_compile 300 "$bench_log" $PY benchmarks/bench_retinanet.py "${gpu[@]}" \
         --rounds 10 --warmup 2 --channels-last --compile --compile-head \
-        --models detlab-channels_last-compiled,detlab-channels_last-compiled+head \
-        --peer detlab-channels_last
+        --models detlab-channels_last,detlab-channels_last-compiled,detlab-channels_last-compiled+head
     step fcos_compile 200 "$bench_log" $PY benchmarks/bench_fcos.py "${gpu[@]}" \
         --rounds 10 --warmup 2 --channels-last --compile --compile-head \
-        --models detlab-channels_last-compiled,detlab-channels_last-compiled+head \
-        --peer detlab-channels_last
+        --models detlab-channels_last,detlab-channels_last-compiled,detlab-channels_last-compiled+head
 }
 
 log "gpu_session.sh $MODE in $PWD, budget ${GPU_SESSION_BUDGET:-560}s, logs in $OUT"
