@@ -10,6 +10,7 @@ from .deformable_detr_head import DeformableDETRHead
 from .detr_head import DETRHead
 from .dino_head import DINOHead
 from .fcos_head import FCOSHead
+from .fovea_head import FeatureAlign, FoveaHead
 from .retina_head import RetinaHead
 from .rpn_head import RPNHead
 from .rtmdet_head import RTMDetHead, RTMDetSepBNHead
@@ -24,5 +25,6 @@ __all__ = [
     'RTMDetInsHead', 'RTMDetInsSepBNHead', 'MaskFeatModule',
     'SSDHead', 'YOLOV3Head',
     'ConditionalDETRHead', 'DABDETRHead',
-    'YOLOXHead'
+    'YOLOXHead',
+    'FoveaHead', 'FeatureAlign'
 ]

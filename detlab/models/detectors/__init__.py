@@ -10,6 +10,7 @@ from .detr import DETR
 from .dino import DINO
 from .faster_rcnn import FasterRCNN
 from .fcos import FCOS
+from .fovea import FOVEA
 from .htc import HybridTaskCascade
 from .mask_rcnn import MaskRCNN
 from .retinanet import RetinaNet
@@ -23,4 +24,5 @@ from .yolox import YOLOX
 __all__ = ['BaseDetector', 'SingleStageDetector', 'RetinaNet', 'TwoStageDetector', 'FasterRCNN',
            'MaskRCNN', 'RPN', 'FCOS', 'ATSS', 'RTMDet', 'DetectionTransformer', 'DETR',
            'DeformableDETR', 'DINO', 'CascadeRCNN', 'YOLOV3', 'ConditionalDETR',
-           'DABDETR', 'YOLOX', 'HybridTaskCascade']
+           'DABDETR', 'YOLOX', 'HybridTaskCascade',
+           'FOVEA']
