@@ -319,6 +319,14 @@ MORE_CONFIGS = [
     'rpn/rpn_x101-64x4d_fpn_2x_coco.py',
     'simple_copy_paste/mask-rcnn_r50_fpn_rpn-2conv_4conv1fc_syncbn-all_32xb2-ssj-270k_coco.py',
     'simple_copy_paste/mask-rcnn_r50_fpn_rpn-2conv_4conv1fc_syncbn-all_32xb2-ssj-90k_coco.py',
+    'foveabox/fovea_r101_fpn_4xb4-1x_coco.py',
+    'foveabox/fovea_r101_fpn_4xb4-2x_coco.py',
+    'foveabox/fovea_r101_fpn_gn-head-align_4xb4-2x_coco.py',
+    'foveabox/fovea_r101_fpn_gn-head-align_ms-640-800-4xb4-2x_coco.py',
+    'foveabox/fovea_r50_fpn_4xb4-1x_coco.py',
+    'foveabox/fovea_r50_fpn_4xb4-2x_coco.py',
+    'foveabox/fovea_r50_fpn_gn-head-align_4xb4-2x_coco.py',
+    'foveabox/fovea_r50_fpn_gn-head-align_ms-640-800-4xb4-2x_coco.py',
 ]
 
 

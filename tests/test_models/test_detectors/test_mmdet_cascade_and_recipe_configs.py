@@ -182,6 +182,15 @@ MMDET_SIGNATURES = {
     'rpn/rpn_x101-64x4d_fpn_2x_coco.py': (646, '6d378c2758294421f9d70593e5b4f357f262952e'),
     'simple_copy_paste/mask-rcnn_r50_fpn_rpn-2conv_4conv1fc_syncbn-all_32xb2-ssj-270k_coco.py': (432, '59787920c9c30b74bd6907a6384f3afefa19042b'),
     'simple_copy_paste/mask-rcnn_r50_fpn_rpn-2conv_4conv1fc_syncbn-all_32xb2-ssj-90k_coco.py': (432, '59787920c9c30b74bd6907a6384f3afefa19042b'),
+    # FoveaBox: the plain head and the gn-head-align one (FeatureAlign, GN class convs).
+    'foveabox/fovea_r101_fpn_4xb4-1x_coco.py': (660, 'f86c5dc9315af3854a6e943ba925de1481963c9b'),
+    'foveabox/fovea_r101_fpn_4xb4-2x_coco.py': (660, 'f86c5dc9315af3854a6e943ba925de1481963c9b'),
+    'foveabox/fovea_r101_fpn_gn-head-align_4xb4-2x_coco.py': (664, '8bab122494749b4f4b3e77037591c75930c91e83'),
+    'foveabox/fovea_r101_fpn_gn-head-align_ms-640-800-4xb4-2x_coco.py': (664, '8bab122494749b4f4b3e77037591c75930c91e83'),
+    'foveabox/fovea_r50_fpn_4xb4-1x_coco.py': (354, '288c3cddf248316ff7e20d31bb6e541abbef2e74'),
+    'foveabox/fovea_r50_fpn_4xb4-2x_coco.py': (354, '288c3cddf248316ff7e20d31bb6e541abbef2e74'),
+    'foveabox/fovea_r50_fpn_gn-head-align_4xb4-2x_coco.py': (358, '48a63b5359b79ec78cec0e4a19d00fc368c99054'),
+    'foveabox/fovea_r50_fpn_gn-head-align_ms-640-800-4xb4-2x_coco.py': (358, '48a63b5359b79ec78cec0e4a19d00fc368c99054'),
 }
 
 
