@@ -223,14 +223,21 @@ class FoveaHead(AnchorFreeHead):
                 bottom = torch.floor(boxes[:, 1] + (1 + self.sigma) * half_h - 0.5).long()
                 left, right = left.clamp(0, width - 1), right.clamp(0, width - 1)
                 top, bottom = top.clamp(0, height - 1), bottom.clamp(0, height - 1)
-                for x1, y1, x2, y2, label, gt_box in zip(left, top, right, bottom,
-                                                         gt_labels_raw[hit], gt_bboxes_raw[hit]):
-                    rows, cols = slice(y1, y2 + 1), slice(x1, x2 + 1)
-                    labels[rows, cols] = label
-                    bbox_targets[rows, cols, 0] = (x[rows, cols] - gt_box[0]) / base_len
-                    bbox_targets[rows, cols, 1] = (y[rows, cols] - gt_box[1]) / base_len
-                    bbox_targets[rows, cols, 2] = (gt_box[2] - x[rows, cols]) / base_len
-                    bbox_targets[rows, cols, 3] = (gt_box[3] - y[rows, cols]) / base_len
+                # Each cell takes the last box in painting order whose fovea covers it
+                # (1-based; 0: none), all boxes at once rather than painted one by one.
+                cols = torch.arange(width, device=left.device)
+                rows = torch.arange(height, device=left.device)
+                covers = (((rows >= top[:, None]) & (rows <= bottom[:, None]))[:, :, None]
+                          & ((cols >= left[:, None]) & (cols <= right[:, None]))[:, None, :])
+                order = torch.arange(1, len(hit) + 1, device=left.device)
+                winner = (covers * order[:, None, None]).amax(dim=0)  # (H, W)
+                claimed = winner > 0
+                winner = (winner - 1).clamp(min=0)
+                labels = torch.where(claimed, gt_labels_raw[hit][winner], labels)
+                gt_box = gt_bboxes_raw[hit][winner]  # (H, W, 4)
+                distances = torch.stack([x - gt_box[..., 0], y - gt_box[..., 1],
+                                         gt_box[..., 2] - x, gt_box[..., 3] - y], -1) / base_len
+                bbox_targets = torch.where(claimed[..., None], distances, bbox_targets)
                 bbox_targets = bbox_targets.clamp(min=1. / 16, max=16.)
             label_list.append(labels)
             bbox_target_list.append(torch.log(bbox_targets))
